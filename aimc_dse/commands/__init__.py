@@ -1,0 +1,15 @@
+"""CLI command modules. Each module defines ``register(app)``; list it here to add it.
+
+Keeping each command in its own module lets capabilities land independently while
+``cli.py`` stays thin.
+"""
+
+from __future__ import annotations
+
+import importlib
+
+_NAMES = [
+    "presets",
+]
+
+COMMAND_MODULES = [importlib.import_module(f"{__name__}.{n}") for n in _NAMES]

@@ -1,0 +1,125 @@
+"""`aimc-dse presets` and `aimc-dse show`: the vocabulary, validated, with derived figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..report.output import emit
+from ..specs import loader
+from ..specs.base import SpecError
+from ..specs.hardware import AimcHardware, GpuHardware
+from ..specs.model import ModelSpec
+from .common import FormatOpt, SetOpt, flatten
+
+
+def presets_rows() -> list[dict]:
+    rows = []
+    for kind, label in (("hw", "hardware"), ("model", "model")):
+        for name in loader.preset_names(kind):
+            data, _ = loader.resolve(kind, name)
+            sub = data.get("kind", "aimc") if kind == "hw" else ("moe" if data.get("moe") else "dense")
+            rows.append({"name": name, "kind": label, "type": sub, "description": data.get("description", "")})
+    return rows
+
+
+def _guess_kind(name_or_path: str) -> str:
+    if name_or_path in loader.preset_names("hw"):
+        return "hw"
+    if name_or_path in loader.preset_names("model"):
+        return "model"
+    p = Path(name_or_path)
+    if p.exists() and p.is_file():
+        data, _ = loader.resolve("model", name_or_path) if p.suffix == ".json" else (loader._read_file(p), str(p))
+        if data.get("kind") in ("aimc", "gpu") or "tier_rows" in data or "hbm_bandwidth_gbps" in data:
+            return "hw"
+        return "model"
+    if p.suffix or "/" in name_or_path:
+        raise SpecError(name_or_path, None, "file not found")
+    # Unknown name: report it against both preset lists, closest names first.
+    all_names = loader.preset_names("hw") + loader.preset_names("model")
+    import difflib
+
+    close = difflib.get_close_matches(name_or_path, all_names, n=3, cutoff=0.5)
+    hint = f"; did you mean {', '.join(close)}?" if close else "; run `aimc-dse presets` for the list"
+    raise SpecError(name_or_path, None, f"unknown preset{hint}")
+
+
+def hardware_figures(hw) -> dict:
+    if isinstance(hw, AimcHardware):
+        return {
+            "derived.total_tiers": hw.total_tiers,
+            "derived.weights_capacity": hw.total_tiers * hw.tier_rows * hw.tier_cols,
+            "derived.peak_tops": hw.peak_tops,
+            "derived.chip_area_mm2": hw.chip_area_mm2(),
+            "derived.sharing_area_factor": hw.sharing_area_factor,
+        }
+    assert isinstance(hw, GpuHardware)
+    return {
+        "derived.peak_tflops": hw.peak_tflops[hw.compute_precision],
+        "derived.usable_memory_gb": hw.usable_memory_bytes / 1e9,
+    }
+
+
+def model_figures(m: ModelSpec, hw=None) -> dict:
+    out = {
+        "derived.parameters": m.parameters,
+        "derived.parameters_b": m.parameters / 1e9,
+        "derived.active_parameters": m.active_parameters,
+        "derived.active_parameters_b": m.active_parameters / 1e9,
+        "derived.moe_layers": m.moe_layers,
+        "derived.dense_layers": m.dense_layers,
+    }
+    if isinstance(hw, AimcHardware):
+        blocks = m.tier_blocks(hw.tier_rows, hw.tier_cols)
+        total = sum(blocks.values())
+        for part, n in blocks.items():
+            out[f"tier_blocks.{part}"] = n
+        if m.moe is not None:
+            out["tier_blocks.per_expert"] = blocks.get("expert", 0) // (m.moe.experts * m.moe_layers)
+        out["tier_blocks.total"] = total
+        out["derived.tiles_needed"] = -(-total // hw.stack_height)
+        out["derived.tiers_available"] = hw.total_tiers
+        out["derived.fits"] = total <= hw.total_tiers
+        out["derived.chip_area_mm2"] = hw.chip_area_mm2()
+    elif isinstance(hw, GpuHardware):
+        from ..specs.hardware import BYTES_PER_ELEMENT
+
+        need = m.parameters * BYTES_PER_ELEMENT[hw.weight_precision]
+        out["derived.weight_bytes"] = need
+        out["derived.devices_needed"] = max(1, -(-int(need) // int(hw.usable_memory_bytes)))
+    return out
+
+
+def register(app: typer.Typer) -> None:
+    from ..cli import cli_errors
+
+    @app.command("presets")
+    @cli_errors
+    def presets(fmt: FormatOpt = "table") -> None:
+        """List hardware and model presets with a one-line description."""
+        emit(presets_rows(), fmt, title="aimc-dse presets")
+
+    @app.command("show")
+    @cli_errors
+    def show(
+        spec: Annotated[str, typer.Argument(help="preset name or path to a YAML/JSON spec (or HF config.json)")],
+        hw: Annotated[Optional[str], typer.Option("--hw", help="hardware to map a model onto (tier blocks, fit)")] = None,
+        sets: SetOpt = None,
+        fmt: FormatOpt = "table",
+    ) -> None:
+        """Print a validated spec with its derived figures (parameters, tier blocks, tiles needed, fit, area)."""
+        overrides = loader.split_sets(sets)
+        kind = _guess_kind(spec)
+        if kind == "hw":
+            h = loader.load_hardware(spec, overrides["hw"])
+            row = {**flatten(h), **hardware_figures(h)}
+        else:
+            m = loader.load_model(spec, overrides["model"])
+            h = loader.load_hardware(hw, overrides["hw"]) if hw else None
+            row = {**flatten(m), **model_figures(m, h)}
+            if h is not None:
+                row = {"hardware": h.name, **row}
+        emit([row], fmt, title=f"{spec}", transpose=True)

@@ -1,0 +1,270 @@
+"""Hardware specs: the 3D AIMC chip (COST-MODEL.md §1) and the GPU baseline (§7).
+
+An AIMC chip is ``tiles`` tiles, each a stack of ``stack_height`` tiers; a tier is one
+``tier_rows × tier_cols`` crossbar. One tier per tile computes at a time (OTT). Digital
+work runs on ``dpus`` DPUs and ``mha_units`` attention units whose per-op costs are closed
+forms of the vector size (reference-simulators.md §A.5). Every number carries its unit in
+its name; presets cite their sources in ``sources``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated, Literal, Union
+
+from pydantic import Field, model_validator
+
+from .base import Spec
+
+
+class OpCost(Spec):
+    """Cost of one digital vector op of size s, as the references fit it (§A.5.2).
+
+    latency_ns = ceil(latency_ns_per_256 · s/256 + latency_ns_fixed);
+    energy_pj = energy_pj_per_256 · s/256 + energy_pj_fixed.
+    A constant-cost op (the 3D-SiM defaults) has only the ``_fixed`` terms.
+    """
+
+    latency_ns_per_256: float = Field(0.0, ge=0, description="latency slope, ns per 256 elements")
+    latency_ns_fixed: float = Field(0.0, ge=0, description="latency intercept, ns")
+    energy_pj_per_256: float = Field(0.0, ge=0, description="energy slope, pJ per 256 elements")
+    energy_pj_fixed: float = Field(0.0, ge=0, description="energy intercept, pJ")
+
+
+class DigitalOps(Spec):
+    """Per-op costs of the DPU pool and the interconnect (reference-simulators.md §A.5)."""
+
+    layer_norm: OpCost = Field(description="layer norm of a d-vector (DPU)")
+    relu: OpCost = Field(description="ReLU of a vector (DPU)")
+    gelu: OpCost = Field(description="GeLU / SiLU-type activation of a vector (DPU)")
+    add: OpCost = Field(description="vector add: residuals, partial-sum reductions, expert combine (DPU)")
+    communication: OpCost = Field(
+        description="one on-chip transfer; evaluated at vector size tier_cols, as both references do (§C.2)"
+    )
+    sampling: OpCost = Field(description="final token sampling (DPU), once per decode step")
+
+
+class AttentionCost(Spec):
+    """One attention job (all heads, one layer, one sequence, one step) on an MHA unit (§A.6).
+
+    latency_ns = causal · ceil(n² (alpha·d + beta·d²)) + latency_ns_fixed;
+    energy_nj = causal · n² · gamma · d / 1000 + energy_nj_fixed.
+    A KV-cached decode step costs 1/n of the full job plus the DRAM KV load.
+    """
+
+    alpha_ns: float = Field(0.0, ge=0, description="latency coefficient of n²·d, ns")
+    beta_ns: float = Field(0.0, ge=0, description="latency coefficient of n²·d², ns")
+    gamma_pj: float = Field(0.0, ge=0, description="energy coefficient of n²·d, pJ")
+    latency_ns_fixed: float = Field(0.0, ge=0, description="constant latency per job, ns (3D-SiM stub: 2)")
+    energy_nj_fixed: float = Field(0.0, ge=0, description="constant energy per job, nJ (3D-SiM stub: 2)")
+    causal_factor: float = Field(0.5, gt=0, le=1, description="fraction of the n² work a causal mask keeps")
+
+
+class Dram(Spec):
+    """Off-chip DRAM holding the KV cache and the GO cache (§A.6)."""
+
+    bandwidth_gbps: float = Field(gt=0, description="bandwidth, GB/s (= bytes/ns)")
+    active_power_w: float = Field(ge=0, description="power while transferring, W")
+    idle_power_w: float = Field(ge=0, description="idle power, W, added to passive power while a cache is in use")
+
+
+class AimcArea(Spec):
+    """Chip area figures (COST-MODEL.md §1, §G.7)."""
+
+    tile_mm2: float = Field(gt=0, description="footprint of one tile (periphery + crossbar), mm²")
+    tier_overhead_mm2: float = Field(0.0, ge=0, description="extra area per stacked tier beyond the first, mm²")
+    dpu_mm2: float = Field(0.0, ge=0, description="area of one DPU, mm²")
+    mha_unit_mm2: float = Field(0.0, ge=0, description="area of one attention (MHA) unit, mm²")
+    other_mm2: float = Field(0.0, ge=0, description="any other fixed area (I/O, SRAM), mm²")
+
+
+class Sharing(Spec):
+    """Peripheral sharing (Gao & Yang 2026): g crossbars share one periphery (§E.3)."""
+
+    group_size: int = Field(1, ge=1, description="crossbars per shared periphery, g (1 = no sharing)")
+    crossbar_area_share: float = Field(
+        0.2, gt=0, le=1, description="fraction of a core's area that is the crossbar array (HERMES: 0.2)"
+    )
+
+
+class MappingOptions(Spec):
+    """How weight blocks are placed on tiers (reference-simulators.md §B)."""
+
+    strategy: Literal["greedy_in_order", "greedy_random", "moe_separated"] = Field(
+        "greedy_in_order", description="placement strategy"
+    )
+    split_ffn: bool = Field(True, description="place an expert's ffn2 by the greedy rule, not on ffn1's tiles")
+    stack_embedding: bool = Field(False, description="stack all embedding row-chunks on the same ⌈d/C⌉ tiles")
+
+
+class CoreFigures(Spec):
+    """Published core figures; when given, they define MVM latency, energy and tile area.
+
+    One MVM of a full R×C tier is 2·R·C operations.
+    """
+
+    tops: float = Field(gt=0, description="throughput of one core, TOPS")
+    tops_per_w: float = Field(gt=0, description="energy efficiency, TOPS/W")
+    tops_per_mm2: float = Field(gt=0, description="area efficiency, TOPS/mm²")
+
+
+Accounting = Literal["physical", "ibm3dsim", "moewithpim"]
+
+
+class AimcHardware(Spec):
+    """A 3D analog in-memory-computing chip."""
+
+    kind: Literal["aimc"] = Field("aimc", description="hardware kind")
+    name: str = Field("custom-aimc", description="preset name")
+    description: str = Field("", description="one line shown by `aimc-dse presets`")
+    sources: list[str] = Field(default_factory=list, description="where the numbers come from")
+
+    tier_rows: int = Field(gt=0, description="crossbar input rows R per tier")
+    tier_cols: int = Field(gt=0, description="crossbar output columns C per tier")
+    stack_height: int = Field(gt=0, description="tiers per tile Z (1 = planar)")
+    tiles: int = Field(gt=0, description="number of tiles N")
+    mvm_latency_ns: float | None = Field(None, gt=0, description="latency of one tier MVM, ns")
+    mvm_energy_nj: float | None = Field(None, gt=0, description="energy of one tier MVM, nJ")
+    core: CoreFigures | None = Field(None, description="core figures defining MVM latency/energy and tile area")
+    dpus: int = Field(gt=0, description="digital processing units P")
+    mha_units: int = Field(gt=0, description="attention units M")
+    ops: DigitalOps = Field(description="digital op cost model")
+    attention: AttentionCost = Field(description="attention-job cost model")
+    dram: Dram = Field(description="DRAM for KV and GO caches")
+    passive_power_w: float = Field(ge=0, description="passive power while running, W")
+    area: AimcArea | None = Field(None, description="area figures (tile area may come from `core`)")
+    sharing: Sharing = Field(default_factory=Sharing, description="peripheral sharing")
+    mapping: MappingOptions = Field(default_factory=MappingOptions, description="weight placement")
+    accounting: Accounting = Field(
+        "physical",
+        description="physical (default), or a reference simulator's accounting: ibm3dsim, moewithpim",
+    )
+
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_from_core(cls, data):
+        """Fill MVM latency/energy and tile area from core figures when not given."""
+        if not isinstance(data, dict) or not isinstance(data.get("core"), dict):
+            return data
+        core = data["core"]
+        try:
+            ops = 2.0 * float(data["tier_rows"]) * float(data["tier_cols"])
+            tops, tpw, tpmm = float(core["tops"]), float(core["tops_per_w"]), float(core["tops_per_mm2"])
+        except (KeyError, TypeError, ValueError):
+            return data  # field validation reports what is missing
+        if tops <= 0 or tpw <= 0 or tpmm <= 0:
+            return data
+        data = dict(data)
+        # ops / (TOPS·1e12 op/s) in ns = ops / (TOPS·1e3); ops / (TOPS/W · 1e12 op/J) in nJ likewise
+        data.setdefault("mvm_latency_ns", ops / (tops * 1e3))
+        data.setdefault("mvm_energy_nj", ops / (tpw * 1e3))
+        area = dict(data.get("area") or {})
+        area.setdefault("tile_mm2", tops / tpmm)
+        data["area"] = area
+        return data
+
+    @model_validator(mode="after")
+    def _complete(self):
+        if self.mvm_latency_ns is None or self.mvm_energy_nj is None:
+            raise ValueError("give mvm_latency_ns and mvm_energy_nj, or core figures (tops, tops_per_w, tops_per_mm2)")
+        if self.area is None:
+            raise ValueError("give area.tile_mm2, or core figures from which it follows")
+        return self
+
+    # ---- derived figures -------------------------------------------------------------
+    @property
+    def total_tiers(self) -> int:
+        """Tiers on the chip, N·Z."""
+        return self.tiles * self.stack_height
+
+    @property
+    def ops_per_mvm(self) -> int:
+        """Operations of one full tier MVM as the references count them: 2RC − R."""
+        return 2 * self.tier_rows * self.tier_cols - self.tier_rows
+
+    @property
+    def peak_tops(self) -> float:
+        """All tiles busy with full MVMs (OTT: one tier per tile), TOPS."""
+        return self.tiles * 2 * self.tier_rows * self.tier_cols / self.mvm_latency_ns / 1e3
+
+    @property
+    def sharing_area_factor(self) -> float:
+        """f_g = share + (1 − share)/g: per-crossbar area relative to no sharing (§E.3)."""
+        s = self.sharing.crossbar_area_share
+        return s + (1.0 - s) / self.sharing.group_size
+
+    def chip_area_mm2(self, tiles_used: int | None = None) -> float:
+        """Area of the chip: tiles (+ tier overhead) + DPUs + MHA units + other, mm²."""
+        n = self.tiles if tiles_used is None else tiles_used
+        a = self.area
+        return (
+            n * (a.tile_mm2 + a.tier_overhead_mm2 * (self.stack_height - 1))
+            + self.dpus * a.dpu_mm2
+            + self.mha_units * a.mha_unit_mm2
+            + a.other_mm2
+        )
+
+
+Precision = Literal["fp32", "fp16", "bf16", "fp8", "int8", "int4", "5bit"]
+
+BYTES_PER_ELEMENT: dict[str, float] = {
+    "fp32": 4.0,
+    "fp16": 2.0,
+    "bf16": 2.0,
+    "fp8": 1.0,
+    "int8": 1.0,
+    "int4": 0.5,
+    "5bit": 0.625,
+}
+
+
+class GpuEfficiency(Spec):
+    """Achievable fractions of peak (calibrated accounting, COST-MODEL.md §7)."""
+
+    compute: float = Field(1.0, gt=0, le=1, description="fraction of peak FLOP/s reached by GEMMs")
+    memory: float = Field(1.0, gt=0, le=1, description="fraction of HBM bandwidth reached by weight streaming")
+    per_layer_overhead_us: float = Field(0.0, ge=0, description="kernel-launch and sync overhead per layer per step, µs")
+    tp_comm: float = Field(1.0, gt=0, le=1, description="fraction of NVLink bandwidth reached by all-reduces")
+
+
+class GpuHardware(Spec):
+    """A GPU (one or more devices with tensor parallelism)."""
+
+    kind: Literal["gpu"] = Field("gpu", description="hardware kind")
+    name: str = Field("custom-gpu", description="preset name")
+    description: str = Field("", description="one line shown by `aimc-dse presets`")
+    sources: list[str] = Field(default_factory=list, description="where the numbers come from")
+
+    peak_tflops: dict[Precision, float] = Field(description="dense tensor-core peak per precision, TFLOP/s")
+    hbm_bandwidth_gbps: float = Field(gt=0, description="HBM bandwidth, GB/s")
+    memory_gb: float = Field(gt=0, description="HBM capacity, GB")
+    usable_memory_fraction: float = Field(0.9, gt=0, le=1, description="share of HBM usable for weights and KV")
+    tdp_w: float = Field(gt=0, description="thermal design power, W")
+    idle_power_w: float = Field(ge=0, description="idle power, W")
+    die_area_mm2: float = Field(gt=0, description="die area, mm²")
+    nvlink_bandwidth_gbps: float = Field(300.0, gt=0, description="NVLink bandwidth per device per direction, GB/s")
+    weight_precision: Precision = Field("fp16", description="precision weights are stored and streamed in")
+    kv_precision: Precision = Field("fp16", description="precision of the KV cache")
+    compute_precision: Precision = Field("fp16", description="precision whose peak FLOP/s applies")
+    devices: int | None = Field(None, ge=1, description="devices (tensor parallel); None = as many as memory needs")
+    efficiency: GpuEfficiency = Field(default_factory=GpuEfficiency, description="achievable efficiencies")
+    accounting: Literal["calibrated", "paper"] = Field(
+        "calibrated", description="calibrated roofline, or Büchel et al.'s upper bound (paper)"
+    )
+
+    @model_validator(mode="after")
+    def _precision_known(self):
+        if self.compute_precision not in self.peak_tflops:
+            raise ValueError(f"peak_tflops has no entry for compute_precision {self.compute_precision!r}")
+        return self
+
+    @property
+    def usable_memory_bytes(self) -> float:
+        return self.memory_gb * 1e9 * self.usable_memory_fraction
+
+
+Hardware = Annotated[Union[AimcHardware, GpuHardware], Field(discriminator="kind")]
+
+
+def ceil_div(a: int, b: int) -> int:
+    return -(-a // b) if b else math.inf  # type: ignore[return-value]

@@ -1,0 +1,262 @@
+"""The one loader for spec files, presets and ``--set`` overrides.
+
+A spec is named by a preset name (a file in ``hw_specs/`` or ``model_specs/``) or by a
+path to a YAML/JSON file (a Hugging Face ``config.json`` is recognised and translated).
+Every failure becomes a :class:`SpecError` naming the file, the field and the problem.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, TypeAdapter, ValidationError
+
+from .base import SpecError
+from .hardware import AimcHardware, GpuHardware, Hardware
+from .model import ModelSpec
+from .workload import Workload
+
+_PKG = Path(__file__).resolve().parent.parent
+_REPO = _PKG.parent
+
+KINDS = {"hw": "hw_specs", "model": "model_specs"}
+_HW_ADAPTER = TypeAdapter(Hardware)
+
+
+def preset_dir(kind: str) -> Path:
+    """Folder of the presets of one kind: the checkout's, else the installed copy."""
+    folder = KINDS[kind]
+    for base in (_REPO, _PKG / "presets"):
+        if (base / folder).is_dir():
+            return base / folder
+    return _REPO / folder
+
+
+@lru_cache(maxsize=None)
+def preset_names(kind: str) -> tuple[str, ...]:
+    d = preset_dir(kind)
+    return tuple(sorted(p.stem for p in d.glob("*.yaml")))
+
+
+def _read_file(path: Path) -> dict:
+    src = str(path)
+    if not path.exists():
+        raise SpecError(src, None, "file not found")
+    try:
+        text = path.read_text()
+    except OSError as e:
+        raise SpecError(src, None, f"cannot read: {e.strerror}") from None
+    try:
+        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        raise SpecError(src, None, f"malformed YAML: {where}{problem}") from None
+    except json.JSONDecodeError as e:
+        raise SpecError(src, None, f"malformed JSON: line {e.lineno}, column {e.colno}: {e.msg}") from None
+    if not isinstance(data, dict):
+        raise SpecError(src, None, "expected a mapping of fields at the top level")
+    return data
+
+
+def resolve(kind: str, name_or_path: str) -> tuple[dict, str]:
+    """Raw dict of a preset name or file path, and the source to name in errors."""
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml", ".json") or p.exists() or "/" in name_or_path:
+        data = _read_file(p)
+        if kind == "model" and p.suffix == ".json" and ("model_type" in data or "architectures" in data):
+            from .hf import model_dict_from_hf_config
+
+            try:
+                data = model_dict_from_hf_config(data, name=p.parent.name or p.stem)
+            except ValueError as e:
+                raise SpecError(str(p), None, str(e)) from None
+        return data, str(p)
+    names = preset_names(kind)
+    if name_or_path not in names:
+        close = difflib.get_close_matches(name_or_path, names, n=3, cutoff=0.5)
+        hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(names)}"
+        what = "hardware" if kind == "hw" else "model"
+        raise SpecError(name_or_path, None, f"unknown {what} preset{hint}")
+    path = preset_dir(kind) / f"{name_or_path}.yaml"
+    return _read_file(path), _display(path)
+
+
+def _display(path: Path) -> str:
+    try:
+        return str(path.relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+def _loc(err: dict, model_cls) -> str:
+    parts = [str(x) for x in err["loc"]]
+    # Discriminated unions put the tag first (e.g. "aimc"); it is not a field.
+    if model_cls is None and parts and parts[0] in ("aimc", "gpu"):
+        parts = parts[1:]
+    parts = [p for p in parts if not p.startswith("function-")]
+    return ".".join(parts)
+
+
+def validation_error(source: str, e: ValidationError, prefix: str = "", model_cls=None) -> SpecError:
+    """First error of a pydantic ValidationError as a one-line SpecError."""
+    err = e.errors()[0]
+    loc = _loc(err, model_cls)
+    msg = err["msg"]
+    if err["type"] == "extra_forbidden":
+        msg = "unknown field (not part of the spec; check its spelling)"
+    elif msg.startswith("Value error, "):
+        msg = msg[len("Value error, "):]
+    field = ".".join(x for x in (prefix, loc) if x) or None
+    more = len(e.errors()) - 1
+    if more:
+        msg += f" (and {more} more problem{'s' if more > 1 else ''})"
+    return SpecError(source, field, msg)
+
+
+# ---- --set overrides ---------------------------------------------------------------------
+
+def _field_type(model_cls: type[BaseModel] | None, key: str):
+    if model_cls is None:
+        return None
+    f = model_cls.model_fields.get(key)
+    return None if f is None else f.annotation
+
+
+def _as_model(tp) -> list[type[BaseModel]]:
+    """The pydantic model classes an annotation may hold (unwrapping Optional/Union/Annotated)."""
+    if isinstance(tp, type) and issubclass(tp, BaseModel):
+        return [tp]
+    out = []
+    for a in get_args(tp):
+        out += _as_model(a)
+    return out
+
+
+def _is_mapping(tp) -> bool:
+    if get_origin(tp) is dict:
+        return True
+    return any(_is_mapping(a) for a in get_args(tp))
+
+
+def check_path(roots: dict[str, list[type[BaseModel]]], path: str) -> None:
+    """Raise SpecError unless ``path`` (e.g. ``hw.dram.bandwidth_gbps``) names a spec field."""
+    head, _, rest = path.partition(".")
+    if head not in roots or not rest:
+        raise SpecError(f"--set {path}", None, f"path must start with one of {', '.join(sorted(roots))} and name a field")
+    classes = roots[head]
+    keys = rest.split(".")
+    for i, key in enumerate(keys):
+        found = [c for c in classes if key in c.model_fields]
+        if not found:
+            known = sorted({k for c in classes for k in c.model_fields})
+            close = difflib.get_close_matches(key, known, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise SpecError(f"--set {path}", ".".join([head] + keys[: i + 1]), f"no such field{hint}")
+        tps = [c.model_fields[key].annotation for c in found]
+        if i < len(keys) - 1 and any(_is_mapping(t) for t in tps):
+            return  # free-form mapping (e.g. peak_tflops.fp16): any key
+        classes = [m for t in tps for m in _as_model(t)]
+        if i < len(keys) - 1 and not classes:
+            raise SpecError(f"--set {path}", ".".join([head] + keys[: i + 1]), "is a value, not a group of fields")
+
+
+def parse_set(item: str) -> tuple[str, Any]:
+    if "=" not in item:
+        raise SpecError(f"--set {item}", None, "expected PATH=VALUE, e.g. hw.tiles=4096")
+    path, _, raw = item.partition("=")
+    path = path.strip()
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return path, value
+
+
+def set_in(data: dict, keys: list[str], value: Any) -> None:
+    cur = data
+    for k in keys[:-1]:
+        nxt = cur.get(k)
+        if not isinstance(nxt, dict):
+            nxt = {}
+            cur[k] = nxt
+        cur = nxt
+    cur[keys[-1]] = value
+
+
+def hw_classes(data: dict | None) -> list[type[BaseModel]]:
+    kind = (data or {}).get("kind", "aimc")
+    return [GpuHardware] if kind == "gpu" else [AimcHardware]
+
+
+# ---- public entry points -------------------------------------------------------------------
+
+def load_hardware(name_or_path: str, sets: dict[str, Any] | None = None):
+    data, src = resolve("hw", name_or_path)
+    return validate_hardware(data, src, sets)
+
+
+def validate_hardware(data: dict, src: str, sets: dict[str, Any] | None = None):
+    data = _apply(data, sets, "hw", {"hw": hw_classes(data)})
+    try:
+        return _HW_ADAPTER.validate_python({"kind": "aimc", **data})
+    except ValidationError as e:
+        raise _blame(src, e, "hw", sets) from None
+
+
+def load_model(name_or_path: str, sets: dict[str, Any] | None = None) -> ModelSpec:
+    data, src = resolve("model", name_or_path)
+    return validate_model(data, src, sets)
+
+
+def validate_model(data: dict, src: str, sets: dict[str, Any] | None = None) -> ModelSpec:
+    data = _apply(data, sets, "model", {"model": [ModelSpec]})
+    try:
+        return ModelSpec.model_validate(data)
+    except ValidationError as e:
+        raise _blame(src, e, "model", sets, ModelSpec) from None
+
+
+def load_workload(data: dict | None = None, src: str = "workload", sets: dict[str, Any] | None = None) -> Workload:
+    data = _apply(dict(data or {}), sets, "workload", {"workload": [Workload]})
+    try:
+        return Workload.model_validate(data)
+    except ValidationError as e:
+        raise _blame(src, e, "workload", sets, Workload) from None
+
+
+def split_sets(items: list[str] | None) -> dict[str, dict[str, Any]]:
+    """Parse ``--set`` items into {"hw": {...}, "model": {...}, "workload": {...}} by dotted path."""
+    out: dict[str, dict[str, Any]] = {"hw": {}, "model": {}, "workload": {}}
+    for item in items or []:
+        path, value = parse_set(item)
+        head, _, rest = path.partition(".")
+        if head not in out or not rest:
+            raise SpecError(f"--set {item}", None, "path must start with hw., model. or workload. and name a field")
+        out[head][rest] = value
+    return out
+
+
+def _apply(data: dict, sets: dict[str, Any] | None, head: str, roots) -> dict:
+    if not sets:
+        return data
+    data = json.loads(json.dumps(data))  # deep copy of plain data
+    for rest, value in sets.items():
+        check_path(roots, f"{head}.{rest}")
+        set_in(data, rest.split("."), value)
+    return data
+
+
+def _blame(src: str, e: ValidationError, head: str, sets: dict[str, Any] | None, model_cls=None) -> SpecError:
+    err = validation_error(src, e, head, model_cls)
+    loc = (err.field or "")[len(head) + 1:]
+    for rest, value in (sets or {}).items():
+        if loc == rest or loc.startswith(rest + ".") or rest.startswith(loc + ".") and loc:
+            return SpecError(f"--set {head}.{rest}={value}", err.field, err.problem)
+    return err
