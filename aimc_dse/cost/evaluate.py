@@ -1,0 +1,54 @@
+"""Evaluate design points given as columns: dispatch each row to its system's cost model.
+
+``evaluate_frame(grid)`` takes a DataFrame of design-point columns (``cost.columns``), one
+row per point, and returns the same rows with the schema-1 result columns appended
+(ARCHITECTURE.md). Rows are grouped by ``hw.kind`` and each group is evaluated in one
+vectorised call; row order is preserved.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+import pandas as pd
+
+from .columns import Cols, spec_columns
+
+CostFn = Callable[[Cols], dict[str, np.ndarray]]
+
+
+def _cost_fn(kind: str) -> CostFn:
+    if kind == "aimc":
+        from .aimc import aimc_cost
+
+        return aimc_cost
+    if kind == "gpu":
+        from .gpu import gpu_cost
+
+        return gpu_cost
+    raise ValueError(f"unknown hardware kind {kind!r}")
+
+
+def evaluate_frame(grid: pd.DataFrame) -> pd.DataFrame:
+    """Append result columns to every row of ``grid`` (row order kept)."""
+    if len(grid) == 0:
+        return grid.copy()
+    parts = []
+    kinds = grid["hw.kind"].astype(str).to_numpy()
+    for kind in pd.unique(kinds):
+        idx = np.flatnonzero(kinds == kind)
+        sub = grid.iloc[idx]
+        # Columns of other systems (NaN here) are dropped so the cost model sees only its own.
+        sub = sub.dropna(axis=1, how="all") if len(pd.unique(kinds)) > 1 else sub
+        res = _cost_fn(kind)(Cols(sub))
+        out = pd.DataFrame({k: np.asarray(v) for k, v in res.items()}, index=sub.index)
+        parts.append(pd.concat([grid.iloc[idx], out], axis=1))
+    result = pd.concat(parts).loc[grid.index]
+    return result
+
+
+def evaluate_point(hw, model, workload) -> dict:
+    """One design point from specs: its columns plus results, as a plain dict."""
+    grid = pd.DataFrame([spec_columns(hw, model, workload)])
+    return evaluate_frame(grid).iloc[0].to_dict()

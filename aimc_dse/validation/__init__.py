@@ -1,0 +1,53 @@
+"""Reference numbers the model must reproduce, shipped with the package (never read from outside).
+
+Each module here defines ``checks() -> list[Check]``: it evaluates the model on a reference
+configuration and returns model vs reference with the tolerance. ``aimc-dse validate`` and
+``tests/validation/`` run the same checks. The reference values themselves live in
+``targets.yaml`` beside this file, each with its source.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import yaml
+
+TARGETS_FILE = Path(__file__).with_name("targets.yaml")
+
+# Modules contributing checks; each defines checks() -> list[Check].
+CHECK_MODULES: list[str] = []
+
+
+@dataclass(frozen=True)
+class Check:
+    group: str  # e.g. "moewithpim", "ibm3dsim_readme", "gpu", "schedules"
+    name: str  # the run, e.g. "1_ prefill 32 tokens, no grouping"
+    quantity: str  # e.g. "latency_ns"
+    reference: float
+    model: float
+    tolerance: float  # relative; a check passes when |model/reference − 1| ≤ tolerance
+    source: str  # where the reference number comes from
+    command: str = ""  # the CLI command that reproduces it, when there is one
+
+    @property
+    def error(self) -> float:
+        return self.model / self.reference - 1.0 if self.reference else float("inf")
+
+    @property
+    def passed(self) -> bool:
+        return abs(self.error) <= self.tolerance + 1e-12
+
+
+@lru_cache(maxsize=1)
+def targets() -> dict:
+    return yaml.safe_load(TARGETS_FILE.read_text())
+
+
+def all_checks() -> list[Check]:
+    out: list[Check] = []
+    for name in CHECK_MODULES:
+        out += importlib.import_module(f"{__name__}.{name}").checks()
+    return out
