@@ -74,7 +74,9 @@ def resolve(kind: str, name_or_path: str) -> tuple[dict, str]:
             from .hf import model_dict_from_hf_config
 
             try:
-                data = model_dict_from_hf_config(data, name=p.parent.name or p.stem)
+                # A checkout's config.json is named by its folder; any other file by its stem.
+                name = (p.resolve().parent.name if p.stem == "config" else "") or p.stem
+                data = model_dict_from_hf_config(data, name=name)
             except ValueError as e:
                 raise SpecError(str(p), None, str(e)) from None
         return data, str(p)
@@ -258,5 +260,11 @@ def _blame(src: str, e: ValidationError, head: str, sets: dict[str, Any] | None,
     loc = (err.field or "")[len(head) + 1:]
     for rest, value in (sets or {}).items():
         if loc == rest or loc.startswith(rest + ".") or rest.startswith(loc + ".") and loc:
+            return SpecError(f"--set {head}.{rest}={value}", err.field, err.problem)
+    # A sibling in the same group (e.g. model.moe.top_k set on a dense model leaves moe.experts
+    # missing): the --set made the group, so blame it rather than the file.
+    parent = loc.rpartition(".")[0]
+    for rest, value in (sets or {}).items():
+        if parent and rest.startswith(parent + "."):
             return SpecError(f"--set {head}.{rest}={value}", err.field, err.problem)
     return err
