@@ -93,6 +93,19 @@ def model_figures(m: ModelSpec, hw=None) -> dict:
     return out
 
 
+def _check_unused_sets(overrides: dict[str, dict], used: set[str]) -> None:
+    """Reject ``--set`` items that `show` would silently ignore (a typo'd path is "no such field")."""
+    from ..specs.workload import Workload
+
+    roots = {"hw": [AimcHardware, GpuHardware], "model": [ModelSpec], "workload": [Workload]}
+    for head, items in overrides.items():
+        for rest, value in items.items():
+            loader.check_path(roots, f"{head}.{rest}")
+            if head not in used:
+                hint = "; give --hw to map the model onto hardware" if head == "hw" else ""
+                raise SpecError(f"--set {head}.{rest}={value}", f"{head}.{rest}", f"not used by `show` here{hint}")
+
+
 def register(app: typer.Typer) -> None:
     from ..cli import cli_errors
 
@@ -113,6 +126,7 @@ def register(app: typer.Typer) -> None:
         """Print a validated spec with its derived figures (parameters, tier blocks, tiles needed, fit, area)."""
         overrides = loader.split_sets(sets)
         kind = _guess_kind(spec)
+        _check_unused_sets(overrides, {"hw"} if kind == "hw" else {"model", "hw"} if hw else {"model"})
         if kind == "hw":
             h = loader.load_hardware(spec, overrides["hw"])
             row = {**flatten(h), **hardware_figures(h)}
