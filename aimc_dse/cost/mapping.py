@@ -1,0 +1,169 @@
+"""Mapping weights onto tiers: block counts, fit, and per-tile loads (reference-simulators.md §B, §G.5).
+
+A matrix I×O is cut into v·h tier blocks, v = ⌈I/R⌉ row chunks and h = ⌈O/C⌉ column
+chunks; the v partial sums of a column are reduced by (v − 1) digital adds (§B.2).
+
+Placement. The default strategy, greedy in order, puts each block on the least-filled tile
+(lowest index on ties), which on a fresh chip is round-robin: the b-th block lands on tile
+b mod N. A stage or phase whose blocks are contiguous in mapping order therefore puts at
+most ⌈m/N⌉ of its m blocks on one tile — the closed forms below. ``exact_greedy_map``
+replays the reference mapper block by block and is kept to check them (tests only: it
+loops over every block). ``moe_separated`` stacks all experts of a layer on the same
+tiles, so the k chosen experts always serialise.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+
+from .shapes import ceil_div
+
+
+def blocks(rows, cols, R, C):
+    """nb = ⌈I/R⌉·⌈O/C⌉ tier blocks of an I×O matrix."""
+    return ceil_div(rows, R) * ceil_div(cols, C)
+
+
+def reduction_adds(rows, cols, R, C):
+    """na = (⌈I/R⌉ − 1)·⌈O/C⌉ partial-sum adds (size C) per use of an I×O matrix."""
+    return (ceil_div(rows, R) - 1) * ceil_div(cols, C)
+
+
+def max_per_tile(m, N):
+    """Most blocks one tile holds of m blocks placed contiguously round-robin: ⌈m/N⌉."""
+    return np.where(np.asarray(m) > 0, ceil_div(m, N), 0)
+
+
+def max_weighted_two_ranges(m1, w1, m2, w2, N):
+    """Max over tiles of w1·(count of range 1) + w2·(count of range 2), two adjacent round-robin ranges.
+
+    Range 1 (m1 blocks) is followed directly by range 2 (m2 blocks). Each range puts
+    ⌊m/N⌋ blocks on every tile and one more on (m mod N) consecutive tiles; the two sets of
+    'one more' tiles are adjacent, so they overlap only when r1 + r2 > N.
+    """
+    m1 = np.asarray(m1, dtype=np.int64)
+    m2 = np.asarray(m2, dtype=np.int64)
+    f1, r1 = m1 // N, m1 % N
+    f2, r2 = m2 // N, m2 % N
+    base = f1 * w1 + f2 * w2
+    both = (r1 + r2) > N
+    extra = np.where(
+        both,
+        w1 + w2,
+        np.maximum(np.where(r1 > 0, w1, 0), np.where(r2 > 0, w2, 0)),
+    )
+    return base + extra
+
+
+# ---- expected OTT serialisation of the k chosen experts (§G.5) ----------------------------
+
+@lru_cache(maxsize=4096)
+def expected_expert_stage_w(
+    N: int, E: int, k: int, stride: int, span: int, zipf: float, seed: int, draws: int = 256
+) -> float:
+    """E[max over tiles of the chosen experts' blocks] for one expert stage, round-robin placement.
+
+    Expert e's stage blocks occupy ``span`` consecutive round-robin slots starting at
+    e·stride (its other matrices fill the rest of the stride). The k experts a token picks
+    (uniform, or zipf popularity in a seeded random order) may share tiles once the layer's
+    expert region E·stride wraps past N tiles. Monte-Carlo over ``draws`` routings, cached
+    per distinct input (it is the same for every layer and every design point sharing it).
+    """
+    if E * stride <= N:  # the layer's experts sit on distinct tiles: no two chosen experts meet
+        return float(ceil_div(span, N))
+    return _mc(N, E, k, stride, span, zipf, seed, draws)
+
+
+def _mc(N, E, k, stride, span, zipf, seed, draws):
+    rng = np.random.default_rng(seed)
+    if zipf > 0:
+        p = 1.0 / np.arange(1, E + 1) ** zipf
+        p = p[rng.permutation(E)]
+        p /= p.sum()
+        g = rng.gumbel(size=(draws, E)) + np.log(p)
+        chosen = np.argsort(-g, axis=1)[:, :k]
+    else:
+        chosen = np.argsort(rng.random((draws, E)), axis=1)[:, :k]
+    Nd = min(N, 1 << 16)
+    counts = np.zeros((draws, Nd + 1), dtype=np.int32)
+    starts = (chosen * stride) % N
+    rows = np.arange(draws)[:, None]
+    # add each chosen expert's span of slots [start, start+span) on a circle of N tiles
+    full, rem = divmod(span, N)
+    for j in range(k):
+        s = starts[:, j]
+        e = s + rem
+        np.add.at(counts, (rows[:, 0], s), 1)
+        wrap = e > N
+        np.add.at(counts, (rows[:, 0], np.where(wrap, N, e)), -1)
+        np.add.at(counts, (rows[wrap, 0], np.zeros(wrap.sum(), dtype=np.int64)), 1)
+        np.add.at(counts, (rows[wrap, 0], e[wrap] - N), -1)
+    load = np.cumsum(counts[:, :N], axis=1) + full * k
+    return float(load.max(axis=1).mean())
+
+
+# ---- the exact reference mapper (tests) ---------------------------------------------------
+
+@dataclass(frozen=True)
+class BlockPlacement:
+    matrix: str
+    row_chunk: int
+    col_chunk: int
+    tile: int
+    tier: int
+
+
+def exact_greedy_map(matrices, R: int, C: int, N: int, Z: int, stack_embedding: bool = False) -> list[BlockPlacement] | None:
+    """Replay GREEDY_IN_ORDER block by block (§B.3, §B.4); None when the model does not fit.
+
+    ``matrices``: list of (name, rows, cols) in mapping order. Least-used tile first,
+    lowest index on ties. With ``stack_embedding`` the embedding's row chunks are stacked on
+    the ⌈d/C⌉ tiles its first row chunk picks.
+    """
+    fill = [0] * N
+    heap = [(0, t) for t in range(N)]
+    out: list[BlockPlacement] = []
+
+    def take() -> int | None:
+        while heap:
+            f, t = heapq.heappop(heap)
+            if f == fill[t]:
+                return t
+        return None
+
+    for name, rows, cols in matrices:
+        v, h = -(-rows // R), -(-cols // C)
+        if stack_embedding and name == "embedding":
+            tiles = []
+            for j in range(h):
+                t = take()
+                if t is None or fill[t] >= Z:
+                    return None
+                tiles.append(t)
+                out.append(BlockPlacement(name, 0, j, t, fill[t]))
+                fill[t] += 1
+            for t in tiles:
+                heapq.heappush(heap, (fill[t], t))
+            for i in range(1, v):
+                for j, t in enumerate(tiles):
+                    if fill[t] >= Z:  # fall back to the least-used tile
+                        t = take()
+                        if t is None or fill[t] >= Z:
+                            return None
+                    out.append(BlockPlacement(name, i, j, t, fill[t]))
+                    fill[t] += 1
+                    heapq.heappush(heap, (fill[t], t))
+            continue
+        for i in range(v):
+            for j in range(h):
+                t = take()
+                if t is None or fill[t] >= Z:
+                    return None
+                out.append(BlockPlacement(name, i, j, t, fill[t]))
+                fill[t] += 1
+                heapq.heappush(heap, (fill[t], t))
+    return out
