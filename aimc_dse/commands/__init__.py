@@ -10,6 +10,8 @@ import importlib
 
 _NAMES = [
     "presets",
+    "evaluate",
+    "validate",
 ]
 
 COMMAND_MODULES = [importlib.import_module(f"{__name__}.{n}") for n in _NAMES]

@@ -80,7 +80,10 @@ def emit(
         df.to_csv(buf, index=False, lineterminator="\n")
         out.write(buf.getvalue())
     else:
-        console = Console(file=out, width=max(100, Console().width), soft_wrap=False)
+        # Pipes and files get wide, unwrapped tables; a terminal gets its own width.
+        probe = Console(file=out)
+        width = probe.width if probe.is_terminal else 240
+        console = Console(file=out, width=width, soft_wrap=False)
         table = Table(title=title, show_lines=False, header_style="bold")
         if transpose:
             table.add_column("field")
