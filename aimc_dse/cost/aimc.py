@@ -23,6 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+import pandas as pd
 
 from .columns import Cols
 from .mapping import blocks as nb_fn
@@ -64,34 +65,41 @@ def _op(c: Cols, name: str) -> _Op:
     )
 
 
+def _distinct(*cols):
+    """Index of each row's distinct key, and the distinct keys (first occurrence order)."""
+    frame = pd.DataFrame({i: c for i, c in enumerate(cols)})
+    inv = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
+    first = np.unique(inv, return_index=True)[1]
+    return inv, frame.iloc[first].to_numpy()
+
+
 def _expert_w(N, E, k, stride, span, zipf, seed, strategy_sep):
     """Expected OTT serialisation w of one expert stage over routing, per point (§G.5).
 
-    Distinct inputs are few in any sweep, so the Monte-Carlo is cached per distinct key.
+    Distinct inputs are few in any sweep, so the Monte-Carlo is cached per distinct key;
+    a layer whose experts all sit on distinct tiles needs none (w = ⌈span/N⌉).
     """
-    out = np.ones(len(N), dtype=np.float64)
-    moe = E > 0
-    if not moe.any():
-        return out
-    keys = np.stack([N, E, k, stride, span, np.round(zipf * 1e6).astype(np.int64), seed], axis=1)[moe]
-    uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-    vals = np.array(
-        [expected_expert_stage_w(int(a), int(b), int(kk), int(st), int(sp), z / 1e6, int(sd)) for a, b, kk, st, sp, z, sd in uniq]
-    )
-    out[moe] = vals[inv.ravel()]
+    out = ceil_div(span, N).astype(np.float64)
+    wrap = (E > 0) & (E * stride > N) & ~strategy_sep
+    if wrap.any():
+        idx = np.flatnonzero(wrap)
+        inv, keys = _distinct(N[idx], E[idx], k[idx], stride[idx], span[idx], zipf[idx], seed[idx])
+        vals = np.array([expected_expert_stage_w(int(a), int(b), int(kk), int(st), int(sp), float(z), int(sd))
+                         for a, b, kk, st, sp, z, sd in keys])
+        out[idx] = vals[inv]
     # MoE-separated stacks all experts of a layer on the same tiles: the k chosen always serialise.
-    return np.where(strategy_sep & moe, k * ceil_div(span, N).astype(np.float64), out)
+    return np.where(strategy_sep & (E > 0), k * ceil_div(span, N).astype(np.float64), out)
 
 
 def _zipf_pmax(E, k, s):
     """Selection probability of the most popular expert under zipf(s) popularity (≈ k·p₁, capped at 1)."""
     out = np.zeros(len(E))
-    for e_val, s_val in {(int(a), float(b)) for a, b in zip(E, s)}:
-        if e_val <= 0:
-            continue
-        h = np.sum(1.0 / np.arange(1, e_val + 1) ** s_val)
-        sel = (E == e_val) & (s == s_val)
-        out[sel] = 1.0 / h
+    live = (E > 0) & (s > 0)
+    if live.any():
+        idx = np.flatnonzero(live)
+        inv, keys = _distinct(E[idx], s[idx])
+        p1 = np.array([1.0 / np.sum(1.0 / np.arange(1, int(e) + 1) ** float(z)) for e, z in keys])
+        out[idx] = p1[inv]
     return np.minimum(1.0, k * out)
 
 
