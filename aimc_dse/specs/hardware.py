@@ -219,11 +219,20 @@ BYTES_PER_ELEMENT: dict[str, float] = {
 
 
 class GpuEfficiency(Spec):
-    """Achievable fractions of peak (calibrated accounting, COST-MODEL.md §7)."""
+    """Achievable fractions of peak (calibrated accounting, COST-MODEL.md §7).
 
-    compute: float = Field(1.0, gt=0, le=1, description="fraction of peak FLOP/s reached by GEMMs")
-    memory: float = Field(1.0, gt=0, le=1, description="fraction of HBM bandwidth reached by weight streaming")
-    per_layer_overhead_us: float = Field(0.0, ge=0, description="kernel-launch and sync overhead per layer per step, µs")
+    Ignored by the ``paper`` accounting (100 % everywhere, no overheads). The presets' values
+    are fitted to published measurements; the fit is documented in ``cost/gpu.py``.
+    """
+
+    compute: float = Field(1.0, gt=0, le=1, description="fraction of peak FLOP/s reached by dense GEMMs and attention")
+    moe_compute: float = Field(
+        1.0, gt=0, le=1, description="routed-expert GEMMs' FLOP/s relative to dense GEMMs' (multiplies `compute`)"
+    )
+    memory: float = Field(1.0, gt=0, le=1, description="fraction of HBM bandwidth reached by weight and KV streaming")
+    per_layer_overhead_us: float = Field(
+        0.0, ge=0, description="kernel-launch, norm and sync time per layer per step outside the roofline, µs"
+    )
     tp_comm: float = Field(1.0, gt=0, le=1, description="fraction of NVLink bandwidth reached by all-reduces")
 
 
