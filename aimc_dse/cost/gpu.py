@@ -1,0 +1,549 @@
+"""GPU baseline: a per-step roofline of LLM inference on one or more GPUs (COST-MODEL.md §7).
+
+The GPU runs the same model and workload the AIMC model sees (``cost.shapes.model_shape``):
+a prefill step (prompt_len · B tokens, emits token 1) and G − 1 decode steps (B tokens each,
+context growing); without ``workload.prefill`` only the decode steps are costed, without
+``workload.kv_cache`` every decode step recomputes the whole context.
+
+Per step (B sequences, t new tokens per sequence, context n, T = B·t tokens)
+-----------------------------------------------------------------------------
+* FLOPs, 2 per MAC: the linear layers, 2·T·(L·attention + dense FFNs + MoE layers·(router +
+  shared + k experts)) + lm_head 2·B·d·V (logits only for the B emitting positions), and
+  attention QKᵀ and A·V over the causal context, 4·q·L·B·(t·n − t(t−1)/2).
+* Bytes: the weights the step touches, in ``hw.weight_precision`` — every non-expert matrix
+  and lm_head, the embedding rows read, and per MoE layer only the experts at least one token
+  of the step selects: E·(1 − (1 − k/E)^T) for uniform routing; Σᵢ 1 − (1 − pᵢ)^(k·T) with
+  pᵢ ∝ 1/iˢ for zipf (each token's k picks approximated as k independent draws); all E for
+  expert-choice routing (every expert takes its capacity of tokens). A gate trace is not read
+  here (no I/O in the cost model): ``trace`` rows use the uniform formula. Plus the KV cache
+  (``hw.kv_precision``): 2·kv·L·B·(n + t) elements, i.e. the context read and the new
+  entries written (without a cache K and V are activations, 2 B each), plus activations
+  (2 B: every linear op reads its input and writes its output once).
+* Time: a roofline per kernel class — linear ops (GEMMs, bound by weights) and attention
+  (bound by the KV cache) — each max(FLOPs / (peak · compute eff), bytes / (bandwidth ·
+  memory eff)), routed-expert GEMMs at compute eff · ``moe_compute``, plus
+  ``per_layer_overhead_us`` · L (kernel launches, norms, activations), plus tensor-parallel
+  communication. The peak is ``hw.peak_tflops.<hw.compute_precision>``, chosen per row.
+* Devices: ⌈(weights + KV cache of the batch at its longest context) / usable memory⌉ unless
+  ``hw.devices`` > 0. With n > 1 devices, tensor parallel: FLOP/s and bandwidth scale by n,
+  and each step adds 2 all-reduces per layer of T·d·2 bytes; a ring moves 2(n−1)/n of the data
+  per device over NVLink at ``nvlink_bandwidth_gbps`` · ``efficiency.tp_comm``.
+* Power = idle + utilisation · (TDP − idle) per device, utilisation = the roofline's busy
+  share of the step (overheads and all-reduces count as idle), so energy = devices · (idle ·
+  latency + (TDP − idle) · Σ roofline time). Area = die area · devices. ``fits`` = weights and
+  the batch's KV cache fit the devices' usable memory (always true for an automatic count).
+
+Result columns: the schema-1 headline (``cost.metrics``) plus ``latency_ns.compute`` /
+``.memory`` (roofline time of the kernel classes bound by FLOPs / by bytes), ``.overhead``,
+``.communication`` (they sum to ``latency_ns``); ``energy_nj.active`` / ``.idle``;
+``n_devices``; ``weight_bytes`` (all weights stored); ``kv_cache_bytes`` (the batch's KV cache
+at its longest context); ``bytes_moved`` (HBM traffic of all steps, all devices); ``bound``
+(share of the costed steps that are memory-bound: step bytes/bandwidth ≥ step FLOPs/peak).
+
+Decode steps are summed in closed form with the KV cache (every per-step quantity is affine
+in n, so each roofline max is split where its two lines cross), and with a loop over steps
+vectorised across rows without it (recompute workloads are short). No loop per design point.
+
+Accounting profiles (``hw.accounting``)
+---------------------------------------
+* ``paper`` — Büchel et al. 2025's A100 upper bound (paper-numbers.md §1.4): 100 % compute
+  and memory efficiency, ALL parameters fetched from HBM every iteration (no KV cache or
+  activation traffic, no overheads, no communication), one roofline max per step. With no
+  overheads the GPU is always busy, so it draws its TDP (400 W, the paper's figure). The
+  preset ``a100-paper`` adds the paper's 5-bit weights, 1,555 GB/s and 826 mm².
+* ``calibrated`` (default) — the efficiencies of the preset, fitted once to published
+  measurements (peer-tools.md §8, shipped in ``validation/targets.yaml``):
+
+  Vidur profiles of Llama-2-7B's linear ops per layer (QKV + O + up/gate + down and the norms
+  between them; TP1, FP16; ms), evaluated as a 1-layer Llama-2-7B with vocab 1
+  (``linear_step_ns``):
+
+  =======================  ========  ========  =========
+  measurement              measured  model     residual
+  =======================  ========  ========  =========
+  A100-80GB, 1 token         0.29     0.2901    +0.04 %
+  A100-80GB, 512 tokens      1.04     1.0401    +0.01 %
+  A100-80GB, 4096 tokens     8.17     8.1712    +0.01 %
+  H100-SXM, 1 token          0.175    0.1750    −0.01 %
+  H100-SXM, 512 tokens       0.37     0.3426    −7.4 %
+  H100-SXM, 4096 tokens      2.59     2.5914    +0.05 %
+  =======================  ========  ========  =========
+
+  A100: three points, three unknowns, solved exactly → compute 0.652, memory 0.739, overhead
+  21.4 µs per layer (Vidur's per-op A100 decode timings alone give 0.79 of the bandwidth plus
+  3.8 µs per kernel: the same picture). H100: its 512-token point is slower than its 4096-token
+  point allows; a free three-point fit would need 99 % of HBM bandwidth and 53 µs per layer,
+  so the H100 keeps the A100's 21.4 µs and fits the 1- and 4096-token points → compute 0.652,
+  memory 0.787 (peer-tools.md §8.1 quotes ≈ 77 %); the 512-token residual is reported.
+
+  TensorRT-LLM v0.17 offline max throughput of Mixtral-8×7B on A100-SXM4-80GB, FP16,
+  128 in / 128 out, total output tokens/s. TensorRT-LLM batches in flight; the model runs one
+  static batch, the largest whose KV cache (255 tokens per sequence) fits the devices' usable
+  memory beside the weights (``max_batch``: 1,513 / 5,822 / 14,438 sequences), prefill then
+  127 decode steps:
+
+  ====  ========  ========  ========  ======================
+  TP    measured  model     residual  Vidur efficiencies only
+  ====  ========  ========  ========  ======================
+  2      5,541     5,585     +0.8 %    +32 %
+  4     10,324    10,144     −1.7 %    +35 %
+  8     17,044    17,112     +0.4 %    +49 %
+  ====  ========  ========  ========  ======================
+
+  With the dense-GEMM efficiencies alone the model overshoots, more so with more devices. Two
+  factors are fitted to the three points (grid search, least squares on log(model/measured),
+  the Vidur values fixed): ``efficiency.moe_compute`` 0.75 (routed-expert GEMMs relative to
+  dense ones) and ``efficiency.tp_comm`` 0.38 (an effective 114 GB/s per direction; it absorbs
+  every cost that grows with the TP degree, not only the all-reduces). Two factors for three
+  points: the near-zero residuals are a fit, not a validation. Hold-out rows of the same
+  TensorRT-LLM table, not used in the fit (same static-batch reading; Llama-3.1 specs from
+  their HF configs), stay within ±20 %: Mixtral TP2/4/8 at 128/2048 −1/+20/+15 %, 2048/128
+  −7/−6/−9 %, 2048/2048 −14/+14/+12 %; Llama-3.1-8B TP1 at 128/128, 128/2048, 2048/128,
+  2048/2048 −5/+5/−11/−7 %; Llama-3.1-70B TP4 128/128 −12 %, TP8 128/128 −17 %, TP8 2048/2048
+  +15 %.
+
+  ``a100-sxm4-40gb`` uses the A100-80GB values (same GA100 die; only the HBM differs) and
+  ``h100-sxm`` the A100's ``moe_compute`` and ``tp_comm`` (no H100 FP16 MoE measurement).
+  The fit script is not shipped; ``aimc-dse validate`` (validation/gpu.py) re-checks every
+  fitted row above.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..specs.hardware import BYTES_PER_ELEMENT
+from .columns import Cols
+from .metrics import headline_metrics
+from .shapes import ModelShape, model_shape
+
+ACT_BYTES = 2.0  # activations and all-reduce payloads travel in 16-bit
+
+
+# ---- column helpers ------------------------------------------------------------------------
+
+def bytes_per_element(names) -> np.ndarray:
+    """Bytes per element of each row's precision name (``BYTES_PER_ELEMENT``)."""
+    names = np.asarray(names).astype(str)
+    out = np.empty(names.shape, dtype=np.float64)
+    for u in np.unique(names):
+        if u not in BYTES_PER_ELEMENT:
+            raise ValueError(f"unknown precision {u!r}; known: {', '.join(BYTES_PER_ELEMENT)}")
+        out[names == u] = BYTES_PER_ELEMENT[u]
+    return out
+
+
+def peak_tflops(c: Cols) -> np.ndarray:
+    """Each row's ``hw.peak_tflops.<hw.compute_precision>``, TFLOP/s."""
+    prec = c.s("hw.compute_precision")
+    out = np.full(c.n, np.nan)
+    for p in np.unique(prec):
+        key = f"hw.peak_tflops.{p}"
+        if not c.has(key):
+            raise KeyError(f"design column {key!r} missing (hw.compute_precision is {p!r})")
+        m = prec == p
+        out[m] = c.f(key)[m]
+    if np.any(~(out > 0)):
+        bad = np.unique(prec[~(out > 0)])
+        raise ValueError(f"no positive peak_tflops for compute_precision {', '.join(bad)}")
+    return out
+
+
+def experts_hit(E, k, T, zipf, s, all_hit) -> np.ndarray:
+    """Expected distinct experts selected by T tokens in one MoE layer (0 for a dense model).
+
+    uniform: E·(1 − (1 − k/E)^T); zipf (pᵢ ∝ 1/iˢ, each token's k picks as k independent
+    draws): Σᵢ 1 − (1 − pᵢ)^(k·T); ``all_hit`` (expert choice): E.
+    """
+    E = np.asarray(E, dtype=np.float64)
+    k = np.asarray(k, dtype=np.float64)
+    T = np.asarray(T, dtype=np.float64)
+    E, k, T, zipf, s, all_hit = np.broadcast_arrays(E, k, T, np.asarray(zipf, bool), np.asarray(s, float),
+                                                    np.asarray(all_hit, bool))
+    shape = E.shape
+    E, k, T, zipf, s, all_hit = (np.atleast_1d(a).ravel() for a in (E, k, T, zipf, s, all_hit))
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(E > 0, E * (1.0 - np.power(np.clip(1.0 - k / E, 0.0, 1.0), T)), 0.0)
+    zmask = zipf & (E > 0) & ~all_hit
+    if zmask.any():
+        idx = np.flatnonzero(zmask)
+        keys = np.stack([E[idx], s[idx]], axis=1)
+        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
+        inv = inv.reshape(-1)
+        for g, (e, sg) in enumerate(uniq):
+            rows = idx[inv == g]
+            i = np.arange(1, int(e) + 1, dtype=np.float64)
+            p = i ** (-sg)
+            p /= p.sum()
+            log_miss = np.log1p(-np.minimum(p, 1.0 - 1e-16))  # ln(1 − pᵢ)
+            draws = k[rows] * T[rows]
+            ud, dinv = np.unique(draws, return_inverse=True)
+            hit = (1.0 - np.exp(np.outer(ud, log_miss))).sum(axis=1)  # (distinct draws × E) → Σᵢ
+            out[rows] = hit[dinv.reshape(-1)]
+    out = np.where(all_hit & (E > 0), E, out)
+    return np.minimum(out, E).reshape(shape)
+
+
+# ---- per-row parameters --------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class _Point:
+    """Everything a step needs, one entry per row (per-device peak and bandwidth)."""
+
+    sh: ModelShape
+    B: np.ndarray  # sequences
+    P: np.ndarray  # prompt tokens
+    G: np.ndarray  # generated tokens
+    prefill: np.ndarray
+    kv: np.ndarray  # KV cache on
+    ndev: np.ndarray
+    peak: np.ndarray  # FLOP/ns per device (compute efficiency applied)
+    moe_peak: np.ndarray  # FLOP/ns per device for routed-expert GEMMs
+    bw: np.ndarray  # bytes/ns per device (memory efficiency applied)
+    link: np.ndarray  # bytes/ns of NVLink per device (tp_comm applied)
+    over_ns: np.ndarray  # per layer per step
+    wb: np.ndarray  # weight bytes per element
+    kvb: np.ndarray  # KV bytes per element
+    paper: np.ndarray
+    zipf: np.ndarray
+    s: np.ndarray
+    all_hit: np.ndarray
+
+    def take(self, idx: np.ndarray) -> "_Point":
+        sh = ModelShape(**{f.name: getattr(self.sh, f.name)[idx] for f in dataclasses.fields(ModelShape)})
+        rest = {f.name: getattr(self, f.name)[idx] for f in dataclasses.fields(self) if f.name != "sh"}
+        return _Point(sh=sh, **rest)
+
+
+def _fl(a) -> np.ndarray:
+    return np.asarray(a, dtype=np.float64)
+
+
+def weight_bytes(c: Cols, sh: ModelShape | None = None) -> np.ndarray:
+    """Bytes of all stored weights (every parameter at ``hw.weight_precision``)."""
+    sh = sh or model_shape(c)
+    return _fl(sh.params) * bytes_per_element(c.s("hw.weight_precision"))
+
+
+def kv_bytes_per_token(c: Cols, sh: ModelShape | None = None) -> np.ndarray:
+    """KV-cache bytes one token of one sequence occupies: 2·kv·L at ``hw.kv_precision``."""
+    sh = sh or model_shape(c)
+    return 2.0 * _fl(sh.kv) * _fl(sh.layers) * bytes_per_element(c.s("hw.kv_precision"))
+
+
+def usable_memory_bytes(c: Cols) -> np.ndarray:
+    """Usable HBM of one device, bytes."""
+    return c.f("hw.memory_gb") * 1e9 * c.f("hw.usable_memory_fraction", 0.9)
+
+
+def max_batch(c: Cols, devices=None) -> np.ndarray:
+    """Largest batch whose KV cache (prompt_len + gen_len − 1 tokens per sequence) fits beside
+    the weights in the usable memory of ``devices`` devices (default ``hw.devices``; 0, the
+    automatic count, means one device); 0 if not even one sequence fits."""
+    sh = model_shape(c)
+    n = c.f("hw.devices", 0) if devices is None else np.broadcast_to(_fl(devices), (c.n,))
+    n = np.where(n > 0, n, 1.0)
+    free = n * usable_memory_bytes(c) - weight_bytes(c, sh)
+    per_seq = kv_bytes_per_token(c, sh) * (c.f("workload.prompt_len") + c.f("workload.gen_len") - 1)
+    return np.maximum(np.floor(free / per_seq), 0).astype(np.int64)
+
+
+def _point(c: Cols, sh: ModelShape) -> tuple[_Point, dict]:
+    paper = c.eq("hw.accounting", "paper")
+    one = np.ones(c.n)
+    ce = np.where(paper, one, c.f("hw.efficiency.compute", 1.0))
+    moe = np.where(paper, one, c.f("hw.efficiency.moe_compute", 1.0))
+    me = np.where(paper, one, c.f("hw.efficiency.memory", 1.0))
+    tp = np.where(paper, one, c.f("hw.efficiency.tp_comm", 1.0))
+    over = np.where(paper, 0.0, c.f("hw.efficiency.per_layer_overhead_us", 0.0) * 1e3)
+
+    B = c.f("workload.batch")
+    P = c.f("workload.prompt_len")
+    G = c.f("workload.gen_len")
+    kv = c.b("workload.kv_cache")
+    wbytes = weight_bytes(c, sh)
+    kv_peak = np.where(kv, kv_bytes_per_token(c, sh) * B * (P + G - 1), 0.0)
+    usable = usable_memory_bytes(c)
+    given = c.f("hw.devices", 0)
+    auto = np.maximum(np.ceil((wbytes + kv_peak) / usable), 1.0)
+    ndev = np.where(given > 0, given, auto)
+
+    peak = peak_tflops(c) * 1e3  # TFLOP/s → FLOP/ns
+    load = c.s("workload.expert_load.model", "uniform")
+    pt = _Point(
+        sh=sh,
+        B=B,
+        P=P,
+        G=G,
+        prefill=c.b("workload.prefill"),
+        kv=kv,
+        ndev=ndev,
+        peak=peak * ce,
+        moe_peak=peak * ce * moe,
+        bw=c.f("hw.hbm_bandwidth_gbps") * me,  # GB/s = bytes/ns
+        link=c.f("hw.nvlink_bandwidth_gbps", 300.0) * tp,
+        over_ns=over,
+        wb=bytes_per_element(c.s("hw.weight_precision")),
+        kvb=bytes_per_element(c.s("hw.kv_precision")),
+        paper=paper,
+        zipf=load == "zipf",
+        s=c.f("workload.expert_load.zipf_exponent", 1.0),
+        all_hit=sh.expert_choice,
+    )
+    extra = {
+        "n_devices": ndev.astype(np.int64),
+        "weight_bytes": wbytes,
+        "kv_cache_bytes": kv_peak,
+        "fits": wbytes + kv_peak <= ndev * usable * (1 + 1e-12),
+        "tdp": c.f("hw.tdp_w"),
+        "idle": c.f("hw.idle_power_w"),
+        "die": c.f("hw.die_area_mm2"),
+    }
+    return pt, extra
+
+
+# ---- one step --------------------------------------------------------------------------------
+
+_PHASE_KEYS = ("tc_lin", "tm_lin", "tc_att", "tm_att", "flops", "bytes", "over", "comm")
+
+
+def _step(p: _Point, t, n) -> dict[str, np.ndarray]:
+    """Roofline terms of one step: t new tokens per sequence, context n (float arrays), ns."""
+    sh = p.sh
+    L, d, q, kvw = _fl(sh.layers), _fl(sh.d), _fl(sh.q), _fl(sh.kv)
+    V, E, k = _fl(sh.vocab), _fl(sh.experts), _fl(sh.top_k)
+    m = _fl(sh.n_ffn_mats)
+    nmoe, ndense = _fl(sh.moe_layers), _fl(sh.dense_layers)
+    t = _fl(t)
+    n = _fl(n)
+    B = p.B
+    T = B * t
+
+    attn, ffn = _fl(sh.attn_params_layer), _fl(sh.dense_ffn_params_layer)
+    router, shared, expert = _fl(sh.router_params_layer), _fl(sh.shared_params_layer), _fl(sh.expert_params)
+
+    # FLOPs (2 per MAC): dense linear ops, routed experts, lm_head for the B emitting positions
+    fl_dense = 2.0 * T * (L * attn + ndense * ffn + nmoe * (router + shared)) + 2.0 * B * d * V
+    fl_expert = 2.0 * T * nmoe * k * expert
+    fl_att = 4.0 * q * L * B * (t * n - t * (t - 1.0) / 2.0)  # QKᵀ and A·V, causal
+
+    # bytes: weights touched, embedding/position rows, activations (each linear op in + out)
+    hit = experts_hit(E, k, T, p.zipf, p.s, p.all_hit)
+    w_touch = L * attn + ndense * ffn + nmoe * (router + shared + hit * expert) + d * V
+    rows = np.minimum(T, V) * d + np.where(sh.learned_pos, np.minimum(t, _fl(sh.max_positions)) * d, 0.0)
+    dff, dffe, dffs = _fl(sh.d_ff), _fl(sh.d_ff_expert), _fl(sh.d_ff_shared)
+    ffn_io = lambda w: d + (m - 1.0) * w + w + d  # noqa: E731  up(+gate) in/out, down in/out
+    act_tok = (
+        L * (d + q + 2.0 * kvw + q + d)
+        + ndense * ffn_io(dff)
+        + nmoe * (d + E + k * ffn_io(dffe) + _fl(sh.shared) * ffn_io(dffs))
+    )
+    by_lin = p.wb * (w_touch + rows) + ACT_BYTES * (T * act_tok + B * (d + V))
+    kv_elem = np.where(p.kv, p.kvb, ACT_BYTES)
+    by_att = kv_elem * 2.0 * kvw * L * B * (n + t)  # context read + new entries written
+
+    nd = p.ndev
+    tc_lin = fl_dense / (nd * p.peak) + fl_expert / (nd * p.moe_peak)
+    tm_lin = by_lin / (nd * p.bw)
+    tc_att = fl_att / (nd * p.peak)
+    tm_att = by_att / (nd * p.bw)
+    comm = np.where(nd > 1, 2.0 * L * 2.0 * (nd - 1.0) / nd * T * d * ACT_BYTES / p.link, 0.0)
+    over = L * p.over_ns
+
+    flops = fl_dense + fl_expert + fl_att
+    bytes_ = by_lin + by_att
+    # paper: one roofline over the whole step, every parameter fetched, nothing else
+    all_w = p.wb * _fl(sh.params)
+    pp = p.paper
+    out = {
+        "tc_lin": np.where(pp, flops / (nd * p.peak), tc_lin),
+        "tm_lin": np.where(pp, all_w / (nd * p.bw), tm_lin),
+        "tc_att": np.where(pp, 0.0, tc_att),
+        "tm_att": np.where(pp, 0.0, tm_att),
+        "flops": flops,
+        "bytes": np.where(pp, all_w, bytes_),
+        "over": np.where(pp, 0.0, over),
+        "comm": np.where(pp, 0.0, comm),
+    }
+    return out
+
+
+def _single(s: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Time split of one step: roofline, compute-/memory-bound parts, total, memory-bound?"""
+    comp = np.where(s["tc_lin"] > s["tm_lin"], s["tc_lin"], 0.0) + np.where(s["tc_att"] > s["tm_att"], s["tc_att"], 0.0)
+    mem = np.where(s["tc_lin"] > s["tm_lin"], 0.0, s["tm_lin"]) + np.where(s["tc_att"] > s["tm_att"], 0.0, s["tm_att"])
+    return {
+        "comp": comp,
+        "mem": mem,
+        "over": s["over"],
+        "comm": s["comm"],
+        "flops": s["flops"],
+        "bytes": s["bytes"],
+        "memsteps": (s["tm_lin"] + s["tm_att"] >= s["tc_lin"] + s["tc_att"]).astype(np.float64),
+        "steps": np.ones_like(s["flops"]),
+    }
+
+
+def _affine_sum(c0, c1, lo, hi):
+    """Σ_{n=lo}^{hi} (c0 + c1·n) over integers, and the count (0 when hi < lo)."""
+    cnt = np.maximum(hi - lo + 1.0, 0.0)
+    return cnt * (c0 + c1 * (lo + hi) / 2.0), cnt
+
+
+def _split_max(f0, f1, g0, g1, n0, n1):
+    """Over integers n0..n1 with f = f0 + f1·n (compute) and g = g0 + g1·n (memory):
+    (Σ f where f > g, Σ g where g ≥ f, number of n where g ≥ f). Two lines cross once."""
+    c0, c1 = g0 - f0, g1 - f1  # h = g − f; memory-bound where h ≥ 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        x = np.clip(-c0 / c1, n0 - 1.0, n1 + 1.0)  # the crossing, kept near the range
+    up, down = c1 > 0, c1 < 0
+    flat_mem = ~up & ~down & (c0 >= 0)
+    flat_comp = ~up & ~down & (c0 < 0)
+    # memory-bound range [mlo, mhi]: n ≥ x when rising, n ≤ x when falling, all or none when flat
+    mlo = np.where(up, np.maximum(np.ceil(x), n0), np.where(flat_comp, n1 + 1.0, n0))
+    mhi = np.where(down, np.minimum(np.floor(x), n1), n1)
+    # compute-bound range [clo, chi]: the complement within n0..n1
+    clo = np.where(down, mhi + 1.0, np.where(flat_mem, n1 + 1.0, n0))
+    chi = np.where(up, mlo - 1.0, n1)
+    mem, mcnt = _affine_sum(g0, g1, mlo, mhi)
+    comp, _ = _affine_sum(f0, f1, clo, chi)
+    return comp, mem, mcnt
+
+
+def _decode_kv(p: _Point, D: np.ndarray) -> tuple[dict, dict]:
+    """Σ over the D decode steps with a KV cache (t = 1, n = P+1 … P+D), in closed form."""
+    n0 = p.P + 1.0
+    one = np.ones_like(n0)
+    a = _step(p, one, n0)
+    b = _step(p, one, n0 + 1.0)
+    lo, hi = n0, p.P + D
+    coef = {key: (a[key] - (b[key] - a[key]) * n0, b[key] - a[key]) for key in _PHASE_KEYS}  # value = c0 + c1·n
+    comp = np.zeros_like(n0)
+    mem = np.zeros_like(n0)
+    for ph in ("lin", "att"):
+        f0, f1 = coef[f"tc_{ph}"]
+        g0, g1 = coef[f"tm_{ph}"]
+        cs, ms, _ = _split_max(f0, f1, g0, g1, lo, hi)
+        comp += cs
+        mem += ms
+    f0 = coef["tc_lin"][0] + coef["tc_att"][0]
+    f1 = coef["tc_lin"][1] + coef["tc_att"][1]
+    g0 = coef["tm_lin"][0] + coef["tm_att"][0]
+    g1 = coef["tm_lin"][1] + coef["tm_att"][1]
+    _, _, memsteps = _split_max(f0, f1, g0, g1, lo, hi)
+    tot = {
+        "comp": comp,
+        "mem": mem,
+        "memsteps": memsteps,
+        "steps": np.maximum(D, 0.0),
+    }
+    for key in ("over", "comm", "flops", "bytes"):
+        tot[key], _ = _affine_sum(*coef[key], lo, hi)
+    return tot, _single(a)
+
+
+def _decode_recompute(p: _Point, D: np.ndarray) -> tuple[dict, dict]:
+    """Σ over the D decode steps without a KV cache (t = n = P + j): a loop over steps,
+    vectorised across rows."""
+    tot = {key: np.zeros(len(D)) for key in ("comp", "mem", "over", "comm", "flops", "bytes", "memsteps", "steps")}
+    first = None
+    for j in range(1, int(D.max()) + 1 if len(D) else 1):
+        n = p.P + j
+        s = _single(_step(p, n, n))
+        if first is None:
+            first = s
+        on = j <= D
+        for key in tot:
+            tot[key] += np.where(on, s[key], 0.0)
+    if first is None:
+        first = _single(_step(p, p.P + 1.0, p.P + 1.0))
+    return tot, first
+
+
+def _total(s: dict) -> np.ndarray:
+    return s["comp"] + s["mem"] + s["over"] + s["comm"]
+
+
+def linear_step_ns(c: Cols) -> np.ndarray:
+    """Time of one prefill step's linear ops (GEMMs) plus the per-layer overhead, ns.
+
+    The quantity Vidur's per-layer profiles measure (QKV, O, up/gate, down and the norms
+    between them, no attention): the validation evaluates it on a 1-layer model.
+    """
+    p, _ = _point(c, model_shape(c))
+    s = _step(p, p.P, p.P)
+    return np.maximum(s["tc_lin"], s["tm_lin"]) + s["over"]
+
+
+# ---- the cost function -----------------------------------------------------------------------
+
+def gpu_cost(c: Cols) -> dict[str, np.ndarray]:
+    """Schema-1 result columns of every row (GPU rows), plus GPU breakdowns."""
+    n = c.n
+    sh = model_shape(c)
+    p, extra = _point(c, sh)
+    D = np.maximum(p.G - 1.0, 0.0)
+
+    keys = ("comp", "mem", "over", "comm", "flops", "bytes", "memsteps", "steps")
+    pre = _single(_step(p, p.P, p.P))
+    acc = {key: np.where(p.prefill, pre[key], 0.0) for key in keys}
+    dec = {key: np.zeros(n) for key in keys}
+    first_dec = np.zeros(n)
+
+    idx = np.flatnonzero(p.kv & (D > 0))
+    if idx.size:
+        tot, first = _decode_kv(p.take(idx), D[idx])
+        for key in keys:
+            dec[key][idx] = tot[key]
+        first_dec[idx] = _total(first)
+    idx = np.flatnonzero(~p.kv & (D > 0))
+    if idx.size:
+        tot, first = _decode_recompute(p.take(idx), D[idx])
+        for key in keys:
+            dec[key][idx] = tot[key]
+        first_dec[idx] = _total(first)
+    for key in keys:
+        acc[key] = acc[key] + dec[key]
+
+    latency = _total(acc)
+    roof = acc["comp"] + acc["mem"]
+    dec_ns = _total(dec)
+    ttft = np.where(p.prefill, _total(pre), first_dec)
+    tpot = np.where(D > 0, dec_ns / np.maximum(D, 1.0), ttft)
+    generated = np.where(p.prefill, p.G, D)
+    tokens = p.B * generated
+
+    ndev = p.ndev
+    e_idle = ndev * extra["idle"] * latency  # W · ns = nJ
+    e_active = ndev * (extra["tdp"] - extra["idle"]) * roof
+    out = headline_metrics(
+        system="gpu",
+        n=n,
+        fits=extra["fits"],
+        latency_ns=latency,
+        ttft_ns=ttft,
+        tpot_ns=tpot,
+        energy_nj=e_idle + e_active,
+        area_mm2=extra["die"] * ndev,
+        flops=acc["flops"],
+        tokens=tokens,
+    )
+    out.update(
+        {
+            "latency_ns.compute": acc["comp"],
+            "latency_ns.memory": acc["mem"],
+            "latency_ns.overhead": acc["over"],
+            "latency_ns.communication": acc["comm"],
+            "energy_nj.active": e_active,
+            "energy_nj.idle": e_idle,
+            "n_devices": extra["n_devices"],
+            "weight_bytes": extra["weight_bytes"],
+            "kv_cache_bytes": extra["kv_cache_bytes"],
+            "bytes_moved": acc["bytes"],
+            "bound": acc["memsteps"] / np.maximum(acc["steps"], 1.0),
+        }
+    )
+    return out
