@@ -15,6 +15,7 @@ from typing import Annotated, Literal, Union
 from pydantic import Field, model_validator
 
 from .base import Spec
+from .digital import DigitalRef
 
 
 class OpCost(Spec):
@@ -135,6 +136,7 @@ class AimcHardware(Spec):
     area: AimcArea | None = Field(None, description="area figures (tile area may come from `core`)")
     sharing: Sharing = Field(default_factory=Sharing, description="peripheral sharing")
     mapping: MappingOptions = Field(default_factory=MappingOptions, description="weight placement")
+    digital: DigitalRef | None = Field(None, description="digital units for experts/modules run digitally: inline, or a hw_specs/digital/ preset name")
     accounting: Accounting = Field(
         "physical",
         description="physical (default), or a reference simulator's accounting: ibm3dsim, moewithpim",
