@@ -12,6 +12,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 
 from .base import Spec
+from .placement import DigitalPlacement
 
 
 class ExpertLoad(Spec):
@@ -63,6 +64,7 @@ class Workload(Spec):
     go_cache: bool = Field(False, description="gate-output cache for expert-choice routing (Gao & Yang §III)")
     expert_load: ExpertLoad = Field(default_factory=ExpertLoad, description="expert-load model")
     grouping: Grouping = Field(default_factory=Grouping, description="expert grouping and schedule")
+    digital: DigitalPlacement = Field(default_factory=DigitalPlacement, description="experts and dense modules run on digital units (default: none)")
     seed: int = Field(0, ge=0, description="seed for every random draw")
 
     @model_validator(mode="after")
