@@ -179,7 +179,8 @@ def test_single_and_compact_follow_their_definitions(ell):
 def test_optimized_is_optimal_on_small_traces(seed):
     rng = np.random.default_rng(seed)
     E, g = (8, 2) if seed % 2 else (16, 4)
-    c = synth_choices(E, int(rng.integers(2, 5)), int(rng.integers(5, 10)), zipf=float(rng.uniform(0, 1.5)), seed=seed)[0]
+    k, T = int(rng.integers(2, 5)), int(rng.integers(5, 10))
+    c = synth_choices(E, k, T, zipf=float(rng.uniform(0, 1.5)), seed=seed)[0]
     ell = gr.group_token_loads(c, gr.make_groups(gr.expert_loads(c), g, ["uniform", "sorted", "balanced"][seed % 3]))
     assert gr.optimized_schedule(ell).transfers == exact_min_transfers(ell)
 

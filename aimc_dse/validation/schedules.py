@@ -52,8 +52,9 @@ def checks() -> list[Check]:
     add("toy: single-token schedule", "single", "single", "transfers")
     add("toy: compact schedule", "compact", "compact", "length")
     add("toy: compact schedule", "compact", "compact", "transfers")
-    add("toy: optimized, reference heuristic (code's value)", "optimized_reference", "optimized_reference_heuristic", "length")
-    add("toy: optimized, reference heuristic (code's value)", "optimized_reference", "optimized_reference_heuristic", "transfers")
+    heuristic = "toy: optimized, reference heuristic (code's value)"
+    add(heuristic, "optimized_reference", "optimized_reference_heuristic", "length")
+    add(heuristic, "optimized_reference", "optimized_reference_heuristic", "transfers")
     add("toy: optimized (ours) vs paper figure", "optimized", "optimized_paper_figure", "length")
     add(
         "toy: optimized (ours) vs paper figure's hand-made 12 (≤ 13 passes)",
