@@ -1,0 +1,278 @@
+"""`aimc-dse schedule` and `aimc-dse trace synth` as a user types them (CliRunner), plus real
+subprocesses of the installed entry point. Bad input exits 2 with one line on stderr."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from aimc_dse.cli import app
+from aimc_dse.cost.routing import synth_choices
+
+
+def invoke(args: list[str]) -> tuple[int, str, str]:
+    r = CliRunner().invoke(app, [str(a) for a in args])
+    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
+    try:
+        return r.exit_code, r.stdout, r.stderr
+    except ValueError:  # older click: stderr mixed into output
+        return r.exit_code, "", r.output
+
+
+def rows(args: list[str]) -> list[dict]:
+    code, out, err = invoke(args + ["--format", "json"])
+    assert code == 0, err
+    return json.loads(out)
+
+
+def assert_bad_input(code: int, out: str, err: str, *fragments: str) -> None:
+    assert "Traceback" not in out + err, out + err
+    assert code == 2, (code, out, err)
+    assert len(err.strip().splitlines()) == 1, err
+    for f in fragments:
+        assert f in err, (f, err)
+
+
+def entry_point() -> list[str]:
+    exe = shutil.which("aimc-dse", path=str(Path(sys.executable).parent)) or shutil.which("aimc-dse")
+    return [exe] if exe else [sys.executable, "-m", "aimc_dse.cli"]
+
+
+def by_schedule(rs: list[dict]) -> dict[str, tuple[int, int]]:
+    return {r["schedule"]: (r["length"], r["transfers"]) for r in rs}
+
+
+# ---- the toy example -------------------------------------------------------------------------
+
+
+def test_toy_prints_single_compact_and_optimized():
+    rs = rows(["schedule", "--toy"])
+    assert by_schedule(rs) == {"single": (10, 10), "compact": (7, 16), "optimized": (7, 12)}
+    assert all(r["group_loads"] == [7, 7, 5, 5] for r in rs)
+    assert rs[0]["groups"] == [[0, 1], [2, 3], [4, 5], [6, 7]]
+    assert rs[1]["f_m"] == pytest.approx(7 / 6) and rs[1]["f_c"] == pytest.approx(16 / 6)
+    assert all(r["f_g"] == pytest.approx(0.6) for r in rs)
+
+
+def test_toy_reference_heuristic_from_the_cli():
+    assert by_schedule(rows(["schedule", "--toy", "--schedule", "optimized-reference"])) == {
+        "optimized-reference": (7, 13)
+    }
+
+
+def test_toy_table_for_people():
+    code, out, err = invoke(["schedule", "--toy"])
+    assert code == 0, err
+    for text in ("single", "compact", "optimized", "7 7 5 5", "16", "12", "f_m", "f_c", "f_g"):
+        assert text in out
+
+
+def test_toy_as_csv():
+    code, out, _ = invoke(["schedule", "--toy", "--format", "csv"])
+    assert code == 0
+    lines = out.strip().splitlines()
+    assert lines[0].startswith("layer,grouping,g,schedule,tokens,group_loads,length,transfers,f_m,f_c")
+    assert len(lines) == 4
+
+
+def test_toy_in_a_real_subprocess_of_the_installed_command():
+    p = subprocess.run(entry_point() + ["schedule", "--toy", "--format", "json"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert by_schedule(json.loads(p.stdout)) == {"single": (10, 10), "compact": (7, 16), "optimized": (7, 12)}
+
+
+# ---- trace synth ----------------------------------------------------------------------------
+
+
+def synth(tmp_path, name="t.npy", *extra):
+    out = tmp_path / name
+    code, stdout, err = invoke(["trace", "synth", "--experts", 16, "--top-k", 4, "--tokens", 300,
+                                "--layers", 3, "--zipf", 1.2, "--seed", 7, "-o", out, *extra])
+    return out, code, stdout, err
+
+
+def test_trace_synth_writes_layers_tokens_experts_with_k_ones_per_row(tmp_path):
+    out, code, stdout, err = synth(tmp_path)
+    assert code == 0, err
+    a = np.load(out)
+    assert a.shape == (3, 300, 16) and a.dtype == np.bool_
+    assert (a.sum(axis=2) == 4).all()
+    assert np.array_equal(a, synth_choices(16, 4, 300, layers=3, zipf=1.2, seed=7))
+    assert "busiest_expert_share" in stdout
+    assert [p.name for p in tmp_path.iterdir()] == ["t.npy"]  # no temporary file left behind
+
+
+def test_trace_synth_same_seed_same_bytes(tmp_path):
+    a, *_ = synth(tmp_path, "a.npy")
+    b, *_ = synth(tmp_path, "b.npy")
+    c, code, _, err = synth(tmp_path, "c.npy", "--seed", 8)
+    assert code == 0, err
+    digest = lambda p: hashlib.sha256(p.read_bytes()).hexdigest()  # noqa: E731
+    assert digest(a) == digest(b) != digest(c)
+
+
+def test_trace_synth_refuses_to_overwrite_without_force(tmp_path):
+    out = tmp_path / "t.npy"
+    out.write_bytes(b"keep me")
+    _, code, stdout, err = synth(tmp_path)
+    assert_bad_input(code, stdout, err, "t.npy", "already exists; pass --force")
+    assert out.read_bytes() == b"keep me"
+    _, code, _, err = synth(tmp_path, "t.npy", "--force")
+    assert code == 0, err
+    assert np.load(out).shape == (3, 300, 16)
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        (["--experts", 8, "--top-k", 9], "--top-k: must be between 1 and --experts (8)"),
+        (["--experts", 0, "--top-k", 1], "--experts: must be at least 1"),
+        (["--experts", 8, "--top-k", 2, "--tokens", 0], "--tokens: must be at least 1"),
+        (["--experts", 8, "--top-k", 2, "--zipf", -1], "--zipf: must be ≥ 0"),
+    ],
+)
+def test_trace_synth_bad_arguments_exit_2(tmp_path, args, fragment):
+    code, out, err = invoke(["trace", "synth", "-o", tmp_path / "t.npy", *args])
+    assert_bad_input(code, out, err, fragment)
+    assert not (tmp_path / "t.npy").exists()
+
+
+def test_trace_synth_into_a_missing_folder_exits_2(tmp_path):
+    code, out, err = invoke(["trace", "synth", "-E", 8, "-k", 2, "-o", tmp_path / "no" / "t.npy"])
+    assert_bad_input(code, out, err, "does not exist")
+
+
+# ---- schedule on a trace --------------------------------------------------------------------
+
+
+def test_schedule_a_synthesised_trace_per_layer(tmp_path):
+    out, code, _, err = synth(tmp_path)
+    assert code == 0, err
+    rs = rows(["schedule", "--trace", out, "--group-size", 4, "--grouping", "balanced"])
+    assert [(r["layer"], r["schedule"]) for r in rs] == [
+        (l, s) for l in range(3) for s in ("single", "compact", "optimized")
+    ]
+    for r in rs:
+        assert r["tokens"] == 300 and len(r["group_loads"]) == 4 and sum(r["group_loads"]) == 1200
+        assert r["f_g"] == pytest.approx(0.2 + 0.8 / 4)
+        assert r["f_m"] == pytest.approx(r["length"] / 300)
+    comp = {r["layer"]: r for r in rs if r["schedule"] == "compact"}
+    for r in rs:
+        if r["schedule"] == "optimized":
+            assert r["length"] == comp[r["layer"]]["length"]
+            assert r["transfers"] <= comp[r["layer"]]["transfers"]
+
+
+def test_schedule_one_layer_one_schedule_with_fit_tokens_and_area_share(tmp_path):
+    out, *_ = synth(tmp_path)
+    rs = rows(["schedule", "--trace", out, "--layer", 2, "--schedule", "compact", "--grouping", "sorted",
+               "--fit-tokens", 0.5, "--crossbar-area-share", 0.4, "--top-k", 4])
+    assert len(rs) == 1
+    r = rs[0]
+    assert (r["layer"], r["schedule"], r["tokens"]) == (2, "compact", 150)
+    assert r["f_g"] == pytest.approx(0.7)
+
+
+@pytest.mark.parametrize("g,f_g", [(1, 1.0), (2, 0.6), (4, 0.4)])
+def test_area_factor_column_is_0_2_plus_0_8_over_g(tmp_path, g, f_g):
+    out, *_ = synth(tmp_path)
+    r = rows(["schedule", "--trace", out, "-g", g, "--schedule", "single", "--layer", 0])[0]
+    assert r["f_g"] == pytest.approx(f_g)
+
+
+def test_schedule_in_a_real_subprocess(tmp_path):
+    out = tmp_path / "t.npy"
+    p = subprocess.run(entry_point() + ["trace", "synth", "-E", "8", "-k", "2", "-T", "64", "-o", str(out)],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    p = subprocess.run(entry_point() + ["schedule", "--trace", str(out), "--schedule", "compact"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert "compact" in p.stdout and "f_m" in p.stdout
+
+
+# ---- bad input -----------------------------------------------------------------------------
+
+
+def bad_trace(tmp_path, arr) -> Path:
+    p = tmp_path / "bad.npy"
+    np.save(p, arr)
+    return p
+
+
+def test_wrong_shape_exits_2(tmp_path):
+    code, out, err = invoke(["schedule", "--trace", bad_trace(tmp_path, np.zeros((2, 3, 4, 8)))])
+    assert_bad_input(code, out, err, "bad.npy", "shape", "layers × tokens × experts", "(2, 3, 4, 8)")
+
+
+def test_non_binary_values_exit_2(tmp_path):
+    a = synth_choices(8, 2, 10, seed=0).astype(np.int64)
+    a[0, 3, 1] = 2
+    code, out, err = invoke(["schedule", "--trace", bad_trace(tmp_path, a)])
+    assert_bad_input(code, out, err, "bad.npy", "token 3, expert 1", "not 0 or 1")
+
+
+def test_wrong_k_per_row_exits_2(tmp_path):
+    a = synth_choices(8, 2, 10, layers=2, seed=0)
+    a[1, 6, :] = True
+    code, out, err = invoke(["schedule", "--trace", bad_trace(tmp_path, a)])
+    assert_bad_input(code, out, err, "bad.npy", "layer 1, token 6 selects 8 experts, expected k = 2")
+
+
+def test_top_k_mismatch_exits_2(tmp_path):
+    code, out, err = invoke(["schedule", "--trace", bad_trace(tmp_path, synth_choices(8, 2, 10, seed=0)), "--top-k", 3])
+    assert_bad_input(code, out, err, "expected k = 3 (--top-k)")
+
+
+def test_missing_trace_exits_2(tmp_path):
+    code, out, err = invoke(["schedule", "--trace", tmp_path / "nope.npy"])
+    assert_bad_input(code, out, err, "nope.npy: file not found")
+
+
+def test_group_size_not_dividing_the_experts_exits_2(tmp_path):
+    code, out, err = invoke(["schedule", "--trace", bad_trace(tmp_path, synth_choices(16, 2, 10, seed=0)), "-g", 3])
+    assert_bad_input(code, out, err, "--group-size: 3 does not divide the 16 experts", "1, 2, 4, 8, 16")
+
+
+def test_layer_out_of_range_exits_2(tmp_path):
+    p = bad_trace(tmp_path, synth_choices(8, 2, 10, layers=2))
+    code, out, err = invoke(["schedule", "--trace", p, "--layer", 2])
+    assert_bad_input(code, out, err, "--layer", "out of range", "2 layer(s)")
+
+
+@pytest.mark.parametrize(
+    "args,fragment",
+    [
+        ([], "give a gate trace (--trace FILE.npy) or --toy"),
+        (["--toy", "--trace", "x.npy"], "not both or neither"),
+        (["--toy", "--fit-tokens", 0], "--fit-tokens: must be in (0, 1]"),
+        (["--toy", "--crossbar-area-share", 1.5], "--crossbar-area-share: must be in (0, 1]"),
+        (["--toy", "--top-k", 2], "the toy example has top-k = 4"),
+    ],
+)
+def test_bad_options_exit_2(args, fragment):
+    code, out, err = invoke(["schedule", *args])
+    assert_bad_input(code, out, err, fragment)
+
+
+def test_fit_tokens_on_a_one_token_trace_exits_2(tmp_path):
+    p = bad_trace(tmp_path, synth_choices(8, 2, 1, seed=0))
+    code, out, err = invoke(["schedule", "--trace", p, "--fit-tokens", 0.5])
+    assert_bad_input(code, out, err, "bad.npy", "at least 2 tokens")
+
+
+def test_bad_trace_in_a_real_subprocess_exits_2_with_one_line(tmp_path):
+    p = bad_trace(tmp_path, np.full((4, 8), 0.5))
+    r = subprocess.run(entry_point() + ["schedule", "--trace", str(p)],
+                       capture_output=True, text=True, timeout=120)
+    assert r.returncode == 2 and r.stdout == ""
+    assert len(r.stderr.strip().splitlines()) == 1 and "not 0 or 1" in r.stderr and "Traceback" not in r.stderr
