@@ -10,6 +10,7 @@ import importlib
 
 _NAMES = [
     "presets",
+    "schedule",
     "evaluate",
     "validate",
 ]
