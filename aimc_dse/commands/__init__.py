@@ -13,6 +13,7 @@ _NAMES = [
     "schedule",
     "evaluate",
     "validate",
+    "experts",
 ]
 
 COMMAND_MODULES = [importlib.import_module(f"{__name__}.{n}") for n in _NAMES]
