@@ -115,6 +115,6 @@ def register(app: typer.Typer) -> None:
             emit(res[keep].set_index(res["hardware"] + " / " + res["model"]), "table", title="aimc-dse evaluate", transpose=True)
         else:
             emit(res, "table", title="aimc-dse evaluate", columns=TABLE_COLUMNS)
-        if ratio_cols:
+        if ratio_cols and (res["system"] == "aimc").any():
             rat = res[res["system"] == "aimc"][["hardware", "model"] + ratio_cols]
             emit(rat, "table", title="AIMC / GPU ratios")
