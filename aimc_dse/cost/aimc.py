@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from ..specs.base import SpecError
 from .columns import Cols
 from .mapping import blocks as nb_fn
 from .mapping import expected_expert_stage_w, max_per_tile, max_weighted_two_ranges
@@ -165,10 +166,46 @@ def aimc_cost(c: Cols) -> dict[str, np.ndarray]:
     nb_lm, na_lm = nb_fn(d, V, R, C), na_fn(d, V, R, C)
     stride = nb_e1 + nb_e2  # one expert's blocks, contiguous in mapping order
 
+    # ---- heterogeneous analog–digital placement (COST-MODEL.md §8, Chowdhury et al.) -------
+    # Digital modules keep no tier blocks; their MACs run on the digital engine (hw.digital).
+    dg = _digital_placement(c, sh)
+    att_d, router_d, shared_d, lm_d, dense_d = dg["attention"], dg["router"], dg["shared"], dg["lm_head"], dg["dense_ffn"]
+    n_dig = np.where(is_moe, dg["n_experts"], 0)  # digital routed experts per MoE layer
+    q_dig = np.where(is_moe, _digital_picks(k, E, n_dig, dg["score_load"], zipf), 0.0)  # expected digital picks per token
+    k_an = kf - q_dig  # expected analog picks per token
+    nb_emb_tok = np.where(lm_d, 0, nb_emb_tok)  # the embedding lookup follows the lm_head
+    nb_qkv, na_qkv, nb_out, na_out = (np.where(att_d, 0, x) for x in (nb_qkv, na_qkv, nb_out, na_out))
+    nb_r, na_r = np.where(router_d, 0, nb_r), np.where(router_d, 0, na_r)
+    nb_s1, na_s1, nb_s2, na_s2 = (np.where(shared_d, 0, x) for x in (nb_s1, na_s1, nb_s2, na_s2))
+    nb_f1, na_f1, nb_f2, na_f2 = (np.where(dense_d, 0, x) for x in (nb_f1, na_f1, nb_f2, na_f2))
+    nb_lm, na_lm = np.where(lm_d, 0, nb_lm), np.where(lm_d, 0, na_lm)
+    p_expert = m * d * dffe
+    mac_qkv = (d * q + 2 * d * kv) * att_d
+    mac_out = q * d * att_d
+    mac_dense_ffn = m * d * dff * dense_d
+    mac_moe_dense = d * E * router_d + ns * m * d * dfs * shared_d
+    mac_lm = d * V * lm_d
+    # digital weights held (bytes): modules + digital experts; beyond the SRAM they stream from DRAM
+    dig_weights = (
+        L * (mac_qkv + mac_out) + Ld * mac_dense_ffn + Lm * (mac_moe_dense + n_dig * p_expert) + mac_lm
+        + V * d * lm_d
+    ).astype(np.float64)
+    wb = dg["weight_bytes"]
+    f_dram = np.where(dig_weights > 0, np.clip((dig_weights * wb - dg["sram_bytes"]) / np.maximum(dig_weights * wb, 1), 0, 1), 0.0)
+
+    def dig_time(macs, weights):
+        """Digital engine time for ``macs`` using ``weights`` weights once (roofline, ns)."""
+        by = weights * wb
+        t = macs / dg["macs_per_ns"]
+        t = np.maximum(t, (1 - f_dram) * by / dg["sram_gbps"])
+        return np.maximum(t, f_dram * by / dg["dram_gbps"])
+
     # ---- mapping: fit and tiers (§B) -----------------------------------------------------
     blocks_emb_all = nb_fn(V, d, R, C)
     blocks_pos_all = np.where(sh.learned_pos, nb_fn(sh.max_positions, d, R, C), 0)
-    blocks_expert = Lm * E * stride
+    blocks_expert = Lm * (E - n_dig) * stride
+    blocks_emb_all = np.where(lm_d, 0, blocks_emb_all)
+    blocks_pos_all = np.where(lm_d, 0, blocks_pos_all)
     blocks_total = (
         blocks_emb_all
         + blocks_pos_all
@@ -180,6 +217,8 @@ def aimc_cost(c: Cols) -> dict[str, np.ndarray]:
     )
     capacity = N * Z
     fits = (blocks_total <= capacity) & ~(strategy_sep & is_moe & (Z < E))
+    # digital weights beyond the SRAM need a DRAM fallback
+    fits &= (dig_weights * wb <= dg["sram_bytes"]) | np.isfinite(dg["dram_gbps"]) | (dig_weights == 0)
     tiles_needed = ceil_div(blocks_total, Z)
     tiers_used = np.where(strategy_sep & is_moe, np.maximum(ceil_div(blocks_total, N), E), ceil_div(blocks_total, N))
     stacked = blocks_total > N  # some tile holds blocks of several stages
@@ -231,14 +270,26 @@ def aimc_cost(c: Cols) -> dict[str, np.ndarray]:
     st_m1 = stage(w_m1, na_r + k * na_e1 + na_s1, dep_d)
     st_m2 = stage(w_m2, k * na_e2 + na_s2, np.maximum(ceil_div(dffe, R), ceil_div(dfs, R)) - 1)
 
+    # Digital modules (placement) replace their analog stages by the digital engine's time.
+    st_qkv = np.where(att_d, dig_time(mac_qkv, mac_qkv), st_qkv)
+    st_out = np.where(att_d, dig_time(mac_out, mac_out), st_out)
+    st_f1 = np.where(dense_d, dig_time(mac_dense_ffn * (m - 1) / m, mac_dense_ffn * (m - 1) / m), st_f1)
+    st_f2 = np.where(dense_d, dig_time(mac_dense_ffn / m, mac_dense_ffn / m), st_f2)
     t_act_dense = act_op_lat(dff) + gated * add.lat(dff)
     t_act_exp = act_op_lat(dffe) + gated * add.lat(dffe)
     s_entry_core = Tm * w_emb + t_co + t_add_d + st_qkv  # + t_ci except on the first simulated step
+    # Tokens routed to analog and digital experts proceed in parallel; the stage waits for the slower.
+    # One digital engine serves the digital router, shared and routed experts of the layer in turn.
+    mac_moe_dig_tok = q_dig * p_expert + mac_moe_dense
+    t_dexp_tok = dig_time(mac_moe_dig_tok, mac_moe_dig_tok)
+    ffn_moe_analog = st_m1 + t_act_exp + st_m2
+    ffn_moe = np.where(mac_moe_dig_tok > 0, np.maximum(ffn_moe_analog, t_dexp_tok + t_act_exp), ffn_moe_analog)
+    ffn_moe = ffn_moe + n_comb * add.lat(s_comb)
     ffn_dense = st_f1 + t_act_dense + st_f2
-    ffn_moe = st_m1 + t_act_exp + st_m2 + n_comb * add.lat(s_comb)
     post_common = st_out + t_add_d + t_ln + t_add_d
     post_sum = Ld * (post_common + ffn_dense) + Lm * (post_common + ffn_moe) + (L - 1) * (t_ln + st_qkv)
-    s_tail = t_ln + t_ci + Tm * w_lm + (v_d > 1) * (t_co + tA * rho(na_lm, dep_d)) + t_co + samp.lat(512)
+    s_tail_analog = t_ln + t_ci + Tm * w_lm + (v_d > 1) * (t_co + tA * rho(na_lm, dep_d)) + t_co + samp.lat(512)
+    s_tail = np.where(lm_d, t_ln + dig_time(mac_lm, mac_lm) + samp.lat(512), s_tail_analog)
     t1_nomha = s_entry_core + post_sum + s_tail  # without attention and the entry transfer
 
     # ---- pipelined phases (§G.3) -----------------------------------------------------------
@@ -259,12 +310,15 @@ def aimc_cost(c: Cols) -> dict[str, np.ndarray]:
     u_moe = np.where(strategy_sep & is_moe, np.maximum(max_per_tile(nb_qkv + nb_out + nb_r, N), kf), u_moe)
     # Grouped prefill (physical): the expert groups' periphery serves f_m MVMs per token (§G.6).
     u_moe_grouped = np.maximum(max_per_tile(nb_qkv + nb_out + nb_r + nb_s1 + nb_s2, N), f_m)
-    tau0 = np.maximum(w_dpu0 / P, Tm * u0)
+    # the digital engine is one more pipeline resource: its MAC time per token in each phase
+    dig_tok_dense = (L > 0) * (mac_qkv + mac_out + mac_dense_ffn) / dg["macs_per_ns"]
+    dig_tok_moe = (mac_qkv + mac_out + mac_moe_dense + q_dig * p_expert) / dg["macs_per_ns"]
+    tau0 = np.maximum.reduce([w_dpu0 / P, Tm * u0, mac_qkv / dg["macs_per_ns"]])
     # τ of every post-attention phase, summed over layers (the last layer has no next QKV).
-    tau_dense = np.maximum((w_dpu_dense + w_dpu_next) / P, Tm * u_dense)
-    tau_moe_of = lambda u: np.maximum((w_dpu_moe + w_dpu_next) / P, Tm * u)  # noqa: E731
-    tau_last_dense = np.maximum(w_dpu_dense / P, Tm * u_dense)
-    tau_last_moe_of = lambda u: np.maximum(w_dpu_moe / P, Tm * u)  # noqa: E731
+    tau_dense = np.maximum.reduce([(w_dpu_dense + w_dpu_next) / P, Tm * u_dense, dig_tok_dense])
+    tau_moe_of = lambda u: np.maximum.reduce([(w_dpu_moe + w_dpu_next) / P, Tm * u, dig_tok_moe])  # noqa: E731
+    tau_last_dense = np.maximum.reduce([w_dpu_dense / P, Tm * u_dense, dig_tok_dense])
+    tau_last_moe_of = lambda u: np.maximum.reduce([w_dpu_moe / P, Tm * u, dig_tok_moe])  # noqa: E731
     last_is_moe = _last_layer_moe(c, sh)
 
     def tau_sum(u_moe_arr):
@@ -282,9 +336,10 @@ def aimc_cost(c: Cols) -> dict[str, np.ndarray]:
     tau_max_phase = np.maximum.reduce([tau0, np.where(Ld > 0, tau_dense, 0), np.where(Lm > 0, tau_moe_of(u_moe), 0)])
 
     # ---- per-token counts (§G.1) -----------------------------------------------------------
-    mvm_tok = nb_emb_tok + L * (nb_qkv + nb_out) + Ld * (nb_f1 + nb_f2) + Lm * (nb_r + k * stride + nb_s1 + nb_s2)
-    mvm_tok_expert = Lm * k * stride
-    adds_c_tok = L * (na_qkv + na_out) + Ld * (na_f1 + na_f2) + Lm * (na_r + k * (na_e1 + na_e2) + na_s1 + na_s2)
+    mvm_tok = nb_emb_tok + L * (nb_qkv + nb_out) + Ld * (nb_f1 + nb_f2) + Lm * (nb_r + k_an * stride + nb_s1 + nb_s2)
+    mvm_tok_expert = Lm * k_an * stride
+    adds_c_tok = L * (na_qkv + na_out) + Ld * (na_f1 + na_f2) + Lm * (na_r + k_an * (na_e1 + na_e2) + na_s1 + na_s2)
+    mac_dig_tok = L * (mac_qkv + mac_out) + Ld * mac_dense_ffn + Lm * (mac_moe_dense + q_dig * p_expert)
     # DPU work per token (busy time and energy), excluding the once-per-step tail.
     n_ln_tok = 2 * L - 1
     dpu_lat_tok = (
@@ -306,13 +361,15 @@ def aimc_cost(c: Cols) -> dict[str, np.ndarray]:
     # MVM operations: utilisation · (2RC − R) per block = (2 − 1/C) per stored weight used (§C.5).
     per_w = 2.0 - 1.0 / C
     emb_rows = np.minimum(R, V)
+    # Digital MACs count 2 operations each.
     mvm_fl_tok = per_w * (
-        emb_rows * d * (1 + pos_used)
-        + L * (d * q + 2 * d * kv + q * d)
-        + Ld * m * d * dff
-        + Lm * (d * E + k * m * d * dffe + ns * m * d * dfs)
-    )
-    mvm_fl_step = per_w * d * V
+        emb_rows * d * (1 + pos_used) * ~lm_d
+        + L * (d * q + 2 * d * kv + q * d) * ~att_d
+        + Ld * m * d * dff * ~dense_d
+        + Lm * (d * E * ~router_d + k_an * m * d * dffe + ns * m * d * dfs * ~shared_d)
+    ) + 2.0 * mac_dig_tok
+    mvm_fl_step = per_w * d * V * ~lm_d + 2.0 * mac_lm
+    dig_dense_weights = (L * (mac_qkv + mac_out) + Ld * mac_dense_ffn + Lm * mac_moe_dense + mac_lm).astype(np.float64)
     em_expert = Em * f_g  # expert crossbars carry the sharing factor
     em_other = np.where(pim, Em * f_g, Em)  # MoEwithPIM scales every MVM's energy (§E.2)
 
@@ -340,7 +397,8 @@ def aimc_cost(c: Cols) -> dict[str, np.ndarray]:
 
     acc_ = {key: np.zeros(n) for key in (
         "t1", "tthr", "delta", "e_mvm", "e_comm", "e_dpu", "e_att", "e_dram", "flops",
-        "n_mvm", "b_mvm", "b_comm", "b_att", "b_dram", "b_dpu", "t_pre", "delta_pre", "tthr_pre")}
+        "n_mvm", "b_mvm", "b_comm", "b_att", "b_dram", "b_dpu", "t_pre", "delta_pre", "tthr_pre",
+        "e_dig", "b_dig")}
 
     tile_dem_tok = Tm * np.where(is_moe, max_weighted_two_ranges(
         blocks_total - blocks_expert - blocks_emb_all - blocks_pos_all + nb_emb_tok, 1.0, blocks_expert, p_sel, N),
@@ -371,12 +429,21 @@ def aimc_cost(c: Cols) -> dict[str, np.ndarray]:
         e_att = L * e_c
         e_dram = p_act * (L * t_kv + go_layers * t_go)
         fl = n_pf * (mvm_fl_tok + dpu_fl_tok) + mvm_fl_step + dpu_fl_step + L * fl_att
+        # digital engine: MACs of the step; weights touched once per step (reused by its tokens)
+        macs = n_pf * mac_dig_tok + mac_lm
+        # The B sequences stepping together share one fetch of the weights their tokens touch
+        # (a batched GEMM), so each sequence carries 1/B of it.
+        hit = np.where(n_dig > 0, 1.0 - (1.0 - q_dig / np.maximum(n_dig, 1)) ** (n_pf * B), 0.0)
+        w_touched = (dig_dense_weights + Lm * n_dig * hit * p_expert) / B
+        by = w_touched * wb
+        e_dig = (macs * dg["pj_per_mac"] + by * ((1 - f_dram) * dg["sram_pj"] + f_dram * dg["dram_pj"])) / 1000.0
+        t_dig = dig_time(macs, w_touched)
         # throughput-bound demand per sequence for this step (§G.4)
         d_tile = n_pf * tile_dem_tok + Tm * w_lm
         d_dpu = (n_pf * dpu_lat_tok + dpu_lat_step) / P
         d_mha = L * lat_c / M
         d_dram = np.where(physical, L * t_kv + go_layers * t_go, 0.0)
-        d_max = np.maximum.reduce([d_tile, d_dpu, d_mha, d_dram])
+        d_max = np.maximum.reduce([d_tile, d_dpu, d_mha, d_dram, t_dig])
         delta = np.maximum.reduce([Tm * w_all, np.where(n_p > 1, n_pf * tau_max_phase, 0.0), np.where(B > M, t_job, 0.0)])
         a = active.astype(np.float64)
         acc_["t1"] += a * t_step
@@ -397,6 +464,8 @@ def aimc_cost(c: Cols) -> dict[str, np.ndarray]:
         acc_["t_pre"] += a * pre * t_step
         acc_["delta_pre"] = np.maximum(acc_["delta_pre"], a * pre * delta)
         acc_["tthr_pre"] += a * pre * d_max * B
+        acc_["e_dig"] += a * e_dig
+        acc_["b_dig"] += a * t_dig
 
     ones = np.ones(n, dtype=bool)
     add_step(prefill, pre_tokens, pre_tokens, np.zeros(n, bool), ones, ones)
@@ -426,9 +495,9 @@ def aimc_cost(c: Cols) -> dict[str, np.ndarray]:
 
     # ---- energy, area, metrics ---------------------------------------------------------------
     dram_in_use = np.where(ibm, kv_cache, np.where(pim, go_cache, kv_cache | go_cache))
-    p_passive_total = p_passive + np.where(dram_in_use, p_idle, 0.0)
+    p_passive_total = p_passive + np.where(dram_in_use, p_idle, 0.0) + dg["static_w"]
     e_passive = p_passive_total * makespan
-    e_active = B * (acc_["e_mvm"] + acc_["e_comm"] + acc_["e_dpu"] + acc_["e_att"] + acc_["e_dram"])
+    e_active = B * (acc_["e_mvm"] + acc_["e_comm"] + acc_["e_dpu"] + acc_["e_att"] + acc_["e_dram"] + acc_["e_dig"])
     energy = e_active + e_passive
     flops = B * acc_["flops"]
 
@@ -438,6 +507,7 @@ def aimc_cost(c: Cols) -> dict[str, np.ndarray]:
     area = (
         (N - expert_tiles) * tile_a + area_moe
         + P * c.f("hw.area.dpu_mm2", 0.0) + M * c.f("hw.area.mha_unit_mm2", 0.0) + c.f("hw.area.other_mm2", 0.0)
+        + dg["area_mm2"]
     )
     gen_per_seq = np.where(prefill, G, G - 1)
     tokens = B * gen_per_seq
@@ -457,6 +527,12 @@ def aimc_cost(c: Cols) -> dict[str, np.ndarray]:
             "energy_nj.attention": B * acc_["e_att"],
             "energy_nj.dram": B * acc_["e_dram"],
             "energy_nj.passive": e_passive,
+            "energy_nj.digital_mac": B * acc_["e_dig"],
+            "energy_nj.analog": B * (acc_["e_mvm"] + acc_["e_comm"]),
+            "latency_ns.digital_mac": B * acc_["b_dig"],
+            "digital_param_fraction": dig_weights / sh.params,
+            "digital_experts_per_layer": n_dig,
+            "area_mm2.digital": dg["area_mm2"],
             "latency_ns.mvm": B * acc_["b_mvm"],
             "latency_ns.communication": B * acc_["b_comm"],
             "latency_ns.digital": B * acc_["b_dpu"],
@@ -545,3 +621,70 @@ def _grouping_factors(c: Cols, sh, g, share, prompt, B, zipf, seed):
     f_g = np.where(np.isnan(fg_set), f_g_share, fg_set)
     grouped = derive | ~np.isnan(fm_set) | ~np.isnan(fc_set)
     return f_m, f_c, f_g, f_single, grouped
+
+
+def _digital_placement(c: Cols, sh) -> dict:
+    """Which modules and how many experts run digitally, and the digital engine's figures.
+
+    Reads ``workload.digital.*`` (specs.placement) and ``hw.digital.*`` (specs.digital);
+    with no digital unit every figure is neutral. Asking for digital work on hardware without
+    a digital unit is bad input.
+    """
+    n = c.n
+    flag = lambda key: c.b(f"workload.digital.{key}", False) if c.has(f"workload.digital.{key}") else np.zeros(n, bool)  # noqa: E731
+    out = {name: flag(key) for name, key in (("attention", "attention"), ("router", "router"),
+                                             ("shared", "shared_experts"), ("lm_head", "lm_head"), ("dense_ffn", "dense_ffn"))}
+    out["shared"] &= sh.shared > 0
+    phi = c.f("workload.digital.fraction", 0.0)
+    score = c.s("workload.digital.score", "maxnn")
+    n_exp = np.minimum(sh.experts, np.maximum(0, np.ceil(phi * sh.experts - 1e-9))).astype(np.int64)
+    if c.has("workload.digital.experts"):
+        lists = c.s("workload.digital.experts", "")
+        listed = np.array([0 if v in ("", "None", "nan") else len(v.split(";")) for v in lists])
+        n_exp = np.where(score == "list", np.minimum(listed, sh.experts), n_exp)
+    out["n_experts"] = n_exp
+    out["score_load"] = score == "load"
+    any_digital = (n_exp > 0) | out["attention"] | out["router"] | out["shared"] | out["lm_head"] | out["dense_ffn"]
+    has = c.f("hw.digital.peak_tops", np.nan) if c.has("hw.digital.peak_tops") else np.full(n, np.nan)
+    has = np.isfinite(has)
+    if (any_digital & ~has).any():
+        raise SpecError("workload.digital", "hw.digital",
+                        "digital experts or modules are asked for but the hardware has no digital unit "
+                        "(set hw.digital, e.g. --set hw.digital=hermes-14nm-digital)")
+    g = lambda key, default: np.where(has, np.nan_to_num(c.f(f"hw.digital.{key}", default), nan=default), default) if c.has(f"hw.digital.{key}") else np.full(n, float(default))  # noqa: E731
+    units = g("units", 1.0)
+    out["macs_per_ns"] = np.where(has, units * g("peak_tops", 1.0) * 1e3 / 2.0 * g("compute_efficiency", 1.0), np.inf)
+    out["weight_bytes"] = g("weight_bytes", 2.0)
+    out["sram_bytes"] = units * g("sram_mb", 0.0) * 1e6
+    sram_bw = c.f("hw.digital.sram_bandwidth_gbps", np.nan) if c.has("hw.digital.sram_bandwidth_gbps") else np.full(n, np.nan)
+    out["sram_gbps"] = np.where(np.isfinite(sram_bw), units * sram_bw, np.inf)
+    dram_bw = c.f("hw.digital.dram_bandwidth_gbps", np.nan) if c.has("hw.digital.dram_bandwidth_gbps") else np.full(n, np.nan)
+    out["dram_gbps"] = np.where(np.isfinite(dram_bw), dram_bw, np.inf)
+    out["pj_per_mac"] = g("energy_pj_per_mac", 0.0)
+    out["sram_pj"] = g("sram_pj_per_byte", 0.0)
+    out["dram_pj"] = g("dram_pj_per_byte", 0.0)
+    # The digital unit is provisioned only when the placement uses it, so φ = 0 is the all-analog chip.
+    used = has & any_digital
+    out["area_mm2"] = np.where(used, units * (g("logic_mm2", 0.0) + g("sram_mb", 0.0) * g("sram_mm2_per_mb", 0.0)), 0.0)
+    out["static_w"] = np.where(used, units * g("static_power_w", 0.0), 0.0)
+    return out
+
+
+def _digital_picks(k, E, n_dig, score_load, zipf):
+    """Expected digital experts among a token's k picks.
+
+    The digital experts are chosen by a score independent of routing (maxnn, random, list):
+    k·n/E. Chosen by load under zipf popularity: the n most popular experts' selection
+    probabilities (their inclusion probabilities sum to k over all experts).
+    """
+    out = k * n_dig / np.maximum(E, 1).astype(np.float64)
+    live = score_load & (zipf > 0) & (n_dig > 0)
+    if live.any():
+        from .routing import selection_probabilities
+
+        idx = np.flatnonzero(live)
+        inv, keys = _distinct(E[idx], k[idx], zipf[idx], n_dig[idx])
+        vals = np.array([np.sort(selection_probabilities(int(e), int(kk), "zipf", float(z)))[::-1][: int(nd)].sum()
+                         for e, kk, z, nd in keys])
+        out[idx] = vals[inv]
+    return out

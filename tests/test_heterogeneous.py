@@ -1,0 +1,98 @@
+"""Heterogeneous analog–digital MoE in the cost model (COST-MODEL.md §8, Chowdhury et al.)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from aimc_dse.cli import app
+from aimc_dse.cost.evaluate import evaluate_point
+from aimc_dse.specs.digital import load_digital
+from aimc_dse.specs.loader import load_hardware, load_model, load_workload
+
+PHIS = (0.0, 0.125, 0.25, 0.5, 1.0)
+
+
+def _run(phi, dense=False, hw_digital=True, **wl):
+    hw = load_hardware("hermes-3d", {"digital": "hermes-14nm-digital"} if hw_digital else {})
+    w = dict(batch=32, prompt_len=64, gen_len=16)
+    w.update(wl)
+    w["digital"] = dict(fraction=phi, score="random", attention=dense, router=dense, lm_head=dense)
+    return evaluate_point(hw, load_model("olmoe-1b-7b"), load_workload(w))
+
+
+def test_phi_zero_is_exactly_the_all_analog_result():
+    analog = evaluate_point(load_hardware("hermes-3d"), load_model("olmoe-1b-7b"),
+                            load_workload(dict(batch=32, prompt_len=64, gen_len=16)))
+    zero = _run(0.0)
+    for col in ("latency_ns", "energy_nj", "flops", "area_mm2", "tokens_per_s", "tier_blocks", "ttft_ns"):
+        assert zero[col] == analog[col], col
+    assert zero["digital_param_fraction"] == 0
+
+
+def test_tokens_per_s_per_w_falls_monotonically_as_phi_grows():
+    for dense in (False, True):
+        eff = [_run(phi, dense)["tokens_per_s_per_w"] for phi in PHIS]
+        assert all(b < a for a, b in zip(eff, eff[1:])), (dense, eff)
+
+
+def test_digital_experts_take_no_tiers_and_raise_the_digital_fraction():
+    rows = [_run(phi) for phi in PHIS]
+    tiles = [r["tiles_needed"] for r in rows]
+    frac = [r["digital_param_fraction"] for r in rows]
+    assert all(b < a for a, b in zip(tiles, tiles[1:]))
+    assert all(b > a for a, b in zip(frac, frac[1:]))
+
+
+def test_all_digital_matches_the_digital_units_roofline():
+    # φ = 1 with the dense modules digital: nothing left on the crossbars.
+    r = _run(1.0, dense=True, batch=1, prompt_len=32, gen_len=2, prefill=False)
+    assert r["digital_param_fraction"] == pytest.approx(1.0)
+    assert r["tier_blocks"] == 0 and r["mvms"] == 0 and r["energy_nj.mvm"] == 0
+    m = load_model("olmoe-1b-7b")
+    dg = load_digital("hermes-14nm-digital")
+    d, L, V = m.d_model, m.layers, m.vocab
+    attn = d * m.q_width + 2 * d * m.kv_width + m.q_width * d
+    expert = 3 * d * m.moe.d_ff_expert
+    macs = L * (attn + d * m.moe.experts + m.moe.top_k * expert) + d * V
+    # one decode token touches the dense weights and its k experts (hit probability k/E each)
+    touched = L * (attn + d * m.moe.experts + m.moe.top_k * expert) + d * V
+    held = m.parameters * dg.weight_bytes
+    f = max(0.0, held - dg.sram_bytes) / held
+    by = touched * dg.weight_bytes
+    roofline = max(macs / dg.macs_per_ns, (1 - f) * by / dg.sram_bandwidth_gbps, f * by / dg.dram_bandwidth_gbps)
+    assert r["latency_ns.digital_mac"] == pytest.approx(roofline, rel=1e-9)
+    # the step cannot beat the digital unit's roofline
+    assert r["latency_ns"] >= roofline
+    assert r["energy_nj.digital_mac"] == pytest.approx((macs * dg.energy_pj_per_mac + f * by * dg.dram_pj_per_byte) / 1000.0, rel=1e-9)
+
+
+def test_load_score_moves_more_traffic_digital_than_random_under_zipf():
+    common = dict(batch=8, prompt_len=32, gen_len=8, expert_load=dict(model="zipf", zipf_exponent=1.2))
+    hw = load_hardware("hermes-3d", {"digital": "hermes-14nm-digital"})
+    m = load_model("olmoe-1b-7b")
+    res = {}
+    for score in ("load", "random"):
+        w = load_workload({**common, "digital": dict(fraction=0.125, score=score)})
+        res[score] = evaluate_point(hw, m, w)
+    assert res["load"]["energy_nj.digital_mac"] > res["random"]["energy_nj.digital_mac"]
+
+
+def test_digital_placement_without_a_digital_unit_exits_2():
+    r = CliRunner().invoke(app, ["evaluate", "--hw", "hermes-3d", "--model", "olmoe-1b-7b",
+                                 "--set", "workload.digital.fraction=0.25", "--set", "workload.digital.score=random"])
+    assert r.exit_code == 2
+    assert "hw.digital" in r.output and "Traceback" not in r.output
+
+
+def test_cli_evaluates_a_digital_placement():
+    r = CliRunner().invoke(app, ["evaluate", "--hw", "hermes-3d", "--model", "olmoe-1b-7b", "--set", "hw.digital=hermes-14nm-digital",
+                                 "--set", "workload.digital.fraction=0.125", "--set", "workload.digital.score=random",
+                                 "--format", "json"])
+    assert r.exit_code == 0, r.output
+    import json
+
+    row = json.loads(r.stdout)[0]
+    assert 0.1 < row["digital_param_fraction"] < 0.15
+    assert np.isfinite(row["tokens_per_s"])
