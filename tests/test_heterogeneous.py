@@ -96,3 +96,16 @@ def test_cli_evaluates_a_digital_placement():
     row = json.loads(r.stdout)[0]
     assert 0.1 < row["digital_param_fraction"] < 0.15
     assert np.isfinite(row["tokens_per_s"])
+
+
+def test_chip_sized_to_the_model_shrinks_as_experts_go_digital():
+    hw = load_hardware("hermes-3d", {"digital": "hermes-14nm-digital", "size_to_model": True})
+    m = load_model("olmoe-1b-7b")
+    areas = []
+    for phi in PHIS:
+        w = load_workload(dict(batch=4, prompt_len=32, gen_len=4, digital=dict(fraction=phi, score="random")))
+        r = evaluate_point(hw, m, w)
+        assert r["fits"]
+        areas.append(r["area_mm2"])
+    assert all(b < a for a, b in zip(areas[1:], areas[2:]))
+    assert areas[-1] < 0.5 * areas[0]

@@ -215,11 +215,13 @@ def aimc_cost(c: Cols) -> dict[str, np.ndarray]:
         + blocks_expert
         + nb_lm
     )
+    tiles_needed = ceil_div(blocks_total, Z)
+    # A chip sized to its model has just the tiles the blocks need (digital experts shrink it).
+    N = np.where(c.b("hw.size_to_model", False), np.maximum(tiles_needed, 1), N)
     capacity = N * Z
     fits = (blocks_total <= capacity) & ~(strategy_sep & is_moe & (Z < E))
     # digital weights beyond the SRAM need a DRAM fallback
     fits &= (dig_weights * wb <= dg["sram_bytes"]) | np.isfinite(dg["dram_gbps"]) | (dig_weights == 0)
-    tiles_needed = ceil_div(blocks_total, Z)
     tiers_used = np.where(strategy_sep & is_moe, np.maximum(ceil_div(blocks_total, N), E), ceil_div(blocks_total, N))
     stacked = blocks_total > N  # some tile holds blocks of several stages
 

@@ -137,6 +137,9 @@ class AimcHardware(Spec):
     sharing: Sharing = Field(default_factory=Sharing, description="peripheral sharing")
     mapping: MappingOptions = Field(default_factory=MappingOptions, description="weight placement")
     digital: DigitalRef | None = Field(None, description="digital units for experts/modules run digitally: inline, or a hw_specs/digital/ preset name")
+    size_to_model: bool = Field(
+        False, description="use only the tiles the model needs, ⌈tier blocks / stack_height⌉ (the chip shrinks to the model)"
+    )
     accounting: Accounting = Field(
         "physical",
         description="physical (default), or a reference simulator's accounting: ibm3dsim, moewithpim",
