@@ -319,17 +319,26 @@ def optimized_reference_schedule(loads_T_by_G: np.ndarray) -> Schedule:
 # --- our optimized schedule: order-preserving alignment by group-wise exact improvement ---
 
 
-def _lnds_chain(u: np.ndarray) -> np.ndarray:
-    """Indices of a longest non-decreasing subsequence of u (earliest-ending on ties)."""
-    tails: list[int] = []  # tails[len-1] = smallest last value of a chain of that length
+def _lnds_chain(u: list[int]) -> list[int]:
+    """Indices of a longest non-decreasing subsequence of u (patience sorting, O(P log P))."""
+    tails: list[int] = []  # tails[m] = smallest last value of a chain of length m + 1
     tail_at: list[int] = []
-    prev = np.full(u.size, -1, dtype=np.int64)
-    for j, x in enumerate(u.tolist()):
-        i = bisect_right(tails, x)
-        prev[j] = tail_at[i - 1] if i else -1
-        if i == len(tails):
+    prev = [-1] * len(u)
+    m = 0
+    for j, x in enumerate(u):
+        if m and x >= tails[-1]:  # extends the longest chain (the common case once aligned)
+            prev[j] = tail_at[-1]
             tails.append(x)
             tail_at.append(j)
+            m += 1
+            continue
+        i = bisect_right(tails, x)
+        if i:
+            prev[j] = tail_at[i - 1]
+        if i == m:
+            tails.append(x)
+            tail_at.append(j)
+            m += 1
         else:
             tails[i] = x
             tail_at[i] = j
@@ -337,76 +346,109 @@ def _lnds_chain(u: np.ndarray) -> np.ndarray:
     j = tail_at[-1] if tail_at else -1
     while j >= 0:
         out.append(j)
-        j = int(prev[j])
-    return np.array(out[::-1], dtype=np.int64)
+        j = prev[j]
+    return out[::-1]
 
 
-def _misses(slots: np.ndarray, g: int, q: np.ndarray, p: np.ndarray) -> int:
-    """Group g's marginal transfers: its items whose token no other group serves in that step."""
-    if q.size == 0:
-        return 0
-    others = np.delete(slots[p], g, axis=1)
-    return int(q.size - (others == q[:, None]).any(axis=1).sum())
+class _Aligner:
+    """Placements of every group's queue, indexed by token for the per-group exact update.
 
-
-def _best_positions(slots: np.ndarray, g: int, q: np.ndarray, lean: str) -> np.ndarray:
-    """Exact best placement of group g's queue q given the other groups' slots.
-
-    Item i goes to step p_i = i + u_i with 0 ≤ u_1 ≤ … ≤ u_n ≤ slack = L − n (FIFO order,
-    idles only). It is free when another group serves the same token at p_i, else it costs
-    one transfer; so the best placement is a longest chain of free (i, u) points with i
-    increasing and u non-decreasing — a longest non-decreasing subsequence. Items off the
-    chain take the idle count of the chain item before (``lean='left'``) or after ('right').
+    All queue items are kept sorted by (token, group) — an order that never changes — with
+    their current step, so the steps at which other groups serve a token are a slice.
     """
-    L, G = slots.shape
-    n = q.size
-    slack = L - n
-    if n == 0 or slack == 0:
-        return np.arange(n)
-    others = np.delete(slots, g, axis=1)
-    step = np.repeat(np.arange(L, dtype=np.int64), G - 1)
-    tok = others.ravel()
-    keep = tok >= 0
-    key = np.unique(tok[keep] * L + step[keep])  # (token, step) pairs served by others, sorted
-    i = np.arange(n, dtype=np.int64)
-    lo = np.searchsorted(key, q * L + i, side="left")
-    hi = np.searchsorted(key, q * L + i + slack, side="right")
-    cnt = hi - lo
-    item = np.repeat(i, cnt)
-    k_at = np.repeat(lo, cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
-    u = key[k_at] % L - item
-    order = np.lexsort((-u, item))  # i ascending, u descending: at most one point per item
-    item, u = item[order], u[order]
-    chain = _lnds_chain(u)
-    uu = np.full(n, -1, dtype=np.int64)
-    uu[item[chain]] = u[chain]
-    matched = uu >= 0
-    if lean == "left":
-        filled = np.maximum.accumulate(np.where(matched, uu, 0))
-    else:
-        rev = np.where(matched, uu, slack)[::-1]
-        filled = np.minimum.accumulate(rev)[::-1]
-    return i + filled
+
+    def __init__(self, queues: list[np.ndarray], pos: list[np.ndarray], L: int):
+        self.queues, self.L = queues, L
+        sizes = np.array([q.size for q in queues], dtype=np.int64)
+        self.off = np.concatenate([[0], np.cumsum(sizes)])
+        tok = np.concatenate(queues) if queues else np.zeros(0, dtype=np.int64)
+        grp = np.repeat(np.arange(len(queues)), sizes)
+        order = np.lexsort((grp, tok))
+        self.tok, self.grp = tok[order], grp[order]
+        self.where = np.empty_like(order)
+        self.where[order] = np.arange(order.size)  # concatenated index → sorted index
+        self.step = np.concatenate(pos)[order] if queues else np.zeros(0, dtype=np.int64)
+        self.pos = [p.copy() for p in pos]
+
+    def free_points(self, g: int) -> tuple[np.ndarray, np.ndarray]:
+        """(item, idles-before) pairs where group g's item would share another group's transfer."""
+        q, n = self.queues[g], self.queues[g].size
+        slack = self.L - n
+        lo = np.searchsorted(self.tok, q, side="left")
+        cnt = np.searchsorted(self.tok, q, side="right") - lo
+        item = np.repeat(np.arange(n, dtype=np.int64), cnt)
+        at = np.repeat(lo, cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+        u = self.step[at] - item
+        keep = (self.grp[at] != g) & (u >= 0) & (u <= slack)
+        item, u = item[keep], u[keep]
+        order = np.lexsort((-u, item))  # item ascending, u descending: one point per item in a chain
+        item, u = item[order], u[order]
+        dup = np.zeros(item.size, dtype=bool)
+        dup[1:] = (item[1:] == item[:-1]) & (u[1:] == u[:-1])  # two groups sending it at that step
+        return item[~dup], u[~dup]
+
+    @staticmethod
+    def misses(n: int, item: np.ndarray, u: np.ndarray, p: np.ndarray) -> int:
+        """Marginal transfers of a group's n items at positions p, given its free points."""
+        return int(n - np.unique(item[p[item] == item + u]).size)
+
+    def best(self, g: int, item: np.ndarray, u: np.ndarray, lean: str) -> np.ndarray:
+        """Exact best placement of group g's queue given the others' (see optimized_schedule).
+
+        Item i goes to step p_i = i + u_i with 0 ≤ u_1 ≤ … ≤ u_n ≤ slack = L − n (FIFO order,
+        idles only). It is free when another group sends the same token at p_i, else it costs
+        one transfer; so the best placement is a longest chain of free (i, u) points with i
+        increasing and u non-decreasing — a longest non-decreasing subsequence. Items off the
+        chain take the idle count of the chain item before (``lean='left'``) or after ('right').
+        """
+        n = self.queues[g].size
+        slack = self.L - n
+        chain = _lnds_chain(u.tolist())
+        uu = np.full(n, -1, dtype=np.int64)
+        uu[item[chain]] = u[chain]
+        matched = uu >= 0
+        if lean == "left":
+            filled = np.maximum.accumulate(np.where(matched, uu, 0))
+        else:
+            filled = np.minimum.accumulate(np.where(matched, uu, slack)[::-1])[::-1]
+        return np.arange(n) + filled
+
+    def move(self, g: int, p: np.ndarray) -> np.ndarray:
+        """Re-place group g; return the groups whose free points may have changed."""
+        q = self.queues[g]
+        moved = q[p != self.pos[g]]
+        self.pos[g] = p
+        self.step[self.where[self.off[g] : self.off[g + 1]]] = p
+        lo = np.searchsorted(self.tok, moved, side="left")
+        cnt = np.searchsorted(self.tok, moved, side="right") - lo
+        at = np.repeat(lo, cnt) + (np.arange(cnt.sum()) - np.repeat(np.cumsum(cnt) - cnt, cnt))
+        return np.unique(self.grp[at])
 
 
-def _descend(queues: list[np.ndarray], pos: list[np.ndarray], L: int, lean: str, max_rounds: int):
-    """Coordinate descent: re-place one group at a time optimally; accept strict improvements."""
-    pos = [p.copy() for p in pos]
-    slots = _slots_from_positions(queues, pos, L)
-    movable = [g for g, q in enumerate(queues) if 0 < q.size < L]
+def _descend(queues: list[np.ndarray], pos: list[np.ndarray], L: int, lean: str, max_rounds: int) -> np.ndarray:
+    """Coordinate descent: re-place one group at a time optimally; accept strict improvements.
+
+    A group is re-evaluated only when a group sharing one of its tokens has moved since its
+    last evaluation (otherwise its optimum is unchanged); this gives the same result as
+    full sweeps. Ends when no group can improve, or after ``max_rounds`` sweeps.
+    """
+    al = _Aligner(queues, pos, L)
+    movable = np.array([0 < q.size < L for q in queues])
+    dirty = movable.copy()
     for _ in range(max_rounds):
-        improved = False
-        for g in movable:
-            q = queues[g]
-            new = _best_positions(slots, g, q, lean)
-            if _misses(slots, g, q, new) < _misses(slots, g, q, pos[g]):
-                slots[pos[g], g] = -1
-                slots[new, g] = q
-                pos[g] = new
-                improved = True
-        if not improved:
+        if not dirty.any():
             break
-    return slots
+        for g in np.flatnonzero(movable):
+            if not dirty[g]:
+                continue
+            dirty[g] = False
+            item, u = al.free_points(g)
+            new = al.best(g, item, u, lean)
+            n = queues[g].size
+            if al.misses(n, item, u, new) < al.misses(n, item, u, al.pos[g]):
+                dirty[al.move(g, new)] = True
+                dirty[g] = False
+    return _slots_from_positions(queues, al.pos, L)
 
 
 def _lazy_positions(queues: list[np.ndarray], L: int) -> list[np.ndarray]:
