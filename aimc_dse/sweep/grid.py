@@ -1,0 +1,468 @@
+"""The grid of a sweep: one row per design point, built lazily by index arithmetic.
+
+A sweep (``specs.sweep.SweepSpec``) expands into *blocks*, one per (system, model) pair in
+file order; a block is the full product of its *factors* — one per independent axis, one per
+``zip`` group — over the axes that apply to its system (a GPU has no ``hw.tiles``: that axis
+neither multiplies its rows nor appears in them, so its column is NaN there). Row ``i`` of a
+block is the mixed-radix number of its factors' value indices, the last factor fastest.
+
+Columns are ``cost.columns.spec_columns`` of the realised specs, so derived columns stay
+right (``model.head_dim`` follows ``model.heads``). To stay fast for millions of points,
+each spec part (hw, model, workload) is realised once per *distinct combination of its own
+axes* (when there are at most ``JOINT_LIMIT``), which also validates every combination; for
+larger products each axis value is realised alone and only the columns it changes are
+patched in, with axes that change a shared derived column realised together.
+
+Everything the user can get wrong — an unknown field, a value the spec rejects, a grid over
+``max_points`` — is a ``SpecError`` naming the sweep file and the field, raised before any
+evaluation starts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pandas as pd
+
+from ..cost.columns import hardware_columns, model_columns, workload_columns
+from ..specs import loader
+from ..specs.base import SpecError
+from ..specs.hardware import AimcHardware, GpuHardware
+from ..specs.model import ModelSpec
+from ..specs.sweep import SpecRef, SweepSpec, axis_values
+from ..specs.workload import Workload
+
+DEFAULT_MAX_POINTS = 10_000_000
+JOINT_LIMIT = 10_000  # combinations of one spec part's axes realised (and validated) one by one
+HEADS = ("hw", "model", "workload")
+
+
+@dataclass(frozen=True)
+class Factor:
+    """Axes that advance together (one axis, or a zip group) and their value tuples."""
+
+    paths: tuple[str, ...]
+    entries: tuple[tuple[Any, ...], ...]
+
+
+@dataclass
+class Component:
+    """Columns that a set of factors determine: ``columns[c][ravel(digits of factors)]``."""
+
+    factors: tuple[int, ...]  # indices into the block's factors
+    columns: dict[str, np.ndarray]
+
+
+@dataclass
+class Block:
+    """All points of one (system, model) pair: the product of its factors."""
+
+    system: str
+    model: str
+    kind: str
+    columns: list[str]  # this block's columns, in spec_columns order
+    base: dict[str, np.ndarray]  # one-element arrays: the base point
+    factors: list[Factor]
+    components: list[Component] = field(default_factory=list)
+    start: int = 0  # first global row
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return tuple(len(f.entries) for f in self.factors)
+
+    @property
+    def n(self) -> int:
+        return math.prod(self.sizes)
+
+    def frame(self, a: int = 0, b: int | None = None) -> pd.DataFrame:
+        """Rows ``a:b`` of this block (block-local indices), this block's columns only."""
+        b = self.n if b is None else b
+        n = b - a
+        sizes = self.sizes
+        digits = np.unravel_index(np.arange(a, b, dtype=np.int64), sizes) if sizes else ()
+        data = {c: np.repeat(self.base[c], n) for c in self.columns}
+        for comp in self.components:
+            if comp.factors:
+                k = np.ravel_multi_index([digits[f] for f in comp.factors], [sizes[f] for f in comp.factors])
+            else:
+                k = np.zeros(n, dtype=np.int64)
+            for c, arr in comp.columns.items():
+                data[c] = arr[k]
+        return pd.DataFrame(data, columns=self.columns)
+
+
+@dataclass
+class Grid:
+    """A sweep's design points: blocks in order, union of columns, explicit dtypes."""
+
+    name: str
+    source: str
+    axes: list[str]
+    blocks: list[Block]
+    columns: list[str]
+    dtypes: dict[str, str]  # pandas dtype per column of the whole grid
+
+    @property
+    def n(self) -> int:
+        return sum(b.n for b in self.blocks)
+
+    def segments(self, start: int, stop: int) -> Iterator[tuple[Block, int, int]]:
+        """(block, local start, local stop) pieces of the global row range ``start:stop``."""
+        for blk in self.blocks:
+            a, b = max(start, blk.start), min(stop, blk.start + blk.n)
+            if a < b:
+                yield blk, a - blk.start, b - blk.start
+
+    def frame(self, start: int = 0, stop: int | None = None) -> pd.DataFrame:
+        """Rows ``start:stop`` as one DataFrame with every column of the grid and explicit dtypes."""
+        stop = self.n if stop is None else stop
+        parts = [blk.frame(a, b).reindex(columns=self.columns) for blk, a, b in self.segments(start, stop)]
+        if not parts:
+            return pd.DataFrame({c: pd.Series(dtype=self.dtypes[c]) for c in self.columns})
+        df = pd.concat(parts, ignore_index=True) if len(parts) > 1 else parts[0].reset_index(drop=True)
+        return df.astype(self.dtypes)
+
+    def digest(self) -> str:
+        """Hash of everything that determines the rows (for resume checks)."""
+        h = hashlib.sha256()
+        h.update(json.dumps([self.columns, self.dtypes], default=str).encode())
+        for blk in self.blocks:
+            desc = {
+                "system": blk.system,
+                "model": blk.model,
+                "start": blk.start,
+                "columns": blk.columns,
+                "base": {c: blk.base[c].tolist() for c in blk.columns},
+                "factors": [[f.paths, f.entries] for f in blk.factors],
+                "components": [[c.factors, {k: v.tolist() for k, v in c.columns.items()}] for c in blk.components],
+            }
+            h.update(json.dumps(desc, default=str, sort_keys=True).encode())
+        return h.hexdigest()
+
+
+# ---- building ------------------------------------------------------------------------------
+
+
+def _key(v: Any) -> str:
+    return json.dumps(v, sort_keys=True, default=str)
+
+
+def _show(v: Any) -> str:
+    return json.dumps(v, default=str)
+
+
+def _arrays(rows: list[dict[str, Any]], cols: list[str]) -> dict[str, np.ndarray]:
+    """Columns of a list of row dicts, with pandas' dtype inference (as a one-row frame gets)."""
+    df = pd.DataFrame(rows, columns=cols)
+    return {c: df[c].to_numpy() for c in cols}
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return type(a) is type(b) and a == b
+
+
+class _Part:
+    """One spec part of the base design (a system, a model, or the workload) and how to realise it."""
+
+    def __init__(self, head: str, label: str, data: dict, src: str, sets: dict[str, Any], sweep_src: str, where: str):
+        self.head, self.label, self.data, self.src, self.sets = head, label, data, src, sets
+        self.sweep_src, self.where = sweep_src, where
+        self._cache: dict[str, dict[str, Any] | SpecError] = {}
+        if head == "hw":
+            self.classes = loader.hw_classes(data)
+        else:
+            self.classes = [ModelSpec] if head == "model" else [Workload]
+        self.base = self.realise({})
+
+    def applies(self, path: str) -> bool:
+        try:
+            loader.check_path({self.head: self.classes}, path)
+        except SpecError:
+            return False
+        return True
+
+    def _build(self, sets: dict[str, Any]) -> dict[str, Any]:
+        merged = {**self.sets, **sets}
+        if self.head == "hw":
+            return hardware_columns(loader.validate_hardware(self.data, self.src, merged))
+        if self.head == "model":
+            return model_columns(loader.validate_model(self.data, self.src, merged))
+        return workload_columns(loader.load_workload(self.data, self.src, merged))
+
+    def try_realise(self, sets: dict[str, Any]) -> dict[str, Any] | SpecError:
+        k = _key(sets)
+        if k not in self._cache:
+            try:
+                self._cache[k] = self._build(sets)
+            except SpecError as e:
+                self._cache[k] = e
+        return self._cache[k]
+
+    def realise(self, axis_values: dict[str, Any]) -> dict[str, Any]:
+        """Head columns with the given axis values (full paths); SpecError naming the sweep file."""
+        sets = {p.partition(".")[2]: v for p, v in axis_values.items()}
+        got = self.try_realise(sets)
+        if isinstance(got, SpecError):
+            raise self._blame(got, axis_values)
+        return got
+
+    def _blame(self, e: SpecError, values: dict[str, Any]) -> SpecError:
+        problem = e.problem if e.field is None else f"{e.field}: {e.problem}"
+        if not values:
+            if self.head == "workload" and e.field:
+                return SpecError(self.sweep_src, e.field, e.problem)
+            return SpecError(self.sweep_src, self.where, f"{self.label}: {problem}")
+        for path, v in values.items():
+            if len(values) == 1 or e.field and (e.field == path or e.field.startswith(path + ".")):
+                why = e.problem if e.field in (None, path) else problem
+                return SpecError(self.sweep_src, f"axes.{path}", f"value {_show(v)} is rejected for {self.label}: {why}")
+        combo = ", ".join(f"{p}={_show(v)}" for p, v in values.items())
+        return SpecError(self.sweep_src, "axes", f"combination {combo} is rejected for {self.label}: {problem}")
+
+
+def _resolve_ref(kind: str, ref: str | SpecRef, sweep_dir: Path, sweep_src: str, where: str) -> tuple[dict, str, dict]:
+    name, sets = (ref, {}) if isinstance(ref, str) else (ref.spec, dict(ref.set))
+    p = Path(name)
+    if not p.is_absolute() and (p.suffix in (".yaml", ".yml", ".json") or "/" in name):
+        cand = sweep_dir / p
+        if cand.exists():
+            name = str(cand)
+    try:
+        data, src = loader.resolve(kind, name)
+    except SpecError as e:
+        raise SpecError(sweep_src, where, str(e)) from None
+    return data, src, sets
+
+
+def _check_axis(path: str, sweep_src: str) -> str:
+    head, _, _ = path.partition(".")
+    roots = {"hw": [AimcHardware, GpuHardware], "model": [ModelSpec], "workload": [Workload]}
+    try:
+        loader.check_path(roots, path)
+    except SpecError as e:
+        problem = e.problem if e.field in (None, path) else f"{e.field}: {e.problem}"
+        raise SpecError(sweep_src, f"axes.{path}", problem) from None
+    return head
+
+
+def _factors(sweep: SweepSpec) -> list[Factor]:
+    """Independent axes and zip groups, in the order their first axis appears in ``axes``."""
+    group_of = {p: tuple(g) for g in sweep.zip for p in g}
+    out, seen = [], set()
+    for path in sweep.axes:
+        paths = group_of.get(path, (path,))
+        if paths in seen:
+            continue
+        seen.add(paths)
+        cols = [axis_values(sweep.axes[p]) for p in paths]
+        out.append(Factor(paths, tuple(zip(*cols))))
+    return out
+
+
+def _restrict(f: Factor, keep: list[str]) -> Factor | None:
+    """The factor over the axes in ``keep`` only, repeated value tuples dropped (order kept)."""
+    idx = [i for i, p in enumerate(f.paths) if p in keep]
+    if not idx:
+        return None
+    if len(idx) == len(f.paths):
+        return f
+    entries, seen = [], set()
+    for e in f.entries:
+        sub = tuple(e[i] for i in idx)
+        k = _key(sub)
+        if k not in seen:
+            seen.add(k)
+            entries.append(sub)
+    return Factor(tuple(f.paths[i] for i in idx), tuple(entries))
+
+
+def _head_components(part: _Part, factors: list[Factor], block_cols: list[str]) -> list[Component]:
+    """Components of one spec part in one block (see module docstring)."""
+    mine = [(i, [j for j, p in enumerate(f.paths) if p.startswith(part.head + ".")]) for i, f in enumerate(factors)]
+    mine = [(i, js) for i, js in mine if js]
+    if not mine:
+        return []
+    base = part.base
+
+    def values(i: int, js: list[int], e: int) -> dict[str, Any]:
+        f = factors[i]
+        return {f.paths[j]: f.entries[e][j] for j in js}
+
+    def joint(group: list[tuple[int, list[int]]]) -> Component:
+        sizes = [len(factors[i].entries) for i, _ in group]
+        rows = []
+        for digits in np.ndindex(*sizes):
+            vals: dict[str, Any] = {}
+            for (i, js), d in zip(group, digits):
+                vals.update(values(i, js, d))
+            rows.append(part.realise(vals))
+        changed = [c for c in block_cols if c in base and any(not _same(r[c], base[c]) for r in rows)]
+        return Component(tuple(i for i, _ in group), _arrays(rows, changed))
+
+    total = math.prod(len(factors[i].entries) for i, _ in mine)
+    if total <= JOINT_LIMIT:
+        return [joint(mine)]
+
+    # Too many combinations to realise each: realise every value alone and patch.
+    changed_by: dict[int, set[str]] = {}
+    own: dict[int, set[str]] = {}
+    for i, js in mine:
+        rows = [part.realise(values(i, js, e)) for e in range(len(factors[i].entries))]
+        changed_by[i] = {c for c in base if any(not _same(r[c], base[c]) for r in rows)}
+        own[i] = {factors[i].paths[j] for j in js}
+    simple = {i for i, _ in mine if changed_by[i] <= own[i] and own[i] <= set(base)}
+    # Group factors whose changed columns overlap; non-simple factors always realised together.
+    groups: list[list[int]] = []
+    nonsimple = [i for i, _ in mine if i not in simple]
+    if nonsimple:
+        groups.append(nonsimple)
+    for i, _ in mine:
+        if i in simple:
+            groups.append([i])
+    merged = True
+    while merged:
+        merged = False
+        for a in range(len(groups)):
+            for b in range(a + 1, len(groups)):
+                ca = set().union(*(changed_by[i] | own[i] for i in groups[a]))
+                cb = set().union(*(changed_by[i] | own[i] for i in groups[b]))
+                if ca & cb:
+                    groups[a] += groups.pop(b)
+                    merged = True
+                    break
+            if merged:
+                break
+    comps = []
+    js_of = dict(mine)
+    for g in groups:
+        g = sorted(g)
+        size = math.prod(len(factors[i].entries) for i in g)
+        if len(g) > 1 and size > JOINT_LIMIT:
+            paths = ", ".join(p for i in g for p in factors[i].paths if p.startswith(part.head + "."))
+            raise SpecError(
+                part.sweep_src,
+                "axes",
+                f"axes {paths} change derived columns together; their {size:,} combinations exceed "
+                f"{JOINT_LIMIT:,} — zip them or give fewer values",
+            )
+        comps.append(joint([(i, js_of[i]) for i in g]))
+    return comps
+
+
+def _dtype(arrays: list[np.ndarray], complete: bool) -> str:
+    kinds = {a.dtype.kind for a in arrays}
+    objs = [a for a in arrays if a.dtype.kind == "O"]
+    if objs:
+        vals = [v for a in objs for v in a.tolist() if v is not None and not (isinstance(v, float) and math.isnan(v))]
+        if all(isinstance(v, str) for v in vals):
+            return "str"
+        return "object"
+    if kinds == {"b"}:
+        return "bool" if complete else "boolean"
+    if kinds <= {"i", "u"}:
+        return "int64" if complete else "Int64"
+    if kinds <= {"i", "u", "f", "b"}:
+        return "float64"
+    return "str" if kinds <= {"U", "S"} else "object"
+
+
+def build_grid(sweep: SweepSpec, source: str | Path, max_points: int = DEFAULT_MAX_POINTS) -> Grid:
+    """Expand a sweep into its grid, refusing anything wrong before any evaluation."""
+    src = str(source)
+    sweep_dir = Path(source).resolve().parent
+
+    # Base specs: systems, models, workload (each validated with its own overrides).
+    systems = []
+    for i, ref in enumerate(sweep.systems):
+        data, psrc, sets = _resolve_ref("hw", ref, sweep_dir, src, f"systems.{i}")
+        name = data.get("name", psrc) if "name" not in sets else sets["name"]
+        systems.append(_Part("hw", f"system {name}", data, psrc, sets, src, f"systems.{i}"))
+    models = []
+    mfield = "model" if sweep.model is not None else "models"
+    for i, ref in enumerate(sweep.model_refs()):
+        where = mfield if sweep.model is not None else f"models.{i}"
+        data, psrc, sets = _resolve_ref("model", ref, sweep_dir, src, where)
+        name = data.get("name", psrc) if "name" not in sets else sets["name"]
+        models.append(_Part("model", f"model {name}", data, psrc, sets, src, where))
+    workload = _Part("workload", "the workload", dict(sweep.workload), src, {}, src, "workload")
+
+    # Axes: every path names a field of some spec, and hw paths of at least one system.
+    heads = {p: _check_axis(p, src) for p in sweep.axes}
+    for p, h in heads.items():
+        if h == "hw" and not any(s.applies(p) for s in systems):
+            kinds = [k for k, cls in (("aimc", AimcHardware), ("gpu", GpuHardware)) if _applies_cls(cls, p)]
+            raise SpecError(src, f"axes.{p}", f"no system in `systems` has this field (it belongs to {' and '.join(kinds)} hardware)")
+
+    factors = _factors(sweep)
+    plan: list[tuple[_Part, _Part, list[Factor]]] = []
+    total = 0
+    for s in systems:
+        keep = [p for p in sweep.axes if heads[p] != "hw" or s.applies(p)]
+        fs = [r for f in factors if (r := _restrict(f, keep)) is not None]
+        for m in models:
+            plan.append((s, m, fs))
+            total += math.prod(len(f.entries) for f in fs)
+    if total > max_points:
+        raise SpecError(
+            src,
+            "axes",
+            f"the grid has {total:,} points, more than --max-points {max_points:,} (raise --max-points or narrow the axes)",
+        )
+
+    blocks = []
+    start = 0
+    for s, m, fs in plan:
+        base = {**s.base, **m.base, **workload.base}
+        cols = list(base)
+        blk = Block(
+            system=s.base.get("hw.name", s.label),
+            model=m.base.get("model.name", m.label),
+            kind=str(s.base["hw.kind"]),
+            columns=cols,
+            base=_arrays([base], cols),
+            factors=fs,
+            start=start,
+        )
+        for part in (s, m, workload):
+            blk.components += _head_components(part, fs, cols)
+        blocks.append(blk)
+        start += blk.n
+
+    columns: list[str] = []
+    for blk in blocks:
+        columns += [c for c in blk.columns if c not in set(columns)]
+    dtypes = {}
+    for c in columns:
+        arrays, complete = [], True
+        for blk in blocks:
+            if c not in blk.base:
+                complete = False
+                continue
+            arrays.append(blk.base[c])
+            arrays += [comp.columns[c] for comp in blk.components if c in comp.columns]
+        dtypes[c] = _dtype(arrays, complete)
+    return Grid(name=sweep.name, source=src, axes=list(sweep.axes), blocks=blocks, columns=columns, dtypes=dtypes)
+
+
+def _applies_cls(cls, path: str) -> bool:
+    try:
+        loader.check_path({"hw": [cls]}, path)
+    except SpecError:
+        return False
+    return True
+
+
+def load_grid(path: str | Path, max_points: int = DEFAULT_MAX_POINTS) -> tuple[SweepSpec, Grid]:
+    """Read a sweep file and build its grid (SpecError on any problem)."""
+    from ..specs.sweep import load_sweep
+
+    sweep = load_sweep(path)
+    return sweep, build_grid(sweep, path, max_points)
