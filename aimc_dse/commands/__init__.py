@@ -14,6 +14,9 @@ _NAMES = [
     "evaluate",
     "validate",
     "experts",
+    "sweep",
+    "pareto",
+    "plot",
 ]
 
 COMMAND_MODULES = [importlib.import_module(f"{__name__}.{n}") for n in _NAMES]

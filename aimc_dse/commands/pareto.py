@@ -1,0 +1,99 @@
+"""`aimc-dse pareto RESULTS --x METRIC --y METRIC`: the designs of a results file no other design beats."""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from ..report import query
+from ..report.output import emit
+from ..report.pareto import ParetoFront, senses
+from ..report.summary import ID_COLUMNS, VaryingKnobs, fitting, readable
+from ..report.writer import iter_results, result_columns
+from ..specs.base import SpecError
+from .common import FormatOpt
+
+ResultsArg = Annotated[Path, typer.Argument(help="results file of a sweep (.csv or .parquet)", metavar="RESULTS")]
+WhereOpt = Annotated[
+    Optional[list[str]],
+    typer.Option("--where", help="keep rows where this holds, e.g. \"model.name == 'mixtral-8x7b'\" (repeatable)"),
+]
+
+
+def check_columns(path: Path, wanted: dict[str, str | None], where: list[str]) -> list[str]:
+    """Every named column exists in the results file (SpecError naming the option otherwise)."""
+    cols = result_columns(path)
+    for opt, col in wanted.items():
+        if col is not None and col not in cols:
+            close = difflib.get_close_matches(col, cols, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise SpecError(str(path), None, f"{opt} {col}: no such column{hint}")
+    for expr in where:
+        try:
+            query.check_names(expr, cols)
+        except query.QueryError as e:
+            raise SpecError(str(path), None, f"--where {expr!r}: {e}") from None
+    return cols
+
+
+def filtered(path: Path, where: list[str], columns: list[str] | None = None):
+    """Batches of the results file with the --where conditions applied."""
+    for df in iter_results(path, columns):
+        try:
+            yield query.apply(df, where)
+        except query.QueryError as e:
+            raise SpecError(str(path), None, f"--where: {e}") from None
+
+
+def _split(items: list[str] | None) -> list[str]:
+    return [s.strip() for it in items or [] for s in it.split(",") if s.strip()]
+
+
+def register(app: typer.Typer) -> None:
+    from ..cli import cli_errors
+
+    @app.command("pareto")
+    @cli_errors
+    def pareto(
+        results: ResultsArg,
+        x: Annotated[str, typer.Option("--x", help="first metric, e.g. tokens_per_s_per_w")],
+        y: Annotated[str, typer.Option("--y", help="second metric, e.g. tokens_per_s_per_mm2")],
+        z: Annotated[Optional[str], typer.Option("--z", help="optional third metric")] = None,
+        minimize: Annotated[
+            Optional[list[str]], typer.Option("--minimize", help="metrics to minimise (repeatable or comma-separated); times, energies, areas, powers are by default")
+        ] = None,
+        maximize: Annotated[Optional[list[str]], typer.Option("--maximize", help="metrics to maximise against their default")] = None,
+        where: WhereOpt = None,
+        all_rows: Annotated[bool, typer.Option("--all", help="include designs whose model does not fit the hardware")] = False,
+        fmt: FormatOpt = "table",
+    ) -> None:
+        """Print the Pareto front of two or three metrics of a results file (maximised unless a time, energy, area or power)."""
+        metrics = [m for m in (x, y, z) if m is not None]
+        if len(set(metrics)) < len(metrics):
+            raise SpecError("pareto", None, "--x, --y and --z must be different metrics")
+        where = where or []
+        check_columns(results, {"--x": x, "--y": y, "--z": z}, where)
+        maxi = senses(metrics, _split(minimize), _split(maximize))
+        front = ParetoFront(metrics, maxi)
+        axes = VaryingKnobs()
+        rows = 0
+        for df in filtered(results, where):
+            rows += len(df)
+            if fmt == "table":
+                axes.add(df)
+            front.add(df if all_rows else fitting(df))
+        out = front.rows
+        if fmt != "table":
+            emit(out, fmt)
+            return
+        ids = [c for c in ID_COLUMNS if c in out.columns]
+        sense = ", ".join(f"{m} {'max' if s else 'min'}" for m, s in zip(metrics, maxi))
+        emit(
+            readable(out),
+            "table",
+            columns=ids + axes.columns + metrics,
+            title=f"Pareto front ({sense}): {len(out)} of {rows:,} rows",
+        )

@@ -1,0 +1,84 @@
+"""`aimc-dse sweep SWEEP.yaml`: a whole grid of design points, in parallel, written safely, summarised."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal, Optional
+
+import typer
+
+from ..report.writer import partial_dir
+from ..sweep.grid import DEFAULT_MAX_POINTS, load_grid
+
+
+def register(app: typer.Typer) -> None:
+    from ..cli import EvaluationError, cli_errors, err_console
+
+    @app.command("sweep")
+    @cli_errors
+    def sweep(
+        sweep_file: Annotated[Path, typer.Argument(help="sweep file (YAML): systems, model(s), workload, axes", metavar="SWEEP.yaml")],
+        output: Annotated[
+            Optional[Path], typer.Option("--output", "-o", help="results file, .csv or .parquet [default: results/<name>.csv]")
+        ] = None,
+        jobs: Annotated[int, typer.Option("--jobs", "-j", help="local processes (-1: all cores); with dask and no scheduler, workers")] = -1,
+        backend: Annotated[
+            Literal["loky", "dask"], typer.Option("--backend", help="loky: local cores; dask: a dask.distributed cluster")
+        ] = "loky",
+        scheduler: Annotated[
+            Optional[str], typer.Option("--scheduler", help="dask scheduler address (implies --backend dask); none: a local cluster")
+        ] = None,
+        resume: Annotated[bool, typer.Option("--resume", help="reuse the finished chunks of an interrupted run of the same sweep")] = False,
+        force: Annotated[bool, typer.Option("--force", help="overwrite an existing results file")] = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
+        max_points: Annotated[int, typer.Option("--max-points", help="refuse grids with more points")] = DEFAULT_MAX_POINTS,
+        chunk_size: Annotated[
+            Optional[int], typer.Option("--chunk-size", help="points per chunk [default: ~1/64 of the grid, 1,000–50,000]")
+        ] = None,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="check the sweep file and print the grid's size, evaluate nothing")] = False,
+    ) -> None:
+        """Evaluate every design point of a sweep file; write CSV/Parquet; print the best designs and a Pareto front."""
+        from ..report.output import emit
+        from ..sweep.runner import ChunkFailed, run_sweep
+
+        spec, grid = load_grid(sweep_file, max_points)
+        if dry_run:
+            rows = [{"system": b.system, "model": b.model, "points": b.n, "axes": ", ".join(p for f in b.factors for p in f.paths)} for b in grid.blocks]
+            emit(rows, "table", title=f"sweep {grid.name}: {grid.n:,} points")
+            return
+        out = output or Path("results") / f"{spec.name}.csv"
+        if scheduler:
+            backend = "dask"
+
+        def log(msg: str) -> None:
+            err_console.print(f"note: {msg}", markup=False)
+
+        try:
+            res = run_sweep(
+                spec,
+                grid,
+                out,
+                jobs=jobs,
+                backend=backend,
+                scheduler=scheduler,
+                resume=resume,
+                force=force,
+                quiet=quiet,
+                chunk_size=chunk_size,
+                log=log,
+            )
+        except ChunkFailed as e:
+            raise EvaluationError(str(e)) from None
+        except KeyboardInterrupt:
+            err_console.print(
+                f"interrupted: no results file was written; finished chunks are kept in {partial_dir(out)} — "
+                "run the same command with --resume to continue",
+                markup=False,
+            )
+            raise typer.Exit(130) from None
+        resumed = f", {res.resumed_chunks} chunk(s) reused" if res.resumed_chunks else ""
+        err_console.print(
+            f"wrote {res.rows:,} rows ({res.points:,} points{resumed}) to {res.output} in {res.seconds:.1f} s",
+            markup=False,
+        )
+        res.summary.print(title=f"sweep {grid.name}")

@@ -1,0 +1,112 @@
+"""Pareto fronts of result tables: the designs no other design beats in every chosen metric.
+
+A row is on the front unless another row is at least as good in every metric and strictly
+better in one (rows equal in every metric are all kept). Metrics are maximised, except
+times, energies, areas and powers (``latency_ns``, ``energy_nj``, ``area_mm2``, ``power_w``,
+``ttft_ns``, ``tpot_ns`` and their ``.part`` breakdowns), which are minimised. Rows with a
+missing or infinite metric take no part. ``ParetoFront`` folds in a table chunk by chunk
+(the front of a union is the front of the union of fronts), so results far larger than
+memory stream through it.
+"""
+
+from __future__ import annotations
+
+from typing import Iterable
+
+import numpy as np
+import pandas as pd
+
+MINIMIZED = ("latency_ns", "energy_nj", "area_mm2", "power_w", "ttft_ns", "tpot_ns")
+
+
+def default_maximize(metric: str) -> bool:
+    """Whether ``metric`` is better when larger (the default sense of each result column)."""
+    return not any(metric == m or metric.startswith(m + ".") for m in MINIMIZED)
+
+
+def senses(metrics: list[str], minimize: Iterable[str] = (), maximize: Iterable[str] = ()) -> list[bool]:
+    """Maximise flags for ``metrics``: defaults, overridden by explicit --minimize/--maximize."""
+    lo, hi = set(minimize), set(maximize)
+    return [False if m in lo else True if m in hi else default_maximize(m) for m in metrics]
+
+
+def nondominated(values: np.ndarray) -> np.ndarray:
+    """Mask of the rows of ``values`` (n × d, larger is better) that no other row dominates."""
+    n = len(values)
+    keep = np.zeros(n, dtype=bool)
+    if n == 0:
+        return keep
+    # Equal rows share a fate: work on distinct rows, sorted best-first lexicographically.
+    uniq, inverse = np.unique(values, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    order = np.lexsort(tuple(-uniq[:, j] for j in reversed(range(uniq.shape[1]))))
+    u = uniq[order]
+    on = np.zeros(len(u), dtype=bool)
+    if u.shape[1] == 2:
+        # Sorted by x desc (then y desc): a point survives iff its y beats every earlier y.
+        prev = np.concatenate([[-np.inf], np.maximum.accumulate(u[:-1, 1])])
+        on = u[:, 1] > prev
+    else:
+        # A dominator sorts before the point it dominates, and dominance is transitive.
+        front: list[np.ndarray] = []
+        for i, p in enumerate(u):
+            if front:
+                f = np.asarray(front)
+                if np.any(np.all(f >= p, axis=1) & np.any(f > p, axis=1)):
+                    continue
+            front.append(p)
+            on[i] = True
+    on_uniq = np.zeros(len(uniq), dtype=bool)
+    on_uniq[order] = on
+    keep = on_uniq[inverse]
+    return keep
+
+
+def pareto_mask(df: pd.DataFrame, metrics: list[str], maximize: list[bool]) -> np.ndarray:
+    """Mask of the rows of ``df`` on the front of ``metrics`` (rows with a non-finite metric excluded)."""
+    vals = np.column_stack([pd.to_numeric(df[m], errors="coerce").to_numpy(dtype=float) for m in metrics])
+    finite = np.all(np.isfinite(vals), axis=1)
+    signs = np.where(maximize, 1.0, -1.0)
+    out = np.zeros(len(df), dtype=bool)
+    out[finite] = nondominated(vals[finite] * signs)
+    return out
+
+
+def sort_front(front: pd.DataFrame, metrics: list[str], maximize: list[bool]) -> pd.DataFrame:
+    """Front rows best-first in the first metric (ties keep their order)."""
+    if front.empty:
+        return front
+    key = pd.to_numeric(front[metrics[0]], errors="coerce")
+    key = -key if maximize[0] else key
+    return front.iloc[np.argsort(key.to_numpy(dtype=float), kind="stable")]
+
+
+def pareto_front(df: pd.DataFrame, metrics: list[str], maximize: list[bool] | None = None) -> pd.DataFrame:
+    """The rows of ``df`` on the Pareto front of ``metrics``, best-first in the first metric."""
+    maximize = senses(metrics) if maximize is None else maximize
+    return sort_front(df[pareto_mask(df, metrics, maximize)], metrics, maximize)
+
+
+class ParetoFront:
+    """A Pareto front folded in chunk by chunk; ``rows`` is the front of everything added so far."""
+
+    def __init__(self, metrics: list[str], maximize: list[bool] | None = None, columns: list[str] | None = None):
+        self.metrics = list(metrics)
+        self.maximize = senses(self.metrics) if maximize is None else list(maximize)
+        self.columns = columns  # columns to keep for the front rows (None: all)
+        self._rows: pd.DataFrame | None = None
+
+    def add(self, df: pd.DataFrame) -> None:
+        if df.empty:
+            return
+        cand = df[pareto_mask(df, self.metrics, self.maximize)]
+        if self.columns is not None:
+            cand = cand[[c for c in self.columns if c in cand.columns]]
+        both = cand if self._rows is None else pd.concat([self._rows, cand], ignore_index=True)
+        self._rows = both[pareto_mask(both, self.metrics, self.maximize)].reset_index(drop=True)
+
+    @property
+    def rows(self) -> pd.DataFrame:
+        if self._rows is None:
+            return pd.DataFrame(columns=self.columns or self.metrics)
+        return sort_front(self._rows, self.metrics, self.maximize).reset_index(drop=True)

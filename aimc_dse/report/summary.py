@@ -1,0 +1,145 @@
+"""What a sweep found, for people: the best design per headline metric and a Pareto front.
+
+Both are folded in chunk by chunk as the results are written (``Summary.add``), so a
+sweep of any size is summarised in bounded memory. Only designs whose weights fit the
+hardware (``fits``) compete, when that column was kept. Tables go through ``output.emit``.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from .output import emit
+from .pareto import ParetoFront
+
+BEST_METRICS = ["tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2", "gops_per_w_per_mm2"]
+MAX_FRONT_ROWS = 25
+
+
+ID_COLUMNS = ["hw.name", "model.name"]
+KNOB_PREFIXES = ("hw.", "model.", "workload.")
+
+
+def readable(df: pd.DataFrame) -> pd.DataFrame:
+    """Missing values in a form the table renderer shows as a dash (numbers stay numeric)."""
+    out = {}
+    for c in df.columns:
+        col = df[c]
+        if not col.isna().any():
+            out[c] = col
+        elif pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col):
+            out[c] = col.astype("float64")
+        else:
+            out[c] = col.astype(object).where(col.notna(), None)
+    return pd.DataFrame(out, index=df.index)
+
+
+class VaryingKnobs:
+    """Knob columns that take more than one value within a (system, model) pair: the swept axes.
+
+    Fed chunk by chunk; remembers one row per pair and which knobs ever differ from it.
+    """
+
+    def __init__(self):
+        self.first: dict[tuple, pd.Series] = {}
+        self.varying: set[str] = set()
+        self.order: list[str] = []
+
+    def add(self, df: pd.DataFrame) -> None:
+        knobs = [c for c in df.columns if c.startswith(KNOB_PREFIXES) and c not in ID_COLUMNS]
+        if not self.order:
+            self.order = knobs
+        ids = [c for c in ID_COLUMNS if c in df.columns]
+        groups = df.groupby(ids, sort=False, dropna=False) if ids else [((), df)]
+        for key, g in groups:
+            key = key if isinstance(key, tuple) else (key,)
+            ref = self.first.setdefault(key, g.iloc[0])
+            for c in knobs:
+                if c in self.varying:
+                    continue
+                col = g[c]
+                r = ref.get(c)
+                same = col.isna() if pd.isna(r) else (col == r).fillna(False)
+                if not bool(same.all()):
+                    self.varying.add(c)
+
+    @property
+    def columns(self) -> list[str]:
+        return [c for c in self.order if c in self.varying]
+
+
+def fitting(df: pd.DataFrame) -> pd.DataFrame:
+    """Rows whose model fits the hardware (all rows if there is no ``fits`` column)."""
+    if "fits" not in df.columns:
+        return df
+    return df[df["fits"].fillna(False).astype(bool).to_numpy()]
+
+
+class Summary:
+    """Best rows per metric and a Pareto front of a result table fed in chunks."""
+
+    def __init__(self, id_columns: list[str], pareto: list[str], metrics: list[str] | None = None):
+        self.id_columns = list(dict.fromkeys(id_columns))
+        self.metrics = BEST_METRICS if metrics is None else metrics
+        self.best: dict[str, pd.Series] = {}
+        keep = self.id_columns + [m for m in dict.fromkeys(pareto + self.metrics)]
+        self.front = ParetoFront(pareto, columns=keep)
+        self.rows = 0
+        self.fitting_rows = 0
+        self.front_missing: set[str] = set()
+
+    def add(self, df: pd.DataFrame) -> None:
+        self.rows += len(df)
+        df = fitting(df)
+        self.fitting_rows += len(df)
+        if df.empty:
+            return
+        for m in self.metrics:
+            if m not in df.columns:
+                continue
+            v = pd.to_numeric(df[m], errors="coerce").to_numpy(dtype=float)
+            v = np.where(np.isfinite(v), v, -np.inf)
+            i = int(np.argmax(v))
+            if not np.isfinite(v[i]):
+                continue
+            # Strictly better only: the first best row (in grid order) wins ties.
+            if m not in self.best or v[i] > float(self.best[m][m]):
+                self.best[m] = df.iloc[i]
+        missing = [m for m in self.front.metrics if m not in df.columns]
+        if missing:
+            self.front_missing.update(missing)
+        else:
+            self.front.add(df)
+
+    def best_table(self) -> pd.DataFrame:
+        recs = []
+        for m in self.metrics:
+            if m not in self.best:
+                continue
+            row = self.best[m]
+            rec = {"best for": m}
+            rec.update({c: row[c] for c in self.id_columns if c in row.index})
+            rec.update({k: row[k] for k in self.metrics if k in row.index})
+            recs.append(rec)
+        return pd.DataFrame(recs)
+
+    def front_table(self) -> pd.DataFrame:
+        rows = self.front.rows
+        cols = [c for c in self.id_columns + self.front.metrics if c in rows.columns]
+        return rows[cols]
+
+    def print(self, file=None, title: str = "") -> None:
+        """Print both tables (people's view)."""
+        if self.fitting_rows == 0:
+            emit([{"note": f"no design of the {self.rows:,} rows fits its hardware; nothing to rank"}], "table", file=file)
+            return
+        emit(readable(self.best_table()), "table", title=f"{title}: best design per metric ({self.fitting_rows:,} fitting of {self.rows:,})", file=file)
+        if self.front_missing:
+            missing = ", ".join(sorted(self.front_missing))
+            emit([{"note": f"no Pareto front: {missing} not among the written columns"}], "table", file=file)
+            return
+        front = self.front_table()
+        shown = front.head(MAX_FRONT_ROWS)
+        more = f", first {MAX_FRONT_ROWS} shown" if len(front) > MAX_FRONT_ROWS else ""
+        emit(readable(shown), "table", title=f"Pareto front of {' × '.join(self.front.metrics)}: {len(front)} design(s){more}", file=file)

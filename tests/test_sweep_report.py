@@ -1,0 +1,206 @@
+"""Pareto fronts of hand-made tables, the `pareto` and `plot` commands, and filter expressions."""
+
+from __future__ import annotations
+
+import builtins
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aimc_dse.report import query
+from aimc_dse.report.pareto import ParetoFront, default_maximize, pareto_front, senses
+
+from .sweep_support import invoke, run
+
+# Six designs; the front of (throughput max, efficiency max) is a, b, d (and d2, equal to d).
+TABLE = pd.DataFrame(
+    {
+        "hw.name": ["a", "b", "c", "d", "d2", "e", "f"],
+        "fits": [True, True, True, True, True, True, False],
+        "tokens_per_s": [100.0, 80.0, 70.0, 50.0, 50.0, 50.0, 1000.0],
+        "tokens_per_s_per_w": [1.0, 2.0, 1.5, 3.0, 3.0, 2.5, 99.0],
+        "area_mm2": [10.0, 20.0, 5.0, 40.0, 40.0, 1.0, 1.0],
+        "latency_ns": [5.0, 6.0, 7.0, 8.0, 8.0, 8.0, np.nan],
+    }
+)
+
+
+def names(df: pd.DataFrame) -> list[str]:
+    return df["hw.name"].tolist()
+
+
+def test_front_of_two_maximised_metrics_keeps_equal_rows_and_drops_dominated_ones():
+    t = TABLE[TABLE["fits"]]
+    front = pareto_front(t, ["tokens_per_s", "tokens_per_s_per_w"])
+    assert names(front) == ["a", "b", "d", "d2"]  # best-first in tokens_per_s; c < b, e < d
+
+
+def test_front_with_a_minimised_metric():
+    t = TABLE[TABLE["fits"]]
+    # area is minimised by default: e (1 mm²) and c (5 mm²) join a, which is fastest.
+    front = pareto_front(t, ["tokens_per_s", "area_mm2"])
+    assert names(front) == ["a", "c", "e"]
+
+
+def test_front_of_three_metrics():
+    t = TABLE[TABLE["fits"]]
+    front = pareto_front(t, ["tokens_per_s", "tokens_per_s_per_w", "area_mm2"])
+    # c survives with its small area; e with the smallest; b and d for efficiency, a for speed
+    assert names(front) == ["a", "b", "c", "d", "d2", "e"]
+
+
+def test_rows_with_missing_metrics_take_no_part():
+    front = pareto_front(TABLE, ["tokens_per_s", "latency_ns"])
+    assert "f" not in names(front)
+    assert names(front) == ["a"]  # a is fastest and has the lowest latency
+
+
+def test_default_senses():
+    assert default_maximize("tokens_per_s_per_w")
+    assert not default_maximize("latency_ns") and not default_maximize("energy_nj.mvm")
+    assert not default_maximize("power_w") and not default_maximize("area_mm2")
+    assert senses(["tokens_per_s", "area_mm2"], maximize=["area_mm2"]) == [True, True]
+    assert senses(["tokens_per_s"], minimize=["tokens_per_s"]) == [False]
+
+
+def test_front_folded_chunk_by_chunk_equals_the_front_of_the_whole():
+    rng = np.random.default_rng(1)
+    df = pd.DataFrame(rng.integers(0, 20, size=(500, 3)).astype(float), columns=["x", "y", "z"])
+    for metrics in (["x", "y"], ["x", "y", "z"]):
+        whole = pareto_front(df, metrics)
+        f = ParetoFront(metrics)
+        for i in range(0, len(df), 37):
+            f.add(df.iloc[i : i + 37])
+        got = f.rows
+        pd.testing.assert_frame_equal(got.reset_index(drop=True), whole.reset_index(drop=True))
+        # brute force: no kept row dominated, every dropped row dominated
+        v = df[metrics].to_numpy()
+        keep = set(map(tuple, got[metrics].to_numpy()))
+        for row in v:
+            dominated = np.any(np.all(v >= row, axis=1) & np.any(v > row, axis=1))
+            assert (tuple(row) in keep) == (not dominated)
+
+
+# ---- the pareto command ------------------------------------------------------------------
+
+
+@pytest.fixture
+def table_csv(tmp_path):
+    path = tmp_path / "results.csv"
+    TABLE.to_csv(path, index=False)
+    return path
+
+
+def test_pareto_command_prints_exactly_the_front_rows(table_csv):
+    code, out, err = invoke(["pareto", table_csv, "--x", "tokens_per_s", "--y", "tokens_per_s_per_w", "-f", "json"])
+    assert code == 0, err
+    assert [r["hw.name"] for r in json.loads(out)] == ["a", "b", "d", "d2"]
+
+
+def test_pareto_command_all_rows_includes_designs_that_do_not_fit(table_csv):
+    code, out, _ = invoke(["pareto", table_csv, "--x", "tokens_per_s", "--y", "tokens_per_s_per_w", "--all", "-f", "csv"])
+    assert code == 0
+    assert pd.read_csv(io.StringIO(out))["hw.name"].tolist() == ["f"]
+
+
+def test_pareto_command_minimize_and_where(table_csv):
+    code, out, _ = invoke(
+        ["pareto", table_csv, "--x", "tokens_per_s", "--y", "tokens_per_s_per_w", "--minimize", "tokens_per_s_per_w",
+         "--where", "area_mm2 >= 5", "-f", "json"]
+    )
+    assert code == 0
+    # maximise speed, minimise efficiency, among rows with area >= 5: a (fastest, least efficient)
+    assert [r["hw.name"] for r in json.loads(out)] == ["a"]
+
+
+def test_pareto_command_table(table_csv):
+    code, out, _ = invoke(["pareto", table_csv, "--x", "tokens_per_s", "--y", "area_mm2"])
+    assert code == 0
+    assert "Pareto front (tokens_per_s max, area_mm2 min): 3 of 7 rows" in " ".join(out.split())  # title may wrap
+
+
+@pytest.mark.parametrize(
+    "args,problem",
+    [
+        (["--x", "tokens_per_sec", "--y", "area_mm2"], "--x tokens_per_sec: no such column; did you mean tokens_per_s?"),
+        (["--x", "tokens_per_s", "--y", "tokens_per_s"], "must be different metrics"),
+        (["--x", "tokens_per_s", "--y", "area_mm2", "--where", "hw.nam == 'a'"], "unknown column hw.nam"),
+    ],
+)
+def test_pareto_command_bad_input_exits_2(table_csv, args, problem):
+    code, _, err = invoke(["pareto", table_csv, *args])
+    assert code == 2
+    assert len(err.strip().splitlines()) == 1 and problem in err
+
+
+def test_pareto_command_missing_file(tmp_path):
+    code, _, err = invoke(["pareto", tmp_path / "none.csv", "--x", "a", "--y", "b"])
+    assert code == 2 and err.strip() == f"error: {tmp_path / 'none.csv'}: file not found"
+
+
+def test_pareto_entry_point_in_a_subprocess(table_csv):
+    r = run(["pareto", table_csv, "--x", "tokens_per_s", "--y", "tokens_per_s_per_w", "-f", "csv"])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.splitlines()[0].startswith("hw.name,fits,tokens_per_s")
+    assert len(r.stdout.splitlines()) == 1 + 4
+
+
+# ---- the plot command ---------------------------------------------------------------------
+
+
+def test_plot_writes_png_and_byte_stable_svg(table_csv, tmp_path):
+    png = tmp_path / "f.png"
+    code, _, err = invoke(["plot", table_csv, "--x", "tokens_per_s", "--y", "tokens_per_s_per_w", "--hue", "fits", "-o", png])
+    assert code == 0, err
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    svgs = []
+    for name in ("a.svg", "b.svg"):
+        out = tmp_path / name
+        args = ["plot", table_csv, "--x", "tokens_per_s", "--y", "area_mm2", "--log", "--kind", "line", "--pareto", "-o", out]
+        assert invoke(args)[0] == 0
+        svgs.append(out.read_bytes())
+    assert svgs[0] == svgs[1] and b"<svg" in svgs[0]
+
+
+def test_plot_bad_column_and_extension_exit_2(table_csv, tmp_path):
+    code, _, err = invoke(["plot", table_csv, "--x", "tokens", "--y", "area_mm2", "-o", tmp_path / "f.png"])
+    assert code == 2 and "--x tokens: no such column" in err
+    code, _, err = invoke(["plot", table_csv, "--x", "tokens_per_s", "--y", "area_mm2", "-o", tmp_path / "f.gif"])
+    assert code == 2 and "figure must end in .png, .svg, .pdf" in err
+
+
+def test_plot_without_matplotlib_says_how_to_install_it(table_csv, tmp_path, monkeypatch):
+    real_import = builtins.__import__
+
+    def no_matplotlib(name, *a, **kw):
+        if name == "matplotlib" or name.startswith("matplotlib."):
+            raise ImportError("No module named 'matplotlib'")
+        return real_import(name, *a, **kw)
+
+    monkeypatch.setattr(builtins, "__import__", no_matplotlib)
+    code, _, err = invoke(["plot", table_csv, "--x", "tokens_per_s", "--y", "area_mm2", "-o", tmp_path / "f.png"])
+    assert code == 2
+    assert err.strip() == "error: plot: matplotlib is not installed; install the plot extra: pip install 'aimc-dse[plot]'"
+    assert not (tmp_path / "f.png").exists()
+
+
+def test_plot_entry_point_in_a_subprocess(table_csv, tmp_path):
+    out = tmp_path / "f.svg"
+    r = run(["plot", table_csv, "--x", "tokens_per_s", "--y", "area_mm2", "--hue", "hw.name", "-o", out])
+    assert r.returncode == 0, r.stderr
+    assert out.exists() and f"wrote {out} (7 points)" in r.stderr
+
+
+# ---- filter expressions -------------------------------------------------------------------
+
+
+def test_filters_take_dotted_names_and_yaml_booleans():
+    assert query.normalize("fits == true and hw.tiles >= 200") == "fits == True and `hw.tiles` >= 200"
+    assert query.normalize("model.name == 'a.b' or `x.y` > 1") == "`model.name` == 'a.b' or `x.y` > 1"
+    df = pd.DataFrame({"fits": [True, False, True], "hw.tiles": [100, 300, 300]})
+    assert query.mask(df, "fits == true and hw.tiles >= 200").tolist() == [False, False, True]
+    with pytest.raises(query.QueryError, match="unknown column hw.tile; did you mean hw.tiles"):
+        query.mask(df, "hw.tile > 1")

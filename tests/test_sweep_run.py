@@ -1,0 +1,248 @@
+"""Running sweeps: the same bytes whoever runs them, nothing half-written, resumable, refusing to clobber.
+
+These run the real cost models (AIMC and GPU) on small grids cut into small chunks.
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import time
+
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from aimc_dse.cost.metrics import HEADLINE_COLUMNS, SCHEMA_VERSION
+from aimc_dse.report.writer import partial_dir, schema_version
+from aimc_dse.sweep.grid import load_grid
+from aimc_dse.sweep.runner import _local_cluster, run_sweep
+
+from .sweep_support import SMALL, entry_point, invoke, write_sweep
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory):
+    """The SMALL sweep file and its uninterrupted -j 1 results (CSV bytes), chunks of 4 points."""
+    folder = tmp_path_factory.mktemp("small")
+    path = write_sweep(folder, SMALL)
+    out = folder / "ref.csv"
+    code, stdout, stderr = invoke(["sweep", path, "-o", out, "-j", "1", "--chunk-size", "4"])
+    assert code == 0, stderr
+    return path, out.read_bytes(), stdout
+
+
+@pytest.fixture(scope="module")
+def dask_scheduler():
+    cluster = _local_cluster(2)
+    yield cluster.scheduler_address
+    cluster.close()
+
+
+def sweep_cmd(path, out, *extra):
+    return ["sweep", path, "-o", out, "--chunk-size", "4", "-q", *extra]
+
+
+def test_two_loky_workers_give_the_same_bytes_as_one(small, tmp_path):
+    path, ref, _ = small
+    code, _, err = invoke(sweep_cmd(path, tmp_path / "j2.csv", "-j", "2"))
+    assert code == 0, err
+    assert (tmp_path / "j2.csv").read_bytes() == ref
+
+
+def test_a_dask_cluster_gives_the_same_bytes_as_one_core(small, tmp_path, dask_scheduler):
+    path, ref, _ = small
+    code, _, err = invoke(sweep_cmd(path, tmp_path / "dask.csv", "--backend", "dask", "--scheduler", dask_scheduler))
+    assert code == 0, err
+    assert (tmp_path / "dask.csv").read_bytes() == ref
+
+
+def test_parquet_is_the_same_whatever_the_workers(small, tmp_path, dask_scheduler):
+    path, _, _ = small
+    outs = []
+    for i, extra in enumerate((["-j", "1"], ["-j", "2"], ["--scheduler", dask_scheduler])):
+        out = tmp_path / f"r{i}.parquet"
+        assert invoke(sweep_cmd(path, out, *extra))[0] == 0
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1] == outs[2]
+
+
+def values(df: pd.DataFrame) -> pd.DataFrame:
+    """Cell values only: missing as None, and (CSV cannot tell them apart) empty strings as missing."""
+    df = df.astype(object)
+    return df.where(df.notna() & (df != ""), None)
+
+
+def test_csv_and_parquet_round_trip_with_every_knob_in_every_row(small, tmp_path):
+    path, ref, _ = small
+    pq_out = tmp_path / "r.parquet"
+    assert invoke(sweep_cmd(path, pq_out, "-j", "1"))[0] == 0
+    csv_out = tmp_path / "r.csv"
+    csv_out.write_bytes(ref)
+    from_csv = pd.read_csv(csv_out)
+    from_pq = pd.read_parquet(pq_out)
+    pd.testing.assert_frame_equal(values(from_csv), values(from_pq), check_exact=True)
+
+    assert schema_version(pq_out) == SCHEMA_VERSION == 1
+    meta = pq.read_schema(pq_out).metadata
+    assert meta[b"aimc_dse.sweep"] == b"small"
+
+    _, grid = load_grid(path)
+    assert list(from_csv.columns) == grid.columns + HEADLINE_COLUMNS
+    pd.testing.assert_frame_equal(values(from_csv[grid.columns]), values(grid.frame()), check_exact=True)
+    pd.testing.assert_frame_equal(values(from_pq[grid.columns]), values(grid.frame()), check_exact=True)
+
+
+def test_summary_lists_the_best_designs_and_a_pareto_front(small):
+    _, _, stdout = small
+    assert "best design per metric" in stdout
+    assert "Pareto front of tokens_per_s_per_w × tokens_per_s_per_mm2" in stdout
+
+
+def test_existing_output_is_refused_without_force(small, tmp_path):
+    path, ref, _ = small
+    out = tmp_path / "r.csv"
+    out.write_text("precious\n")
+    code, _, err = invoke(sweep_cmd(path, out))
+    assert code == 2
+    assert err.strip() == f"error: {out}: already exists; pass --force to overwrite it, or -o to write elsewhere"
+    assert out.read_text() == "precious\n"
+    code, _, err = invoke(sweep_cmd(path, out, "-j", "1", "--force"))
+    assert code == 0, err
+    assert out.read_bytes() == ref
+
+
+def test_filters_and_columns_shape_the_rows(tmp_path):
+    data = dict(SMALL, filters=["fits == true", "workload.batch >= 4"], columns=["tokens_per_s", "energy_nj.*"])
+    path = write_sweep(tmp_path, data)
+    out = tmp_path / "f.csv"
+    code, _, err = invoke(sweep_cmd(path, out, "-j", "1"))
+    assert code == 0, err
+    df = pd.read_csv(out)
+    _, grid = load_grid(path)
+    results = [c for c in df.columns if c not in grid.columns]
+    assert results[0] == "tokens_per_s"
+    assert all(c.startswith("energy_nj.") for c in results[1:]) and len(results) > 1
+    assert len(df) > 0 and (df["workload.batch"] >= 4).all()
+    # the rows are exactly the fitting ones among batch >= 4
+    all_out = tmp_path / "all.csv"
+    assert invoke(sweep_cmd(write_sweep(tmp_path, SMALL, "all.yaml"), all_out, "-j", "1"))[0] == 0
+    full = pd.read_csv(all_out)
+    want = full[full["fits"] & (full["workload.batch"] >= 4)]
+    assert df["tokens_per_s"].tolist() == want["tokens_per_s"].tolist()
+
+
+def test_a_cost_model_failure_exits_1_naming_the_points(tmp_path, monkeypatch):
+    from aimc_dse.cost import evaluate
+
+    def boom(_cols):
+        raise ValueError("boom")
+
+    monkeypatch.setattr(evaluate, "_cost_fn", lambda kind: boom)
+    path = write_sweep(tmp_path, SMALL)
+    code, _, err = invoke(sweep_cmd(path, tmp_path / "x.csv", "-j", "1"))
+    assert code == 1
+    assert "could not be evaluated: ValueError: boom" in err
+    assert not (tmp_path / "x.csv").exists()
+
+
+# ---- interruption and resume ---------------------------------------------------------------
+
+KILL = {
+    "name": "kill",
+    "systems": ["nature-3d-aimc", "a100-sxm4-80gb"],
+    "model": "olmoe-1b-7b",
+    "workload": {"prompt_len": 16, "gen_len": 4},
+    "axes": {"hw.tiles": [1024, 2048, 4096], "workload.batch": [1, 2, 4, 8, 16]},
+}  # 3 × 5 + 5 = 20 points, one chunk each
+
+
+@pytest.fixture(scope="module")
+def kill_ref(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("kill")
+    path = write_sweep(folder, KILL)
+    out = folder / "ref.csv"
+    code, _, err = invoke(["sweep", path, "-o", out, "-j", "1", "--chunk-size", "1", "-q"])
+    assert code == 0, err
+    return out.read_bytes()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL], ids=["sigint", "sigkill"])
+def test_killed_sweep_leaves_no_output_and_resume_completes_it_to_the_same_bytes(tmp_path, sig):
+    # A slower grid for the run we interrupt: many one-point chunks of a longer generation.
+    data = dict(KILL, axes=dict(KILL["axes"], **{"hw.tiles": [1024 + 256 * i for i in range(12)]}))
+    path = write_sweep(tmp_path, data)
+    out = tmp_path / "k.csv"
+    args = ["sweep", str(path), "-o", str(out), "-j", "1", "--chunk-size", "1", "-q"]
+    proc = subprocess.Popen(entry_point() + args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    partial = partial_dir(out)
+    deadline = time.monotonic() + 120
+    while not list(partial.glob("chunk-*.parquet")):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "no chunk landed"
+        time.sleep(0.002)
+    proc.send_signal(sig)
+    _, err = proc.communicate(timeout=120)
+    n_points = 12 * 5 + 5
+    done = len(list(partial.glob("chunk-*.parquet")))
+    assert 1 <= done < n_points, "interrupted mid-way"
+    assert not out.exists(), "no output file after an interruption"
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([partial.name, path.name]), "nothing else written"
+    if sig == signal.SIGINT:
+        assert proc.returncode == 130
+        assert "--resume" in err and "Traceback" not in err
+    else:
+        assert proc.returncode == -signal.SIGKILL
+
+    code, _, err = invoke(args + ["--resume"])
+    assert code == 0, err
+    assert not partial.exists()
+    resumed = out.read_bytes()
+    fresh = tmp_path / "fresh.csv"
+    assert invoke(["sweep", path, "-o", fresh, "-j", "1", "--chunk-size", "1", "-q"])[0] == 0
+    assert resumed == fresh.read_bytes()
+
+
+def test_resume_reuses_finished_chunks(tmp_path, kill_ref):
+    path = write_sweep(tmp_path, KILL)
+    out = tmp_path / "k.csv"
+    spec, grid = load_grid(path)
+
+    def stop_after_three(k):
+        if k >= 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, grid, out, jobs=1, quiet=True, chunk_size=1, on_chunk=stop_after_three)
+    assert not out.exists()
+    assert len(list(partial_dir(out).glob("chunk-*.parquet"))) == 3
+
+    code, _, err = invoke(["sweep", path, "-o", out, "-j", "1", "--chunk-size", "1", "--resume"])
+    assert code == 0, err
+    assert "20 points, 3 chunk(s) reused" in err
+    assert out.read_bytes() == kill_ref
+
+
+def test_resume_of_a_changed_sweep_is_refused(tmp_path):
+    path = write_sweep(tmp_path, KILL)
+    out = tmp_path / "k.csv"
+    spec, grid = load_grid(path)
+
+    def stop(k):
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, grid, out, jobs=1, quiet=True, chunk_size=1, on_chunk=stop)
+    changed = write_sweep(tmp_path, dict(KILL, axes=dict(KILL["axes"], **{"workload.batch": [1, 2, 4, 8, 32]})))
+    code, _, err = invoke(["sweep", changed, "-o", out, "-j", "1", "--chunk-size", "1", "--resume"])
+    assert code == 2
+    assert err.strip() == (
+        f"error: {partial_dir(out)}: cannot resume: the sweep's grid has changed. Run without --resume to start over"
+    )
+    code, _, err = invoke(["sweep", path, "-o", out, "-j", "1", "--chunk-size", "2", "--resume"])
+    assert code == 2 and "--chunk-size was 1" in err
+    # Without --resume the leftovers are discarded (and said so) and the run starts over.
+    code, _, err = invoke(["sweep", changed, "-o", out, "-j", "1", "--chunk-size", "1"])
+    assert code == 0, err
+    assert "discarding 1 finished chunk(s)" in err
+    assert len(pd.read_csv(out)) == 20
