@@ -15,11 +15,16 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
+# The default study: two 3D AIMC chips vs an A100 on a MoE (seconds); prints its summary table.
 run: $(STAMP)
-	$(BIN)/aimc-dse presets
+	$(BIN)/aimc-dse sweep sweeps/default.yaml -o results/default.csv --force -j $(JOBS)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# Design points per second on one core and on $(JOBS) cores (100,000 points), and peak memory.
+bench: $(STAMP)
+	$(BIN)/python -m aimc_dse.sweep.bench --jobs $(JOBS)
 
 validate: $(STAMP)
 	$(BIN)/aimc-dse validate
