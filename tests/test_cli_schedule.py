@@ -3,7 +3,9 @@ subprocesses of the installed entry point. Bad input exits 2 with one line on st
 
 from __future__ import annotations
 
+import csv
 import hashlib
+import io
 import json
 import shutil
 import subprocess
@@ -81,6 +83,9 @@ def test_toy_as_csv():
     lines = out.strip().splitlines()
     assert lines[0].startswith("layer,grouping,g,schedule,tokens,group_loads,length,transfers,f_m,f_c")
     assert len(lines) == 4
+    compact = list(csv.DictReader(io.StringIO(out)))[1]
+    assert (compact["schedule"], compact["length"], compact["transfers"]) == ("compact", "7", "16")
+    assert compact["group_loads"] == "7 7 5 5" and compact["groups"] == "{0,1} {2,3} {4,5} {6,7}"
 
 
 def test_toy_in_a_real_subprocess_of_the_installed_command():

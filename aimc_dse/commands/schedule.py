@@ -192,10 +192,12 @@ single-token length/T (decode serialisation).
             raise SpecError(source, None, str(e)) from None
         k = int(choices[0, 0].sum())
         title = f"{source}: {L} layer(s) × {T} tokens × {E} experts, top-{k}; g = {group_size}, {grouping} grouping"
-        if fmt == "table":
+        if fmt != "json":  # flat cells for tables and CSV; JSON keeps the lists
             for r in rows:
                 r["group_loads"] = " ".join(str(x) for x in r["group_loads"])
-                del r["groups"]
+                groups = r.pop("groups")
+                if fmt == "csv":
+                    r["groups"] = _braces(groups)
         emit(rows, fmt, title=title)
 
     trace_app = typer.Typer(
