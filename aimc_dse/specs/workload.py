@@ -44,7 +44,7 @@ class Grouping(Spec):
     """Expert grouping and group-wise scheduling for peripheral sharing (Gao & Yang 2026)."""
 
     grouping: Literal["uniform", "sorted", "balanced"] = Field("uniform", description="how experts form groups")
-    schedule: Literal["none", "single", "compact", "optimized"] = Field(
+    schedule: Literal["none", "single", "compact", "optimized", "optimized_reference"] = Field(
         "none", description="group-wise schedule of the expert phase (none = one step per token, no grouping factors)"
     )
     factors: GroupingFactors = Field(default_factory=GroupingFactors, description="explicit factors (reproduction)")
