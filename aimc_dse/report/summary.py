@@ -89,6 +89,17 @@ class Summary:
         self.fitting_rows = 0
         self.front_missing: set[str] = set()
 
+    @property
+    def columns(self) -> list[str]:
+        """The columns a summary reads (select these before converting a chunk)."""
+        return list(dict.fromkeys(self.id_columns + ["fits"] + self.front.metrics + self.metrics))
+
+    def add_table(self, table) -> None:
+        """``add`` for an arrow table, converting only the columns a summary reads."""
+        from .writer import to_pandas
+
+        self.add(to_pandas(table.select([c for c in self.columns if c in table.column_names])))
+
     def add(self, df: pd.DataFrame) -> None:
         self.rows += len(df)
         df = fitting(df)

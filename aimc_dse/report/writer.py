@@ -235,11 +235,11 @@ def assemble(
     output: str | Path,
     first_columns: list[str],
     metadata: dict[bytes, bytes] | None = None,
-    on_rows: Callable[[pd.DataFrame], None] | None = None,
+    on_rows: Callable[[pa.Table], None] | None = None,
 ) -> int:
     """Stream the chunk files into ``output`` (CSV or Parquet), atomically; return rows written.
 
-    ``on_rows`` sees each chunk's rows as a DataFrame (for summaries) on the way through.
+    ``on_rows`` sees each chunk's rows (an arrow table, for summaries) on the way through.
     """
     output = Path(output)
     fmt = output_format(output)
@@ -258,7 +258,7 @@ def assemble(
                     t = conform(store.read(k), schema)
                     rows += len(t)
                     if on_rows is not None:
-                        on_rows(to_pandas(t))
+                        on_rows(t)
                     pending.append(t)
                     pending_rows += len(t)
                     if pending_rows >= ROW_GROUP_ROWS:
@@ -271,10 +271,11 @@ def assemble(
             with open(tmp, "w", encoding="utf-8", newline="") as f:
                 f.write(csv_text(to_pandas(schema.empty_table()), header=True))
                 for k in range(n_chunks):
-                    df = to_pandas(conform(store.read(k), schema))
-                    rows += len(df)
+                    t = conform(store.read(k), schema)
+                    rows += len(t)
                     if on_rows is not None:
-                        on_rows(df)
+                        on_rows(t)
+                    df = to_pandas(t)
                     if len(df):
                         f.write(csv_text(df, header=False))
         with open(tmp, "rb+") as f:

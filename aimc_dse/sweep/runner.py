@@ -341,7 +341,7 @@ def run_sweep(
         output,
         grid.columns,
         {META_SWEEP: grid.name.encode()},
-        on_rows=summary.add,
+        on_rows=summary.add_table,
     )
     store.remove()
     return RunResult(output, grid.n, rows, time.perf_counter() - t0, summary, len(done))
