@@ -106,6 +106,17 @@ def test_models_axis_and_ranges():
     assert len(df) == 2 * 4 * 4
 
 
+def test_moe_axes_vary_moe_models_only_dense_models_appear_once():
+    s = sweep(systems=["nature-3d-aimc"], model=None, models=["gpt2-medium", "nature-moe-51b"], axes={"model.moe.experts": [4, 8, 16]})
+    df = build_grid(s, "t.yaml").frame()
+    assert df[["model.name", "model.moe.experts"]].values.tolist() == [
+        ["gpt2-medium", 0],
+        ["nature-moe-51b", 4],
+        ["nature-moe-51b", 8],
+        ["nature-moe-51b", 16],
+    ]
+
+
 def test_log_range_values():
     s = sweep(systems=["nature-3d-aimc"], axes={"hw.mvm_latency_ns": {"start": 10, "stop": 1000, "num": 3, "scale": "log"}})
     df = build_grid(s, "t.yaml").frame()

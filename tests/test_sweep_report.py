@@ -165,9 +165,19 @@ def test_plot_writes_png_and_byte_stable_svg(table_csv, tmp_path):
     assert svgs[0] == svgs[1] and b"<svg" in svgs[0]
 
 
+def test_plot_hue_of_several_columns(table_csv, tmp_path):
+    out = tmp_path / "f.svg"
+    code, _, err = invoke(["plot", table_csv, "--x", "tokens_per_s", "--y", "area_mm2", "--hue", "fits,hw.name", "-o", out])
+    assert code == 0, err
+    svg = out.read_text()
+    assert "fits=True, name=a" in svg and "fits=False, name=f" in svg
+
+
 def test_plot_bad_column_and_extension_exit_2(table_csv, tmp_path):
     code, _, err = invoke(["plot", table_csv, "--x", "tokens", "--y", "area_mm2", "-o", tmp_path / "f.png"])
     assert code == 2 and "--x tokens: no such column" in err
+    code, _, err = invoke(["plot", table_csv, "--x", "tokens_per_s", "--y", "area_mm2", "--hue", "fits,hw.nam", "-o", tmp_path / "f.png"])
+    assert code == 2 and "--hue hw.nam: no such column; did you mean hw.name?" in err
     code, _, err = invoke(["plot", table_csv, "--x", "tokens_per_s", "--y", "area_mm2", "-o", tmp_path / "f.gif"])
     assert code == 2 and "figure must end in .png, .svg, .pdf" in err
 

@@ -22,6 +22,11 @@ CASES = {
         "axes.hw.hbm_bandwidth_gbps",
         "no system in `systems` has this field",
     ),
+    "moe_axis_on_dense_models_only": (
+        "name: bad\nsystems: [nature-3d-aimc]\nmodels: [gpt2-medium, gpt2-large]\naxes: {model.moe.experts: [8]}",
+        "axes.model.moe.experts",
+        "no model in `models` has this field (model.moe is not set)",
+    ),
     "axis_value_rejected": (BASE + "axes: {hw.tiles: [0, 100]}", "axes.hw.tiles", "value 0 is rejected for system nature-3d-aimc"),
     "fractional_value_for_integer": (
         BASE + "axes: {workload.batch: {start: 1, stop: 2, num: 3}}",

@@ -23,10 +23,10 @@ WhereOpt = Annotated[
 ]
 
 
-def check_columns(path: Path, wanted: dict[str, str | None], where: list[str]) -> list[str]:
+def check_columns(path: Path, wanted: list[tuple[str, str | None]], where: list[str]) -> list[str]:
     """Every named column exists in the results file (SpecError naming the option otherwise)."""
     cols = result_columns(path)
-    for opt, col in wanted.items():
+    for opt, col in wanted:
         if col is not None and col not in cols:
             close = difflib.get_close_matches(col, cols, n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
@@ -75,7 +75,7 @@ def register(app: typer.Typer) -> None:
         if len(set(metrics)) < len(metrics):
             raise SpecError("pareto", None, "--x, --y and --z must be different metrics")
         where = where or []
-        check_columns(results, {"--x": x, "--y": y, "--z": z}, where)
+        check_columns(results, [("--x", x), ("--y", y), ("--z", z)], where)
         maxi = senses(metrics, _split(minimize), _split(maximize))
         front = ParetoFront(metrics, maxi)
         axes = VaryingKnobs()

@@ -22,7 +22,9 @@ def register(app: typer.Typer) -> None:
         x: Annotated[str, typer.Option("--x", help="column on the x axis")],
         y: Annotated[str, typer.Option("--y", help="column on the y axis")],
         output: Annotated[Path, typer.Option("--output", "-o", help="figure file: .png, .svg or .pdf")],
-        hue: Annotated[Optional[str], typer.Option("--hue", help="column that colours the points")] = None,
+        hue: Annotated[
+            Optional[str], typer.Option("--hue", help="column(s) that colour the points; several as a,b (one legend entry per combination)")
+        ] = None,
         log: Annotated[bool, typer.Option("--log", help="logarithmic x and y axes")] = False,
         kind: Annotated[Literal["scatter", "line"], typer.Option("--kind", help="scatter, or lines through each hue group")] = "scatter",
         where: WhereOpt = None,
@@ -34,9 +36,10 @@ def register(app: typer.Typer) -> None:
 
         _pyplot()  # a clear error before reading anything when matplotlib is missing
         where = where or []
-        check_columns(results, {"--x": x, "--y": y, "--hue": hue}, where)
-        needed = list(dict.fromkeys([x, y] + ([hue] if hue else []) + [n for e in where for n in query.names(e)]))
+        hues = [h.strip() for h in (hue or "").split(",") if h.strip()]
+        check_columns(results, [("--x", x), ("--y", y)] + [("--hue", h) for h in hues], where)
+        needed = list(dict.fromkeys([x, y] + hues + [n for e in where for n in query.names(e)]))
         parts = list(filtered(results, where, needed))
         df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=needed)
-        draw(df, x, y, output, hue=hue, log=log, kind=kind, title=title or results.name, pareto=pareto)
+        draw(df, x, y, output, hue=hues, log=log, kind=kind, title=title or results.name, pareto=pareto)
         err_console.print(f"wrote {output} ({len(df):,} points)", markup=False)

@@ -1,7 +1,8 @@
 """Pictures of result tables with matplotlib (Agg backend; the optional ``plot`` extra).
 
-One figure per call: ``y`` against ``x`` as a scatter or lines, coloured by ``hue`` (a
-legend for a few categories, a colour bar for a numeric column with many values), log
+One figure per call: ``y`` against ``x`` as a scatter or lines, coloured by ``hue`` (one
+column or several — a legend entry per combination, a colour bar for one numeric column
+with many values), log
 axes on request, and optionally the Pareto front of ``x`` and ``y`` drawn over it.
 PNG or SVG by the file extension; SVG output is byte-stable (fixed hash salt, no date).
 """
@@ -40,7 +41,7 @@ def plot(
     y: str,
     output: str | Path,
     *,
-    hue: str | None = None,
+    hue: str | list[str] | None = None,
     log: bool = False,
     kind: str = "scatter",
     title: str | None = None,
@@ -56,29 +57,31 @@ def plot(
     try:
         xs = pd.to_numeric(df[x], errors="coerce")
         ys = pd.to_numeric(df[y], errors="coerce")
+        hues = [hue] if isinstance(hue, str) else list(hue or [])
         groups: list[tuple[str | None, pd.Index]] = [(None, df.index)]
         numeric_hue = None
-        if hue is not None:
-            h = df[hue]
-            values = pd.unique(h.dropna())
-            if pd.api.types.is_numeric_dtype(h) and len(values) > MAX_CATEGORIES:
-                numeric_hue = pd.to_numeric(h, errors="coerce")
-            else:
-                values = sorted(values, key=lambda v: (str(type(v)), v))
-                groups = [(str(v), df.index[(h == v).to_numpy()]) for v in values]
+        if len(hues) == 1 and pd.api.types.is_numeric_dtype(df[hues[0]]) and df[hues[0]].nunique() > MAX_CATEGORIES:
+            numeric_hue = pd.to_numeric(df[hues[0]], errors="coerce")
+        elif hues:
+            short = [h.rsplit(".", 1)[-1] for h in hues]
+            names = short if len(hues) > 1 and len(set(short)) == len(short) else hues
+            groups = []
+            for key, g in df.groupby(hues, sort=False, dropna=False):
+                key = key if isinstance(key, tuple) else (key,)
+                label = ", ".join(f"{n}={'–' if pd.isna(v) else v}" for n, v in zip(names, key))
+                groups.append((label, g.index))
         if numeric_hue is not None:
             sc = ax.scatter(xs, ys, c=numeric_hue, s=14, cmap="viridis", norm="log" if log and (numeric_hue > 0).all() else None)
-            fig.colorbar(sc, ax=ax, label=hue)
+            fig.colorbar(sc, ax=ax, label=hues[0])
         else:
             for label, idx in groups:
                 gx, gy = xs.loc[idx], ys.loc[idx]
-                lab = f"{hue}={label}" if label is not None else None
                 if kind == "line":
                     order = np.argsort(gx.to_numpy(dtype=float), kind="stable")
-                    ax.plot(gx.iloc[order], gy.iloc[order], marker="o", ms=3, label=lab)
+                    ax.plot(gx.iloc[order], gy.iloc[order], marker="o", ms=3, label=label)
                 else:
-                    ax.scatter(gx, gy, s=14, label=lab)
-            if hue is not None:
+                    ax.scatter(gx, gy, s=14, label=label)
+            if hues:
                 ax.legend(fontsize="small", loc="best")
         if pareto:
             front = pareto_front(pd.DataFrame({x: xs, y: ys}), [x, y], senses([x, y]))

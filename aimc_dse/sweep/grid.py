@@ -182,20 +182,42 @@ class _Part:
             self.classes = [ModelSpec] if head == "model" else [Workload]
         self.base = self.realise({})
 
-    def applies(self, path: str) -> bool:
+    def missing(self, path: str) -> str | None:
+        """Why ``path`` is not a knob of this spec (None if it is).
+
+        An axis applies to the specs that have its field: hw axes to systems of the right
+        kind, and an axis inside an optional group only where the base spec has that group
+        (``model.moe.experts`` varies MoE models; a dense model has no ``moe``).
+        """
         try:
             loader.check_path({self.head: self.classes}, path)
         except SpecError:
-            return False
-        return True
+            return "not a field of its kind"
+        obj: Any = self.spec
+        keys = path.split(".")[1:-1]
+        for i, key in enumerate(keys):
+            obj = obj.get(key) if isinstance(obj, dict) else getattr(obj, key, None)
+            if obj is None:
+                return f"{'.'.join([self.head] + keys[: i + 1])} is not set"
+        return None
 
-    def _build(self, sets: dict[str, Any]) -> dict[str, Any]:
+    def applies(self, path: str) -> bool:
+        return self.missing(path) is None
+
+    def _spec(self, sets: dict[str, Any]):
         merged = {**self.sets, **sets}
         if self.head == "hw":
-            return hardware_columns(loader.validate_hardware(self.data, self.src, merged))
+            return loader.validate_hardware(self.data, self.src, merged)
         if self.head == "model":
-            return model_columns(loader.validate_model(self.data, self.src, merged))
-        return workload_columns(loader.load_workload(self.data, self.src, merged))
+            return loader.validate_model(self.data, self.src, merged)
+        return loader.load_workload(self.data, self.src, merged)
+
+    def _build(self, sets: dict[str, Any]) -> dict[str, Any]:
+        spec = self._spec(sets)
+        if not sets:
+            self.spec = spec
+        columns = {"hw": hardware_columns, "model": model_columns, "workload": workload_columns}[self.head]
+        return columns(spec)
 
     def try_realise(self, sets: dict[str, Any]) -> dict[str, Any] | SpecError:
         k = _key(sets)
@@ -394,20 +416,25 @@ def build_grid(sweep: SweepSpec, source: str | Path, max_points: int = DEFAULT_M
         models.append(_Part("model", f"model {name}", data, psrc, sets, src, where))
     workload = _Part("workload", "the workload", dict(sweep.workload), src, {}, src, "workload")
 
-    # Axes: every path names a field of some spec, and hw paths of at least one system.
+    # Axes: every path names a field of some spec, and applies to at least one system/model.
     heads = {p: _check_axis(p, src) for p in sweep.axes}
     for p, h in heads.items():
-        if h == "hw" and not any(s.applies(p) for s in systems):
-            kinds = [k for k, cls in (("aimc", AimcHardware), ("gpu", GpuHardware)) if _applies_cls(cls, p)]
-            raise SpecError(src, f"axes.{p}", f"no system in `systems` has this field (it belongs to {' and '.join(kinds)} hardware)")
+        parts, what = (systems, "system in `systems`") if h == "hw" else (models, f"model in `{mfield}`")
+        if h != "workload" and not any(x.applies(p) for x in parts):
+            if h == "hw" and all(x.missing(p) == "not a field of its kind" for x in parts):
+                kinds = [k for k, cls in (("aimc", AimcHardware), ("gpu", GpuHardware)) if _applies_cls(cls, p)]
+                why = f"it belongs to {' and '.join(kinds)} hardware"
+            else:
+                why = parts[0].missing(p)
+            raise SpecError(src, f"axes.{p}", f"no {what} has this field ({why})")
 
     factors = _factors(sweep)
     plan: list[tuple[_Part, _Part, list[Factor]]] = []
     total = 0
     for s in systems:
-        keep = [p for p in sweep.axes if heads[p] != "hw" or s.applies(p)]
-        fs = [r for f in factors if (r := _restrict(f, keep)) is not None]
         for m in models:
+            keep = [p for p in sweep.axes if {"hw": s, "model": m}.get(heads[p], workload).applies(p)]
+            fs = [r for f in factors if (r := _restrict(f, keep)) is not None]
             plan.append((s, m, fs))
             total += math.prod(len(f.entries) for f in fs)
     if total > max_points:
