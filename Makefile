@@ -26,6 +26,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m aimc_dse.sweep.bench --jobs $(JOBS)
 
+# Büchel et al. and Gao & Yang's studies: sweeps/*.yaml -> results/*.csv, *.png, ratio tables (seconds).
+paper: $(STAMP)
+	$(BIN)/python -m aimc_dse.sweep.paper --jobs $(JOBS) --sweeps sweeps --out results
+
 validate: $(STAMP)
 	$(BIN)/aimc-dse validate
 

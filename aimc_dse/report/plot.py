@@ -10,6 +10,7 @@ PNG or SVG by the file extension; SVG output is byte-stable (fixed hash salt, no
 from __future__ import annotations
 
 import os
+import textwrap
 from pathlib import Path
 
 import numpy as np
@@ -94,7 +95,7 @@ def plot(
         ax.set_xlabel(x)
         ax.set_ylabel(y)
         if title:
-            ax.set_title(title, fontsize="medium")
+            ax.set_title(textwrap.fill(title, 80), fontsize="medium")
         ax.grid(True, which="major", alpha=0.3)
         fig.tight_layout()
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,135 @@
+"""Reproduce the papers' studies (``make paper``): sweeps → CSV tables, figures, headline ratios.
+
+Each study is a sweep file in ``sweeps/`` (Büchel et al. 2025: dense vs MoE, expert count,
+stack height vs tiles, d_model across the tier size, batch size, the A100 comparison; Gao &
+Yang 2026: KV/GO caches over the generated length, and peripheral-sharing group size ×
+grouping × schedule) run through the same runner as ``aimc-dse sweep`` into
+``results/<study>.csv``, drawn into ``results/<study>.png``. Two headline claims get a
+derived table of their own: the 3D AIMC chip over the A100 per model
+(``buechel-a100-ratios.csv``) and the cached over the uncached generation per length
+(``gao-caches-ratios.csv``). ``results/README.md`` says what each table shows.
+
+    python -m aimc_dse.sweep.paper [--jobs N] [--sweeps sweeps] [--out results]
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from ..report.output import emit
+from ..report.plot import plot
+from ..report.writer import read_results, write_frame
+from .grid import load_grid
+from .runner import run_sweep
+
+
+@dataclass(frozen=True)
+class Study:
+    name: str  # sweep file stem and results name
+    x: str
+    y: str
+    hue: tuple[str, ...] = ()
+    log: bool = False
+    kind: str = "line"
+
+
+STUDIES = [
+    Study("buechel-dense-vs-moe", "tier_blocks", "tokens_per_s", ("model.name",), log=True),
+    Study("buechel-experts", "model.moe.experts", "tokens_per_s", ("hw.name", "workload.batch"), log=True),
+    Study("buechel-stack", "area_mm2", "tokens_per_s", ("model.name",), log=True, kind="scatter"),
+    Study("buechel-dmodel", "model.d_model", "latency_ns.mvm"),
+    Study("buechel-batch", "workload.batch", "tokens_per_s", ("hw.name",), log=True),
+    Study("buechel-a100", "tokens_per_s_per_w", "tokens_per_s", ("hw.name",), log=True, kind="scatter"),
+    Study("gao-caches", "workload.gen_len", "latency_ns", ("workload.kv_cache", "workload.go_cache"), log=True),
+    # expert-phase length (f_m) against MoE-part GOPS/W/mm²: sharing raises the density and
+    # lengthens the expert phase; grouping and scheduling win part of the length back
+    Study(
+        "grouping",
+        "grouping.f_m",
+        "gops_per_w_per_mm2.moe",
+        ("hw.sharing.group_size", "workload.grouping.schedule"),
+        kind="scatter",
+    ),
+]
+
+RATIO_METRICS = ["tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2"]
+
+
+def a100_ratios(df: pd.DataFrame, aimc: str = "nature-3d-aimc") -> pd.DataFrame:
+    """3D AIMC ÷ GPU for each model and GPU system, per headline metric (> 1: AIMC ahead)."""
+    a = df[df["hw.name"] == aimc].set_index("model.name")
+    rows = []
+    for (gpu, model), g in df[df["hw.name"] != aimc].groupby(["hw.name", "model.name"], sort=False):
+        rec = {"model.name": model, "gpu": gpu}
+        for m in RATIO_METRICS:
+            rec[f"{m}.ratio"] = float(a.loc[model, m]) / float(g[m].iloc[0])
+        rows.append(rec)
+    return pd.DataFrame(rows)
+
+
+def cache_ratios(df: pd.DataFrame) -> pd.DataFrame:
+    """No cache ÷ KV cache and ÷ KV + GO cache, latency and energy, per generated length."""
+    key = ["workload.gen_len"]
+    none = df[~df["workload.kv_cache"] & ~df["workload.go_cache"]].set_index(key)
+    rows = []
+    for label, sel in (("kv", df["workload.kv_cache"] & ~df["workload.go_cache"]), ("kv+go", df["workload.kv_cache"] & df["workload.go_cache"])):
+        for n, g in df[sel].groupby(key):
+            n = n[0] if isinstance(n, tuple) else n
+            rows.append(
+                {
+                    "workload.gen_len": n,
+                    "cache": label,
+                    "latency.speedup": float(none.loc[n, "latency_ns"]) / float(g["latency_ns"].iloc[0]),
+                    "energy.ratio": float(none.loc[n, "energy_nj"]) / float(g["energy_nj"].iloc[0]),
+                }
+            )
+    return pd.DataFrame(rows).sort_values(["cache", "workload.gen_len"], kind="stable").reset_index(drop=True)
+
+
+DERIVED = {
+    "buechel-a100": ("buechel-a100-ratios", a100_ratios),
+    "gao-caches": ("gao-caches-ratios", cache_ratios),
+}
+
+
+def run_study(study: Study, sweeps: Path, out: Path, jobs: int) -> pd.DataFrame:
+    spec, grid = load_grid(sweeps / f"{study.name}.yaml")
+    csv = out / f"{study.name}.csv"
+    run_sweep(spec, grid, csv, jobs=jobs, force=True, quiet=True)
+    df = read_results(csv)
+    plot(df, study.x, study.y, out / f"{study.name}.png", hue=list(study.hue), log=study.log, kind=study.kind, title=spec.description)
+    return df
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(prog="python -m aimc_dse.sweep.paper", description=__doc__.splitlines()[0])
+    ap.add_argument("--jobs", "-j", type=int, default=-1, help="cores per sweep (-1: all)")
+    ap.add_argument("--sweeps", type=Path, default=Path("sweeps"), help="folder of the sweep files")
+    ap.add_argument("--out", type=Path, default=Path("results"), help="folder for tables and figures")
+    ap.add_argument("studies", nargs="*", help="run only these studies (default: all)")
+    args = ap.parse_args(argv)
+
+    chosen = [s for s in STUDIES if not args.studies or s.name in args.studies]
+    args.out.mkdir(parents=True, exist_ok=True)
+    for study in chosen:
+        t = time.perf_counter()
+        df = run_study(study, args.sweeps, args.out, args.jobs)
+        made = [f"{study.name}.csv", f"{study.name}.png"]
+        if study.name in DERIVED:
+            name, fn = DERIVED[study.name]
+            table = fn(df)
+            write_frame(table, args.out / f"{name}.csv")
+            made.append(f"{name}.csv")
+            emit(table, "table", title=name)
+        print(f"{study.name}: {len(df):,} rows → {', '.join(str(args.out / m) for m in made)} ({time.perf_counter() - t:.1f} s)", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

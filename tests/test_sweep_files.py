@@ -1,0 +1,34 @@
+"""The shipped sweep files: every one builds its grid, and `make paper` writes its tables and figures."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from aimc_dse.sweep import paper
+from aimc_dse.sweep.grid import load_grid
+
+SWEEPS = Path(__file__).resolve().parent.parent / "sweeps"
+
+
+@pytest.mark.parametrize("path", sorted(SWEEPS.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_shipped_sweep_file_builds_its_grid(path):
+    spec, grid = load_grid(path)
+    assert spec.name == path.stem and grid.n > 0
+
+
+def test_every_paper_study_has_its_sweep_file():
+    assert {s.name for s in paper.STUDIES} <= {p.stem for p in SWEEPS.glob("*.yaml")}
+
+
+def test_paper_pipeline_writes_tables_figures_and_ratios(tmp_path):
+    assert paper.main(["--jobs", "1", "--sweeps", str(SWEEPS), "--out", str(tmp_path), "gao-caches", "buechel-a100"]) == 0
+    for name in ("gao-caches", "buechel-a100"):
+        assert (tmp_path / f"{name}.csv").exists() and (tmp_path / f"{name}.png").exists()
+    caches = pd.read_csv(tmp_path / "gao-caches-ratios.csv")
+    assert set(caches["cache"]) == {"kv", "kv+go"} and sorted(caches["workload.gen_len"].unique()) == [8, 16, 32, 64, 128]
+    ratios = pd.read_csv(tmp_path / "buechel-a100-ratios.csv")
+    assert len(ratios) == 4 * 2  # four models × two GPU baselines
+    assert list(ratios.columns) == ["model.name", "gpu", "tokens_per_s.ratio", "tokens_per_s_per_w.ratio", "tokens_per_s_per_mm2.ratio"]
