@@ -135,6 +135,11 @@ def exact_greedy_map(matrices, R: int, C: int, N: int, Z: int, stack_embedding: 
                 return t
         return None
 
+    def put(name: str, i: int, j: int, t: int) -> None:
+        out.append(BlockPlacement(name, i, j, t, fill[t]))
+        fill[t] += 1
+        heapq.heappush(heap, (fill[t], t))
+
     for name, rows, cols in matrices:
         v, h = -(-rows // R), -(-cols // C)
         if stack_embedding and name == "embedding":
@@ -154,16 +159,12 @@ def exact_greedy_map(matrices, R: int, C: int, N: int, Z: int, stack_embedding: 
                         t = take()
                         if t is None or fill[t] >= Z:
                             return None
-                    out.append(BlockPlacement(name, i, j, t, fill[t]))
-                    fill[t] += 1
-                    heapq.heappush(heap, (fill[t], t))
+                    put(name, i, j, t)
             continue
         for i in range(v):
             for j in range(h):
                 t = take()
                 if t is None or fill[t] >= Z:
                     return None
-                out.append(BlockPlacement(name, i, j, t, fill[t]))
-                fill[t] += 1
-                heapq.heappush(heap, (fill[t], t))
+                put(name, i, j, t)
     return out
