@@ -11,7 +11,8 @@ in one ``os.replace``; the folder is removed last. Memory stays bounded by a chu
 
 Bytes are deterministic: rows in grid order, columns in a fixed order (knobs, headline
 metrics, then other result columns as they first appear), floats printed by the shortest
-round-trip representation in CSV, and the schema version in the Parquet metadata.
+round-trip representation in CSV (strings quoted, missing values empty), and the schema
+version in the Parquet metadata.
 """
 
 from __future__ import annotations
@@ -138,11 +139,6 @@ def to_pandas(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(types_mapper=_PANDAS_TYPES.get)
 
 
-def csv_text(df: pd.DataFrame, header: bool) -> str:
-    """CSV lines of ``df``: shortest round-trip floats, empty cells for missing values."""
-    return df.to_csv(index=False, header=header, lineterminator="\n", na_rep="")
-
-
 # ---- the chunk store ------------------------------------------------------------------------
 
 
@@ -251,33 +247,24 @@ def assemble(
     rows = 0
     try:
         if fmt == "parquet":
-            with pq.ParquetWriter(tmp, schema) as w:
-                pending: list[pa.Table] = []
-                pending_rows = 0
-                for k in range(n_chunks):
-                    t = conform(store.read(k), schema)
-                    rows += len(t)
-                    if on_rows is not None:
-                        on_rows(t)
-                    pending.append(t)
-                    pending_rows += len(t)
-                    if pending_rows >= ROW_GROUP_ROWS:
-                        w.write_table(pa.concat_tables(pending).combine_chunks(), row_group_size=pending_rows)
-                        pending, pending_rows = [], 0
-                if pending or rows == 0:
-                    t = pa.concat_tables(pending) if pending else schema.empty_table()
-                    w.write_table(t.combine_chunks(), row_group_size=max(len(t), 1))
+            sink = pq.ParquetWriter(tmp, schema)
         else:
-            with open(tmp, "w", encoding="utf-8", newline="") as f:
-                f.write(csv_text(to_pandas(schema.empty_table()), header=True))
-                for k in range(n_chunks):
-                    t = conform(store.read(k), schema)
-                    rows += len(t)
-                    if on_rows is not None:
-                        on_rows(t)
-                    df = to_pandas(t)
-                    if len(df):
-                        f.write(csv_text(df, header=False))
+            sink = pa.csv.CSVWriter(str(tmp), schema, write_options=pa.csv.WriteOptions(quoting_style="needed"))
+        with sink:
+            # Chunks are gathered into writes (Parquet row groups) of at least ROW_GROUP_ROWS rows.
+            pending: list[pa.Table] = []
+            pending_rows = 0
+            for k in range(n_chunks):
+                t = conform(store.read(k), schema)
+                rows += len(t)
+                if on_rows is not None:
+                    on_rows(t)
+                pending.append(t)
+                pending_rows += len(t)
+                if pending_rows >= ROW_GROUP_ROWS or k == n_chunks - 1:
+                    if pending_rows:
+                        sink.write_table(pa.concat_tables(pending).combine_chunks())
+                    pending, pending_rows = [], 0
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, output)
