@@ -463,9 +463,7 @@ def build_grid(sweep: SweepSpec, source: str | Path, max_points: int = DEFAULT_M
         blocks.append(blk)
         start += blk.n
 
-    columns: list[str] = []
-    for blk in blocks:
-        columns += [c for c in blk.columns if c not in set(columns)]
+    columns = list(dict.fromkeys(c for blk in blocks for c in blk.columns))
     dtypes = {}
     for c in columns:
         arrays, complete = [], True

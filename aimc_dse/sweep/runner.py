@@ -118,7 +118,8 @@ def evaluate_rows(job: Job, start: int, stop: int) -> pa.Table:
             for expr in job.filters:
                 keep &= query.mask(fdf, expr)
             df = df[keep]
-        results = [c for c in df.columns if c not in set(blk.columns)]
+        knobs = set(blk.columns)
+        results = [c for c in df.columns if c not in knobs]
         df = df[blk.columns + keep_columns(results, job.patterns)]
         tables.append(to_arrow(df, job.knob_types))
     return combine(tables, job.grid.columns)
@@ -163,8 +164,7 @@ def execute(
 
         cluster = None if scheduler else _local_cluster(jobs if jobs > 0 else 2)
         try:
-            with Client(scheduler or cluster) as client, parallel_config(backend="dask", wait_for_workers_timeout=60):
-                del client
+            with Client(scheduler or cluster), parallel_config(backend="dask", wait_for_workers_timeout=60):
                 yield from Parallel(n_jobs=-1, return_as="generator_unordered", batch_size=1)(
                     delayed(evaluate_chunk)(job, k) for k in pending
                 )
@@ -266,7 +266,8 @@ def preflight(sweep: SweepSpec, grid: Grid) -> list[str]:
         if blk.n:
             samples.append(evaluate_rows(Job(grid, 1, [], ["*"], {}), blk.start, blk.start + 1))
     sample = combine(samples, grid.columns).to_pandas() if samples else pd.DataFrame(columns=grid.columns)
-    results = [c for c in sample.columns if c not in set(grid.columns)]
+    knobs = set(grid.columns)
+    results = [c for c in sample.columns if c not in knobs]
     for i, expr in enumerate(sweep.filters):
         try:
             query.mask(sample, expr)
