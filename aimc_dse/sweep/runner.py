@@ -143,7 +143,7 @@ def _local_cluster(workers: int):
         n_workers=workers,
         threads_per_worker=1,
         processes=True,
-        dashboard_address=None,
+        dashboard_address=":0",  # any free port: never clashes with another cluster's 8787
         silence_logs=logging.ERROR,
     )
 
