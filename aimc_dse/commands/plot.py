@@ -29,7 +29,7 @@ def register(app: typer.Typer) -> None:
         kind: Annotated[Literal["scatter", "line"], typer.Option("--kind", help="scatter, or lines through each hue group")] = "scatter",
         where: WhereOpt = None,
         pareto: Annotated[bool, typer.Option("--pareto", help="draw the Pareto front of x and y over the points")] = False,
-        title: Annotated[Optional[str], typer.Option("--title", help="figure title [default: the results file name]")] = None,
+        title: Annotated[Optional[str], typer.Option("--title", help="figure title (default: the results file name)")] = None,
     ) -> None:
         """Plot one column of a results file against another, optionally coloured by a third."""
         from ..report.plot import _pyplot, plot as draw

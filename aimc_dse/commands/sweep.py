@@ -19,7 +19,7 @@ def register(app: typer.Typer) -> None:
     def sweep(
         sweep_file: Annotated[Path, typer.Argument(help="sweep file (YAML): systems, model(s), workload, axes", metavar="SWEEP.yaml")],
         output: Annotated[
-            Optional[Path], typer.Option("--output", "-o", help="results file, .csv or .parquet [default: results/<name>.csv]")
+            Optional[Path], typer.Option("--output", "-o", help="results file, .csv or .parquet (default: results/NAME.csv)")
         ] = None,
         jobs: Annotated[int, typer.Option("--jobs", "-j", help="local processes (-1: all cores); with dask and no scheduler, workers")] = -1,
         backend: Annotated[
@@ -33,7 +33,7 @@ def register(app: typer.Typer) -> None:
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
         max_points: Annotated[int, typer.Option("--max-points", help="refuse grids with more points")] = DEFAULT_MAX_POINTS,
         chunk_size: Annotated[
-            Optional[int], typer.Option("--chunk-size", help="points per chunk [default: ~1/64 of the grid, 1,000–50,000]")
+            Optional[int], typer.Option("--chunk-size", help="points per chunk (default: about 1/64 of the grid, 1,000 to 50,000)")
         ] = None,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="check the sweep file and print the grid's size, evaluate nothing")] = False,
     ) -> None:
