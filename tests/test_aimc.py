@@ -184,3 +184,26 @@ def test_peripheral_sharing_shrinks_moe_area_as_0_2_plus_0_8_over_g():
     assert areas[0] == pytest.approx(1536 * 0.635)
     assert areas[1] / areas[0] == pytest.approx(0.6)
     assert areas[2] / areas[0] == pytest.approx(0.4)
+
+
+def test_expected_expert_serialisation_matches_brute_force_tile_counts():
+    from aimc_dse.cost.mapping import _mc
+
+    def brute(N, E, k, stride, span, seed, draws):
+        rng = np.random.default_rng(seed)
+        chosen = np.argsort(rng.random((draws, E)), axis=1)[:, :k]
+        worst = []
+        for row in chosen:
+            load = np.zeros(N, int)
+            for e in row:
+                for i in range(span):
+                    load[(e * stride + i) % N] += 1
+            worst.append(load.max())
+        return float(np.mean(worst))
+
+    rng = np.random.default_rng(1)
+    for _ in range(60):
+        N, E = int(rng.integers(2, 60)), int(rng.integers(2, 20))
+        k, stride = int(rng.integers(1, E + 1)), int(rng.integers(1, 12))
+        span = int(rng.integers(1, stride + 1))
+        assert _mc(N, E, k, stride, span, 0.0, 3, 64) == brute(N, E, k, stride, span, 3, 64)

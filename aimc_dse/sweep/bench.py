@@ -50,6 +50,29 @@ def bench_sweep(points: int) -> SweepSpec:
     )
 
 
+def bench_aimc_model(grid, chunk: int = 20_000, limit: int = 100_000) -> dict:
+    """The AIMC cost model alone (no grid building, no I/O) on up to ``limit`` AIMC rows, one core.
+
+    The first pass also fills the caches of per-mapping values (expected expert
+    serialisation), which a fresh worker process pays once per distinct mapping.
+    """
+    from ..cost import mapping
+    from ..cost.aimc import aimc_cost
+    from ..cost.columns import Cols
+
+    df = grid.frame(0, min(grid.n, 2 * limit))
+    aim = df[df["hw.kind"] == "aimc"].dropna(axis=1, how="all").head(limit).reset_index(drop=True)
+    parts = [Cols(aim.iloc[s : s + chunk]) for s in range(0, len(aim), chunk)]
+    out = {"points": len(aim)}
+    mapping.expected_expert_stage_w.cache_clear()
+    for label in ("cold", "warm"):
+        t = time.perf_counter()
+        for c in parts:
+            aimc_cost(c)
+        out[label] = len(aim) / (time.perf_counter() - t)
+    return out
+
+
 def _peak_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024.0  # Linux: KiB
 
@@ -92,11 +115,15 @@ def main(argv: list[str] | None = None) -> int:
                 flush=True,
             )
         _shutdown_workers()
-    print(f"peak memory: this process {_peak_mb(resource.RUSAGE_SELF):,.0f} MB, "
+    print(f"peak memory of the sweeps: this process {_peak_mb(resource.RUSAGE_SELF):,.0f} MB, "
           f"largest worker {_peak_mb(resource.RUSAGE_CHILDREN):,.0f} MB")
     if len(rates) == 2:
         a, b = rates.values()
         print(f"speed-up on {args.jobs} cores: {b / a:.2f}x")
+    model_rates = bench_aimc_model(grid)
+    print(f"AIMC cost model alone, 1 core, {model_rates['points']:,} points: "
+          f"{model_rates['cold']:,.0f} points/s first pass (fills the per-mapping caches), "
+          f"{model_rates['warm']:,.0f} points/s once they are warm", flush=True)
     return 0
 
 

@@ -56,6 +56,15 @@ STUDIES = [
         ("hw.sharing.group_size", "workload.grouping.schedule"),
         kind="scatter",
     ),
+    # Chowdhury et al.: the share of parameters run digitally against energy efficiency
+    Study(
+        "heterogeneous",
+        "digital_param_fraction",
+        "tokens_per_s_per_w",
+        ("workload.digital.score", "workload.digital.attention"),
+        log=True,
+        kind="scatter",
+    ),
 ]
 
 RATIO_METRICS = ["tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2"]
