@@ -378,18 +378,6 @@ def aimc_cost(c: Cols) -> dict[str, np.ndarray]:
     # ---- attention and DRAM per job (§A.6) -------------------------------------------------
     kv_dram = physical | pim  # 3D-SiM never charges its KV load (stub, §H.3)
 
-    def mha(nctx, cached):
-        nn = nctx.astype(np.float64)
-        full_lat = cf * _ceil(nn * nn * (alpha * d + beta * d * d))
-        full_e = cf * nn * nn * gamma * d / 1000.0
-        lat_c = np.where(cached, full_lat / nn, full_lat) + att_lat_fixed
-        e_c = np.where(cached, full_e / nn, full_e) + att_e_fixed
-        t_kv = np.where(cached & kv_dram, _ceil(2.0 * nn * kv / bw), 0.0)
-        dq = np.where(cached, nn, (nn * nn + nn) / 2.0)
-        av = np.where(cached, 2 * nn * d, 2 * nn * nn * d)
-        fl = 2 * dq * d + (1 + dq) + 2 * dq + (dq - nn) + av
-        return lat_c, e_c, t_kv, fl
-
     # ---- steps ------------------------------------------------------------------------------
     # Prefill: prompt tokens (MoEwithPIM rescales them by f_m, §E.2). Decode step j (1…G−1) at
     # context n = prompt + j: one token when caches allow it, else the whole context again.
@@ -407,82 +395,19 @@ def aimc_cost(c: Cols) -> dict[str, np.ndarray]:
         max_per_tile(mvm_tok, N))
     w_all = np.maximum.reduce([w_qkv, w_out, w_f1, w_f2, w_m1, w_m2, w_lm, w_emb])
 
-    def add_step(active, n_p, nctx, cached_att, first, pre):
-        """Accumulate the prefill step (one step per point)."""
-        red = top = lambda x: x  # noqa: E731
-        n_pf = n_p.astype(np.float64)
-        lat_c, e_c, t_kv, fl_att = mha(nctx, cached_att)
-        t_go = np.where(charge_go & ~pre, _ceil((nctx * E + E * d) / bw), 0.0)
-        t_job = lat_c + t_kv + np.where(Lm > 0, t_go, 0.0)  # GO traffic in MoE layers only
-        go_layers = Lm
-        t_att = L * lat_c + L * t_kv + go_layers * t_go
-        entry_ci = np.where(first, 0.0, t_ci)
-        tau = np.where(pre, tau_total_prefill, tau_total)
-        t_step = t1_nomha + entry_ci + L * t_job + (n_pf - 1) * tau
-        # counts
-        n_mvm = n_pf * mvm_tok + nb_lm
-        n_mvm_exp = n_pf * mvm_tok_expert
-        n_out = n_mvm - np.where(v_d == 1, nb_lm, 0)
-        n_in = n_mvm - np.where(first, n_pf * nb_emb_tok, 0)
-        # Physical grouped prefill: f_c token transfers per token replace the k per-expert ones.
-        n_in_exp = np.where(physical & grouped & pre, n_mvm_exp * f_c / np.maximum(kf, 1), n_mvm_exp)
-        n_in = n_in - n_mvm_exp + n_in_exp
-        e_mvm = (n_mvm - n_mvm_exp) * em_other + n_mvm_exp * em_expert
-        e_comm = n_out * e_co + n_in * e_ci + e_co
-        e_dpu = n_pf * dpu_e_tok + dpu_e_step
-        e_att = L * e_c
-        e_dram = p_act * (L * t_kv + go_layers * t_go)
-        fl = n_pf * (mvm_fl_tok + dpu_fl_tok) + mvm_fl_step + dpu_fl_step + L * fl_att
-        # digital engine: MACs of the step; weights touched once per step (reused by its tokens)
-        macs = n_pf * mac_dig_tok + mac_lm
-        # The B sequences stepping together share one fetch of the weights their tokens touch
-        # (a batched GEMM), so each sequence carries 1/B of it.
-        hit = np.where(n_dig > 0, 1.0 - (1.0 - q_dig / np.maximum(n_dig, 1)) ** (n_pf * B), 0.0)
-        w_touched = (dig_dense_weights + Lm * n_dig * hit * p_expert) / B
-        by = w_touched * wb
-        e_dig = (macs * dg["pj_per_mac"] + by * ((1 - f_dram) * dg["sram_pj"] + f_dram * dg["dram_pj"])) / 1000.0
-        t_dig = dig_time(macs, w_touched)
-        # throughput-bound demand per sequence for this step (§G.4)
-        d_tile = n_pf * tile_dem_tok + Tm * w_lm
-        d_dpu = (n_pf * dpu_lat_tok + dpu_lat_step) / P
-        d_mha = L * lat_c / M
-        d_dram = np.where(physical, L * t_kv + go_layers * t_go, 0.0)
-        d_max = np.maximum(np.maximum(np.maximum(d_tile, d_dpu), np.maximum(d_mha, d_dram)), t_dig)
-        delta = np.maximum(np.maximum(Tm * w_all, np.where(n_p > 1, n_pf * tau_max_phase, 0.0)), np.where(B > M, t_job, 0.0))
-        a = active.astype(np.float64)
-        acc_["t1"] += red(a * t_step)
-        acc_["tthr"] += red(a * d_max * B)
-        acc_["delta"] = np.maximum(acc_["delta"], top(a * delta))
-        acc_["e_mvm"] += red(a * e_mvm)
-        acc_["e_comm"] += red(a * e_comm)
-        acc_["e_dpu"] += red(a * e_dpu)
-        acc_["e_att"] += red(a * e_att)
-        acc_["e_dram"] += red(a * e_dram)
-        acc_["flops"] += red(a * fl)
-        acc_["n_mvm"] += red(a * n_mvm)
-        acc_["b_mvm"] += red(a * Tm * n_mvm)
-        acc_["b_comm"] += red(a * (n_out * t_co + n_in * t_ci + t_co))
-        acc_["b_att"] += red(a * L * lat_c)
-        acc_["b_dram"] += red(a * (L * t_kv + go_layers * t_go))
-        acc_["b_dpu"] += red(a * (n_pf * dpu_lat_tok + dpu_lat_step))
-        acc_["t_pre"] += red(a * pre * t_step)
-        acc_["delta_pre"] = np.maximum(acc_["delta_pre"], top(a * pre * delta))
-        acc_["tthr_pre"] += red(a * pre * d_max * B)
-        acc_["e_dig"] += red(a * e_dig)
-        acc_["b_dig"] += red(a * t_dig)
-
     any_dig = bool(np.any(mac_dig_tok > 0) or np.any(mac_lm > 0))
     # attention per job at context n, as per-point coefficients (§A.6): full = cf·⌈n²·c_lat⌉
     c_lat = alpha * d + beta * d * d
     c_en = cf * gamma * d / 1000.0
     c_kv = 2.0 * kv / bw
 
-    def add_decode_block(active, n_p, nctx, first):
-        """Accumulate decode steps given as (steps, points) arrays.
+    def add_steps(active, n_p, nctx, first, cached, pre: bool):
+        """Accumulate steps given as (steps, points) arrays: the prefill, or a block of decode steps.
 
         Everything but attention, DRAM traffic and the per-step maxima is linear in the
         step's token count with per-point coefficients, so it is accumulated from Σ active
         and Σ active·n_p; only the n-dependent terms are evaluated per (step, point).
+        ``cached``: KV-cached attention per point; ``pre``: these are prefill steps.
         """
         a = active.astype(np.float64)
         n_pf = n_p.astype(np.float64)
@@ -493,20 +418,21 @@ def aimc_cost(c: Cols) -> dict[str, np.ndarray]:
         s_first, s_first_np = fa.sum(axis=0), (fa * n_pf).sum(axis=0)
         # attention, KV and GO loads per job (cached: 1/n of the full job plus the KV load)
         full_lat = cf * _ceil(nn * nn * c_lat)
-        if kv_cache.all():  # the common case: only the cached branch is needed
+        if cached.all():  # the common decode case: only the cached branch is needed
             lat_c = full_lat / nn + att_lat_fixed
             e_c = c_en * nn + att_e_fixed
             # D = n dot products; FLOPs = 2Dd + (1 + D) + 2D + (D − n) + 2nd (§A.6)
             fl_att = nn * (4.0 * d + 3.0) + 1.0
         else:
-            lat_c = np.where(kv_cache, full_lat / nn, full_lat) + att_lat_fixed
-            e_c = np.where(kv_cache, c_en * nn, c_en * nn * nn) + att_e_fixed
-            dq = np.where(kv_cache, nn, (nn * nn + nn) / 2.0)
-            fl_att = 2 * dq * d + (1 + dq) + 2 * dq + (dq - nn) + np.where(kv_cache, 2 * nn * d, 2 * nn * nn * d)
-        kv_load = kv_cache & kv_dram
+            lat_c = np.where(cached, full_lat / nn, full_lat) + att_lat_fixed
+            e_c = np.where(cached, c_en * nn, c_en * nn * nn) + att_e_fixed
+            dq = np.where(cached, nn, (nn * nn + nn) / 2.0)
+            fl_att = 2 * dq * d + (1 + dq) + 2 * dq + (dq - nn) + np.where(cached, 2 * nn * d, 2 * nn * nn * d)
+        kv_load = cached & kv_dram
         t_kv = _ceil(c_kv * nn) if kv_load.all() else np.where(kv_load, _ceil(c_kv * nn), 0.0)
-        t_go = np.where(charge_go, _ceil((nn * E + E * d) / bw), 0.0) if charge_go.any() else 0.0
-        t_job = lat_c + t_kv + (np.where(Lm > 0, t_go, 0.0) if charge_go.any() else 0.0)
+        go = charge_go & (not pre)  # the GO cache is read by decode steps only
+        t_go = np.where(go, _ceil((nn * E + E * d) / bw), 0.0) if go.any() else 0.0
+        t_job = lat_c + t_kv + (np.where(Lm > 0, t_go, 0.0) if go.any() else 0.0)
         s_lat, s_e, s_kv = (a * lat_c).sum(axis=0), (a * e_c).sum(axis=0), (a * t_kv).sum(axis=0)
         s_go = (a * t_go).sum(axis=0) if np.ndim(t_go) == 2 else 0.0
         s_job, s_fl = (a * t_job).sum(axis=0), (a * fl_att).sum(axis=0)
@@ -530,12 +456,22 @@ def aimc_cost(c: Cols) -> dict[str, np.ndarray]:
         d_max = np.maximum(np.maximum(d_tile, d_dpu), np.maximum(d_io, t_dig))
         delta = np.maximum(np.maximum(Tm * w_all, np.where(n_p > 1, n_pf * tau_max_phase, 0.0)),
                            np.where(B > M, t_job, 0.0))
-        acc_["tthr"] += B * (a * d_max).sum(axis=0)
-        acc_["delta"] = np.maximum(acc_["delta"], (a * delta).max(axis=0))
-        acc_["t1"] += cnt * t1_nomha + (cnt - s_first) * t_ci + L * s_job + (snp - cnt) * tau_total
+        tau = tau_total_prefill if pre else tau_total
+        t_steps = cnt * t1_nomha + (cnt - s_first) * t_ci + L * s_job + (snp - cnt) * tau
+        thr = B * (a * d_max).sum(axis=0)
+        occ = (a * delta).max(axis=0)
+        acc_["tthr"] += thr
+        acc_["delta"] = np.maximum(acc_["delta"], occ)
+        acc_["t1"] += t_steps
+        if pre:
+            acc_["t_pre"] += t_steps
+            acc_["tthr_pre"] += thr
+            acc_["delta_pre"] = np.maximum(acc_["delta_pre"], occ)
         n_mvm = snp * mvm_tok + cnt * nb_lm
         n_out = n_mvm - cnt * np.where(v_d == 1, nb_lm, 0)
         n_in = n_mvm - s_first_np * nb_emb_tok
+        if pre:  # grouped prefill (physical): f_c token transfers per token replace the k per-expert ones
+            n_in = n_in + np.where(physical & grouped, f_c / np.maximum(kf, 1) - 1.0, 0.0) * snp * mvm_tok_expert
         acc_["n_mvm"] += n_mvm
         acc_["e_mvm"] += (snp * (mvm_tok - mvm_tok_expert) + cnt * nb_lm) * em_other + snp * mvm_tok_expert * em_expert
         acc_["e_comm"] += n_out * e_co + n_in * e_ci + cnt * e_co
@@ -549,8 +485,7 @@ def aimc_cost(c: Cols) -> dict[str, np.ndarray]:
         acc_["b_dram"] += L * s_kv + Lm * s_go
         acc_["b_dpu"] += snp * dpu_lat_tok + cnt * dpu_lat_step
 
-    ones = np.ones(n, dtype=bool)
-    add_step(prefill, pre_tokens, pre_tokens, np.zeros(n, bool), ones, ones)
+    add_steps(prefill[None, :], pre_tokens[None, :], pre_tokens[None, :], np.ones((1, n), bool), np.zeros(n, bool), True)
     # Decode steps j = 1 … G−1, evaluated a block of steps at a time as (steps, points) arrays
     # (about a million cells per block, so memory stays bounded for any chunk).
     g_max = int(G.max()) if n else 1
@@ -561,7 +496,7 @@ def aimc_cost(c: Cols) -> dict[str, np.ndarray]:
         nctx = prompt + j
         first = ~prefill & (j == 1)
         n_p = np.where(single_decode, 1, nctx)
-        add_decode_block(active, n_p, nctx, first)
+        add_steps(active, n_p, nctx, first, kv_cache, False)
 
     # ---- B sequences (§G.4) ---------------------------------------------------------------
     t_single = acc_["t1"]
