@@ -24,20 +24,22 @@ TABLE_COLUMNS = ["hardware", "model"] + [c for c in HEADLINE_COLUMNS if c != "fl
 
 
 def _hw_sets_for(data: dict, sets: dict[str, Any], all_hw: list[dict]) -> dict[str, Any]:
-    """The --set hw.* items that apply to this hardware's kind (AIMC or GPU)."""
+    """The --set hw.* items that apply to this hardware's kind (AIMC or GPU).
+
+    An item that fits no given hardware is an error (check_path names it); one that fits
+    another kind only is skipped here.
+    """
     mine: dict[str, Any] = {}
     for rest, value in sets.items():
-        try:
-            loader.check_path({"hw": loader.hw_classes(data)}, f"hw.{rest}")
+        if _fits(data, rest):
             mine[rest] = value
-        except SpecError:
-            # An item that fits no given hardware is an error; one that fits another kind is not.
-            if not any(_fits(d, rest) for d in all_hw):
-                raise
+        elif not any(_fits(d, rest) for d in all_hw):
+            loader.check_path({"hw": loader.hw_classes(data)}, f"hw.{rest}")
     return mine
 
 
 def _fits(data: dict, rest: str) -> bool:
+    """Whether ``hw.<rest>`` names a field of this hardware's kind."""
     try:
         loader.check_path({"hw": loader.hw_classes(data)}, f"hw.{rest}")
         return True

@@ -9,7 +9,6 @@ its name; presets cite their sources in ``sources``.
 
 from __future__ import annotations
 
-import math
 from typing import Annotated, Literal, Union
 
 from pydantic import Field, model_validator
@@ -278,7 +277,3 @@ class GpuHardware(Spec):
 
 
 Hardware = Annotated[Union[AimcHardware, GpuHardware], Field(discriminator="kind")]
-
-
-def ceil_div(a: int, b: int) -> int:
-    return -(-a // b) if b else math.inf  # type: ignore[return-value]
