@@ -12,12 +12,13 @@ from aimc_dse.cost.columns import spec_columns
 from aimc_dse.cost.evaluate import evaluate_frame, evaluate_point
 from aimc_dse.cost.mapping import (
     blocks,
-    exact_greedy_map,
     max_per_tile,
     max_weighted_two_ranges,
     reduction_adds,
 )
 from aimc_dse.specs.loader import load_hardware, load_model, load_workload, validate_model
+
+from .support.exact_mapper import exact_greedy_map
 
 
 def _eval(hw, model, sets_hw=None, **wl):

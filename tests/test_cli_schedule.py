@@ -17,7 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from aimc_dse.cli import app
-from aimc_dse.cost.routing import synth_choices
+from aimc_dse.moe.routing import synth_choices
 
 
 def invoke(args: list[str]) -> tuple[int, str, str]:

@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from aimc_dse.cost import grouping as gr
-from aimc_dse.cost.routing import expert_choice_choices, synth_choices
+from aimc_dse.moe import grouping as gr
+from aimc_dse.moe.routing import expert_choice_choices, synth_choices
 from aimc_dse.validation import schedules as toy_checks
 
 # ---- helpers ---------------------------------------------------------------------------------

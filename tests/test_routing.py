@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from aimc_dse.cost.routing import (
+from aimc_dse.moe.routing import (
     expert_choice_capacity,
     expert_choice_choices,
     load_trace,

@@ -19,8 +19,8 @@ from typing import Annotated, Literal, Optional
 import numpy as np
 import typer
 
-from ..cost import grouping as grp
-from ..cost.routing import load_trace, synth_choices
+from ..moe import grouping as grp
+from ..moe.routing import load_trace, synth_choices
 from ..report.output import emit
 from ..specs.base import SpecError
 from .common import FormatOpt

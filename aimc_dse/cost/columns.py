@@ -9,6 +9,7 @@ views of it. The column names are exactly the ``--set`` paths, so a sweep axis *
 
 from __future__ import annotations
 
+import json
 from typing import Any, Mapping
 
 import numpy as np
@@ -80,6 +81,11 @@ def workload_columns(w: Workload) -> dict[str, Any]:
         key = f"workload.grouping.factors.{k}"
         if out.get(key) is None:
             out[key] = np.nan  # derived from the grouping when not set
+    # The digital expert list keeps its validated structure (one list, a list per MoE layer,
+    # or {layer: list}) as canonical JSON; the cost model counts it per MoE layer.
+    for k in [k for k in out if k.startswith("workload.digital.experts")]:
+        out.pop(k)
+    out["workload.digital.experts"] = "" if w.digital.experts is None else json.dumps(w.digital.experts, sort_keys=True)
     if out.get("workload.expert_load.trace") is None:
         out["workload.expert_load.trace"] = ""
     return out

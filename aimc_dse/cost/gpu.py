@@ -112,11 +112,14 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
+from functools import lru_cache
 
 import numpy as np
 
+from ..moe.routing import zipf_weights
 from ..specs.hardware import BYTES_PER_ELEMENT
 from .columns import Cols
+from .memo import per_distinct
 from .metrics import headline_metrics
 from .shapes import ModelShape, model_shape
 
@@ -152,6 +155,17 @@ def peak_tflops(c: Cols) -> np.ndarray:
     return out
 
 
+@lru_cache(maxsize=256)
+def _zipf_log_miss(E: int, s: float) -> np.ndarray:
+    """ln(1 − pᵢ) of each expert under zipf(s) popularity."""
+    return np.log1p(-np.minimum(zipf_weights(E, s), 1.0 - 1e-16))
+
+
+def _zipf_hit(E: float, s: float, draws: float) -> float:
+    """Σᵢ 1 − (1 − pᵢ)^draws: expected distinct experts hit by ``draws`` independent picks."""
+    return float((1.0 - np.exp(draws * _zipf_log_miss(int(E), float(s)))).sum())
+
+
 def experts_hit(E, k, T, zipf, s, all_hit) -> np.ndarray:
     """Expected distinct experts selected by T tokens in one MoE layer (0 for a dense model).
 
@@ -169,20 +183,8 @@ def experts_hit(E, k, T, zipf, s, all_hit) -> np.ndarray:
         out = np.where(E > 0, E * (1.0 - np.power(np.clip(1.0 - k / E, 0.0, 1.0), T)), 0.0)
     zmask = zipf & (E > 0) & ~all_hit
     if zmask.any():
-        idx = np.flatnonzero(zmask)
-        keys = np.stack([E[idx], s[idx]], axis=1)
-        uniq, inv = np.unique(keys, axis=0, return_inverse=True)
-        inv = inv.reshape(-1)
-        for g, (e, sg) in enumerate(uniq):
-            rows = idx[inv == g]
-            i = np.arange(1, int(e) + 1, dtype=np.float64)
-            p = i ** (-sg)
-            p /= p.sum()
-            log_miss = np.log1p(-np.minimum(p, 1.0 - 1e-16))  # ln(1 − pᵢ)
-            draws = k[rows] * T[rows]
-            ud, dinv = np.unique(draws, return_inverse=True)
-            hit = (1.0 - np.exp(np.outer(ud, log_miss))).sum(axis=1)  # (distinct draws × E) → Σᵢ
-            out[rows] = hit[dinv.reshape(-1)]
+        hit = per_distinct(_zipf_hit, zmask, E, s, k * T)
+        out = np.where(zmask, hit, out)
     out = np.where(all_hit & (E > 0), E, out)
     return np.minimum(out, E).reshape(shape)
 

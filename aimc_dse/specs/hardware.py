@@ -9,7 +9,7 @@ its name; presets cite their sources in ``sources``.
 
 from __future__ import annotations
 
-from typing import Annotated, Literal, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, model_validator
 
@@ -76,6 +76,13 @@ class AimcArea(Spec):
     dpu_mm2: float = Field(0.0, ge=0, description="area of one DPU, mm²")
     mha_unit_mm2: float = Field(0.0, ge=0, description="area of one attention (MHA) unit, mm²")
     other_mm2: float = Field(0.0, ge=0, description="any other fixed area (I/O, SRAM), mm²")
+
+
+def sharing_area_factor(group_size: Any, crossbar_area_share: Any) -> Any:
+    """f_g = share + (1 − share)/g: per-crossbar area (and, as MoEwithPIM codes it, MVM energy)
+    relative to no sharing (docs/reference-simulators.md §E.3). share 0.2 → 1.0 / 0.6 / 0.4
+    for g = 1 / 2 / 4. Scalars or numpy arrays; the one definition every caller uses."""
+    return crossbar_area_share + (1.0 - crossbar_area_share) / group_size
 
 
 class Sharing(Spec):
@@ -193,9 +200,8 @@ class AimcHardware(Spec):
 
     @property
     def sharing_area_factor(self) -> float:
-        """f_g = share + (1 − share)/g: per-crossbar area relative to no sharing (§E.3)."""
-        s = self.sharing.crossbar_area_share
-        return s + (1.0 - s) / self.sharing.group_size
+        """f_g of this chip's peripheral sharing (:func:`sharing_area_factor`)."""
+        return float(sharing_area_factor(self.sharing.group_size, self.sharing.crossbar_area_share))
 
     def chip_area_mm2(self, tiles_used: int | None = None) -> float:
         """Area of the chip: tiles (+ tier overhead) + DPUs + MHA units + other, mm²."""

@@ -16,6 +16,7 @@ Ties are broken by the lower expert index, so the choice is deterministic.
 
 from __future__ import annotations
 
+import json
 import math
 from typing import Literal, Sequence
 
@@ -143,6 +144,17 @@ def _check_range(lst: list[int], experts: int, source: str, field: str) -> None:
             raise SpecError(source, field, f"expert {e} is out of range (the model has {experts} experts: 0…{experts - 1})")
 
 
+def listed_count(experts_json: str, experts: int, moe_layer_ids: Sequence[int]) -> float:
+    """Mean digital experts per MoE layer of a ``score = list`` placement given as the JSON of
+    its ``experts`` field (one list for every layer, a list per MoE layer, or {layer: list}),
+    re-validated against the model; 0 for an empty string."""
+    if not experts_json or not moe_layer_ids:
+        return 0.0
+    p = DigitalPlacement(score="list", experts=json.loads(experts_json))
+    mask = digital_experts(p, experts, len(moe_layer_ids), layer_ids=moe_layer_ids)
+    return float(mask.sum()) / len(moe_layer_ids)
+
+
 def digital_count(fraction: float, experts: int) -> int:
     """Experts per layer run digitally: ⌈φ·E⌉ (φ·E within 1e-9 of an integer counts as it)."""
     return int(min(experts, max(0, math.ceil(fraction * experts - 1e-9))))
@@ -185,7 +197,7 @@ def digital_experts(
     * ``maxnn``: the ⌈φ·E⌉ highest ``scores`` per row (MaxNNScore, shape (experts,) or
       (layers, experts); see ``aimc_dse.experts.selection.selection_scores``);
     * ``load``: the ⌈φ·E⌉ highest ``load_probs`` per row (per-token selection probability,
-      e.g. ``cost.routing.selection_probabilities`` or a trace's ``choices.mean(axis=1)``);
+      e.g. ``moe.routing.selection_probabilities`` or a trace's ``choices.mean(axis=1)``);
     * ``random``: ⌈φ·E⌉ distinct experts per row, drawn with ``numpy.random.default_rng(seed)``
       (one permutation per row, rows in order);
     * ``list``: exactly the listed experts (out-of-range entries raise ``ValueError``).

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..cost.grouping import group_token_loads, run_schedule
+from ..moe.grouping import group_token_loads, run_schedule
 from . import Check, targets
 
 SOURCE = "Gao & Yang 2026 Fig. 2; reference-simulators.md §E.5.5 (targets.yaml: schedules)"

@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..specs.hardware import sharing_area_factor as _f_g
+
 GROUPINGS = ("uniform", "sorted", "balanced")
 SCHEDULES = ("single", "compact", "optimized", "optimized_reference")
 
@@ -551,7 +553,7 @@ def sharing_area_factor(group_size: int, crossbar_area_share: float = 0.2) -> fl
         raise ValueError(f"group size must be at least 1, got {group_size}")
     if not 0 < crossbar_area_share <= 1:
         raise ValueError(f"crossbar area share must be in (0, 1], got {crossbar_area_share}")
-    return crossbar_area_share + (1.0 - crossbar_area_share) / group_size
+    return float(_f_g(group_size, crossbar_area_share))
 
 
 def expert_phase_factors(

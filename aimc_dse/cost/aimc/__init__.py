@@ -1,0 +1,77 @@
+"""The 3D AIMC analytic cost model: dense and MoE inference (docs/cost-model.md §1–§9).
+
+It follows the public 3D-SiM simulator (Büchel et al., Nat. Comput. Sci. 2025) and its
+MoEwithPIM fork (Gao & Yang 2026) as closed forms (docs/reference-simulators.md §G): exact
+op counts and energy, single-token stage latencies under one-tier-at-a-time, pipelined
+n-token phases between attention barriers, B sequences between the latency and throughput
+bounds, the expected serialisation of stacked experts over routing, and peripheral-sharing
+factors. Every step is a small pure function of numpy columns in its own module, composed
+here in the order of the paper's model:
+
+inputs → accounting → digital placement → blocks and mapping → grouping factors → op times
+→ tile loads → stages → phases → per-token work → steps → batching → energy, area, columns.
+
+Symbols follow the references: R×C tiers, N tiles, Z tiers per tile, P DPUs, M MHA units,
+T_mvm/E_mvm per MVM; per matrix I×O: v = ⌈I/R⌉, h = ⌈O/C⌉, nb = v·h blocks,
+na = (v − 1)·h reduction adds. The accounting profiles' quirks are named flags
+(accounting.py, docs/accounting.md).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..columns import Cols
+from ..mapping import max_per_tile, max_weighted_two_ranges
+from ..numeric import CEIL_EPS, Array
+from .accounting import accounting
+from .batching import batching
+from .blocks import digital_macs, mapping, stage_blocks
+from .digital import digital_engine, digital_modules
+from .grouping import grouping_factors
+from .inputs import read_inputs
+from .outputs import aimc_outputs
+from .phases import phases
+from .stages import op_times, stages, tile_loads
+from .steps import StepModel, run_steps
+from .tokens import token_work
+
+__all__ = ["aimc_cost"]
+
+
+def aimc_cost(c: Cols) -> dict[str, Array]:
+    """Result columns of the AIMC model for every design point of ``c``."""
+    inp = read_inputs(c)
+    chip, sh, work = inp.chip, inp.shape, inp.work
+    acc = accounting(inp.profile)
+    dm = digital_modules(inp.digital, sh, work.zipf, inp.first_dense_layers, inp.moe_every)
+    used = (dm.n_experts > 0) | dm.attention | dm.router | dm.shared | dm.lm_head | dm.dense_ffn
+    eng = digital_engine(inp.digital, inp.digital.has_unit & used)
+    nb = stage_blocks(chip, sh, acc, dm)
+    dmac = digital_macs(sh, dm, eng)
+    mp = mapping(chip, sh, nb, dm, eng, dmac)
+    gf = grouping_factors(chip, sh, work, inp.grouping)
+    t = op_times(chip, sh, acc, gf)
+    w = tile_loads(chip, mp.N, sh, nb, acc, gf, work.zipf, work.seed)
+    st = stages(chip, sh, nb, w, t, dm, dmac, eng)
+    ph = phases(inp, acc, mp.N, nb, t, gf, dm, dmac, eng)
+    tw = token_work(chip, sh, acc, nb, t, dm, dmac, gf)
+    is_moe = sh.experts > 0
+    # the busiest tile's MVM time per token: non-expert blocks at weight 1 beside the expert
+    # region at its hottest expert's selection probability
+    non_expert = mp.total - mp.expert - mp.embedding_all - mp.position_all + nb.emb_tok
+    tile_demand = chip.mvm_latency_ns * np.where(
+        is_moe, max_weighted_two_ranges(non_expert, 1.0, mp.expert, ph.p_hot, mp.N), max_per_tile(tw.mvm, mp.N))
+    grouped_prefill = acc.grouping_on_expert_phase & gf.grouped
+    kf = np.maximum(sh.top_k, 1).astype(np.float64)
+    model = StepModel(chip=chip, sh=sh, acc=acc, work=work, nb=nb, mp=mp, t=t, w=w, st=st, ph=ph, tw=tw, dm=dm,
+                      dmac=dmac, eng=eng, tile_demand_tok=tile_demand,
+                      prefill_transfer_delta=np.where(grouped_prefill, gf.f_c / kf - 1.0, 0.0))
+    # MoEwithPIM rescales the prompt by f_m (§E.2); decode runs one token when the caches allow it.
+    prompt_tokens = np.where(acc.prompt_scaled_by_f_m, np.ceil(work.prompt * gf.f_m - CEIL_EPS).astype(np.int64),
+                             work.prompt)
+    single_decode = np.where(acc.go_flag_traces_one_token, work.go_cache,
+                             np.where(sh.expert_choice & is_moe, work.go_cache, work.kv_cache))
+    tot = run_steps(model, inp.n, prompt_tokens, single_decode)
+    bt = batching(tot, work.B, mp.stacked, work.prefill)
+    return aimc_outputs(inp, acc, mp, tot, bt, gf, dm, dmac, eng)

@@ -1,0 +1,156 @@
+"""Tier blocks per stage, the digital MACs that replace them, and the chip's fit
+(docs/reference-simulators.md §B.2, §G.1; docs/cost-model.md §3).
+
+Every weight matrix I×O is cut into nb = ⌈I/R⌉·⌈O/C⌉ tier blocks; the ⌈I/R⌉ partial sums
+of each column chunk are reduced by na = (⌈I/R⌉ − 1)·⌈O/C⌉ digital adds. A stage groups the
+matrices one token passes through together (Q/K/V, out, FFN up/gate, FFN down, router +
+experts' first matrices, experts' second matrices, LM head). Modules placed on the digital
+unit keep no blocks (digital.py).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..mapping import blocks as nb_fn
+from ..mapping import reduction_adds as na_fn
+from ..numeric import Array, ceil_div
+from ..shapes import ModelShape
+from .accounting import Accounting
+from .digital import DigitalEngine, DigitalModules, dram_fraction
+from .inputs import Chip
+
+
+@dataclass(frozen=True)
+class StageBlocks:
+    """Blocks (nb_*) and reduction adds (na_*) per use of each stage, per token."""
+
+    emb_tok: Array  # embedding (+ executed position) blocks one token uses
+    qkv: Array
+    na_qkv: Array
+    out: Array
+    na_out: Array
+    f1: Array  # dense FFN up (+ gate)
+    na_f1: Array
+    f2: Array  # dense FFN down
+    na_f2: Array
+    router: Array
+    na_router: Array
+    e1: Array  # one routed expert's up (+ gate)
+    na_e1: Array
+    e2: Array  # one routed expert's down
+    na_e2: Array
+    s1: Array  # shared experts' up (+ gate), all of them
+    na_s1: Array
+    s2: Array
+    na_s2: Array
+    lm: Array
+    na_lm: Array
+
+    @property
+    def expert_stride(self) -> Array:
+        """One expert's blocks, contiguous in mapping order."""
+        return self.e1 + self.e2
+
+
+def stage_blocks(chip: Chip, sh: ModelShape, acc: Accounting, dm: DigitalModules) -> StageBlocks:
+    R, C = chip.R, chip.C
+    d, q, kv, m = sh.d, sh.q, sh.kv, sh.n_ffn_mats
+    is_moe = sh.experts > 0
+    moe = lambda x: np.where(is_moe, x, 0)  # noqa: E731
+    shared = lambda x: np.where(is_moe & (sh.shared > 0) & ~dm.shared, x, 0)  # noqa: E731
+    unless = lambda flag, x: np.where(flag, 0, x)  # noqa: E731
+    emb_tok = ceil_div(d, C) * (1 + (sh.learned_pos & acc.position_mvms))
+    return StageBlocks(
+        emb_tok=unless(dm.lm_head, emb_tok),  # the embedding lookup follows the lm_head
+        qkv=unless(dm.attention, nb_fn(d, q, R, C) + 2 * nb_fn(d, kv, R, C)),
+        na_qkv=unless(dm.attention, na_fn(d, q, R, C) + 2 * na_fn(d, kv, R, C)),
+        out=unless(dm.attention, nb_fn(q, d, R, C)), na_out=unless(dm.attention, na_fn(q, d, R, C)),
+        f1=unless(dm.dense_ffn, (m - 1) * nb_fn(d, sh.d_ff, R, C)),
+        na_f1=unless(dm.dense_ffn, (m - 1) * na_fn(d, sh.d_ff, R, C)),
+        f2=unless(dm.dense_ffn, nb_fn(sh.d_ff, d, R, C)), na_f2=unless(dm.dense_ffn, na_fn(sh.d_ff, d, R, C)),
+        router=unless(dm.router, moe(nb_fn(d, sh.experts, R, C))),
+        na_router=unless(dm.router, moe(na_fn(d, sh.experts, R, C))),
+        e1=moe((m - 1) * nb_fn(d, sh.d_ff_expert, R, C)), na_e1=moe((m - 1) * na_fn(d, sh.d_ff_expert, R, C)),
+        e2=moe(nb_fn(sh.d_ff_expert, d, R, C)), na_e2=moe(na_fn(sh.d_ff_expert, d, R, C)),
+        s1=shared(sh.shared * (m - 1) * nb_fn(d, sh.d_ff_shared, R, C)),
+        na_s1=shared(sh.shared * (m - 1) * na_fn(d, sh.d_ff_shared, R, C)),
+        s2=shared(sh.shared * nb_fn(sh.d_ff_shared, d, R, C)),
+        na_s2=shared(sh.shared * na_fn(sh.d_ff_shared, d, R, C)),
+        lm=unless(dm.lm_head, nb_fn(d, sh.vocab, R, C)), na_lm=unless(dm.lm_head, na_fn(d, sh.vocab, R, C)),
+    )
+
+
+@dataclass(frozen=True)
+class DigitalMacs:
+    """MACs per token of the modules on the digital unit, and the weights it holds."""
+
+    qkv: Array
+    out: Array
+    dense_ffn: Array
+    moe_dense: Array  # router + shared experts
+    lm: Array
+    expert: Array  # MACs (= weights) of one routed expert
+    weights: Array  # all digital weights held
+    dense_weights: Array  # digital weights every step touches (all but routed experts)
+    f_dram: Array  # share of the digital weights beyond the SRAM
+
+    def per_token(self, sh: ModelShape, picks: Array) -> Array:
+        """Digital MACs of one token through all layers (excluding the LM head)."""
+        return (sh.layers * (self.qkv + self.out) + sh.dense_layers * self.dense_ffn
+                + sh.moe_layers * (self.moe_dense + picks * self.expert))
+
+
+def digital_macs(sh: ModelShape, dm: DigitalModules, eng: DigitalEngine) -> DigitalMacs:
+    d, q, kv, m = sh.d, sh.q, sh.kv, sh.n_ffn_mats
+    L, Ld, Lm = sh.layers, sh.dense_layers, sh.moe_layers
+    qkv = (d * q + 2 * d * kv) * dm.attention
+    out = q * d * dm.attention
+    dense_ffn = m * d * sh.d_ff * dm.dense_ffn
+    moe_dense = d * sh.experts * dm.router + sh.shared * m * d * sh.d_ff_shared * dm.shared
+    lm = d * sh.vocab * dm.lm_head
+    expert = m * d * sh.d_ff_expert
+    n_dig = np.where(sh.experts > 0, dm.n_experts, 0)
+    weights = (L * (qkv + out) + Ld * dense_ffn + Lm * (moe_dense + n_dig * expert) + lm
+               + sh.vocab * d * dm.lm_head).astype(np.float64)
+    dense_weights = (L * (qkv + out) + Ld * dense_ffn + Lm * moe_dense + lm).astype(np.float64)
+    return DigitalMacs(qkv=qkv, out=out, dense_ffn=dense_ffn, moe_dense=moe_dense, lm=lm, expert=expert,
+                       weights=weights, dense_weights=dense_weights, f_dram=dram_fraction(eng, weights))
+
+
+@dataclass(frozen=True)
+class Mapping:
+    """Where the blocks go: totals, the tiles in use, whether the model fits."""
+
+    total: Array  # tier blocks of the whole model
+    expert: Array  # routed experts' blocks, all layers
+    embedding_all: Array  # the whole embedding table
+    position_all: Array  # the whole learned position table
+    tiles_needed: Array
+    N: Array  # tiles in use (the spec's, or just enough when sized to the model)
+    fits: Array
+    tiers_used: Array  # tiers on the busiest tile
+    stacked: Array  # some tile holds blocks of several stages
+
+
+def mapping(chip: Chip, sh: ModelShape, nb: StageBlocks, dm: DigitalModules, eng: DigitalEngine,
+            dmac: DigitalMacs) -> Mapping:
+    R, C, Z = chip.R, chip.C, chip.Z
+    is_moe = sh.experts > 0
+    emb_all = np.where(dm.lm_head, 0, nb_fn(sh.vocab, sh.d, R, C))
+    pos_all = np.where(dm.lm_head, 0, np.where(sh.learned_pos, nb_fn(sh.max_positions, sh.d, R, C), 0))
+    # (a listed placement may give a fractional mean per layer; the total is whole)
+    expert = np.rint(sh.moe_layers * (sh.experts - dm.n_experts) * nb.expert_stride).astype(np.int64)
+    total = (emb_all + pos_all + sh.layers * (nb.qkv + nb.out) + sh.dense_layers * (nb.f1 + nb.f2)
+             + sh.moe_layers * (nb.router + nb.s1 + nb.s2) + expert + nb.lm)
+    tiles_needed = ceil_div(total, Z)
+    N = np.where(chip.size_to_model, np.maximum(tiles_needed, 1), chip.tiles)
+    sep = chip.moe_separated & is_moe
+    fits = (total <= N * Z) & ~(sep & (Z < sh.experts))
+    # digital weights beyond the SRAM need a DRAM fallback
+    fits &= (dmac.weights * eng.weight_bytes <= eng.sram_bytes) | np.isfinite(eng.dram_gbps) | (dmac.weights == 0)
+    tiers_used = np.where(sep, np.maximum(ceil_div(total, N), sh.experts), ceil_div(total, N))
+    return Mapping(total=total, expert=expert, embedding_all=emb_all, position_all=pos_all,
+                   tiles_needed=tiles_needed, N=N, fits=fits, tiers_used=tiers_used, stacked=total > N)

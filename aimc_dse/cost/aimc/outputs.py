@@ -1,0 +1,91 @@
+"""Energy, area and the result columns of the AIMC model (docs/cost-model.md §5, §9;
+docs/reference-simulators.md §C.5, §G.7).
+
+Energy = B × the active energy of one sequence + passive power × makespan (passive power:
+the chip's figure, DRAM idle power while a cache lives there, and the digital unit's
+static power). Area = the tiles (expert tiles scaled by the sharing factor f_g) + DPUs +
+MHA units + other + the digital unit. A design that does not fit carries no performance
+figure in any column.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..metrics import headline_metrics
+from ..numeric import Array, ceil_div
+from .accounting import Accounting
+from .batching import Batching
+from .blocks import DigitalMacs, Mapping
+from .digital import DigitalEngine, DigitalModules
+from .grouping import GroupingFactors
+from .inputs import Inputs
+from .steps import StepTotals
+
+
+def areas(inp: Inputs, mp: Mapping, gf: GroupingFactors, eng: DigitalEngine) -> tuple[Array, Array]:
+    """Chip area and the MoE part's area (expert crossbars, scaled by peripheral sharing), mm²."""
+    chip = inp.chip
+    tile = chip.tile_mm2 + chip.tier_overhead_mm2 * (chip.Z - 1)
+    expert_tiles = np.minimum(mp.N, ceil_div(mp.expert, chip.Z)).astype(np.float64)
+    moe = expert_tiles * tile * gf.f_g
+    area = ((mp.N - expert_tiles) * tile + moe + chip.P * chip.dpu_mm2 + chip.M * chip.mha_unit_mm2
+            + chip.other_mm2 + eng.area_mm2)
+    return area, moe
+
+
+def aimc_outputs(inp: Inputs, acc: Accounting, mp: Mapping, tot: StepTotals, bt: Batching, gf: GroupingFactors,
+                 dm: DigitalModules, dmac: DigitalMacs, eng: DigitalEngine) -> dict[str, Array]:
+    chip, sh, work, B = inp.chip, inp.shape, inp.work, inp.work.B
+    passive_w = chip.passive_w + np.where(acc.dram_powered(work.kv_cache, work.go_cache), chip.dram_idle_w, 0.0) \
+        + eng.static_w
+    e_passive = passive_w * bt.makespan
+    energy = B * tot.active_energy + e_passive
+    flops = B * tot.ops
+    area, area_moe = areas(inp, mp, gf, eng)
+    decode_steps = work.G - 1
+    tpot = np.where(decode_steps > 0, (bt.makespan - np.nan_to_num(bt.prefill)) / np.maximum(decode_steps, 1), np.nan)
+    out = headline_metrics(
+        system="aimc", n=inp.n, fits=mp.fits, latency_ns=bt.makespan, ttft_ns=bt.prefill, tpot_ns=tpot,
+        energy_nj=energy, area_mm2=area, flops=flops, tokens=B * np.where(work.prefill, work.G, work.G - 1),
+    )
+    is_moe = sh.experts > 0
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out.update({
+            "energy_nj.mvm": B * tot.e_mvm,
+            "energy_nj.communication": B * tot.e_comm,
+            "energy_nj.digital": B * tot.e_dpu,
+            "energy_nj.attention": B * tot.e_att,
+            "energy_nj.dram": B * tot.e_dram,
+            "energy_nj.passive": e_passive,
+            "energy_nj.digital_mac": B * tot.e_dig,
+            "energy_nj.analog": B * (tot.e_mvm + tot.e_comm),
+            "latency_ns.digital_mac": B * tot.busy_dig,
+            "digital_param_fraction": dmac.weights / sh.params,
+            "digital_experts_per_layer": dm.n_experts,
+            "area_mm2.digital": eng.area_mm2,
+            "latency_ns.mvm": B * tot.busy_mvm,
+            "latency_ns.communication": B * tot.busy_comm,
+            "latency_ns.digital": B * tot.busy_dpu,
+            "latency_ns.attention": B * tot.busy_att,
+            "latency_ns.dram": B * tot.busy_dram,
+            "latency_ns.single_sequence": bt.single,
+            "latency_ns.latency_bound": bt.latency_bound,
+            "latency_ns.throughput_bound": bt.throughput_bound,
+            "bound": bt.batch_bound,
+            "mvms": B * tot.mvms,
+            "tier_blocks": mp.total,
+            "tiles_needed": mp.tiles_needed,
+            "tiers_used": mp.tiers_used,
+            "stacked": mp.stacked,
+            "area_mm2.moe": np.where(is_moe, area_moe, np.nan),
+            "gops_per_mm2.moe": np.where(is_moe, flops / bt.makespan / area_moe, np.nan),
+            "gops_per_w_per_mm2.moe": np.where(is_moe, flops / energy / area_moe, np.nan),
+            "grouping.f_m": gf.f_m,
+            "grouping.f_c": gf.f_c,
+            "grouping.f_g": gf.f_g,
+        })
+    for key in ("latency_ns", "ttft_ns", "tpot_ns", "tokens_per_s", "energy_nj", "power_w",
+                "tokens_per_s_per_w", "tokens_per_s_per_mm2", "gops_per_w_per_mm2"):
+        out[key] = np.where(mp.fits, out[key], np.nan)
+    return out

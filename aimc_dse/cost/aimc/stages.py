@@ -1,0 +1,182 @@
+"""Single-token stage latencies under one-tier-at-a-time (docs/reference-simulators.md §G.2,
+§G.5; docs/cost-model.md §4).
+
+A stage takes: the input transfer, T_mvm·w (w = the most blocks of the stage one tile
+holds, since a tile runs one tier at a time), the output transfer, and ρ rounds of
+partial-sum adds, ρ = max(adder-tree depth, ⌈Σna / P⌉) on the P DPUs. Blocks are placed
+round-robin in mapping order, so a stage of m contiguous blocks puts ⌈m/N⌉ on its busiest
+tile. A token's k routed experts may share tiles once a layer's expert region wraps the
+chip: their expected serialisation comes from ``mapping.expected_expert_stage_w``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..mapping import expected_expert_stage_w, max_per_tile
+from ..memo import per_distinct
+from ..numeric import Array, ceil_div
+from ..shapes import ModelShape
+from .accounting import Accounting
+from .blocks import DigitalMacs, StageBlocks
+from .digital import DigitalEngine, DigitalModules, digital_time
+from .grouping import GroupingFactors
+from .inputs import Chip
+
+# The sampling node's vector size is hard-coded to 512 in the references
+# (docs/reference-simulators.md §C.5).
+SAMPLING_VECTOR = 512
+
+
+@dataclass(frozen=True)
+class OpTimes:
+    """Digital op latencies (ns) and transfer energies (nJ) one token's stages use."""
+
+    add_c: Array  # a partial-sum add of C values
+    add_d: Array  # a residual add of d values
+    layer_norm: Array
+    transfer_in: Array  # input transfer (MoEwithPIM scales it by f_c, §A.5.3)
+    transfer_out: Array
+    e_in: Array
+    e_out: Array
+    act_dense: Array  # activation (+ gating multiply) of a dense FFN
+    act_expert: Array  # … of one expert
+    combine_width: Array  # width of an expert-combining add: d, or d_ff as the references label it
+    combines: Array  # combining adds per MoE layer: k − 1 + shared experts
+    combine: Array  # latency of one combining add
+    sampling: Array
+
+
+def activation_lat(chip: Chip, sh: ModelShape, s: Array) -> Array:
+    return np.where(np.isin(sh.activation, ["gelu", "silu"]), chip.gelu.lat(s), chip.relu.lat(s))
+
+
+def activation_energy(chip: Chip, sh: ModelShape, s: Array) -> Array:
+    return np.where(np.isin(sh.activation, ["gelu", "silu"]), chip.gelu.energy_nj(s), chip.relu.energy_nj(s))
+
+
+def op_times(chip: Chip, sh: ModelShape, acc: Accounting, gf: GroupingFactors) -> OpTimes:
+    gated = (sh.n_ffn_mats == 3).astype(np.float64)
+    t_co, e_co = chip.comm.lat(chip.C), chip.comm.energy_nj(chip.C)
+    width = np.where(acc.combine_adds_width_d, sh.d, sh.d_ff_expert)
+    return OpTimes(
+        add_c=chip.add.lat(chip.C), add_d=chip.add.lat(sh.d), layer_norm=chip.layer_norm.lat(sh.d),
+        transfer_in=np.where(acc.transfers_scaled_by_f_c, t_co * gf.f_c, t_co), transfer_out=t_co,
+        e_in=np.where(acc.transfers_scaled_by_f_c, e_co * gf.f_c, e_co), e_out=e_co,
+        act_dense=activation_lat(chip, sh, sh.d_ff) + gated * chip.add.lat(sh.d_ff),
+        act_expert=activation_lat(chip, sh, sh.d_ff_expert) + gated * chip.add.lat(sh.d_ff_expert),
+        combine_width=width, combines=np.where(sh.experts > 0, sh.top_k - 1 + sh.shared, 0),
+        combine=chip.add.lat(width), sampling=chip.sampling.lat(SAMPLING_VECTOR),
+    )
+
+
+def expert_stage_w(chip: Chip, N: Array, sh: ModelShape, stride: Array, span: Array, zipf: Array,
+                   seed: Array) -> Array:
+    """Expected OTT serialisation w of one expert stage over routing, per point (§G.5).
+
+    A layer whose experts all sit on distinct tiles needs no Monte-Carlo (w = ⌈span/N⌉);
+    MoE-separated placement stacks a layer's experts on the same tiles, so the k chosen
+    always serialise.
+    """
+    E, k = sh.experts, sh.top_k
+    sep = chip.moe_separated
+    out = ceil_div(span, N).astype(np.float64)
+    wrap = (E > 0) & (E * stride > N) & ~sep
+    if wrap.any():
+        mc = per_distinct(lambda *a: expected_expert_stage_w(*(int(x) for x in a[:5]), float(a[5]), int(a[6])),
+                          wrap, N, E, k, stride, span, zipf, seed)
+        out = np.where(wrap, mc, out)
+    return np.where(sep & (E > 0), k * ceil_div(span, N).astype(np.float64), out)
+
+
+@dataclass(frozen=True)
+class TileLoads:
+    """w per stage: the most blocks of the stage on one tile (expected, for expert stages)."""
+
+    qkv: Array
+    out: Array
+    f1: Array
+    f2: Array
+    m1: Array  # router + expert up + shared up
+    m2: Array  # expert down + shared down
+    lm: Array
+    emb: Array
+
+    @property
+    def busiest(self) -> Array:
+        return np.maximum.reduce([self.qkv, self.out, self.f1, self.f2, self.m1, self.m2, self.lm, self.emb])
+
+
+def tile_loads(chip: Chip, N: Array, sh: ModelShape, nb: StageBlocks, acc: Accounting, gf: GroupingFactors,
+               zipf: Array, seed: Array) -> TileLoads:
+    w_e1 = expert_stage_w(chip, N, sh, nb.expert_stride, nb.e1, zipf, seed)
+    w_e2 = expert_stage_w(chip, N, sh, nb.expert_stride, nb.e2, zipf, seed)
+    # A shared periphery serves one crossbar at a time: a token whose experts share a group
+    # serialises (expected max_g ℓ_g(t) = single-token schedule length per token).
+    serial = acc.grouping_on_expert_phase & gf.grouped
+    w_e1 = np.where(serial, np.maximum(w_e1, gf.f_single), w_e1)
+    w_e2 = np.where(serial, np.maximum(w_e2, gf.f_single), w_e2)
+    return TileLoads(
+        qkv=max_per_tile(nb.qkv, N), out=max_per_tile(nb.out, N), f1=max_per_tile(nb.f1, N),
+        f2=max_per_tile(nb.f2, N),
+        m1=np.maximum(np.maximum(max_per_tile(nb.router, N), w_e1), max_per_tile(nb.s1, N)),
+        m2=np.maximum(w_e2, max_per_tile(nb.s2, N)), lm=max_per_tile(nb.lm, N), emb=max_per_tile(nb.emb_tok, N),
+    )
+
+
+@dataclass(frozen=True)
+class Stages:
+    """Single-token latencies (ns) of each stage, and of one token through the network."""
+
+    qkv: Array
+    out: Array
+    ffn_dense: Array  # up + activation + down
+    ffn_moe: Array  # router/experts/shared, activation, combine (the slower of analog and digital)
+    tail: Array  # final LN, LM head, sampling
+    entry: Array  # embedding + first QKV, without the entry transfer
+    token: Array  # one token through everything but attention and the entry transfer
+
+
+def reduction_rounds(chip: Chip, na_sum: Array, depth: Array) -> Array:
+    """ρ = max(adder-tree depth, ⌈Σna / P⌉) rounds of partial-sum adds on the DPU pool."""
+    return np.maximum(depth, ceil_div(na_sum, chip.P.astype(np.int64)))
+
+
+def stages(chip: Chip, sh: ModelShape, nb: StageBlocks, w: TileLoads, t: OpTimes, dm: DigitalModules,
+           dmac: DigitalMacs, eng: DigitalEngine) -> Stages:
+    Tm, R, k, m = chip.mvm_latency_ns, chip.R, sh.top_k, sh.n_ffn_mats
+
+    def stage(w_: Array, na_sum: Array, depth: Array) -> Array:
+        return t.transfer_in + Tm * w_ + t.transfer_out + t.add_c * reduction_rounds(chip, na_sum, depth)
+
+    def dig(macs: Array) -> Array:
+        return digital_time(eng, dmac.f_dram, macs, macs)
+
+    dep_d, dep_q = ceil_div(sh.d, R) - 1, ceil_div(sh.q, R) - 1
+    st_qkv = np.where(dm.attention, dig(dmac.qkv), stage(w.qkv, nb.na_qkv, dep_d))
+    st_out = np.where(dm.attention, dig(dmac.out), stage(w.out, nb.na_out, dep_q))
+    st_f1 = np.where(dm.dense_ffn, dig(dmac.dense_ffn * (m - 1) / m), stage(w.f1, nb.na_f1, dep_d))
+    st_f2 = np.where(dm.dense_ffn, dig(dmac.dense_ffn / m), stage(w.f2, nb.na_f2, ceil_div(sh.d_ff, R) - 1))
+    st_m1 = stage(w.m1, nb.na_router + k * nb.na_e1 + nb.na_s1, dep_d)
+    dep_m2 = np.maximum(ceil_div(sh.d_ff_expert, R), ceil_div(sh.d_ff_shared, R)) - 1
+    st_m2 = stage(w.m2, k * nb.na_e2 + nb.na_s2, dep_m2)
+    # Tokens routed to analog and digital experts proceed in parallel; the stage waits for
+    # the slower. One digital engine serves the digital router, shared and routed experts.
+    mac_moe_dig = dm.picks * dmac.expert + dmac.moe_dense
+    analog = st_m1 + t.act_expert + st_m2
+    ffn_moe = np.where(mac_moe_dig > 0, np.maximum(analog, dig(mac_moe_dig) + t.act_expert), analog)
+    ffn_moe = ffn_moe + t.combines * t.combine
+    ffn_dense = st_f1 + t.act_dense + st_f2
+    post = st_out + t.add_d + t.layer_norm + t.add_d
+    layers = (sh.dense_layers * (post + ffn_dense) + sh.moe_layers * (post + ffn_moe)
+              + (sh.layers - 1) * (t.layer_norm + st_qkv))
+    v_d = ceil_div(sh.d, R)
+    tail_analog = (t.layer_norm + t.transfer_in + Tm * w.lm
+                   + (v_d > 1) * (t.transfer_out + t.add_c * reduction_rounds(chip, nb.na_lm, dep_d))
+                   + t.transfer_out + t.sampling)
+    tail = np.where(dm.lm_head, t.layer_norm + dig(dmac.lm) + t.sampling, tail_analog)
+    entry = Tm * w.emb + t.transfer_out + t.add_d + st_qkv
+    return Stages(qkv=st_qkv, out=st_out, ffn_dense=ffn_dense, ffn_moe=ffn_moe, tail=tail, entry=entry,
+                  token=entry + layers + tail)

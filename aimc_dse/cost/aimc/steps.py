@@ -1,0 +1,219 @@
+"""The steps of a request: prefill and decode, accumulated (docs/reference-simulators.md §G.1–§G.4,
+§A.6; docs/cost-model.md §4, §5).
+
+Prefill runs the prompt's tokens (MoEwithPIM rescales them by f_m, §E.2); decode step j
+(1…G−1) at context n = prompt + j runs one token when the caches allow it, else the whole
+context again. Everything but attention, DRAM traffic and the per-step maxima is linear in
+a step's token count with per-point coefficients, so it is accumulated from Σ active and
+Σ active·tokens; only the n-dependent terms are evaluated per (step, point). Decode steps
+are evaluated a block at a time as (steps, points) arrays, bounded in memory.
+
+Attention per job at context n (§A.6): the full job takes cf·⌈n²·(αd + βd²)⌉ ns; a cached
+job 1/n of it plus loading the KV cache, 2·n·d_kv bytes, from DRAM; a GO-cache read adds
+(n·E + E·d) bytes per MoE layer.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, fields
+
+import numpy as np
+
+from ..numeric import Array, ceil_div, ceil_ns
+from ..shapes import ModelShape
+from .accounting import Accounting
+from .blocks import DigitalMacs, Mapping, StageBlocks
+from .digital import DigitalEngine, DigitalModules, digital_time
+from .inputs import Chip, Work
+from .phases import Phases
+from .stages import OpTimes, Stages, TileLoads
+from .tokens import TokenWork
+
+# Decode steps are evaluated about this many (step, point) cells at a time.
+DECODE_BLOCK_CELLS = 1_000_000
+
+
+@dataclass
+class StepTotals:
+    """Sums over the steps of one sequence (per point): time, energy, counts, busy time."""
+
+    n: int
+    t1: Array = field(init=False)  # single-sequence latency
+    tthr: Array = field(init=False)  # B sequences' throughput bound
+    delta: Array = field(init=False)  # longest stage occupancy (latency bound's spacing)
+    t_pre: Array = field(init=False)  # the prefill part of t1
+    tthr_pre: Array = field(init=False)
+    delta_pre: Array = field(init=False)
+    e_mvm: Array = field(init=False)
+    e_comm: Array = field(init=False)
+    e_dpu: Array = field(init=False)
+    e_att: Array = field(init=False)
+    e_dram: Array = field(init=False)
+    e_dig: Array = field(init=False)
+    ops: Array = field(init=False)
+    mvms: Array = field(init=False)
+    busy_mvm: Array = field(init=False)
+    busy_comm: Array = field(init=False)
+    busy_att: Array = field(init=False)
+    busy_dram: Array = field(init=False)
+    busy_dpu: Array = field(init=False)
+    busy_dig: Array = field(init=False)
+
+    def __post_init__(self) -> None:
+        for f in fields(self):
+            if f.name != "n":
+                setattr(self, f.name, np.zeros(self.n))
+
+    @property
+    def active_energy(self) -> Array:
+        return self.e_mvm + self.e_comm + self.e_dpu + self.e_att + self.e_dram + self.e_dig
+
+
+@dataclass(frozen=True)
+class StepModel:
+    """Everything a step needs, per point."""
+
+    chip: Chip
+    sh: ModelShape
+    acc: Accounting
+    work: Work
+    nb: StageBlocks
+    mp: Mapping
+    t: OpTimes
+    w: TileLoads
+    st: Stages
+    ph: Phases
+    tw: TokenWork
+    dm: DigitalModules
+    dmac: DigitalMacs
+    eng: DigitalEngine
+    tile_demand_tok: Array  # busiest tile's MVM time per token (throughput bound)
+    prefill_transfer_delta: Array  # extra input transfers per expert MVM in a grouped prefill
+
+
+@dataclass(frozen=True)
+class Block:
+    """A block of steps as (steps, points) arrays."""
+
+    active: Array  # bool: the step exists for this point
+    tokens: Array  # tokens the step runs
+    ctx: Array  # context n
+    first: Array  # bool: the first simulated step (no entry transfer)
+    cached: Array  # bool per point: KV-cached attention
+    prefill: bool
+
+
+def attention_jobs(m: StepModel, b: Block) -> tuple[Array, Array, Array, Array, Array]:
+    """Per job (one layer, one step): compute latency, energy, ops, KV-load time, GO-load time."""
+    chip, d = m.chip, m.sh.d
+    nn = b.ctx.astype(np.float64)
+    c_lat = chip.att_alpha_ns * d + chip.att_beta_ns * d * d
+    c_en = chip.causal_factor * chip.att_gamma_pj * d / 1000.0
+    full = chip.causal_factor * ceil_ns(nn * nn * c_lat)
+    if b.cached.all():  # the common decode case: only the cached branch is needed
+        lat = full / nn + chip.att_latency_ns_fixed
+        e = c_en * nn + chip.att_energy_nj_fixed
+        ops = nn * (4.0 * d + 3.0) + 1.0  # D = n dot products: 2Dd + (1 + D) + 2D + (D − n) + 2nd
+    else:
+        lat = np.where(b.cached, full / nn, full) + chip.att_latency_ns_fixed
+        e = np.where(b.cached, c_en * nn, c_en * nn * nn) + chip.att_energy_nj_fixed
+        dq = np.where(b.cached, nn, (nn * nn + nn) / 2.0)
+        ops = 2 * dq * d + (1 + dq) + 2 * dq + (dq - nn) + np.where(b.cached, 2 * nn * d, 2 * nn * nn * d)
+    kv_load = b.cached & m.acc.kv_load_charged
+    c_kv = 2.0 * m.sh.kv / chip.dram_gbps
+    t_kv = ceil_ns(c_kv * nn) if kv_load.all() else np.where(kv_load, ceil_ns(c_kv * nn), 0.0)
+    go = m.acc.go_traffic_charged & m.work.go_cache & (not b.prefill)  # decode steps read the GO cache
+    E = m.sh.experts
+    t_go = np.where(go, ceil_ns((nn * E + E * d) / chip.dram_gbps), 0.0) if go.any() else np.zeros(1)
+    return lat, e, ops, t_kv, t_go
+
+
+def digital_step(m: StepModel, tokens: Array) -> tuple[Array, Array]:
+    """Digital engine energy and time per step: its MACs and the weights the batch's tokens touch."""
+    dm, dmac, eng, B = m.dm, m.dmac, m.eng, m.work.B
+    hit = np.where(dm.n_experts > 0, 1.0 - (1.0 - dm.picks / np.maximum(dm.n_experts, 1)) ** (tokens * B), 0.0)
+    touched = (dmac.dense_weights + m.sh.moe_layers * dm.n_experts * hit * dmac.expert) / B
+    macs = tokens * m.tw.dig_macs + dmac.lm
+    f = dmac.f_dram
+    e = (macs * eng.pj_per_mac + touched * eng.weight_bytes * ((1 - f) * eng.sram_pj + f * eng.dram_pj)) / 1000.0
+    return e, digital_time(eng, f, macs, touched)
+
+
+def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
+    """Accumulate a block of steps into ``tot`` (one sequence)."""
+    sh, chip, t, tw = m.sh, m.chip, m.t, m.tw
+    L, Lm, B, Tm = sh.layers, sh.moe_layers, m.work.B, chip.mvm_latency_ns
+    a = b.active.astype(np.float64)
+    tok = b.tokens.astype(np.float64)
+    cnt, snp = a.sum(axis=0), (a * tok).sum(axis=0)
+    fa = a * b.first
+    s_first, s_first_np = fa.sum(axis=0), (fa * tok).sum(axis=0)
+    lat_c, e_c, ops_att, t_kv, t_go = attention_jobs(m, b)
+    go_layers = np.where(Lm > 0, t_go, 0.0)
+    t_job = lat_c + t_kv + go_layers
+    s_kv, s_go = (a * t_kv).sum(axis=0), (a * t_go).sum(axis=0) if np.ndim(t_go) == 2 else 0.0
+    if np.any(tw.dig_macs > 0) or np.any(m.dmac.lm > 0):
+        e_dig, t_dig = digital_step(m, tok)
+        tot.e_dig += (a * e_dig).sum(axis=0)
+        tot.busy_dig += (a * t_dig).sum(axis=0)
+    else:
+        t_dig = 0.0
+    # per-step throughput demand of each resource, and the latency-bound stage occupancy (§G.4)
+    d_tile = tok * m.tile_demand_tok + Tm * m.w.lm
+    d_dpu = (tok * tw.dpu_lat + tw.step_dpu_lat) / chip.P
+    dram = L * t_kv + Lm * t_go
+    d_io = np.maximum(L * lat_c / chip.M, np.where(m.acc.dram_in_throughput_bound, dram, 0.0))
+    d_max = np.maximum(np.maximum(d_tile, d_dpu), np.maximum(d_io, t_dig))
+    delta = np.maximum(np.maximum(Tm * m.w.busiest, np.where(b.tokens > 1, tok * m.ph.tau_max, 0.0)),
+                       np.where(B > chip.M, t_job, 0.0))
+    tau = m.ph.tau_total_prefill if b.prefill else m.ph.tau_total
+    t_steps = cnt * m.st.token + (cnt - s_first) * t.transfer_in + L * (a * t_job).sum(axis=0) + (snp - cnt) * tau
+    thr, occ = B * (a * d_max).sum(axis=0), (a * delta).max(axis=0)
+    tot.tthr += thr
+    tot.delta = np.maximum(tot.delta, occ)
+    tot.t1 += t_steps
+    if b.prefill:
+        tot.t_pre += t_steps
+        tot.tthr_pre += thr
+        tot.delta_pre = np.maximum(tot.delta_pre, occ)
+    _add_counts(tot, m, b, cnt, snp, s_first_np)
+    tot.e_att += L * (a * e_c).sum(axis=0)
+    tot.e_dram += chip.dram_active_w * (L * s_kv + Lm * s_go)
+    tot.ops += L * (a * ops_att).sum(axis=0)
+    tot.busy_att += L * (a * lat_c).sum(axis=0)
+    tot.busy_dram += L * s_kv + Lm * s_go
+
+
+def _add_counts(tot: StepTotals, m: StepModel, b: Block, cnt: Array, snp: Array, s_first_np: Array) -> None:
+    """MVMs, transfers, DPU work and operations: linear in the tokens of the steps."""
+    tw, t, nb = m.tw, m.t, m.nb
+    n_mvm = snp * tw.mvm + cnt * nb.lm
+    # the LM head's output transfer is counted once per step unless it needs reductions
+    n_out = n_mvm - cnt * np.where(ceil_div(m.sh.d, m.chip.R) == 1, nb.lm, 0)
+    n_in = n_mvm - s_first_np * nb.emb_tok
+    if b.prefill:  # grouped prefill (physical): f_c token transfers per token replace the k per-expert ones
+        n_in = n_in + m.prefill_transfer_delta * snp * tw.mvm_expert
+    tot.mvms += n_mvm
+    tot.e_mvm += (snp * (tw.mvm - tw.mvm_expert) + cnt * nb.lm) * tw.e_mvm_other + snp * tw.mvm_expert * tw.e_mvm_expert
+    tot.e_comm += n_out * t.e_out + n_in * t.e_in + cnt * t.e_out
+    tot.e_dpu += snp * tw.dpu_e + cnt * tw.step_dpu_e
+    tot.ops += snp * (tw.mvm_ops + tw.dpu_ops) + cnt * (tw.step_mvm_ops + tw.step_dpu_ops)
+    tot.busy_mvm += m.chip.mvm_latency_ns * n_mvm
+    tot.busy_comm += n_out * t.transfer_out + n_in * t.transfer_in + cnt * t.transfer_out
+    tot.busy_dpu += snp * tw.dpu_lat + cnt * tw.step_dpu_lat
+
+
+def run_steps(m: StepModel, n: int, prompt_tokens: Array, single_decode: Array) -> StepTotals:
+    """The prefill, then the G − 1 decode steps in blocks of ~DECODE_BLOCK_CELLS cells."""
+    tot = StepTotals(n)
+    work = m.work
+    add_block(tot, m, Block(active=work.prefill[None, :], tokens=prompt_tokens[None, :], ctx=prompt_tokens[None, :],
+                            first=np.ones((1, n), bool), cached=np.zeros(n, bool), prefill=True))
+    g_max = int(work.G.max()) if n else 1
+    block = max(1, DECODE_BLOCK_CELLS // max(n, 1))
+    for j0 in range(1, g_max, block):
+        j = np.arange(j0, min(g_max, j0 + block))[:, None]
+        ctx = work.prompt + j
+        add_block(tot, m, Block(active=j <= work.G - 1, tokens=np.where(single_decode, 1, ctx), ctx=ctx,
+                                first=~work.prefill & (j == 1), cached=work.kv_cache, prefill=False))
+    return tot
