@@ -5,12 +5,12 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: install run test bench paper validate clean
+.PHONY: install run test lint bench paper validate clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,plot]"
+	$(BIN)/python -m pip install --quiet -e ".[test,plot,lint]"
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -21,6 +21,13 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest
+
+# ruff (with a complexity limit) on the package and tests, mypy on the cost model and the specs,
+# and the import-layer contract (specs <- moe <- cost <- report <- sweep/validation <- commands <- cli).
+lint: $(STAMP)
+	$(BIN)/ruff check aimc_dse tests
+	$(BIN)/mypy
+	$(BIN)/lint-imports
 
 # Design points per second on one core and on $(JOBS) cores (100,000 points), and peak memory.
 bench: $(STAMP)

@@ -3,6 +3,7 @@ reference-simulators.md §E.4–§E.7, §G.6)."""
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 
 import numpy as np
@@ -195,7 +196,7 @@ def test_optimized_beats_the_reference_on_a_real_sized_trace():
 
 def test_schedules_are_frozen():
     s = gr.compact_schedule(toy())
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         s.length = 3
     with pytest.raises(ValueError):
         s.slots[0, 0] = 5

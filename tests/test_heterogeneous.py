@@ -8,8 +8,7 @@ from typer.testing import CliRunner
 
 from aimc_dse.cli import app
 from aimc_dse.cost.evaluate import evaluate_point
-from aimc_dse.specs.digital import load_digital
-from aimc_dse.specs.loader import load_hardware, load_model, load_workload
+from aimc_dse.specs.loader import load_digital, load_hardware, load_model, load_workload
 
 PHIS = (0.0, 0.125, 0.25, 0.5, 1.0)
 

@@ -13,7 +13,8 @@ from pydantic import ValidationError
 
 from aimc_dse.specs import loader
 from aimc_dse.specs.base import SpecError
-from aimc_dse.specs.digital import DigitalCompute, digital_preset_names, load_digital
+from aimc_dse.specs.digital import DigitalCompute
+from aimc_dse.specs.loader import digital_preset_names, load_digital
 from aimc_dse.specs.placement import DigitalPlacement, digital_count, digital_experts
 from aimc_dse.specs.workload import Workload
 

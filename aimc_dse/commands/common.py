@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import typer
-from pydantic import BaseModel
 
 from ..report.output import Format
 
@@ -14,17 +13,3 @@ SetOpt = Annotated[
     Optional[list[str]],
     typer.Option("--set", help="override a spec field by dotted path, e.g. hw.tiles=4096, model.layers=1 (repeatable)"),
 ]
-
-
-def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """Flatten a spec (or dict) into {dotted.path: value}; lists of scalars become strings."""
-    if isinstance(obj, BaseModel):
-        obj = obj.model_dump(mode="json")
-    out: dict[str, Any] = {}
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            out.update(flatten(v, f"{prefix}{k}."))
-        return out
-    if isinstance(obj, list):
-        return {prefix[:-1]: "; ".join(str(x) for x in obj)}
-    return {prefix[:-1]: obj}

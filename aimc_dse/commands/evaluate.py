@@ -6,62 +6,19 @@ GPU row of the same model (tokens/s, tokens/s/W, tokens/s/mm²: AIMC / GPU).
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Optional
+from typing import Annotated, Optional
 
 import pandas as pd
 import typer
 
-from ..cost.columns import spec_columns
 from ..cost.evaluate import evaluate_frame
 from ..cost.metrics import HEADLINE_COLUMNS
 from ..report.output import emit
-from ..specs import loader
-from ..specs.base import SpecError
+from ..specs.points import build_points
 from .common import FormatOpt, SetOpt
 
 RATIO_METRICS = ["tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2"]
 TABLE_COLUMNS = ["hardware", "model"] + [c for c in HEADLINE_COLUMNS if c != "flops"]
-
-
-def _hw_sets_for(data: dict, sets: dict[str, Any], all_hw: list[dict]) -> dict[str, Any]:
-    """The --set hw.* items that apply to this hardware's kind (AIMC or GPU).
-
-    An item that fits no given hardware is an error (check_path names it); one that fits
-    another kind only is skipped here.
-    """
-    mine: dict[str, Any] = {}
-    for rest, value in sets.items():
-        if _fits(data, rest):
-            mine[rest] = value
-        elif not any(_fits(d, rest) for d in all_hw):
-            loader.check_path({"hw": loader.hw_classes(data)}, f"hw.{rest}")
-    return mine
-
-
-def _fits(data: dict, rest: str) -> bool:
-    """Whether ``hw.<rest>`` names a field of this hardware's kind."""
-    try:
-        loader.check_path({"hw": loader.hw_classes(data)}, f"hw.{rest}")
-        return True
-    except SpecError:
-        return False
-
-
-def build_points(
-    hws: list[str], models: list[str], workload: dict[str, Any], sets: list[str] | None
-) -> pd.DataFrame:
-    """Validated design points (one row per hardware × model) as a columns frame."""
-    overrides = loader.split_sets(sets)
-    raw_hw = [loader.resolve("hw", h) for h in hws]
-    w = loader.load_workload(workload, "command line", overrides["workload"])
-    rows = []
-    for m_name in models:
-        m = loader.load_model(m_name, overrides["model"])
-        for (data, src), h_name in zip(raw_hw, hws):
-            hw = loader.validate_hardware(data, src, _hw_sets_for(data, overrides["hw"], [d for d, _ in raw_hw]))
-            row = spec_columns(hw, m, w)
-            rows.append({"hardware": h_name, "model": m_name, **row})
-    return pd.DataFrame(rows)
 
 
 def add_ratios(res: pd.DataFrame) -> pd.DataFrame:

@@ -32,7 +32,8 @@ def register(app: typer.Typer) -> None:
         title: Annotated[Optional[str], typer.Option("--title", help="figure title (default: the results file name)")] = None,
     ) -> None:
         """Plot one column of a results file against another, optionally coloured by a third."""
-        from ..report.plot import _pyplot, plot as draw
+        from ..report.plot import _pyplot
+        from ..report.plot import plot as draw
 
         _pyplot()  # a clear error before reading anything when matplotlib is missing
         where = where or []

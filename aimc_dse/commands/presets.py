@@ -10,9 +10,10 @@ import typer
 from ..report.output import emit
 from ..specs import loader
 from ..specs.base import SpecError
+from ..specs.flat import flatten
 from ..specs.hardware import AimcHardware, GpuHardware
 from ..specs.model import ModelSpec
-from .common import FormatOpt, SetOpt, flatten
+from .common import FormatOpt, SetOpt
 
 
 def presets_rows() -> list[dict]:

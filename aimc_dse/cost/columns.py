@@ -1,99 +1,19 @@
-"""Design points as columns: the flat, dotted-path form the cost model reads.
+"""Typed numpy views of design-point columns: how the cost functions read a grid.
 
-A design point is (hardware, model, workload). ``spec_columns`` flattens the three specs
-into ``{"hw.tiles": 100, "model.d_model": 512, "workload.batch": 1, ...}`` with every
-optional value resolved (a dense model has ``model.moe.experts = 0``). A sweep grid is a
-DataFrame of such columns, one row per point; ``Cols`` gives the cost functions typed numpy
-views of it. The column names are exactly the ``--set`` paths, so a sweep axis *is* a column.
+Columns come from ``specs.columns.spec_columns`` (re-exported here for callers of the cost
+model); ``Cols`` gives typed arrays of them, one entry per design point.
 """
 
 from __future__ import annotations
 
-import json
 from typing import Any, Mapping
 
 import numpy as np
 import pandas as pd
-from pydantic import BaseModel
 
-from ..specs.hardware import AimcHardware, GpuHardware
-from ..specs.model import ModelSpec
-from ..specs.workload import Workload
+from ..specs.columns import hardware_columns, model_columns, spec_columns, workload_columns
 
-_DROP = {"sources", "description"}
-
-
-def _flatten(obj: Any, prefix: str, out: dict[str, Any]) -> None:
-    if isinstance(obj, BaseModel):
-        obj = obj.model_dump(mode="json")
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if k in _DROP:
-                continue
-            _flatten(v, f"{prefix}{k}.", out)
-    elif isinstance(obj, list):
-        out[prefix[:-1]] = ";".join(map(str, obj))
-    else:
-        out[prefix[:-1]] = obj
-
-
-MOE_DEFAULTS = {
-    "experts": 0,
-    "top_k": 0,
-    "d_ff_expert": 0,
-    "shared_experts": 0,
-    "d_ff_shared": 0,
-    "every": 1,
-    "first_dense_layers": 0,
-    "routing": "token_choice",
-}
-
-
-def model_columns(m: ModelSpec) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    _flatten(m, "model.", out)
-    out["model.kv_heads"] = m.kv_heads or m.heads
-    out["model.head_dim"] = m.head_dim or m.d_model // m.heads
-    if m.moe is None:
-        out.pop("model.moe", None)
-        for k, v in MOE_DEFAULTS.items():
-            out[f"model.moe.{k}"] = v
-    else:
-        out["model.moe.d_ff_shared"] = m.moe.d_ff_shared or m.moe.d_ff_expert
-    return out
-
-
-def hardware_columns(hw: AimcHardware | GpuHardware) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    _flatten(hw, "hw.", out)
-    if isinstance(hw, AimcHardware):
-        for k in [k for k in out if k.startswith("hw.core")]:
-            out.pop(k)
-    else:
-        out["hw.devices"] = hw.devices or 0  # 0 = as many as memory needs
-    return out
-
-
-def workload_columns(w: Workload) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    _flatten(w, "workload.", out)
-    for k in ("mvm", "comm", "area"):
-        key = f"workload.grouping.factors.{k}"
-        if out.get(key) is None:
-            out[key] = np.nan  # derived from the grouping when not set
-    # The digital expert list keeps its validated structure (one list, a list per MoE layer,
-    # or {layer: list}) as canonical JSON; the cost model counts it per MoE layer.
-    for k in [k for k in out if k.startswith("workload.digital.experts")]:
-        out.pop(k)
-    out["workload.digital.experts"] = "" if w.digital.experts is None else json.dumps(w.digital.experts, sort_keys=True)
-    if out.get("workload.expert_load.trace") is None:
-        out["workload.expert_load.trace"] = ""
-    return out
-
-
-def spec_columns(hw, model: ModelSpec, workload: Workload) -> dict[str, Any]:
-    """One design point as flat columns."""
-    return {**hardware_columns(hw), **model_columns(model), **workload_columns(workload)}
+__all__ = ["Cols", "hardware_columns", "model_columns", "spec_columns", "workload_columns"]
 
 
 class Cols:

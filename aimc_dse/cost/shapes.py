@@ -12,13 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .columns import Cols
-
-
-def ceil_div(a, b):
-    """⌈a/b⌉ for non-negative integer arrays (b > 0)."""
-    a = np.asarray(a, dtype=np.int64)
-    b = np.asarray(b, dtype=np.int64)
-    return -(-a // b)
+from .numeric import ceil_div
 
 
 @dataclass(frozen=True)

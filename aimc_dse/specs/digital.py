@@ -15,20 +15,18 @@ subsystem in the few numbers an analytic model needs:
 
 ``units`` identical copies make the subsystem; every ``total_*`` figure scales with it.
 Presets are YAML files in ``hw_specs/digital/`` (each number cites its source or says how
-it was derived); :func:`load_digital` reads one by name or path. An ``AimcHardware`` spec
-carries one in its optional ``digital`` field, inline or by preset name (:data:`DigitalRef`).
+it was derived); ``specs.loader.load_digital`` reads one by name or path. An
+``AimcHardware`` spec carries one in its optional ``digital`` field; a preset name or file
+path there is resolved by the loader before validation (this module reads no files).
 
 Units: MB = 10⁶ bytes, GB/s = 10⁹ bytes/s (= bytes/ns), TOPS = 10¹² operations/s.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated, Any
+from pydantic import Field, model_validator
 
-from pydantic import BeforeValidator, Field, ValidationError, model_validator
-
-from .base import Spec, SpecError
+from .base import Spec
 
 DIGITAL_DIR = "digital"  # sub-folder of hw_specs/ holding the presets
 
@@ -114,68 +112,3 @@ class DigitalCompute(Spec):
         need = weights * self.weight_bytes
         in_sram = min(need, self.sram_bytes)
         return in_sram, need - in_sram
-
-
-# ---- loading ----------------------------------------------------------------------------
-
-def digital_preset_dir() -> Path:
-    """``hw_specs/digital/`` of the checkout (or of the installed copy)."""
-    from .loader import preset_dir
-
-    return preset_dir("hw") / DIGITAL_DIR
-
-
-def digital_preset_names() -> tuple[str, ...]:
-    d = digital_preset_dir()
-    return tuple(sorted(p.stem for p in d.glob("*.yaml"))) if d.is_dir() else ()
-
-
-def load_digital(name_or_path: str, sets: dict[str, Any] | None = None) -> DigitalCompute:
-    """A digital-unit preset (name in ``hw_specs/digital/``) or a YAML/JSON file path.
-
-    ``sets`` overrides fields by dotted path (``{"sram_mb": 64}``). Raises :class:`SpecError`
-    naming the file, the field and the problem.
-    """
-    import difflib
-
-    from . import loader
-
-    p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml", ".json") or "/" in name_or_path or p.exists():
-        data, src = loader._read_file(p), str(p)
-    else:
-        names = digital_preset_names()
-        if name_or_path not in names:
-            close = difflib.get_close_matches(name_or_path, names, n=3, cutoff=0.5)
-            hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(names) or 'none'}"
-            raise SpecError(name_or_path, None, f"unknown digital-unit preset{hint}")
-        path = digital_preset_dir() / f"{name_or_path}.yaml"
-        data, src = loader._read_file(path), loader._display(path)
-    return validate_digital(data, src, sets)
-
-
-def validate_digital(data: dict, src: str, sets: dict[str, Any] | None = None) -> DigitalCompute:
-    from . import loader
-
-    if sets:
-        data = loader._apply(data, {k: v for k, v in sets.items()}, "digital", {"digital": [DigitalCompute]})
-    try:
-        return DigitalCompute.model_validate(data)
-    except ValidationError as e:
-        raise loader.validation_error(src, e, "", DigitalCompute) from None
-
-
-def _resolve_ref(value: Any) -> Any:
-    """A preset name or file path in a ``digital:`` field becomes the preset's fields."""
-    if isinstance(value, str):
-        try:
-            return load_digital(value)
-        except SpecError as e:
-            if e.field is None and e.source == value:  # unknown name / missing file: say which field
-                raise SpecError(value, "digital", e.problem) from None
-            raise  # a problem inside the preset file names that file and its field
-    return value
-
-
-DigitalRef = Annotated[DigitalCompute, BeforeValidator(_resolve_ref)]
-"""A :class:`DigitalCompute` given inline (a mapping) or by preset name / file path."""

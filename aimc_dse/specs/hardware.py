@@ -14,7 +14,7 @@ from typing import Annotated, Any, Literal, Union
 from pydantic import Field, model_validator
 
 from .base import Spec
-from .digital import DigitalRef
+from .digital import DigitalCompute
 
 
 class OpCost(Spec):
@@ -142,7 +142,9 @@ class AimcHardware(Spec):
     area: AimcArea | None = Field(None, description="area figures (tile area may come from `core`)")
     sharing: Sharing = Field(default_factory=Sharing, description="peripheral sharing")
     mapping: MappingOptions = Field(default_factory=MappingOptions, description="weight placement")
-    digital: DigitalRef | None = Field(None, description="digital units for experts/modules run digitally: inline, or a hw_specs/digital/ preset name")
+    digital: DigitalCompute | None = Field(
+        None, description="digital units for experts/modules run digitally: inline, or a hw_specs/digital/ preset name"
+    )
     size_to_model: bool = Field(
         False, description="use only the tiles the model needs, ⌈tier blocks / stack_height⌉ (the chip shrinks to the model)"
     )

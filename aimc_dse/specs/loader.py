@@ -17,6 +17,7 @@ import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .base import SpecError
+from .digital import DIGITAL_DIR, DigitalCompute
 from .hardware import AimcHardware, GpuHardware, Hardware
 from .model import ModelSpec
 from .workload import Workload
@@ -205,6 +206,7 @@ def load_hardware(name_or_path: str, sets: dict[str, Any] | None = None):
 
 
 def validate_hardware(data: dict, src: str, sets: dict[str, Any] | None = None):
+    data, sets = _resolve_digital(data, sets)
     data = _apply(data, sets, "hw", {"hw": hw_classes(data)})
     try:
         return _HW_ADAPTER.validate_python({"kind": "aimc", **data})
@@ -268,3 +270,64 @@ def _blame(src: str, e: ValidationError, head: str, sets: dict[str, Any] | None,
         if parent and rest.startswith(parent + "."):
             return SpecError(f"--set {head}.{rest}={value}", err.field, err.problem)
     return err
+
+
+# ---- digital units (hw.digital) ----------------------------------------------------------
+
+def digital_preset_dir() -> Path:
+    """``hw_specs/digital/`` of the checkout (or of the installed copy)."""
+    return preset_dir("hw") / DIGITAL_DIR
+
+
+def digital_preset_names() -> tuple[str, ...]:
+    d = digital_preset_dir()
+    return tuple(sorted(p.stem for p in d.glob("*.yaml"))) if d.is_dir() else ()
+
+
+def load_digital(name_or_path: str, sets: dict[str, Any] | None = None) -> DigitalCompute:
+    """A digital-unit preset (name in ``hw_specs/digital/``) or a YAML/JSON file path.
+
+    ``sets`` overrides fields by dotted path (``{"sram_mb": 64}``). Raises :class:`SpecError`
+    naming the file, the field and the problem.
+    """
+    p = Path(name_or_path)
+    if p.suffix in (".yaml", ".yml", ".json") or "/" in name_or_path or p.exists():
+        data, src = _read_file(p), str(p)
+    else:
+        names = digital_preset_names()
+        if name_or_path not in names:
+            close = difflib.get_close_matches(name_or_path, names, n=3, cutoff=0.5)
+            hint = f"; did you mean {', '.join(close)}?" if close else f"; known: {', '.join(names) or 'none'}"
+            raise SpecError(name_or_path, None, f"unknown digital-unit preset{hint}")
+        path = digital_preset_dir() / f"{name_or_path}.yaml"
+        data, src = _read_file(path), _display(path)
+    return validate_digital(data, src, sets)
+
+
+def validate_digital(data: dict, src: str, sets: dict[str, Any] | None = None) -> DigitalCompute:
+    if sets:
+        data = _apply(data, dict(sets), "digital", {"digital": [DigitalCompute]})
+    try:
+        return DigitalCompute.model_validate(data)
+    except ValidationError as e:
+        raise validation_error(src, e, "", DigitalCompute) from None
+
+
+def _digital_fields(value: str) -> dict:
+    """A preset name or file path given for ``hw.digital``, as the validated unit's fields."""
+    try:
+        return load_digital(value).model_dump(mode="json")
+    except SpecError as e:
+        if e.field is None and e.source == value:  # unknown name / missing file: say which field
+            raise SpecError(value, "digital", e.problem) from None
+        raise  # a problem inside the preset file names that file and its field
+
+
+def _resolve_digital(data: dict, sets: dict[str, Any] | None) -> tuple[dict, dict[str, Any] | None]:
+    """Replace a digital-unit name (in the file or a ``--set hw.digital=NAME``) by its fields,
+    so ``--set hw.digital.sram_mb=…`` can refine a named unit."""
+    if isinstance(data.get("digital"), str):
+        data = {**data, "digital": _digital_fields(data["digital"])}
+    if sets and isinstance(sets.get("digital"), str):
+        sets = {**sets, "digital": _digital_fields(sets["digital"])}
+    return data, sets

@@ -306,6 +306,23 @@ def _restrict(f: Factor, keep: list[str]) -> Factor | None:
     return Factor(tuple(f.paths[i] for i in idx), tuple(entries))
 
 
+def _merge_overlapping(groups: list[list[int]], cols: dict[int, set[str]]) -> list[list[int]]:
+    """Merge groups of factors until no two groups change a common column."""
+    groups = [list(g) for g in groups]
+    merged = True
+    while merged:
+        merged = False
+        for a in range(len(groups)):
+            for b in range(a + 1, len(groups)):
+                if set().union(*(cols[i] for i in groups[a])) & set().union(*(cols[i] for i in groups[b])):
+                    groups[a] += groups.pop(b)
+                    merged = True
+                    break
+            if merged:
+                break
+    return groups
+
+
 def _head_components(part: _Part, factors: list[Factor], block_cols: list[str]) -> list[Component]:
     """Components of one spec part in one block (see module docstring)."""
     mine = [(i, [j for j, p in enumerate(f.paths) if p.startswith(part.head + ".")]) for i, f in enumerate(factors)]
@@ -349,19 +366,7 @@ def _head_components(part: _Part, factors: list[Factor], block_cols: list[str]) 
     for i, _ in mine:
         if i in simple:
             groups.append([i])
-    merged = True
-    while merged:
-        merged = False
-        for a in range(len(groups)):
-            for b in range(a + 1, len(groups)):
-                ca = set().union(*(changed_by[i] | own[i] for i in groups[a]))
-                cb = set().union(*(changed_by[i] | own[i] for i in groups[b]))
-                if ca & cb:
-                    groups[a] += groups.pop(b)
-                    merged = True
-                    break
-            if merged:
-                break
+    groups = _merge_overlapping(groups, {i: changed_by[i] | own[i] for i, _ in mine})
     comps = []
     js_of = dict(mine)
     for g in groups:

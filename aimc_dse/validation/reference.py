@@ -39,7 +39,7 @@ def _command(hw: str, model: str, wl: dict, sets: list[str]) -> str:
 
 
 def evaluate(hw: str, model: str, wl: dict, sets: list[str]) -> dict:
-    from ..commands.evaluate import build_points
+    from ..specs.points import build_points
 
     return evaluate_frame(build_points([hw, ], [model], wl, sets)).iloc[0].to_dict()
 

@@ -120,8 +120,8 @@ def points(n_random: int = 270, seed: int = 20261130) -> list[dict]:
 
 def evaluate(p: dict) -> dict:
     """The model's result columns for one golden point (every column not an input)."""
-    from aimc_dse.commands.evaluate import build_points
     from aimc_dse.cost.evaluate import evaluate_frame
+    from aimc_dse.specs.points import build_points
 
     grid = build_points([p["hw"]], [p["model"]], p["workload"], p["sets"])
     res = evaluate_frame(grid)

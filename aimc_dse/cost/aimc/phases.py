@@ -24,7 +24,7 @@ from .accounting import Accounting
 from .blocks import DigitalMacs, StageBlocks
 from .digital import DigitalEngine, DigitalModules
 from .grouping import GroupingFactors
-from .inputs import Chip, Inputs
+from .inputs import Inputs
 from .stages import OpTimes
 
 

@@ -1,0 +1,56 @@
+"""Design points from preset names, workload values and ``--set`` overrides.
+
+The one way the CLI, the Python API and the validation turn (hardware names, model names,
+workload, ``--set`` items) into validated design-point columns (``specs.columns``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pandas as pd
+
+from . import loader
+from .base import SpecError
+from .columns import spec_columns
+
+
+def _hw_sets_for(data: dict, sets: dict[str, Any], all_hw: list[dict]) -> dict[str, Any]:
+    """The --set hw.* items that apply to this hardware's kind (AIMC or GPU).
+
+    An item that fits no given hardware is an error (check_path names it); one that fits
+    another kind only is skipped here.
+    """
+    mine: dict[str, Any] = {}
+    for rest, value in sets.items():
+        if _fits(data, rest):
+            mine[rest] = value
+        elif not any(_fits(d, rest) for d in all_hw):
+            loader.check_path({"hw": loader.hw_classes(data)}, f"hw.{rest}")
+    return mine
+
+
+def _fits(data: dict, rest: str) -> bool:
+    """Whether ``hw.<rest>`` names a field of this hardware's kind."""
+    try:
+        loader.check_path({"hw": loader.hw_classes(data)}, f"hw.{rest}")
+        return True
+    except SpecError:
+        return False
+
+
+def build_points(
+    hws: list[str], models: list[str], workload: dict[str, Any], sets: list[str] | None
+) -> pd.DataFrame:
+    """Validated design points (one row per hardware × model) as a columns frame."""
+    overrides = loader.split_sets(sets)
+    raw_hw = [loader.resolve("hw", h) for h in hws]
+    w = loader.load_workload(workload, "command line", overrides["workload"])
+    rows = []
+    for m_name in models:
+        m = loader.load_model(m_name, overrides["model"])
+        for (data, src), h_name in zip(raw_hw, hws):
+            hw = loader.validate_hardware(data, src, _hw_sets_for(data, overrides["hw"], [d for d, _ in raw_hw]))
+            row = spec_columns(hw, m, w)
+            rows.append({"hardware": h_name, "model": m_name, **row})
+    return pd.DataFrame(rows)
