@@ -74,8 +74,8 @@ def test_op_counts_of_the_pim_prefill_match_the_reference_breakdown():
     assert r["mvms"] == 48_080  # 32 × 1,440 + 2,000 lm_head
     assert r["energy_nj.mvm"] == pytest.approx(601_000)
     assert r["energy_nj.communication"] == pytest.approx(1_236.74157, rel=1e-6)  # 95,649 ops × 12.93 pJ
-    assert r["latency_ns.digital"] == pytest.approx(556_878)  # DPU busy time
-    assert r["latency_ns.attention"] == pytest.approx(130_876.5)
+    assert r["busy_ns.digital"] == pytest.approx(556_878)  # DPU busy time
+    assert r["busy_ns.attention"] == pytest.approx(130_876.5)
     assert r["flops"] == 6_085_003_041
 
 
@@ -164,8 +164,8 @@ def test_batch_raises_tokens_per_s_until_a_resource_saturates():
     tps = [r["tokens_per_s"] for r in res]
     assert all(b >= a * (1 - 1e-9) for a, b in zip(tps, tps[1:]))
     assert tps[-1] > tps[0]
-    assert res[-1]["bound"] == "throughput"
-    assert res[-1]["latency_ns"] >= res[-1]["latency_ns.throughput_bound"]
+    assert res[-1]["batch_bound"] == "throughput"
+    assert res[-1]["latency_ns"] >= res[-1]["throughput_bound_ns"]
 
 
 def test_vectorised_call_equals_row_by_row():

@@ -51,8 +51,8 @@ def _cost(hw, model, workload) -> dict:
 def test_llama2_7b_decode_memory_bound_prefill_compute_bound_on_a100():
     decode = _cost(A100, LLAMA, Workload(prompt_len=128, gen_len=33, batch=1, prefill=False))
     prefill = _cost(A100, LLAMA, Workload(prompt_len=2048, gen_len=1, batch=1))
-    assert decode["bound"] == 1.0 and decode["latency_ns.compute"] == 0.0
-    assert prefill["bound"] == 0.0 and prefill["latency_ns.memory"] < 0.05 * prefill["latency_ns"]
+    assert decode["memory_bound_share"] == 1.0 and decode["latency_ns.compute"] == 0.0
+    assert prefill["memory_bound_share"] == 0.0 and prefill["latency_ns.memory"] < 0.05 * prefill["latency_ns"]
     # decode time per token ≈ weights / (bandwidth · memory efficiency) + overheads
     stream_ns = decode["weight_bytes"] / (A100.hbm_bandwidth_gbps * A100.efficiency.memory)
     overhead_ns = LLAMA.layers * A100.efficiency.per_layer_overhead_us * 1e3
@@ -71,7 +71,7 @@ def test_tokens_per_s_rises_with_batch_until_the_compute_roof_then_flattens():
     assert np.all(np.diff(tps) > 0)
     assert tps[1] / tps[0] > 1.9  # memory-bound: a second sequence is almost free
     assert tps[-1] / tps[-2] < 1.05  # compute roof: flat
-    assert rows[0]["bound"] == 1.0 and rows[-1]["bound"] == 0.0
+    assert rows[0]["memory_bound_share"] == 1.0 and rows[-1]["memory_bound_share"] == 0.0
     assert rows[-1]["latency_ns.compute"] > 0.8 * rows[-1]["latency_ns"]
 
 

@@ -84,7 +84,7 @@ def test_csv_and_parquet_round_trip_with_every_knob_in_every_row(small, tmp_path
     from_pq = pd.read_parquet(pq_out)
     pd.testing.assert_frame_equal(values(from_csv), values(from_pq), check_exact=True)
 
-    assert schema_version(pq_out) == SCHEMA_VERSION == 1
+    assert schema_version(pq_out) == SCHEMA_VERSION == 2
     meta = pq.read_schema(pq_out).metadata
     assert meta[b"aimc_dse.sweep"] == b"small"
 

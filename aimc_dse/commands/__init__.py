@@ -17,6 +17,7 @@ _NAMES = [
     "sweep",
     "pareto",
     "plot",
+    "columns",
 ]
 
 COMMAND_MODULES = [importlib.import_module(f"{__name__}.{n}") for n in _NAMES]

@@ -37,8 +37,9 @@ Result columns: the schema-1 headline (``cost.metrics``) plus ``latency_ns.compu
 ``.memory`` (roofline time of the kernel classes bound by FLOPs / by bytes), ``.overhead``,
 ``.communication`` (they sum to ``latency_ns``); ``energy_nj.active`` / ``.idle``;
 ``n_devices``; ``weight_bytes`` (all weights stored); ``kv_cache_bytes`` (the batch's KV cache
-at its longest context); ``bytes_moved`` (HBM traffic of all steps, all devices); ``bound``
-(share of the costed steps that are memory-bound: step bytes/bandwidth ≥ step FLOPs/peak).
+at its longest context); ``bytes_moved`` (HBM traffic of all steps, all devices);
+``memory_bound_share`` (share of the costed steps that are memory-bound: step bytes/bandwidth ≥
+step FLOPs/peak). Columns are defined in ``cost.registry``.
 
 Decode steps are summed in closed form with the KV cache (every per-step quantity is affine
 in n, so each roofline max is split where its two lines cross), and with a loop over steps
@@ -121,6 +122,7 @@ from ..specs.hardware import BYTES_PER_ELEMENT
 from .columns import Cols
 from .memo import per_distinct
 from .metrics import headline_metrics
+from .registry import mask_unfit
 from .shapes import ModelShape, model_shape
 
 ACT_BYTES = 2.0  # activations and all-reduce payloads travel in 16-bit
@@ -545,7 +547,7 @@ def gpu_cost(c: Cols) -> dict[str, np.ndarray]:
             "weight_bytes": extra["weight_bytes"],
             "kv_cache_bytes": extra["kv_cache_bytes"],
             "bytes_moved": acc["bytes"],
-            "bound": acc["memsteps"] / np.maximum(acc["steps"], 1.0),
+            "memory_bound_share": acc["memsteps"] / np.maximum(acc["steps"], 1.0),
         }
     )
-    return out
+    return mask_unfit(out)

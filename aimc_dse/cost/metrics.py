@@ -1,4 +1,4 @@
-"""Result columns of schema 1 (ARCHITECTURE.md, "Result columns"), computed once for every system.
+"""The headline result columns (cost.registry), computed once for every system.
 
 Both the AIMC and the GPU model produce latency, energy, area, flops and token counts;
 ``headline_metrics`` derives the rest so the definitions can never drift apart.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-SCHEMA_VERSION = 1
+from .registry import SCHEMA_VERSION  # noqa: F401  (the schema the columns belong to)
 
 HEADLINE_COLUMNS = [
     "system",

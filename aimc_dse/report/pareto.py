@@ -1,9 +1,10 @@
 """Pareto fronts of result tables: the designs no other design beats in every chosen metric.
 
 A row is on the front unless another row is at least as good in every metric and strictly
-better in one (rows equal in every metric are all kept). Metrics are maximised, except
-times, energies, areas and powers (``latency_ns``, ``energy_nj``, ``area_mm2``, ``power_w``,
-``ttft_ns``, ``tpot_ns`` and their ``.part`` breakdowns), which are minimised. Rows with a
+better in one (rows equal in every metric are all kept). Each result column's direction is
+its ``better`` in the column registry (``cost.registry``: times, energies, areas and powers
+are minimised); other columns are maximised unless their name is a time, energy, area or
+power (``latency_ns``, ``energy_nj``, ``area_mm2``, ``power_w``, ``busy_ns`` …). Rows with a
 missing or infinite metric take no part. ``ParetoFront`` folds in a table chunk by chunk
 (the front of a union is the front of the union of fronts), so results far larger than
 memory stream through it.
@@ -16,12 +17,17 @@ from typing import Iterable
 import numpy as np
 import pandas as pd
 
-MINIMIZED = ("latency_ns", "energy_nj", "area_mm2", "power_w", "ttft_ns", "tpot_ns")
+from ..cost import registry
+
+MINIMIZED = ("latency_ns", "energy_nj", "area_mm2", "power_w", "ttft_ns", "tpot_ns", "busy_ns")
 
 
 def default_maximize(metric: str) -> bool:
     """Whether ``metric`` is better when larger (the default sense of each result column)."""
-    return not any(metric == m or metric.startswith(m + ".") for m in MINIMIZED)
+    col = registry.column(metric)
+    if col is not None and col.better:
+        return col.better == "higher"
+    return not any(metric == m or metric.startswith(m + ".") or metric.endswith("_" + m) for m in MINIMIZED)
 
 
 def senses(metrics: list[str], minimize: Iterable[str] = (), maximize: Iterable[str] = ()) -> list[bool]:

@@ -43,7 +43,7 @@ STUDIES = [
     Study("buechel-dense-vs-moe", "tier_blocks", "tokens_per_s", ("model.name",), log=True),
     Study("buechel-experts", "model.moe.experts", "tokens_per_s", ("hw.name", "workload.batch"), log=True),
     Study("buechel-stack", "area_mm2", "tokens_per_s", ("model.name",), log=True, kind="scatter"),
-    Study("buechel-dmodel", "model.d_model", "latency_ns.mvm"),
+    Study("buechel-dmodel", "model.d_model", "busy_ns.mvm"),
     Study("buechel-batch", "workload.batch", "tokens_per_s", ("hw.name",), log=True),
     Study("buechel-a100", "tokens_per_s_per_w", "tokens_per_s", ("hw.name",), log=True, kind="scatter"),
     Study("gao-caches", "workload.gen_len", "latency_ns", ("workload.kv_cache", "workload.go_cache"), log=True),

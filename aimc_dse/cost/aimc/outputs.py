@@ -5,7 +5,7 @@ Energy = B × the active energy of one sequence + passive power × makespan (pas
 the chip's figure, DRAM idle power while a cache lives there, and the digital unit's
 static power). Area = the tiles (expert tiles scaled by the sharing factor f_g) + DPUs +
 MHA units + other + the digital unit. A design that does not fit carries no performance
-figure in any column.
+figure in any column (``registry.mask_unfit``).
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import numpy as np
 
 from ..metrics import headline_metrics
 from ..numeric import Array, ceil_div
+from ..registry import mask_unfit
 from .accounting import Accounting
 from .batching import Batching
 from .blocks import DigitalMacs, Mapping
@@ -50,42 +51,42 @@ def aimc_outputs(inp: Inputs, acc: Accounting, mp: Mapping, tot: StepTotals, bt:
         energy_nj=energy, area_mm2=area, flops=flops, tokens=B * np.where(work.prefill, work.G, work.G - 1),
     )
     is_moe = sh.experts > 0
+    pre = np.nan_to_num(bt.prefill)
     with np.errstate(divide="ignore", invalid="ignore"):
         out.update({
+            "latency_ns.prefill": pre,
+            "latency_ns.decode": bt.makespan - pre,
             "energy_nj.mvm": B * tot.e_mvm,
             "energy_nj.communication": B * tot.e_comm,
             "energy_nj.digital": B * tot.e_dpu,
             "energy_nj.attention": B * tot.e_att,
             "energy_nj.dram": B * tot.e_dram,
-            "energy_nj.passive": e_passive,
             "energy_nj.digital_mac": B * tot.e_dig,
-            "energy_nj.analog": B * (tot.e_mvm + tot.e_comm),
-            "latency_ns.digital_mac": B * tot.busy_dig,
-            "digital_param_fraction": dmac.weights / sh.params,
-            "digital_experts_per_layer": dm.n_experts,
-            "area_mm2.digital": eng.area_mm2,
-            "latency_ns.mvm": B * tot.busy_mvm,
-            "latency_ns.communication": B * tot.busy_comm,
-            "latency_ns.digital": B * tot.busy_dpu,
-            "latency_ns.attention": B * tot.busy_att,
-            "latency_ns.dram": B * tot.busy_dram,
-            "latency_ns.single_sequence": bt.single,
-            "latency_ns.latency_bound": bt.latency_bound,
-            "latency_ns.throughput_bound": bt.throughput_bound,
-            "bound": bt.batch_bound,
+            "energy_nj.passive": e_passive,
+            "analog_energy_nj": B * (tot.e_mvm + tot.e_comm),
+            "busy_ns.mvm": B * tot.busy_mvm,
+            "busy_ns.communication": B * tot.busy_comm,
+            "busy_ns.digital": B * tot.busy_dpu,
+            "busy_ns.attention": B * tot.busy_att,
+            "busy_ns.dram": B * tot.busy_dram,
+            "busy_ns.digital_mac": B * tot.busy_dig,
+            "single_sequence_latency_ns": bt.single,
+            "latency_bound_ns": bt.latency_bound,
+            "throughput_bound_ns": bt.throughput_bound,
+            "batch_bound": bt.batch_bound.astype(object),
             "mvms": B * tot.mvms,
             "tier_blocks": mp.total,
             "tiles_needed": mp.tiles_needed,
             "tiers_used": mp.tiers_used,
             "stacked": mp.stacked,
             "area_mm2.moe": np.where(is_moe, area_moe, np.nan),
+            "area_mm2.digital": eng.area_mm2,
             "gops_per_mm2.moe": np.where(is_moe, flops / bt.makespan / area_moe, np.nan),
             "gops_per_w_per_mm2.moe": np.where(is_moe, flops / energy / area_moe, np.nan),
             "grouping.f_m": gf.f_m,
             "grouping.f_c": gf.f_c,
             "grouping.f_g": gf.f_g,
+            "digital_param_fraction": dmac.weights / sh.params,
+            "digital_experts_per_layer": dm.n_experts.astype(np.float64),
         })
-    for key in ("latency_ns", "ttft_ns", "tpot_ns", "tokens_per_s", "energy_nj", "power_w",
-                "tokens_per_s_per_w", "tokens_per_s_per_mm2", "gops_per_w_per_mm2"):
-        out[key] = np.where(mp.fits, out[key], np.nan)
-    return out
+    return mask_unfit(out)
