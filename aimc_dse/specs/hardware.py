@@ -241,6 +241,9 @@ class GpuEfficiency(Spec):
         0.0, ge=0, description="kernel-launch, norm and sync time per layer per step outside the roofline, µs"
     )
     tp_comm: float = Field(1.0, gt=0, le=1, description="fraction of NVLink bandwidth reached by all-reduces")
+    attention_memory: float = Field(
+        1.0, gt=0, le=1, description="KV-cache reads' bandwidth relative to weight streaming's (multiplies `memory`)"
+    )
     collective_latency_us: float = Field(
         0.0, ge=0, description="fixed time of one all-reduce or all-to-all (launch + synchronisation), µs"
     )
