@@ -163,8 +163,12 @@ def _assert_shape_agrees(models: list[ModelSpec]) -> None:
     np.testing.assert_array_equal(s.active_params, [m.active_parameters for m in models])
     np.testing.assert_array_equal(s.moe_layers, [m.moe_layers for m in models])
     np.testing.assert_array_equal(s.dense_layers, [m.dense_layers for m in models])
-    np.testing.assert_array_equal(s.q, [m.q_width for m in models])
-    np.testing.assert_array_equal(s.kv, [m.kv_width for m in models])
+    # q: the out projection's input (the query width for GQA); kv: half the cached elements per
+    # token and layer (the K width for GQA) — cost/shapes.py
+    np.testing.assert_array_equal(s.q, [m.attn_out_width for m in models])
+    np.testing.assert_array_equal(s.kv, [m.kv_elements_per_token_layer // 2 for m in models])
+    np.testing.assert_array_equal(s.kv_elems, [m.kv_elements_per_token_layer for m in models])
+    np.testing.assert_array_equal(s.q[[m.mla is None for m in models]], [m.q_width for m in models if m.mla is None])
 
 
 @pytest.mark.parametrize("name", MODEL_PRESETS)

@@ -64,14 +64,27 @@ def hardware_figures(hw) -> dict:
     }
 
 
+def _kv_bytes(hw) -> float:
+    """Bytes per KV element: the GPU's kv_precision, else 1 (an 8-bit cache)."""
+    from ..specs.hardware import BYTES_PER_ELEMENT
+
+    return BYTES_PER_ELEMENT[hw.kv_precision] if isinstance(hw, GpuHardware) else 1.0
+
+
 def model_figures(m: ModelSpec, hw=None) -> dict:
     out = {
         "derived.parameters": m.parameters,
         "derived.parameters_b": m.parameters / 1e9,
         "derived.active_parameters": m.active_parameters,
         "derived.active_parameters_b": m.active_parameters / 1e9,
+        "derived.active_parameters_excl_embedding": m.active_parameters_excl_embedding,
+        "derived.active_parameters_excl_embedding_b": m.active_parameters_excl_embedding / 1e9,
         "derived.moe_layers": m.moe_layers,
         "derived.dense_layers": m.dense_layers,
+        "derived.kv_elements_per_token": m.kv_elements_per_token,
+        # 1 byte per element (8-bit cache) unless a GPU's kv_precision says otherwise
+        "derived.kv_bytes_per_token": m.kv_elements_per_token * _kv_bytes(hw),
+        "derived.local_layers": m.local_layers,
     }
     if isinstance(hw, AimcHardware):
         blocks = m.tier_blocks(hw.tier_rows, hw.tier_cols)
@@ -90,7 +103,12 @@ def model_figures(m: ModelSpec, hw=None) -> dict:
 
         need = m.parameters * BYTES_PER_ELEMENT[hw.weight_precision]
         out["derived.weight_bytes"] = need
-        out["derived.devices_needed"] = max(1, -(-int(need) // int(hw.usable_memory_bytes)))
+        if hw.parallelism == "ep" and m.moe is not None:  # everything but the experts on every device
+            experts = sum(x.params for x in m.matrices() if x.part == "expert") * BYTES_PER_ELEMENT[hw.weight_precision]
+            free = hw.usable_memory_bytes - (need - experts)
+            out["derived.devices_needed"] = max(1, -(-int(experts) // int(free))) if free > 0 else 0
+        else:
+            out["derived.devices_needed"] = max(1, -(-int(need) // int(hw.usable_memory_bytes)))
     return out
 
 

@@ -130,6 +130,9 @@ COLUMNS: tuple[Column, ...] = (
     _c("n_devices", "", "int", GPU, "GPUs used (given, or as many as memory needs)", perf=False),
     _c("weight_bytes", "B", "float", GPU, "all weights stored", perf=False),
     _c("kv_cache_bytes", "B", "float", GPU, "the batch's KV cache at its longest context", perf=False),
+    _c("kv_bytes_per_token", "B", "float", GPU, "KV-cache bytes one token adds over all layers (MLA latent, "
+       "GQA, sliding windows bounded)", perf=False),
+    _c("devices_needed", "", "int", GPU, "GPUs the weights and the batch's KV cache need", perf=False),
 )
 
 BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}

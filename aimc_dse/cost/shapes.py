@@ -3,6 +3,21 @@
 Shared by the AIMC and GPU models so both see the same network. Mirrors
 ``specs.model.ModelSpec.matrices()`` (which the tests check it against) without building
 per-matrix Python objects, so a million design points cost a few numpy operations.
+
+Attention, for both forms the spec knows (docs/models.md):
+
+* ``attn_mats`` — the five attention matrix slots (rows, cols) of one layer, in dataflow
+  order: q_a, q (or q_b), k (or kv_a), v (or kv_b), out. GQA leaves q_a empty (0×0); MLA
+  without ``q_lora_rank`` too. Every cost model should map / stream / multiply these.
+* ``kv_elems`` — KV-cache elements one token adds in one layer (2·kv_heads·h, or
+  kv_lora_rank + rope for MLA); ``kv_elements(n)`` — one sequence's cache at context n over
+  all layers, local (sliding-window) layers holding at most ``window`` tokens;
+  ``attended_keys(t, n)`` — keys the t newest tokens of a context n attend to, summed over
+  tokens and layers; ``att_width(decode)`` — multiply-adds per attended key and token.
+* ``q`` and ``kv`` keep their GQA meaning (query width; K width). For MLA they are the
+  nearest GQA equivalents — q = heads·v_head_dim (the out projection's input) and kv =
+  kv_elems / 2 — so a model reading only ``q``/``kv`` gets the out projection, the KV
+  cache size and kv_a right but not q_a/q_b/kv_b (see ``attn_mats``).
 """
 
 from __future__ import annotations
@@ -38,28 +53,127 @@ class ModelShape:
     tie: np.ndarray  # bool
     expert_choice: np.ndarray  # bool
     activation: np.ndarray  # str
+    # ---- attention form (defaults: plain GQA without window, biases or sinks) ----
+    heads: np.ndarray = None  # attention heads
+    q_lora: np.ndarray = None  # MLA query rank (0: direct q projection)
+    kv_lora: np.ndarray = None  # MLA latent KV width (0: GQA)
+    rope: np.ndarray = None  # MLA rotary width per head
+    nope: np.ndarray = None  # MLA non-rotary q/k width per head
+    v_head: np.ndarray = None  # MLA value width per head
+    window: np.ndarray = None  # sliding window, tokens (0: none)
+    global_every: np.ndarray = None  # with a window: every n-th layer global (0: none)
+    qkv_bias: np.ndarray = None  # bool
+    o_bias: np.ndarray = None  # bool
+    mlp_bias: np.ndarray = None  # bool
+    sinks: np.ndarray = None  # bool
+
+    def __post_init__(self):
+        n = np.shape(self.layers)
+        zero, no = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
+        fills = {"heads": np.maximum(self.q, 1), "q_lora": zero, "kv_lora": zero, "rope": zero, "nope": zero,
+                 "v_head": zero, "window": zero, "global_every": zero, "qkv_bias": no, "o_bias": no,
+                 "mlp_bias": no, "sinks": no}
+        for k, v in fills.items():
+            if getattr(self, k) is None:
+                object.__setattr__(self, k, v)
+
+    # ---- attention ------------------------------------------------------------------
+    @property
+    def mla(self):
+        return self.kv_lora > 0
+
+    @property
+    def attn_mats(self) -> tuple[tuple[np.ndarray, np.ndarray], ...]:
+        """(rows, cols) of the five attention slots: q_a, q/q_b, k/kv_a, v/kv_b, out."""
+        mla, d, H = self.mla, self.d, self.heads
+        ql = np.where(mla, self.q_lora, 0)
+        q_in = np.where(ql > 0, ql, d)
+        q_out = np.where(mla, H * (self.nope + self.rope), self.q)
+        return (
+            (np.where(ql > 0, d, 0), ql),
+            (q_in, q_out),
+            (d, np.where(mla, self.kv_lora + self.rope, self.kv)),
+            (np.where(mla, self.kv_lora, d), np.where(mla, H * (self.nope + self.v_head), self.kv)),
+            (self.q, d),
+        )
+
+    @property
+    def kv_elems(self):
+        """KV-cache elements per token per layer: 2·kv (GQA) or kv_lora_rank + rope (MLA)."""
+        return np.where(self.mla, self.kv_lora + self.rope, 2 * self.kv)
+
+    @property
+    def local_layers(self):
+        """Sliding-window layers: all but every ``global_every``-th, when a window is set."""
+        g = np.maximum(self.global_every, 1)
+        n_global = np.where(self.global_every > 0, self.layers // g, 0)
+        return np.where(self.window > 0, self.layers - n_global, 0)
+
+    def kv_elements(self, n):
+        """KV-cache elements of one sequence at context n, all layers (local layers ≤ window)."""
+        n = np.asarray(n, dtype=np.float64)
+        loc = self.local_layers
+        w = np.where(self.window > 0, np.minimum(n, self.window), n)
+        return self.kv_elems * ((self.layers - loc) * n + loc * w)
+
+    def attended_keys(self, t, n):
+        """Σ over the t newest tokens (positions n−t+1 … n) and all layers of the keys each
+        attends to (causal; a local layer sees at most ``window`` keys)."""
+        t = np.asarray(t, dtype=np.float64)
+        n = np.asarray(n, dtype=np.float64)
+        full = t * n - t * (t - 1.0) / 2.0
+        W = np.where(self.window > 0, self.window, 1).astype(np.float64)
+
+        def s(m):  # Σ_{i=1..m} min(i, W)
+            return np.where(m <= W, m * (m + 1.0) / 2.0, W * (W + 1.0) / 2.0 + (m - W) * W)
+
+        local = np.where(self.window > 0, s(n) - s(n - t), full)
+        loc = self.local_layers
+        return (self.layers - loc) * full + loc * local
+
+    def att_width(self, decode):
+        """Multiply-adds per attended key per token in one layer (QKᵀ plus A·V, all heads).
+
+        GQA: 2·q. MLA in its absorbed decode form (queries and outputs in the latent space,
+        FlashMLA's): heads·(2·kv_lora_rank + rope); in prefill, with K and V expanded:
+        heads·(nope + rope + v).
+        """
+        H = self.heads
+        mla_dec = H * (2 * self.kv_lora + self.rope)
+        mla_pre = H * (self.nope + self.rope + self.v_head)
+        return np.where(self.mla, np.where(decode, mla_dec, mla_pre), 2 * self.q)
 
     # ---- parameters per part ---------------------------------------------------------
     @property
     def attn_params_layer(self):
-        return self.d * self.q + 2 * self.d * self.kv + self.q * self.d
+        """Attention matrices of one layer, their biases and sinks."""
+        mats = sum(r * c for r, c in self.attn_mats)
+        (_, qa), (_, qo), (_, ko), (_, vo), _ = self.attn_mats
+        first_q = np.where(qa > 0, qa, qo)
+        qkv_b = np.where(self.mla, first_q + ko, qo + ko + vo)
+        return mats + self.qkv_bias * qkv_b + self.o_bias * self.d + self.sinks * self.heads
+
+    def _ffn_params(self, width):
+        """One FFN of hidden width ``width``: its matrices and (mlp_bias) their biases."""
+        bias = (self.n_ffn_mats - 1) * width + self.d
+        return self.n_ffn_mats * self.d * width + self.mlp_bias * bias
 
     @property
     def dense_ffn_params_layer(self):
-        return self.n_ffn_mats * self.d * self.d_ff
+        return self._ffn_params(self.d_ff)
 
     @property
     def expert_params(self):
         """One routed expert."""
-        return self.n_ffn_mats * self.d * self.d_ff_expert
+        return self._ffn_params(self.d_ff_expert)
 
     @property
     def router_params_layer(self):
-        return self.d * self.experts
+        return self.d * self.experts + self.mlp_bias * self.experts
 
     @property
     def shared_params_layer(self):
-        return self.shared * self.n_ffn_mats * self.d * self.d_ff_shared
+        return self.shared * self._ffn_params(self.d_ff_shared)
 
     @property
     def embedding_params(self):
@@ -117,11 +231,17 @@ def model_shape(c: Cols) -> ModelShape:
     head_dim = c.i("model.head_dim")
     E = c.i("model.moe.experts", 0)
     moe_layers = moe_layer_count(L, E, c.i("model.moe.first_dense_layers", 0), c.i("model.moe.every", 1))
+    kv_lora = c.i("model.mla.kv_lora_rank", 0)
+    rope = c.i("model.mla.qk_rope_head_dim", 0)
+    v_head = c.i("model.mla.v_head_dim", 0)
+    mla = kv_lora > 0
+    bias = c.s("model.attention_bias", "none")
     return ModelShape(
         layers=L,
         d=d,
-        q=heads * head_dim,
-        kv=c.i("model.kv_heads") * head_dim,
+        # GQA meaning; MLA: the nearest GQA equivalents (module docstring)
+        q=np.where(mla, heads * v_head, heads * head_dim),
+        kv=np.where(mla, (kv_lora + rope) // 2, c.i("model.kv_heads") * head_dim),
         d_ff=c.i("model.d_ff"),
         n_ffn_mats=np.where(c.eq("model.mlp", "gated"), 3, 2),
         vocab=c.i("model.vocab"),
@@ -137,4 +257,16 @@ def model_shape(c: Cols) -> ModelShape:
         tie=c.b("model.tie_embeddings"),
         expert_choice=c.eq("model.moe.routing", "expert_choice"),
         activation=c.s("model.activation"),
+        heads=heads,
+        q_lora=c.i("model.mla.q_lora_rank", 0),
+        kv_lora=kv_lora,
+        rope=rope,
+        nope=c.i("model.mla.qk_nope_head_dim", 0),
+        v_head=v_head,
+        window=c.i("model.sliding_window", 0),
+        global_every=c.i("model.global_every", 0),
+        qkv_bias=bias != "none",
+        o_bias=bias == "qkvo",
+        mlp_bias=c.b("model.mlp_bias", False),
+        sinks=c.b("model.attention_sinks", False),
     )

@@ -39,10 +39,26 @@ MOE_DEFAULTS = {
 }
 
 
+MLA_DEFAULTS = {  # grouped-query attention: no latent dimensions
+    "q_lora_rank": 0,
+    "kv_lora_rank": 0,
+    "qk_nope_head_dim": 0,
+    "qk_rope_head_dim": 0,
+    "v_head_dim": 0,
+}
+
+
 def model_columns(m: ModelSpec) -> dict[str, Any]:
     out = _flatten(m, "model.")
     out["model.kv_heads"] = m.kv_heads or m.heads
     out["model.head_dim"] = m.head_dim or m.d_model // m.heads
+    out["model.sliding_window"] = m.sliding_window or 0  # 0 = no window
+    if m.mla is None:
+        out.pop("model.mla", None)
+        for k, v in MLA_DEFAULTS.items():
+            out[f"model.mla.{k}"] = v
+    else:
+        out["model.mla.q_lora_rank"] = m.mla.q_lora_rank or 0  # 0 = a direct q projection
     if m.moe is None:
         out.pop("model.moe", None)
         for k, v in MOE_DEFAULTS.items():

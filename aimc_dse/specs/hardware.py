@@ -230,6 +230,9 @@ BYTES_PER_ELEMENT: dict[str, float] = {
 }
 
 
+WEIGHT_ONLY_FORMATS = ("int8", "int4", "5bit")
+
+
 class GpuEfficiency(Spec):
     """Achievable fractions of peak (calibrated accounting, COST-MODEL.md §7).
 
@@ -246,6 +249,12 @@ class GpuEfficiency(Spec):
         0.0, ge=0, description="kernel-launch, norm and sync time per layer per step outside the roofline, µs"
     )
     tp_comm: float = Field(1.0, gt=0, le=1, description="fraction of NVLink bandwidth reached by all-reduces")
+    attention_memory: float = Field(
+        1.0, gt=0, le=1, description="KV-cache reads' bandwidth relative to weight streaming's (multiplies `memory`)"
+    )
+    collective_latency_us: float = Field(
+        0.0, ge=0, description="fixed time of one all-reduce or all-to-all (launch + synchronisation), µs"
+    )
 
 
 class GpuHardware(Spec):
@@ -267,7 +276,12 @@ class GpuHardware(Spec):
     weight_precision: Precision = Field("fp16", description="precision weights are stored and streamed in")
     kv_precision: Precision = Field("fp16", description="precision of the KV cache")
     compute_precision: Precision = Field("fp16", description="precision whose peak FLOP/s applies")
-    devices: int | None = Field(None, ge=1, description="devices (tensor parallel); None = as many as memory needs")
+    devices: int | None = Field(None, ge=1, description="devices; None = as many as memory needs")
+    parallelism: Literal["tp", "ep", "tp+ep"] = Field(
+        "tp",
+        description="tp: every matrix split over the devices; ep: experts spread over the devices, the rest "
+        "replicated with the batch split (all-to-all dispatch/combine); tp+ep: experts spread, the rest tensor-parallel",
+    )
     efficiency: GpuEfficiency = Field(default_factory=GpuEfficiency, description="achievable efficiencies")
     accounting: Literal["calibrated", "paper"] = Field(
         "calibrated", description="calibrated roofline, or Büchel et al.'s upper bound (paper)"
@@ -277,6 +291,14 @@ class GpuHardware(Spec):
     def _precision_known(self):
         if self.compute_precision not in self.peak_tflops:
             raise ValueError(f"peak_tflops has no entry for compute_precision {self.compute_precision!r}")
+        # A weight format is usable when the GPU computes in it (a peak is listed) or as a
+        # weight-only integer format dequantized inside the GEMM (AWQ/GPTQ-style int4/int8, the
+        # paper's 5-bit); fp8 weights need fp8 tensor cores (Hopper and later).
+        if self.weight_precision not in self.peak_tflops and self.weight_precision not in WEIGHT_ONLY_FORMATS:
+            raise ValueError(
+                f"weight_precision {self.weight_precision!r} is not supported by this GPU (peak_tflops lists "
+                f"{', '.join(self.peak_tflops)}; weight-only formats: {', '.join(WEIGHT_ONLY_FORMATS)})"
+            )
         return self
 
     @property

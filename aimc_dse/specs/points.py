@@ -49,8 +49,10 @@ def build_points(
     rows = []
     for m_name in models:
         m = loader.load_model(m_name, overrides["model"])
+        # a file is shown by the model's own name (an HF checkout by its folder), a preset by its name
+        label = m.name if m_name not in loader.preset_names("model") and m.name != "custom-model" else m_name
         for (data, src), h_name in zip(raw_hw, hws):
             hw = loader.validate_hardware(data, src, _hw_sets_for(data, overrides["hw"], [d for d, _ in raw_hw]))
             row = spec_columns(hw, m, w)
-            rows.append({"hardware": h_name, "model": m_name, **row})
+            rows.append({"hardware": h_name, "model": label, **row})
     return pd.DataFrame(rows)

@@ -6,6 +6,10 @@
 * TensorRT-LLM v0.17 Mixtral-8×7B on A100-SXM4-80GB, FP16, TP 2/4/8, 128 in / 128 out,
   offline max throughput. TensorRT-LLM batches in flight; the model runs the largest static
   batch whose KV cache (255 tokens per sequence) fits beside the weights.
+* TensorRT-LLM v0.5.0 Llama-2-70B, TP 4, static batch 64 at 128/2048 in × 128/2048 out
+  (output tokens/s) and batch-1 time to first token at 128 and 2048 prompt tokens: A100-80GB
+  FP16 (used, with the Mixtral runs, to fit the communication and attention constants) and
+  H100 FP8 (hold-outs: ``h100_fp8_holdouts``, the A100's constants applied to the H100).
 * The ``paper`` accounting on ``a100-paper`` with the paper's largest MoE (nature-moe-51b):
   8 iterations fetch ≈ 250 GB in ≈ 0.16 s (Büchel et al. 2025, paper-numbers.md §1.4).
 
@@ -26,6 +30,10 @@ from . import Check, targets
 
 VIDUR_SOURCE = "Vidur data/profiling/compute/{gpu}/meta-llama/Llama-2-7b-hf/mlp.csv, sum of layer ops (peer-tools.md §8.1 B)"
 TRTLLM_SOURCE = "TensorRT-LLM v0.17 docs/source/performance/perf-overview.md @258c754, Mixtral-8x7B A100 FP16 (peer-tools.md §8.2 E)"
+TRTLLM_V05_SOURCE = (
+    "TensorRT-LLM v0.5.0 docs/source/performance.md (NVIDIA/TensorRT-LLM release v0.5.0), "
+    "LLaMA 70B TP4, {table}"
+)
 PAPER_SOURCE = "Büchel et al., Nat. Comput. Sci. 5 (2025), A100 upper bound: 8 iterations ≈ 250 GB ≈ 0.16 s (paper-numbers.md §1.4)"
 
 # Vidur points not in targets.yaml (same table, peer-tools.md §8.1 B), ms per layer
@@ -58,6 +66,62 @@ def mixtral_tokens_per_s(hw, tp: int) -> tuple[float, int]:
     batch = int(max_batch(_cols(hw, model, probe))[0])
     wl = probe.model_copy(update={"batch": batch})
     return float(gpu_cost(_cols(hw, model, wl))["tokens_per_s"][0]), batch
+
+
+def llama2_70b_tp(hw, tp: int, prompt: int, gen: int, batch: int, fp8: bool = False) -> dict[str, float]:
+    """Llama-2-70B on ``tp`` devices, one static batch: output tokens/s and time to first token (ms).
+
+    ``fp8``: weights, KV cache and GEMMs in FP8 (TensorRT-LLM's H100 FP8 engines)."""
+    update = {"devices": tp}
+    if fp8:
+        update.update(weight_precision="fp8", kv_precision="fp8", compute_precision="fp8")
+    hw = hw.model_copy(update=update)
+    res = gpu_cost(_cols(hw, load_model("llama-2-70b"), Workload(prompt_len=prompt, gen_len=gen, batch=batch)))
+    return {"tokens_per_s": float(res["tokens_per_s"][0]), "ttft_ms": float(res["ttft_ns"][0]) / 1e6}
+
+
+def _llama2_70b_checks(hw, block: dict, tol: float, name: str, fp8: bool) -> list[Check]:
+    prec = "FP8" if fp8 else "FP16"
+    out = []
+    flag = " --set hw.weight_precision=fp8 --set hw.kv_precision=fp8 --set hw.compute_precision=fp8" if fp8 else ""
+    for P, G, ref in block["throughput_batch64"]:
+        out.append(
+            Check(
+                group="gpu",
+                name=f"TensorRT-LLM v0.5 Llama-2-70B, {name} TP4 {prec}, {P}/{G}, static batch 64",
+                quantity="tokens_per_s",
+                reference=float(ref),
+                model=llama2_70b_tp(hw, 4, P, G, 64, fp8)["tokens_per_s"],
+                tolerance=tol,
+                source=TRTLLM_V05_SOURCE.format(table=f"High Throughput, {name} ({prec})"),
+                command=f"aimc-dse evaluate --hw {name} --model llama-2-70b --prompt-len {P} --gen-len {G} "
+                f"--batch 64 --set hw.devices=4{flag}",
+            )
+        )
+    for P, ref in block["ttft_batch1_ms"]:
+        out.append(
+            Check(
+                group="gpu",
+                name=f"TensorRT-LLM v0.5 Llama-2-70B, {name} TP4 {prec}, batch 1, first token after {P} tokens",
+                quantity="ttft_ms",
+                reference=float(ref),
+                model=llama2_70b_tp(hw, 4, P, 1, 1, fp8)["ttft_ms"],
+                tolerance=tol,
+                source=TRTLLM_V05_SOURCE.format(table=f"Low Latency, {name} ({prec})"),
+                command=f"aimc-dse evaluate --hw {name} --model llama-2-70b --prompt-len {P} --gen-len 1 "
+                f"--batch 1 --set hw.devices=4{flag}",
+            )
+        )
+    return out
+
+
+def h100_fp8_holdouts(hw=None) -> list[Check]:
+    """The H100 FP8 rows of the same TensorRT-LLM v0.5 tables, with the constants fitted on the
+    A100 (no H100 multi-GPU fit). Not part of ``checks()``: the 128/128 run is known to miss
+    (cost/gpu.py docstring), so ``aimc-dse validate`` stays a statement about fitted targets."""
+    t = targets()["gpu"]
+    return _llama2_70b_checks(hw or load_hardware("h100-sxm"), t["trtllm_v05_llama2_70b_tp4"]["h100_fp8"],
+                              float(t["tp_tolerance"]), "h100-sxm", True)
 
 
 def paper_example(hw=None) -> dict[str, float]:
@@ -98,6 +162,9 @@ def checks(hardware: dict | None = None) -> list[Check]:
                 source=VIDUR_SOURCE.format(gpu=gpu),
             )
         )
+    tp_tol = float(t["tp_tolerance"])
+    out += _llama2_70b_checks(hw["a100-sxm4-80gb"], t["trtllm_v05_llama2_70b_tp4"]["a100_fp16"], tp_tol,
+                              "a100-sxm4-80gb", False)
     for tp in (2, 4, 8):
         ref = t[f"trtllm_mixtral_8x7b_a100_fp16_tp{tp}_128in_128out_tokens_per_s"]
         tps, batch = mixtral_tokens_per_s(hw["a100-sxm4-80gb"], tp)
@@ -108,7 +175,7 @@ def checks(hardware: dict | None = None) -> list[Check]:
                 quantity="tokens_per_s",
                 reference=float(ref),
                 model=tps,
-                tolerance=tol,
+                tolerance=tp_tol,
                 source=TRTLLM_SOURCE,
                 command=(
                     f"aimc-dse evaluate --hw a100-sxm4-80gb --model mixtral-8x7b --prompt-len 128 --gen-len 128 "
