@@ -80,8 +80,14 @@ def workload_data(flags: Mapping[str, Any], sets: dict[str, Any], flag_name=None
 
 
 def positions_problem(model, workload) -> str | None:
-    """A one-line note when prompt + generated tokens exceed the model's ``max_positions``."""
-    need = workload.prompt_len + workload.gen_len
+    """A one-line note when the positions a request feeds exceed the model's ``max_positions``.
+
+    A request feeds prompt_len + gen_len − 1 positions (the last generated token is not fed
+    back). A learned position table (GPT-2, the Nature MoE) has no row beyond it; a RoPE
+    model was trained up to it. The cost is computed either way — it is a warning.
+    """
+    # positions fed: the prompt, then every generated token but the last (it is never fed back)
+    need = workload.prompt_len + workload.gen_len - 1
     if model.max_positions is None or need <= model.max_positions:
         return None
     if model.position_embedding == "learned":
@@ -89,8 +95,8 @@ def positions_problem(model, workload) -> str | None:
     else:
         what = f"it was trained for {model.max_positions:,} positions ({model.position_embedding}; the cost is still computed)"
     return (
-        f"{model.name}: prompt_len + gen_len = {workload.prompt_len:,} + {workload.gen_len:,} = {need:,} "
-        f"exceeds model.max_positions; {what}"
+        f"{model.name}: the workload feeds {need:,} positions (prompt_len {workload.prompt_len:,} + gen_len "
+        f"{workload.gen_len:,} − 1), more than model.max_positions; {what}"
     )
 
 

@@ -207,8 +207,8 @@ class _Col:
         self.width = self.min
 
 
-OVERHEAD_PER_COLUMN = 3  # rich's heavy-head box: padding 1 + 1 and a divider per column
-OVERHEAD_TABLE = 1
+OVERHEAD_PER_COLUMN = 3  # padding 1 + 1 and a divider per column
+OVERHEAD_TABLE = -3  # no outer edge: one divider fewer than columns, no padding at the two ends
 
 
 def _total(cols: list[_Col], attr: str = "width") -> int:
@@ -271,7 +271,9 @@ def _render(console, cols: list[_Col], title: str | None, n_rows: int) -> None:
     from rich import box
     from rich.table import Table
 
-    table = Table(title=title, header_style="bold", box=box.HEAVY_HEAD, title_justify="left")
+    if title:  # above the table, wrapped at the console's width rather than the table's
+        console.print(title, markup=False, highlight=False, style="italic")
+    table = Table(header_style="bold", box=box.HEAVY_HEAD, show_edge=False, pad_edge=False)
     for c in cols:
         table.add_column(
             wrap_header(c.header, c.width),
@@ -280,18 +282,51 @@ def _render(console, cols: list[_Col], title: str | None, n_rows: int) -> None:
             no_wrap=c.numeric,
             overflow="fold",
         )
+    from rich.text import Text
+
+    def cell(c: _Col, v: str):
+        # numbers right-aligned; text in a numeric column (a transposed table) reads from the left
+        return Text(v, justify="left") if c.right and not _NUMBER.match(v) else v
+
     for i in range(n_rows):
-        table.add_row(*[c.cells[i] for c in cols])
+        table.add_row(*[cell(c, c.cells[i]) for c in cols])
     console.print(table)
 
 
-def print_table(df, title: str | None = None, transpose: bool = False, file=None, width: int | None = None) -> None:
-    """A table that fits ``width`` columns, split into several when it cannot (no number is cut)."""
+def hoist_constants(df, title: str | None):
+    """Text columns with one value in every row move into the title (``model.name: mixtral-8x7b``)."""
+    import pandas as pd
+
+    if len(df) < 2:
+        return df, title
+    same = []
+    for c in df.columns:
+        col = df[c]
+        if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+            continue
+        vals = col.dropna().unique()
+        if len(vals) == 1 and col.notna().all():
+            same.append(c)
+    if not same or len(same) == len(df.columns):
+        return df, title
+    note = ", ".join(f"{c}: {df[c].iloc[0]}" for c in same)
+    return df.drop(columns=same), f"{title} — {note}" if title else note
+
+
+def print_table(
+    df, title: str | None = None, transpose: bool = False, file=None, width: int | None = None, hoist: bool = False
+) -> None:
+    """A table that fits ``width`` columns, split into several when it cannot (no number is cut).
+
+    ``hoist`` moves text columns that hold one value in every row into the title.
+    """
     import pandas as pd
     from rich.console import Console
 
     out = file or sys.stdout
     width = width or table_width(out)
+    if hoist and not transpose:
+        df, title = hoist_constants(df, title)
     if transpose:
         names = [str(df.index[i]) for i in range(len(df))] if len(df) > 1 else ["value"]
         cols = [_Col("field", [str(c) for c in df.columns], right=False)]
@@ -303,7 +338,9 @@ def print_table(df, title: str | None = None, transpose: bool = False, file=None
         for c in df.columns:
             col = df[c]
             numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
-            cols.append(_Col(str(c), [fmt_value(v) for v in col.tolist()], right=numeric or pd.api.types.is_bool_dtype(col)))
+            cells = [fmt_value(v) for v in col.tolist()]
+            right = numeric or pd.api.types.is_bool_dtype(col) or (bool(cells) and all(_NUMBER.match(x) for x in cells))
+            cols.append(_Col(str(c), cells, right=right))
         n_rows = len(df)
     # Rich never wraps a line by itself here: every column has an explicit width.
     console = Console(file=out, width=max(width, 20), soft_wrap=False, highlight=False)
@@ -312,7 +349,7 @@ def print_table(df, title: str | None = None, transpose: bool = False, file=None
         _fit(g, width)
         t = title
         if len(groups) > 1:
-            t = f"{title or 'table'} ({k + 1}/{len(groups)})"
+            t = f"{title or 'table'} ({k + 1}/{len(groups)})" if k == 0 else f"(continued, {k + 1}/{len(groups)})"
         _render(console, g, t, n_rows)
 
 
@@ -323,8 +360,12 @@ def emit(
     columns: list[str] | None = None,
     file=None,
     transpose: bool = False,
+    hoist: bool = False,
 ) -> None:
-    """Print rows in the chosen format. ``transpose`` shows a table as field/value pairs."""
+    """Print rows in the chosen format. ``transpose`` shows a table as field/value pairs.
+
+    ``hoist`` (tables only): text columns with one value in every row go into the title.
+    """
     df = to_frame(rows)
     if columns is not None:
         df = df[[c for c in columns if c in df.columns]]
@@ -334,4 +375,4 @@ def emit(
     elif fmt == "csv":
         write_csv(df, out)
     else:
-        print_table(integral_knobs(df), title=title, transpose=transpose, file=out)
+        print_table(integral_knobs(df), title=title, transpose=transpose, file=out, hoist=hoist)
