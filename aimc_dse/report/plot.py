@@ -51,6 +51,7 @@ class PlotStats:
     not_fitting: int  # rows whose design does not fit (no metrics)
     missing: int  # other rows without a finite x or y
     symlog: tuple[str, ...] = ()  # axes switched to symlog because of values ≤ 0
+    lines: int = 0  # lines drawn (kind="line"): one per design and panel
 
     def summary(self) -> str:
         parts = [f"{self.drawn:,} of {self.rows:,} rows drawn"]
@@ -223,6 +224,7 @@ def plot(
                             ii = ii[np.argsort(xs[ii], kind="stable")]
                             (h_,) = ax.plot(xs[ii], ys[ii], ms=4 + 1.5 * si, lw=1.3, zorder=2,
                                             mfc="none" if si else kw["color"], **kw)
+                            stats.lines += 1
                             if annotate and annotate in df.columns:
                                 _annotate(ax, df[annotate].to_numpy()[ii], xs[ii], ys[ii], annotate, kw["color"])
                     else:
