@@ -5,7 +5,7 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: install run test lint bench paper validate clean
+.PHONY: install run test lint bench paper validate docs-check clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,6 +39,10 @@ paper: $(STAMP)
 
 validate: $(STAMP)
 	$(BIN)/aimc-dse validate
+
+# Every command README.md shows runs, its quoted numbers match the model, and the Python example runs.
+docs-check: $(STAMP)
+	$(BIN)/python -m pytest -q tests/test_readme.py tests/test_cli_ux.py::test_example_script_runs
 
 clean:
 	rm -rf $(VENV) .pytest_cache build dist *.egg-info

@@ -22,9 +22,11 @@ from typer.testing import CliRunner
 
 from aimc_dse.cli import app
 from aimc_dse.specs import loader
+from aimc_dse.specs.loader import digital_preset_names
 
 HF = Path(__file__).parent / "data" / "hf"
-ALL_PRESETS = set(loader.preset_names("hw")) | set(loader.preset_names("model"))
+
+ALL_PRESETS = set(loader.preset_names("hw")) | set(loader.preset_names("model")) | set(digital_preset_names())
 
 
 # ---- running the CLI -------------------------------------------------------------------------
@@ -239,10 +241,11 @@ def _check_presets_json(code: int, out: str) -> None:
     assert code == 0
     rows = json.loads(out)
     assert {r["name"] for r in rows} == ALL_PRESETS
-    assert len(rows) == len(loader.preset_names("hw")) + len(loader.preset_names("model"))
+    assert len(rows) == len(loader.preset_names("hw")) + len(loader.preset_names("model")) + len(digital_preset_names())
+    types = {"hardware": ("aimc", "gpu"), "model": ("dense", "moe"), "digital engine": ("digital",)}
     for r in rows:
-        assert r["kind"] in ("hardware", "model") and r["description"]
-        assert r["type"] in (("aimc", "gpu") if r["kind"] == "hardware" else ("dense", "moe"))
+        assert r["kind"] in types and r["description"]
+        assert r["type"] in types[r["kind"]]
 
 
 def test_presets_lists_every_preset():

@@ -97,6 +97,10 @@ def table_csv(tmp_path):
 def test_pareto_command_prints_exactly_the_front_rows(table_csv):
     code, out, err = invoke(["pareto", table_csv, "--x", "tokens_per_s", "--y", "tokens_per_s_per_w", "-f", "json"])
     assert code == 0, err
+    assert [r["hw.name"] for r in json.loads(out)] == ["a", "b", "d"]  # d and d2 tie: shown once
+    assert [r["ties"] for r in json.loads(out)] == [1, 1, 2]
+    code, out, err = invoke(["pareto", table_csv, "--x", "tokens_per_s", "--y", "tokens_per_s_per_w", "-f", "json", "--ties"])
+    assert code == 0, err
     assert [r["hw.name"] for r in json.loads(out)] == ["a", "b", "d", "d2"]
 
 
@@ -145,7 +149,7 @@ def test_pareto_entry_point_in_a_subprocess(table_csv):
     r = run(["pareto", table_csv, "--x", "tokens_per_s", "--y", "tokens_per_s_per_w", "-f", "csv"])
     assert r.returncode == 0, r.stderr
     assert r.stdout.splitlines()[0].startswith("hw.name,fits,tokens_per_s")
-    assert len(r.stdout.splitlines()) == 1 + 4
+    assert len(r.stdout.splitlines()) == 1 + 3  # four front rows, d and d2 tied: three distinct points
 
 
 # ---- the plot command ---------------------------------------------------------------------
@@ -170,7 +174,7 @@ def test_plot_hue_of_several_columns(table_csv, tmp_path):
     code, _, err = invoke(["plot", table_csv, "--x", "tokens_per_s", "--y", "area_mm2", "--hue", "fits,hw.name", "-o", out])
     assert code == 0, err
     svg = out.read_text()
-    assert "fits=True, name=a" in svg and "fits=False, name=f" in svg
+    assert "fits=true, a" in svg and "fits=false, f" in svg  # a name column shows its value alone
 
 
 def test_plot_bad_column_and_extension_exit_2(table_csv, tmp_path):
@@ -201,7 +205,7 @@ def test_plot_entry_point_in_a_subprocess(table_csv, tmp_path):
     out = tmp_path / "f.svg"
     r = run(["plot", table_csv, "--x", "tokens_per_s", "--y", "area_mm2", "--hue", "hw.name", "-o", out])
     assert r.returncode == 0, r.stderr
-    assert out.exists() and f"wrote {out} (7 points)" in r.stderr
+    assert out.exists() and f"wrote {out} (7 of 7 rows drawn)" in r.stderr
 
 
 # ---- filter expressions -------------------------------------------------------------------

@@ -1,4 +1,7 @@
-"""Options and helpers shared by several commands (one override mechanism: ``--set``)."""
+"""Options and helpers shared by several commands (one override mechanism: ``--set``).
+
+Light on purpose: command modules import this at start-up, so nothing heavy loads here.
+"""
 
 from __future__ import annotations
 
@@ -13,3 +16,35 @@ SetOpt = Annotated[
     Optional[list[str]],
     typer.Option("--set", help="override a spec field by dotted path, e.g. hw.tiles=4096, model.layers=1 (repeatable)"),
 ]
+ColumnsOpt = Annotated[
+    Optional[list[str]],
+    typer.Option(
+        "--columns",
+        "-c",
+        help="only these columns: names or patterns, comma-separated or repeated, e.g. tokens_per_s,'energy_nj.*' (default: the headline)",
+    ),
+]
+
+
+def split_list(items: list[str] | None) -> list[str]:
+    """Repeated and comma-separated option values as one list."""
+    return [s.strip() for it in items or [] for s in it.split(",") if s.strip()]
+
+
+def select_columns(df, patterns: list[str] | None, keep: list[str] = ()):
+    """The columns of ``df`` matching ``patterns`` (fnmatch), ``keep`` first; SpecError for a pattern matching none."""
+    import difflib
+    import fnmatch
+
+    from ..specs.base import SpecError
+
+    pats = split_list(patterns)
+    chosen = [c for c in keep if c in df.columns]
+    for p in pats:
+        hits = [c for c in df.columns if fnmatch.fnmatchcase(str(c), p)]
+        if not hits:
+            close = difflib.get_close_matches(p, [str(c) for c in df.columns], n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise SpecError(f"--columns {p}", None, f"matches no column{hint}")
+        chosen += [c for c in hits if c not in chosen]
+    return df[chosen]

@@ -1,79 +1,174 @@
 """`aimc-dse evaluate`: one design point (or several, with repeated --hw / --model), side by side.
 
 With AIMC and GPU hardware in one call, every AIMC row also gets its ratios against each
-GPU row of the same model (tokens/s, tokens/s/W, tokens/s/mm²: AIMC / GPU).
+GPU row of the same model (tokens/s, tokens/s/W, tokens/s/mm²: AIMC / GPU). The work is
+``aimc_dse.api.evaluate``'s (the same validation for the CLI and Python); this module adds
+the flags and the people's view: the workload that ran, a table that fits the terminal
+(transposed for a few designs), and the ratios as one row per AIMC × GPU pair.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
-import pandas as pd
 import typer
 
-from ..cost.evaluate import evaluate_frame
-from ..cost.metrics import HEADLINE_COLUMNS
-from ..report.output import emit
-from ..specs.points import build_points
-from .common import FormatOpt, SetOpt
+from .common import ColumnsOpt, FormatOpt, SetOpt
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 RATIO_METRICS = ["tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2"]
-TABLE_COLUMNS = ["hardware", "model"] + [c for c in HEADLINE_COLUMNS if c != "flops"]
+RATIO_LABELS = {"tokens_per_s": "tokens/s ×", "tokens_per_s_per_w": "tokens/s/W ×", "tokens_per_s_per_mm2": "tokens/s/mm² ×"}
+HEADLINE = [
+    "fits",
+    "latency_ns",
+    "ttft_ns",
+    "tpot_ns",
+    "tokens_per_s",
+    "energy_nj",
+    "power_w",
+    "area_mm2",
+    "tokens_per_s_per_w",
+    "tokens_per_s_per_mm2",
+    "gops_per_w_per_mm2",
+]
+TABLE_COLUMNS = ["hardware", "model", "system"] + HEADLINE
+MAX_TRANSPOSED = 4  # up to this many designs are shown as columns (field / design 1 / design 2 …)
+
+# The Workload defaults, as --help shows them (tests/test_cli_ux.py checks them against specs.workload).
+WORKLOAD_DEFAULTS = {"prompt_len": 32, "gen_len": 8, "batch": 1, "prefill": True, "kv_cache": True, "go_cache": False}
 
 
-def add_ratios(res: pd.DataFrame) -> pd.DataFrame:
-    """Append AIMC / GPU ratio columns for every GPU of the same model."""
-    gpus = res[res["system"] == "gpu"]
-    out = res.copy()
-    for _, g in gpus.iterrows():
-        same = (out["model"] == g["model"]) & (out["system"] == "aimc")
-        for metric in RATIO_METRICS:
-            col = f"vs.{g['hardware']}.{metric}"
-            out.loc[same, col] = out.loc[same, metric] / g[metric]
-    return out
+def build_points(hws: list[str], models: list[str], workload: dict[str, Any], sets: list[str] | None) -> "pd.DataFrame":
+    """Validated design points (one row per hardware × model) as a columns frame."""
+    from ..api import build_points as build
+    from ..api import split_overrides
+
+    grid, _ = build(hws, models, workload, split_overrides(sets or []))
+    return grid
+
+
+def add_ratios(res: "pd.DataFrame") -> "pd.DataFrame":
+    from ..api import add_ratios as add
+
+    return add(res)
+
+
+def workload_line(res: "pd.DataFrame") -> str:
+    """What ran, in words: prompt, generated tokens, batch, prefill and caches (from the rows)."""
+    parts = []
+    for key in ("prompt_len", "gen_len", "batch", "prefill", "kv_cache", "go_cache"):
+        col = f"workload.{key}"
+        if col not in res.columns:
+            continue
+        vals = list(dict.fromkeys(res[col].tolist()))
+        v = vals[0] if len(vals) == 1 else "/".join(str(x) for x in vals)
+        if isinstance(v, bool) or str(v) in ("True", "False"):
+            v = "on" if v in (True, "True") else "off"
+        parts.append(f"{key} {v}")
+    return "workload: " + ", ".join(parts)
+
+
+def _design_names(res: "pd.DataFrame") -> list[str]:
+    if res["model"].nunique() == 1:
+        return res["hardware"].tolist()
+    if res["hardware"].nunique() == 1:
+        return res["model"].tolist()
+    return (res["hardware"] + " / " + res["model"]).tolist()
+
+
+def ratio_rows(res: "pd.DataFrame") -> list[dict]:
+    """One row per AIMC × GPU pair of the same model: AIMC ÷ GPU per metric."""
+    rows = []
+    for _, a in res[res["system"] == "aimc"].iterrows():
+        for _, g in res[(res["system"] == "gpu") & (res["model"] == a["model"])].iterrows():
+            rec = {"aimc": a["hardware"], "vs gpu": g["hardware"], "model": a["model"]}
+            for m in RATIO_METRICS:
+                rec[RATIO_LABELS[m]] = float(a[m]) / float(g[m]) if g[m] else float("nan")
+            rows.append(rec)
+    return rows
 
 
 def register(app: typer.Typer) -> None:
-    from ..cli import cli_errors
+    from ..cli import cli_errors, err_console
 
     @app.command("evaluate")
     @cli_errors
     def evaluate(
         hw: Annotated[list[str], typer.Option("--hw", help="hardware preset or spec file (repeatable)")],
         model: Annotated[list[str], typer.Option("--model", help="model preset, spec file or HF config.json (repeatable)")],
-        prompt_len: Annotated[Optional[int], typer.Option("--prompt-len", help="prompt tokens per sequence")] = None,
-        gen_len: Annotated[
-            Optional[int], typer.Option("--gen-len", help="generated tokens: prefill emits the first, G−1 decode steps the rest")
+        prompt_len: Annotated[
+            Optional[int], typer.Option("--prompt-len", help=f"prompt tokens per sequence (default: {WORKLOAD_DEFAULTS['prompt_len']})")
         ] = None,
-        batch: Annotated[Optional[int], typer.Option("--batch", help="concurrent sequences B")] = None,
-        prefill: Annotated[Optional[bool], typer.Option("--prefill/--no-prefill", help="cost the prompt step")] = None,
-        kv_cache: Annotated[Optional[bool], typer.Option("--kv-cache/--no-kv-cache", help="KV cache in DRAM")] = None,
+        gen_len: Annotated[
+            Optional[int],
+            typer.Option(
+                "--gen-len", help=f"generated tokens: prefill emits the first, G−1 decode steps the rest (default: {WORKLOAD_DEFAULTS['gen_len']})"
+            ),
+        ] = None,
+        batch: Annotated[Optional[int], typer.Option("--batch", help=f"concurrent sequences B (default: {WORKLOAD_DEFAULTS['batch']})")] = None,
+        prefill: Annotated[
+            Optional[bool], typer.Option("--prefill/--no-prefill", help="cost the prompt step (default: --prefill)")
+        ] = None,
+        kv_cache: Annotated[
+            Optional[bool], typer.Option("--kv-cache/--no-kv-cache", help="KV cache in DRAM (default: --kv-cache)")
+        ] = None,
         go_cache: Annotated[
-            Optional[bool], typer.Option("--go-cache/--no-go-cache", help="gate-output cache (expert-choice routing)")
+            Optional[bool],
+            typer.Option("--go-cache/--no-go-cache", help="gate-output cache, expert-choice routing (default: --no-go-cache)"),
         ] = None,
         sets: SetOpt = None,
         fmt: FormatOpt = "table",
-        all_columns: Annotated[bool, typer.Option("--all", help="table: show every column, breakdowns included")] = False,
+        columns: ColumnsOpt = None,
+        all_columns: Annotated[
+            bool, typer.Option("--all", help="table: every column, knobs and breakdowns included (default: the headline)")
+        ] = False,
     ) -> None:
         """Evaluate design points: tokens/s, tokens/s/W, tokens/s/mm², latency, energy, area."""
-        workload = {
-            k: v
-            for k, v in dict(
-                prompt_len=prompt_len, gen_len=gen_len, batch=batch, prefill=prefill, kv_cache=kv_cache, go_cache=go_cache
-            ).items()
-            if v is not None
-        }
-        grid = build_points(hw, model, workload, sets)
-        res = add_ratios(evaluate_frame(grid))
+        import warnings
+
+        from .. import api
+        from ..report.output import emit
+        from .common import select_columns
+
+        ov = api.split_overrides(sets or [])
+        flags = dict(prompt_len=prompt_len, gen_len=gen_len, batch=batch, prefill=prefill, kv_cache=kv_cache, go_cache=go_cache)
+        wl = api.workload_data(flags, ov["workload"], flag_name=_flag)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", api.PositionsWarning)
+            res = api.evaluate(hw, model, set=ov_items(ov), **wl)
+        for w in caught:
+            err_console.print(f"warning: {w.message}", markup=False)
         if fmt != "table":
-            emit(res, fmt)
+            emit(select_columns(res, columns, keep=["hardware", "model"]) if columns else res, fmt)
             return
-        ratio_cols = [c for c in res.columns if c.startswith("vs.")]
-        if len(res) == 1 or all_columns:
-            keep = [c for c in res.columns if not c.startswith(("hw.", "model.", "workload."))] if not all_columns else list(res.columns)
-            emit(res[keep].set_index(res["hardware"] + " / " + res["model"]), "table", title="aimc-dse evaluate", transpose=True)
+        if columns:
+            shown = select_columns(res, columns, keep=["hardware", "model"])
+        elif all_columns:
+            shown = res
         else:
-            emit(res, "table", title="aimc-dse evaluate", columns=TABLE_COLUMNS)
-        if ratio_cols and (res["system"] == "aimc").any():
-            rat = res[res["system"] == "aimc"][["hardware", "model"] + ratio_cols]
-            emit(rat, "table", title="AIMC / GPU ratios")
+            shown = res[[c for c in TABLE_COLUMNS if c in res.columns]]
+        title = f"aimc-dse evaluate — {workload_line(res)}"
+        if len(res) <= MAX_TRANSPOSED:
+            body = shown.drop(columns=[c for c in ("hardware", "model") if c in shown.columns])
+            body.index = _design_names(res)
+            if len(res) == 1:
+                title += f"\n{res['hardware'].iloc[0]} / {res['model'].iloc[0]}"
+            elif res["model"].nunique() == 1:
+                title += f"\nmodel {res['model'].iloc[0]}"
+            emit(body, "table", title=title, transpose=True)
+        else:
+            emit(shown, "table", title=title)
+        ratios = ratio_rows(res)
+        if ratios:
+            emit(ratios, "table", title="AIMC ÷ GPU, same model and workload (> 1: AIMC ahead)")
+
+
+def _flag(field: str) -> str:
+    return "--" + field.replace("_", "-")
+
+
+def ov_items(ov: dict[str, dict[str, Any]]) -> dict[str, Any]:
+    """Parsed overrides back as {dotted path: value} for the API."""
+    return {f"{head}.{rest}": v for head, items in ov.items() for rest, v in items.items()}

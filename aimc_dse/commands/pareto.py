@@ -10,7 +10,7 @@ import typer
 
 from ..report import query
 from ..report.output import emit
-from ..report.pareto import ParetoFront, senses
+from ..report.pareto import ParetoFront, collapse_ties, senses
 from ..report.summary import ID_COLUMNS, VaryingKnobs, fitting, readable
 from ..report.writer import iter_results, result_columns
 from ..specs.base import SpecError
@@ -68,6 +68,9 @@ def register(app: typer.Typer) -> None:
         maximize: Annotated[Optional[list[str]], typer.Option("--maximize", help="metrics to maximise against their default")] = None,
         where: WhereOpt = None,
         all_rows: Annotated[bool, typer.Option("--all", help="include designs whose model does not fit the hardware")] = False,
+        ties: Annotated[
+            bool, typer.Option("--ties", help="list every design of a tie (default: each point once, with a ties count)")
+        ] = False,
         fmt: FormatOpt = "table",
     ) -> None:
         """Print the Pareto front of two or three metrics of a results file (maximised unless a time, energy, area or power)."""
@@ -86,14 +89,19 @@ def register(app: typer.Typer) -> None:
                 axes.add(df)
             front.add(df if all_rows else fitting(df))
         out = front.rows
+        n_front = len(out)
+        if not ties:
+            out = collapse_ties(out, metrics)
         if fmt != "table":
             emit(out, fmt)
             return
         ids = [c for c in ID_COLUMNS if c in out.columns]
         sense = ", ".join(f"{m} {'max' if s else 'min'}" for m, s in zip(metrics, maxi))
+        tied = "" if ties or len(out) == n_front else f" ({len(out)} distinct; ties: designs sharing the point, first shown)"
         emit(
             readable(out),
             "table",
-            columns=ids + axes.columns + metrics,
-            title=f"Pareto front ({sense}): {len(out)} of {rows:,} rows",
+            columns=ids + axes.columns + metrics + ([] if ties else ["ties"]),
+            title=f"Pareto front ({sense}): {n_front} of {rows:,} rows{tied}",
+            hoist=True,
         )

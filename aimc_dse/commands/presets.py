@@ -17,35 +17,59 @@ from .common import FormatOpt, SetOpt
 
 
 def presets_rows() -> list[dict]:
+    from ..specs.loader import digital_preset_dir, digital_preset_names
+
     rows = []
     for kind, label in (("hw", "hardware"), ("model", "model")):
         for name in loader.preset_names(kind):
             data, _ = loader.resolve(kind, name)
             sub = data.get("kind", "aimc") if kind == "hw" else ("moe" if data.get("moe") else "dense")
             rows.append({"name": name, "kind": label, "type": sub, "description": data.get("description", "")})
+    # Digital engines (hw.digital=NAME on an AIMC chip; Chowdhury et al.'s heterogeneous MoE)
+    for name in digital_preset_names():
+        data = loader._read_file(digital_preset_dir() / f"{name}.yaml")
+        rows.append({"name": name, "kind": "digital engine", "type": "digital", "description": data.get("description", "")})
     return rows
 
 
 def _guess_kind(name_or_path: str) -> str:
+    from ..specs.loader import digital_preset_names
+
     if name_or_path in loader.preset_names("hw"):
         return "hw"
     if name_or_path in loader.preset_names("model"):
         return "model"
+    if name_or_path in digital_preset_names():
+        return "digital"
     p = Path(name_or_path)
     if p.exists() and p.is_file():
         data, _ = loader.resolve("model", name_or_path) if p.suffix == ".json" else (loader._read_file(p), str(p))
         if data.get("kind") in ("aimc", "gpu") or "tier_rows" in data or "hbm_bandwidth_gbps" in data:
             return "hw"
+        if "peak_tops" in data and "energy_pj_per_mac" in data:
+            return "digital"
         return "model"
     if p.suffix or "/" in name_or_path:
         raise SpecError(name_or_path, None, "file not found")
     # Unknown name: report it against both preset lists, closest names first.
-    all_names = loader.preset_names("hw") + loader.preset_names("model")
+    all_names = loader.preset_names("hw") + loader.preset_names("model") + digital_preset_names()
     import difflib
 
     close = difflib.get_close_matches(name_or_path, all_names, n=3, cutoff=0.5)
     hint = f"; did you mean {', '.join(close)}?" if close else "; run `aimc-dse presets` for the list"
     raise SpecError(name_or_path, None, f"unknown preset{hint}")
+
+
+def digital_figures(d) -> dict:
+    """Derived figures of a digital engine (all units together)."""
+    return {
+        "derived.total_peak_tops": d.total_peak_tops,
+        "derived.tops_per_w": d.tops_per_w,
+        "derived.sram_bytes": d.sram_bytes,
+        "derived.sram_weights": d.sram_weights,
+        "derived.area_mm2": d.area_mm2,
+        "derived.total_static_power_w": d.total_static_power_w,
+    }
 
 
 def hardware_figures(hw) -> dict:
@@ -131,7 +155,7 @@ def register(app: typer.Typer) -> None:
     @app.command("presets")
     @cli_errors
     def presets(fmt: FormatOpt = "table") -> None:
-        """List hardware and model presets with a one-line description."""
+        """List hardware, model and digital-engine presets with a one-line description."""
         emit(presets_rows(), fmt, title="aimc-dse presets")
 
     @app.command("show")
@@ -145,7 +169,22 @@ def register(app: typer.Typer) -> None:
         """Print a validated spec with its derived figures (parameters, tier blocks, tiles needed, fit, area)."""
         overrides = loader.split_sets(sets)
         kind = _guess_kind(spec)
-        _check_unused_sets(overrides, {"hw"} if kind == "hw" else {"model", "hw"} if hw else {"model"})
+        if kind != "digital":
+            _check_unused_sets(overrides, {"hw"} if kind == "hw" else {"model", "hw"} if hw else {"model"})
+        if kind == "digital":
+            from ..specs.loader import load_digital
+
+            if hw:
+                raise SpecError(f"--hw {hw}", None, "`show` maps a model onto hardware; a digital engine takes no --hw")
+            prefix = "hw.digital."
+            bad = [k for k in overrides["hw"] if not k.startswith("digital.")]
+            if bad or overrides["model"] or overrides["workload"]:
+                item = f"hw.{bad[0]}" if bad else next(f"{h}.{k}" for h in ("model", "workload") for k in overrides[h])
+                raise SpecError(f"--set {item}", None, f"a digital engine takes --set {prefix}FIELD=VALUE only")
+            d = load_digital(spec, {k[len("digital."):]: v for k, v in overrides["hw"].items()})
+            row = {**flatten(d), **digital_figures(d)}
+            emit([row], fmt, title=f"{spec}", transpose=True)
+            return
         if kind == "hw":
             h = loader.load_hardware(spec, overrides["hw"])
             row = {**flatten(h), **hardware_figures(h)}

@@ -1,4 +1,8 @@
-"""`aimc-dse sweep SWEEP.yaml`: a whole grid of design points, in parallel, written safely, summarised."""
+"""`aimc-dse sweep SWEEP.yaml`: a whole grid of design points, in parallel, written safely, summarised.
+
+The summary (best design per metric, the Pareto front with ties collapsed) prints as tables,
+or as JSON / CSV with ``--format`` (the results themselves are always the output file).
+"""
 
 from __future__ import annotations
 
@@ -8,7 +12,8 @@ from typing import Annotated, Literal, Optional
 import typer
 
 from ..report.writer import partial_dir
-from ..sweep.grid import DEFAULT_MAX_POINTS, load_grid
+from ..sweep.grid import DEFAULT_MAX_POINTS, build_grid
+from .common import FormatOpt
 
 
 def register(app: typer.Typer) -> None:
@@ -36,15 +41,19 @@ def register(app: typer.Typer) -> None:
             Optional[int], typer.Option("--chunk-size", help="points per chunk (default: about 1/64 of the grid, 1,000 to 50,000)")
         ] = None,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="check the sweep file and print the grid's size, evaluate nothing")] = False,
+        fmt: FormatOpt = "table",
     ) -> None:
         """Evaluate every design point of a sweep file; write CSV/Parquet; print the best designs and a Pareto front."""
+        from ..api import load_sweep_spec, with_pareto_columns
         from ..report.output import emit
         from ..sweep.runner import ChunkFailed, run_sweep
 
-        spec, grid = load_grid(sweep_file, max_points)
+        spec, src = load_sweep_spec(sweep_file)
+        spec = with_pareto_columns(spec)  # the front's metrics are written even when `columns` omits them
+        grid = build_grid(spec, src, max_points)
         if dry_run:
             rows = [{"system": b.system, "model": b.model, "points": b.n, "axes": ", ".join(p for f in b.factors for p in f.paths)} for b in grid.blocks]
-            emit(rows, "table", title=f"sweep {grid.name}: {grid.n:,} points")
+            emit(rows, fmt, title=f"sweep {grid.name}: {grid.n:,} points")
             return
         out = output or Path("results") / f"{spec.name}.csv"
         if scheduler:
@@ -81,4 +90,13 @@ def register(app: typer.Typer) -> None:
             f"wrote {res.rows:,} rows ({res.points:,} points{resumed}) to {res.output} in {res.seconds:.1f} s",
             markup=False,
         )
-        res.summary.print(title=f"sweep {grid.name}")
+        if fmt == "json":
+            import json
+            import sys
+
+            doc = {"sweep": grid.name, "output": str(res.output), "points": res.points, **res.summary.records()}
+            sys.stdout.write(json.dumps(doc, indent=2, ensure_ascii=False) + "\n")
+        elif fmt == "csv":
+            emit(res.summary.frame(), "csv")
+        else:
+            res.summary.print(title=f"sweep {grid.name}")

@@ -412,7 +412,7 @@ def _step(p: _Point, t, n) -> dict[str, np.ndarray]:
     B = p.B
     T = B * t
     nd = p.ndev
-    tp, ep, tpep = p.par == 0, p.par == 1, p.par == 2
+    tp, ep = p.par == 0, p.par == 1  # (p.par == 2: tensor and expert parallel)
 
     attn, ffn = _fl(sh.attn_params_layer), _fl(sh.dense_ffn_params_layer)
     router, shared, expert = _fl(sh.router_params_layer), _fl(sh.shared_params_layer), _fl(sh.expert_params)

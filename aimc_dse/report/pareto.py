@@ -93,6 +93,26 @@ def pareto_front(df: pd.DataFrame, metrics: list[str], maximize: list[bool] | No
     return sort_front(df[pareto_mask(df, metrics, maximize)], metrics, maximize)
 
 
+def collapse_ties(front: pd.DataFrame, metrics: list[str], column: str = "ties") -> pd.DataFrame:
+    """One row per distinct point of the front, the first of its ties, with their count in ``column``.
+
+    Designs equal in every metric (e.g. batch sizes past a saturated resource) are all on a
+    front; a table of 27 rows showing 2 distinct points hides the answer, so each point is
+    shown once and ``column`` says how many designs share it.
+    """
+    if front.empty:
+        out = front.copy()
+        out[column] = pd.Series(dtype="int64")
+        return out
+    key = [pd.to_numeric(front[m], errors="coerce").to_numpy(dtype=float) for m in metrics]
+    codes = pd.MultiIndex.from_arrays(key).factorize()[0] if len(key) > 1 else pd.factorize(key[0])[0]
+    counts = np.bincount(codes)
+    first = ~pd.Series(codes).duplicated().to_numpy()
+    out = front[first].copy()
+    out[column] = counts[codes[first]]
+    return out
+
+
 class ParetoFront:
     """A Pareto front folded in chunk by chunk; ``rows`` is the front of everything added so far."""
 

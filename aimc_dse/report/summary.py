@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 
 from .output import emit
-from .pareto import ParetoFront
+from .pareto import ParetoFront, collapse_ties
 
 BEST_METRICS = ["tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2", "gops_per_w_per_mm2"]
 MAX_FRONT_ROWS = 25
@@ -135,22 +135,67 @@ class Summary:
             recs.append(rec)
         return pd.DataFrame(recs)
 
-    def front_table(self) -> pd.DataFrame:
+    def front_table(self, ties: bool = False) -> pd.DataFrame:
+        """The front's rows (ids and metrics); each point once with a ``ties`` count unless ``ties``."""
         rows = self.front.rows
         cols = [c for c in self.id_columns + self.front.metrics if c in rows.columns]
-        return rows[cols]
+        return rows[cols] if ties else collapse_ties(rows[cols], self.front.metrics)
+
+    def records(self) -> dict:
+        """Both tables as plain data (``sweep --format json``)."""
+        import json
+
+        from .output import write_json
+
+        def recs(df: pd.DataFrame) -> list:
+            import io
+
+            buf = io.StringIO()
+            write_json(df, buf)
+            return json.loads(buf.getvalue())
+
+        out = {"rows": self.rows, "fitting_rows": self.fitting_rows, "best": recs(self.best_table())}
+        if self.front_missing:
+            out["pareto"] = None
+            out["pareto_missing"] = sorted(self.front_missing)
+        else:
+            out["pareto_metrics"] = list(self.front.metrics)
+            out["pareto"] = recs(self.front_table())
+        return out
+
+    def frame(self) -> pd.DataFrame:
+        """Both tables in one (``sweep --format csv``): ``section`` is best or pareto."""
+        best = self.best_table()
+        best.insert(0, "section", "best")
+        parts = [best]
+        if not self.front_missing:
+            front = self.front_table()
+            front.insert(0, "section", "pareto")
+            parts.append(front)
+        parts = [p for p in parts if not p.empty]
+        return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=["section"])
 
     def print(self, file=None, title: str = "") -> None:
         """Print both tables (people's view)."""
         if self.fitting_rows == 0:
             emit([{"note": f"no design of the {self.rows:,} rows fits its hardware; nothing to rank"}], "table", file=file)
             return
-        emit(readable(self.best_table()), "table", title=f"{title}: best design per metric ({self.fitting_rows:,} fitting of {self.rows:,})", file=file)
+        emit(readable(self.best_table()), "table", title=f"{title}: best design per metric ({self.fitting_rows:,} fitting of {self.rows:,})", file=file, hoist=True)
         if self.front_missing:
             missing = ", ".join(sorted(self.front_missing))
             emit([{"note": f"no Pareto front: {missing} not among the written columns"}], "table", file=file)
             return
+        n_front = len(self.front.rows)
         front = self.front_table()
         shown = front.head(MAX_FRONT_ROWS)
         more = f", first {MAX_FRONT_ROWS} shown" if len(front) > MAX_FRONT_ROWS else ""
-        emit(readable(shown), "table", title=f"Pareto front of {' × '.join(self.front.metrics)}: {len(front)} design(s){more}", file=file)
+        tied = f" ({len(front)} distinct points; ties = designs sharing one)" if len(front) < n_front else ""
+        if not tied:
+            shown = shown.drop(columns=["ties"])
+        emit(
+            readable(shown),
+            "table",
+            title=f"Pareto front of {' × '.join(self.front.metrics)}: {n_front} design(s){tied}{more}",
+            file=file,
+            hoist=True,
+        )

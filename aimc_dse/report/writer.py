@@ -313,9 +313,28 @@ def iter_results(path: str | Path, columns: list[str] | None = None, batch_rows:
             for batch in f.iter_batches(batch_size=batch_rows, columns=columns):
                 yield to_pandas(pa.Table.from_batches([batch]))
         else:
-            yield from pd.read_csv(path, usecols=columns, chunksize=batch_rows)
+            for df in pd.read_csv(path, usecols=columns, chunksize=batch_rows, dtype_backend="numpy_nullable"):
+                yield _like_parquet(df)
     except (pa.ArrowInvalid, pd.errors.ParserError, UnicodeDecodeError, OSError) as e:
         raise SpecError(str(path), None, f"cannot read results: {str(e).splitlines()[0]}") from None
+
+
+def _like_parquet(df: pd.DataFrame) -> pd.DataFrame:
+    """A CSV batch typed as a Parquet one reads: nullable integers and booleans, plain floats and text.
+
+    (Plain ``read_csv`` turns an integer knob with missing values — ``hw.tiles`` on GPU rows —
+    into floats, and booleans with gaps into text.)
+    """
+    out = {}
+    for c in df.columns:
+        col = df[c]
+        if pd.api.types.is_float_dtype(col.dtype):
+            out[c] = col.astype("float64")
+        elif isinstance(col.dtype, pd.StringDtype):
+            out[c] = col.astype("str")  # pandas' default text type, missing values NaN
+        else:
+            out[c] = col
+    return pd.DataFrame(out, index=df.index)
 
 
 def read_results(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:

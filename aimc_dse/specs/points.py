@@ -13,6 +13,8 @@ import pandas as pd
 from . import loader
 from .base import SpecError
 from .columns import spec_columns
+from .model import ModelSpec
+from .workload import Workload
 
 
 def _hw_sets_for(data: dict, sets: dict[str, Any], all_hw: list[dict]) -> dict[str, Any]:
@@ -39,20 +41,26 @@ def _fits(data: dict, rest: str) -> bool:
         return False
 
 
-def build_points(
-    hws: list[str], models: list[str], workload: dict[str, Any], sets: list[str] | None
-) -> pd.DataFrame:
-    """Validated design points (one row per hardware × model) as a columns frame."""
-    overrides = loader.split_sets(sets)
+def design_points(
+    hws: list[str], models: list[str], workload: dict[str, Any], overrides: dict[str, dict[str, Any]],
+    src: str = "workload",
+) -> tuple[pd.DataFrame, list[ModelSpec], Workload]:
+    """Validated design points (one row per hardware × model) as a columns frame, with the
+    validated models and workload. ``overrides`` is ``loader.split_sets`` of the --set items."""
     raw_hw = [loader.resolve("hw", h) for h in hws]
-    w = loader.load_workload(workload, "command line", overrides["workload"])
-    rows = []
+    w = loader.load_workload(workload, src, overrides["workload"])
+    rows, specs = [], []
     for m_name in models:
         m = loader.load_model(m_name, overrides["model"])
+        specs.append(m)
         # a file is shown by the model's own name (an HF checkout by its folder), a preset by its name
         label = m.name if m_name not in loader.preset_names("model") and m.name != "custom-model" else m_name
-        for (data, src), h_name in zip(raw_hw, hws):
-            hw = loader.validate_hardware(data, src, _hw_sets_for(data, overrides["hw"], [d for d, _ in raw_hw]))
-            row = spec_columns(hw, m, w)
-            rows.append({"hardware": h_name, "model": label, **row})
-    return pd.DataFrame(rows)
+        for (data, hsrc), h_name in zip(raw_hw, hws):
+            hw = loader.validate_hardware(data, hsrc, _hw_sets_for(data, overrides["hw"], [d for d, _ in raw_hw]))
+            rows.append({"hardware": h_name, "model": label, **spec_columns(hw, m, w)})
+    return pd.DataFrame(rows), specs, w
+
+
+def build_points(hws: list[str], models: list[str], workload: dict[str, Any], sets: list[str] | None) -> pd.DataFrame:
+    """Design points from --set items (``design_points`` without the specs)."""
+    return design_points(hws, models, workload, loader.split_sets(sets), "command line")[0]

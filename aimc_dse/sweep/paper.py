@@ -22,10 +22,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..api import load_sweep_spec
 from ..report.output import emit
 from ..report.plot import plot
 from ..report.writer import read_results, write_frame
-from .grid import load_grid
+from .grid import build_grid
 from .runner import run_sweep
 
 
@@ -34,18 +35,53 @@ class Study:
     name: str  # sweep file stem and results name
     x: str
     y: str
-    hue: tuple[str, ...] = ()
+    hue: tuple[str, ...] = ()  # colour
+    style: tuple[str, ...] = ()  # marker
     log: bool = False
     kind: str = "line"
+    col: str | None = None  # one panel per value
+    annotate: str | None = None  # labelled where it changes along a line
+    extra_columns: tuple[str, ...] = ()  # written besides the sweep file's columns (for the figure)
+    pareto: bool = False
+    along: str | None = None  # the swept knob a line follows when x is a result column
+    lines_by: tuple[str, ...] | None = None  # what separates lines (default: the sweep's axes but x)
+
+
+def _architecture(df: pd.DataFrame) -> pd.Series:
+    """dense or MoE, per row (model.moe.experts is 0 — or missing — for a dense model)."""
+    return pd.Series(["dense" if pd.isna(v) or v == 0 else "MoE" for v in df["model.moe.experts"]], index=df.index)
+
+
+# columns a figure may need that no sweep writes
+DERIVED_COLUMNS = {"architecture": _architecture}
 
 
 STUDIES = [
-    Study("buechel-dense-vs-moe", "tier_blocks", "tokens_per_s", ("model.name",), log=True),
-    Study("buechel-experts", "model.moe.experts", "tokens_per_s", ("hw.name", "workload.batch"), log=True),
-    Study("buechel-stack", "area_mm2", "tokens_per_s", ("model.name",), log=True, kind="scatter"),
+    # the paper's figure: one line through the dense models by size, one through the MoEs by expert count
+    Study(
+        "buechel-dense-vs-moe", "tier_blocks", "tokens_per_s", ("architecture",), log=True, annotate="model.name",
+        lines_by=("architecture",),
+    ),
+    # the calibrated A100 jumps where the weights need a second device: n_devices is written and labelled
+    Study(
+        "buechel-experts",
+        "model.moe.experts",
+        "tokens_per_s",
+        ("hw.name",),
+        ("workload.batch",),
+        log=True,
+        annotate="n_devices",
+        extra_columns=("n_devices",),
+    ),
+    # stack heights share the area of their tile count: marker by stack height so overlaps show
+    Study("buechel-stack", "area_mm2", "tokens_per_s", ("model.name",), ("hw.stack_height",), log=True, kind="scatter"),
+    # the MVM busy time summed over the run: what jumps when d_model crosses the 512-row tier
     Study("buechel-dmodel", "model.d_model", "busy_ns.mvm"),
-    Study("buechel-batch", "workload.batch", "tokens_per_s", ("hw.name",), log=True),
-    Study("buechel-a100", "tokens_per_s_per_w", "tokens_per_s", ("hw.name",), log=True, kind="scatter"),
+    Study(
+        "buechel-batch", "workload.batch", "tokens_per_s", ("hw.name",), log=True, annotate="n_devices", extra_columns=("n_devices",)
+    ),
+    # four models × three systems: colour by hardware, marker by model
+    Study("buechel-a100", "tokens_per_s_per_w", "tokens_per_s", ("hw.name",), ("model.name",), log=True, kind="scatter"),
     Study("gao-caches", "workload.gen_len", "latency_ns", ("workload.kv_cache", "workload.go_cache"), log=True),
     # expert-phase length (f_m) against MoE-part GOPS/W/mm²: sharing raises the density and
     # lengthens the expert phase; grouping and scheduling win part of the length back
@@ -53,17 +89,22 @@ STUDIES = [
         "grouping",
         "grouping.f_m",
         "gops_per_w_per_mm2.moe",
-        ("hw.sharing.group_size", "workload.grouping.schedule"),
+        ("hw.sharing.group_size",),
+        ("workload.grouping.schedule",),
         kind="scatter",
+        col="workload.grouping.grouping",
     ),
     # Chowdhury et al.: the share of parameters run digitally against energy efficiency
+    # (φ = 0, the all-analog reference, sits at x = 0: the x axis is symlog)
     Study(
         "heterogeneous",
         "digital_param_fraction",
         "tokens_per_s_per_w",
-        ("workload.digital.score", "workload.digital.attention"),
+        ("workload.digital.score",),
+        ("workload.digital.attention",),
         log=True,
-        kind="scatter",
+        kind="line",
+        along="workload.digital.fraction",
     ),
 ]
 
@@ -108,11 +149,43 @@ DERIVED = {
 
 
 def run_study(study: Study, sweeps: Path, out: Path, jobs: int) -> pd.DataFrame:
-    spec, grid = load_grid(sweeps / f"{study.name}.yaml")
+    from ..api import with_pareto_columns
+
+    spec, src = load_sweep_spec(sweeps / f"{study.name}.yaml")
+    spec = with_pareto_columns(spec)
+    if study.extra_columns:
+        from ..cost.metrics import HEADLINE_COLUMNS
+
+        base = list(spec.columns) if spec.columns is not None else list(HEADLINE_COLUMNS)
+        spec = spec.model_copy(update={"columns": base + [c for c in study.extra_columns if c not in base]})
+    grid = build_grid(spec, src)
     csv = out / f"{study.name}.csv"
     run_sweep(spec, grid, csv, jobs=jobs, force=True, quiet=True)
     df = read_results(csv)
-    plot(df, study.x, study.y, out / f"{study.name}.png", hue=list(study.hue), log=study.log, kind=study.kind, title=spec.description)
+    for c in (*study.hue, *study.style):
+        if c in DERIVED_COLUMNS and c not in df.columns:
+            df[c] = DERIVED_COLUMNS[c](df)
+    if study.lines_by is not None:
+        by = list(study.lines_by)
+    else:
+        by = [c for c in grid.axes if c != study.x and c in df.columns] + ["hw.name", "model.name"]
+    stats = plot(
+        df,
+        study.x,
+        study.y,
+        out / f"{study.name}.png",
+        hue=list(study.hue),
+        style=list(study.style),
+        by=by,
+        along=study.along,
+        log=study.log,
+        kind=study.kind,
+        title=spec.description,
+        col=study.col,
+        annotate=study.annotate,
+        pareto=study.pareto,
+    )
+    print(f"{study.name}.png: {stats.summary()}", flush=True)
     return df
 
 

@@ -160,6 +160,11 @@ def checks(hardware: dict | None = None) -> list[Check]:
                 model=vidur_layer_ms(hw[name], tokens),
                 tolerance=tol,
                 source=VIDUR_SOURCE.format(gpu=gpu),
+                # linear ops only (no attention), which no result column isolates: the function itself
+                command=(
+                    "python -c \"from aimc_dse.validation.gpu import vidur_layer_ms; from aimc_dse import load_hw; "
+                    f"print(vidur_layer_ms(load_hw('{name}'), {tokens}))\""
+                ),
             )
         )
     tp_tol = float(t["tp_tolerance"])

@@ -1,0 +1,279 @@
+"""The Python API: the CLI's evaluate and sweep for notebooks and scripts, validated the same way.
+
+    import aimc_dse
+    df = aimc_dse.evaluate(hw=["nature-3d-aimc", "a100-paper"], model="nature-moe-51b",
+                           prompt_len=64, gen_len=8, batch=1, set={"hw.tiles": 400})
+    df[["hardware", "model", "tokens_per_s", "tokens_per_s_per_w"]]
+
+    res = aimc_dse.sweep("sweeps/default.yaml")            # or a dict with the same fields
+    hw = aimc_dse.load_hw("nature-3d-aimc", set={"hw.tiles": 400})
+
+Every input goes through the loader the CLI uses: a bad preset, field or value raises
+:class:`aimc_dse.SpecError` whose message is the CLI's one line (file or ``set`` item, the
+field, the problem) — never a ZeroDivisionError from deep in the cost model. A design whose
+weights do not fit is a result (``fits`` false), not an exception.
+
+``evaluate`` returns one row per hardware × model with the design's knobs (``hw.*``,
+``model.*``, ``workload.*``), every result column (``cost.metrics``) and, when AIMC and
+GPU hardware are mixed, ``vs.<gpu>.<metric>`` ratios (AIMC ÷ GPU of the same model).
+``sweep`` runs a sweep file through the same runner as ``aimc-dse sweep`` and returns its
+results file as a DataFrame (integers stay integers, missing values are ``<NA>``).
+"""
+
+from __future__ import annotations
+
+import warnings
+from pathlib import Path
+from typing import Any, Iterable, Mapping
+
+from .specs.base import SpecError
+
+RATIO_METRICS = ["tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2"]
+WORKLOAD_FLAGS = ("prompt_len", "gen_len", "batch", "prefill", "kv_cache", "go_cache")
+
+
+class PositionsWarning(UserWarning):
+    """The workload runs past the model's ``max_positions`` (the cost is still computed)."""
+
+
+# ---- overrides ------------------------------------------------------------------------------
+
+
+def split_overrides(set: Mapping[str, Any] | Iterable[str] | str | None) -> dict[str, dict[str, Any]]:
+    """``set`` as {"hw": {...}, "model": {...}, "workload": {...}}.
+
+    Accepts a mapping of dotted paths to values (``{"hw.tiles": 400}``), or ``PATH=VALUE``
+    strings as the CLI's ``--set`` takes them (values parsed as YAML).
+    """
+    from .specs import loader
+
+    if set is None:
+        return {"hw": {}, "model": {}, "workload": {}}
+    if isinstance(set, str):
+        set = [set]
+    if isinstance(set, Mapping):
+        out: dict[str, dict[str, Any]] = {"hw": {}, "model": {}, "workload": {}}
+        for path, value in set.items():
+            head, _, rest = str(path).partition(".")
+            if head not in out or not rest:
+                raise SpecError(f"set {path}={value}", None, "path must start with hw., model. or workload. and name a field")
+            out[head][rest] = value
+        return out
+    return loader.split_sets([str(s) for s in set])
+
+
+def workload_data(flags: Mapping[str, Any], sets: dict[str, Any], flag_name=None) -> dict[str, Any]:
+    """The workload given by flags (or keyword arguments), refusing a ``set`` that contradicts one.
+
+    ``flag_name(field)`` names the flag in the message (the CLI's ``--batch``; ``batch=`` here).
+    """
+    flag_name = flag_name or (lambda k: f"{k}=")
+    given = {k: v for k, v in flags.items() if v is not None}
+    for k, v in given.items():
+        if k in sets and sets[k] != v:
+            raise SpecError(
+                f"--set workload.{k}={sets[k]}" if flag_name(k).startswith("--") else f"set workload.{k}={sets[k]!r}",
+                f"workload.{k}",
+                f"contradicts {flag_name(k)}{'' if flag_name(k).endswith('=') else ' '}{v}; give the value once",
+            )
+    return given
+
+
+def positions_problem(model, workload) -> str | None:
+    """A one-line note when the positions a request feeds exceed the model's ``max_positions``.
+
+    A request feeds prompt_len + gen_len − 1 positions (the last generated token is not fed
+    back). A learned position table (GPT-2, the Nature MoE) has no row beyond it; a RoPE
+    model was trained up to it. The cost is computed either way — it is a warning.
+    """
+    # positions fed: the prompt, then every generated token but the last (it is never fed back)
+    need = workload.prompt_len + workload.gen_len - 1
+    if model.max_positions is None or need <= model.max_positions:
+        return None
+    if model.position_embedding == "learned":
+        what = f"its learned position table has {model.max_positions:,} rows (costed as mapped; a real model cannot run this)"
+    else:
+        what = f"it was trained for {model.max_positions:,} positions ({model.position_embedding}; the cost is still computed)"
+    return (
+        f"{model.name}: the workload feeds {need:,} positions (prompt_len {workload.prompt_len:,} + gen_len "
+        f"{workload.gen_len:,} − 1), more than model.max_positions; {what}"
+    )
+
+
+# ---- specs ----------------------------------------------------------------------------------
+
+
+def load_hw(name_or_path: str, set: Mapping[str, Any] | Iterable[str] | None = None):
+    """A validated hardware spec (AimcHardware or GpuHardware) from a preset name or file."""
+    from .specs import loader
+
+    ov = split_overrides(set)
+    _only(ov, "hw", "load_hw")
+    return loader.load_hardware(str(name_or_path), ov["hw"])
+
+
+def load_model(name_or_path: str, set: Mapping[str, Any] | Iterable[str] | None = None):
+    """A validated ModelSpec from a preset name, YAML/JSON file or Hugging Face config.json."""
+    from .specs import loader
+
+    ov = split_overrides(set)
+    _only(ov, "model", "load_model")
+    return loader.load_model(str(name_or_path), ov["model"])
+
+
+def load_workload(data: Mapping[str, Any] | None = None, set: Mapping[str, Any] | Iterable[str] | None = None, **fields):
+    """A validated Workload from a mapping and/or keyword fields (prompt_len=…, batch=…)."""
+    from .specs import loader
+
+    ov = split_overrides(set)
+    _only(ov, "workload", "load_workload")
+    base = {**dict(data or {}), **fields}
+    return loader.load_workload(base, "workload", ov["workload"])
+
+
+def _only(ov: dict[str, dict[str, Any]], head: str, fn: str) -> None:
+    for other, items in ov.items():
+        if other != head and items:
+            path = next(iter(items))
+            raise SpecError(f"set {other}.{path}", None, f"{fn} takes only {head}.* paths")
+
+
+# ---- evaluate -------------------------------------------------------------------------------
+
+
+def _as_list(v: str | Path | Iterable[str], what: str) -> list[str]:
+    if isinstance(v, (str, Path)):
+        return [str(v)]
+    out = [str(x) for x in v]
+    if not out:
+        raise SpecError(what, None, "give at least one")
+    return out
+
+
+def build_points(hws: list[str], models: list[str], workload: dict[str, Any], overrides: dict[str, dict[str, Any]]):
+    """Validated design points (one row per hardware × model) as a columns frame, plus notes.
+
+    Returns ``(frame, notes)``; notes are one-line warnings (a workload beyond a model's
+    positions).
+    """
+    from .specs.points import design_points
+
+    grid, specs, w = design_points(hws, models, workload, overrides)
+    notes = [n for n in (positions_problem(m, w) for m in specs) if n]
+    return grid, notes
+
+
+def add_ratios(res):
+    """Append AIMC / GPU ratio columns ``vs.<gpu>.<metric>`` for every GPU of the same model."""
+    gpus = res[res["system"] == "gpu"]
+    out = res.copy()
+    for _, g in gpus.iterrows():
+        same = (out["model"] == g["model"]) & (out["system"] == "aimc")
+        for metric in RATIO_METRICS:
+            col = f"vs.{g['hardware']}.{metric}"
+            out.loc[same, col] = out.loc[same, metric] / g[metric]
+    return out
+
+
+def evaluate(
+    hw: str | Iterable[str],
+    model: str | Iterable[str],
+    *,
+    prompt_len: int | None = None,
+    gen_len: int | None = None,
+    batch: int | None = None,
+    prefill: bool | None = None,
+    kv_cache: bool | None = None,
+    go_cache: bool | None = None,
+    set: Mapping[str, Any] | Iterable[str] | None = None,
+    ratios: bool = True,
+):
+    """Evaluate every hardware × model pair; a pandas DataFrame, one row per pair.
+
+    ``hw`` and ``model`` are preset names or spec files (one or a list). Workload keywords
+    left at None take the Workload defaults (prompt 32, gen 8, batch 1, prefill, KV cache,
+    no GO cache) or a ``set={"workload.batch": 4}`` item; giving both with different values
+    raises SpecError. ``set`` overrides any spec field by dotted path. Issues a
+    :class:`PositionsWarning` when prompt + generated tokens exceed a model's positions.
+    """
+    from .cost.evaluate import evaluate_frame
+
+    ov = split_overrides(set)
+    flags = dict(prompt_len=prompt_len, gen_len=gen_len, batch=batch, prefill=prefill, kv_cache=kv_cache, go_cache=go_cache)
+    wl = workload_data(flags, ov["workload"])
+    grid, notes = build_points(_as_list(hw, "hw"), _as_list(model, "model"), wl, ov)
+    for n in notes:
+        warnings.warn(n, PositionsWarning, stacklevel=2)
+    res = evaluate_frame(grid).reset_index(drop=True)
+    return add_ratios(res) if ratios else res
+
+
+# ---- sweep ----------------------------------------------------------------------------------
+
+
+def with_pareto_columns(spec):
+    """The sweep with its ``pareto`` metrics always among the written columns.
+
+    A sweep file may keep only some result columns (``columns: [tokens_per_s, "energy_nj.*"]``)
+    and still ask for a front of others; the front (and a later ``aimc-dse pareto`` of the
+    file) needs them written.
+    """
+    import fnmatch
+
+    if spec.columns is None or not spec.pareto:
+        return spec
+    missing = [m for m in spec.pareto if not any(fnmatch.fnmatchcase(m, p) for p in spec.columns)]
+    if not missing:
+        return spec
+    return spec.model_copy(update={"columns": list(spec.columns) + missing})
+
+
+def load_sweep_spec(path_or_dict: str | Path | Mapping[str, Any]):
+    """(SweepSpec, source path) from a sweep file or a dict with the same fields."""
+    from .specs.sweep import SweepSpec, load_sweep
+
+    if isinstance(path_or_dict, Mapping):
+        from pydantic import ValidationError
+
+        from .specs import loader
+
+        src = Path.cwd() / "<sweep dict>"  # relative spec files resolve against the working folder
+        try:
+            return SweepSpec.model_validate(dict(path_or_dict)), src
+        except ValidationError as e:
+            raise loader.validation_error("sweep dict", e, "", SweepSpec) from None
+    return load_sweep(path_or_dict), Path(path_or_dict)
+
+
+def sweep(
+    path_or_dict: str | Path | Mapping[str, Any],
+    output: str | Path | None = None,
+    *,
+    jobs: int = 1,
+    max_points: int | None = None,
+    chunk_size: int | None = None,
+    force: bool = True,
+    quiet: bool = True,
+):
+    """Run a sweep (file or dict) and return its results as a DataFrame.
+
+    With ``output`` the results file (.csv or .parquet) is kept there (``force`` overwrites
+    it); without, the sweep runs into a temporary Parquet file that is removed afterwards.
+    ``jobs`` local processes (default 1: notebooks rarely want a process pool).
+    """
+    import tempfile
+
+    from .report.writer import read_results
+    from .sweep.grid import DEFAULT_MAX_POINTS, build_grid
+    from .sweep.runner import ChunkFailed, run_sweep
+
+    spec, src = load_sweep_spec(path_or_dict)
+    spec = with_pareto_columns(spec)
+    grid = build_grid(spec, src, max_points or DEFAULT_MAX_POINTS)
+    with tempfile.TemporaryDirectory(prefix="aimc-dse-") as tmp:
+        out = Path(output) if output is not None else Path(tmp) / f"{spec.name}.parquet"
+        try:
+            run_sweep(spec, grid, out, jobs=jobs, force=force, quiet=quiet, chunk_size=chunk_size)
+        except ChunkFailed as e:
+            raise RuntimeError(str(e)) from None
+        return read_results(out)

@@ -1,0 +1,149 @@
+"""Every command the README shows runs (``make docs-check``): the README cannot drift from the CLI.
+
+Python blocks (```python) are executed too. Commands are taken from ```-fenced blocks and 4-space-indented lines that start with
+``aimc-dse``; a trailing ``\\`` joins the next line, ``# …`` comments are dropped and
+``[optional]`` parts of a synopsis are left out. They run in README order in one scratch
+folder (so ``trace synth -o trace.npy`` feeds ``schedule --trace trace.npy``), through the
+CLI in-process, and must exit 0. The README's sweep-file example is written to
+``moe-vs-gpu.yaml`` and swept first, so its ``pareto`` and ``plot`` commands read real results.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from aimc_dse.cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+README = ROOT / "README.md"
+
+# Commands that cannot run here, each with its reason. Matched against the start of the command.
+SKIP = {
+    # needs a real checkpoint (.safetensors of OLMoE, GBs) that the repository does not ship
+    "aimc-dse experts score model.safetensors": "needs model weights",
+    # a synopsis with placeholders (SWEEP.yaml, JOBS, ADDRESS) rather than a command
+    "aimc-dse sweep SWEEP.yaml": "synopsis",
+    # `make run`-sized validation of every reference: tested in tests/validation/, ~1 min here
+    "aimc-dse validate": "run by tests/validation",
+}
+
+
+def readme_commands() -> list[tuple[int, str]]:
+    """(line number, command) for every aimc-dse command shown in the README, in order."""
+    lines = README.read_text().splitlines()
+    out: list[tuple[int, str]] = []
+    fenced = False
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        if line.startswith("```"):
+            fenced = not fenced
+            i += 1
+            continue
+        text = line.strip() if fenced else (line[4:] if line.startswith("    ") else None)
+        if text is not None and text.startswith("aimc-dse "):
+            start = i + 1
+            cmd = text
+            while cmd.rstrip().endswith("\\") and i + 1 < len(lines):
+                i += 1
+                cmd = cmd.rstrip()[:-1] + " " + lines[i].strip()
+            out.append((start, cmd))
+        i += 1
+    return out
+
+
+def runnable(cmd: str) -> str | None:
+    """The command as run: comments and [optional] parts dropped; None for abbreviations (…)."""
+    cmd = re.sub(r"\s+#.*$", "", cmd)
+    cmd = re.sub(r"\s*\[[^\]]*\]", "", cmd).strip()
+    if "..." in cmd or "…" in cmd:
+        return None  # "aimc-dse evaluate ... --batch 64": the previous command with a change
+    return cmd
+
+
+COMMANDS = readme_commands()
+
+
+def test_readme_has_commands():
+    assert len(COMMANDS) >= 20
+
+
+@pytest.fixture(scope="module")
+def scratch(tmp_path_factory):
+    d = tmp_path_factory.mktemp("readme")
+    (d / "sweeps").symlink_to(ROOT / "sweeps")
+    (d / "results").mkdir()
+    text = README.read_text()
+    m = re.search(r"```yaml\n(name: moe-vs-gpu.*?)```", text, re.S)
+    assert m, "the README's sweep example"
+    (d / "moe-vs-gpu.yaml").write_text(m.group(1))
+    old = os.getcwd()
+    os.chdir(d)
+    try:
+        r = CliRunner().invoke(app, ["sweep", "moe-vs-gpu.yaml", "-j", "1", "-q"])
+        assert r.exit_code == 0, r.output
+        yield d
+    finally:
+        os.chdir(old)
+
+
+@pytest.mark.parametrize("line,cmd", COMMANDS, ids=[f"L{n}" for n, _ in COMMANDS])
+def test_readme_command_runs(scratch, line, cmd):
+    for prefix, why in SKIP.items():
+        if cmd.startswith(prefix) and (prefix != "aimc-dse validate" or cmd.strip() == prefix):
+            pytest.skip(why)
+    run = runnable(cmd)
+    if run is None:
+        pytest.skip("abbreviated (…) variant of the command before it")
+    args = shlex.split(run)[1:]
+    r = CliRunner().invoke(app, args, env={"COLUMNS": "100"})
+    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
+    assert r.exit_code == 0, f"README line {line}: {run}\n{r.output}"
+
+
+# ---- numbers the README prints ----------------------------------------------------------------
+
+
+def _close(shown: str, value: float) -> bool:
+    """``shown`` (README text, e.g. "1,005" or "0.99") is ``value`` rounded to the digits shown."""
+    s = shown.replace(",", "")
+    decimals = len(s.split(".")[1]) if "." in s else 0
+    return abs(float(s) - value) <= 0.5 * 10 ** -decimals + 1e-12
+
+
+def test_readme_first_evaluate_table_matches_the_model():
+    import aimc_dse
+
+    text = README.read_text()
+    r = aimc_dse.evaluate(hw="nature-3d-aimc", model="nature-moe-51b").iloc[0]
+    for col, scale in (("latency_ns", 1e6), ("ttft_ns", 1e6), ("tpot_ns", 1e6), ("tokens_per_s", 1), ("area_mm2", 1),
+                       ("tokens_per_s_per_w", 1)):
+        m = re.search(rf"^\| `{col}` \| ([\d.,]+)( ms)? \|", text, re.M)
+        assert m, col
+        assert _close(m.group(1), float(r[col]) / scale), (col, m.group(1), float(r[col]) / scale)
+
+
+def test_readme_a100_ratio_table_matches_the_model():
+    import aimc_dse
+
+    text = README.read_text()
+    rows = re.findall(r"^\| (\d+) \| `([\w-]+)`[^|]*\| \**([\d.,]+)×\** \| \**([\d.,]+)×\** \| \**([\d.,]+)×\** \|", text, re.M)
+    assert len(rows) == 4
+    for batch, gpu, *shown in rows:
+        df = aimc_dse.evaluate(hw=["nature-3d-aimc", gpu], model="nature-moe-51b", prompt_len=64, gen_len=8, batch=int(batch))
+        for s, metric in zip(shown, ("tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2")):
+            v = float(df[f"vs.{gpu}.{metric}"].iloc[0])
+            assert _close(s, v), (batch, gpu, metric, s, v)
+
+
+def test_readme_python_blocks_run(scratch):
+    blocks = re.findall(r"```python\n(.*?)```", README.read_text(), re.S)
+    assert blocks
+    for code in blocks:
+        exec(compile(code, str(README), "exec"), {"__name__": "readme"})
