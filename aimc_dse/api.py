@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .specs.base import SpecError
+from .specs.sweep import load_sweep_spec, with_pareto_columns  # noqa: F401  (part of the API)
 
 RATIO_METRICS = ["tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2"]
 WORKLOAD_FLAGS = ("prompt_len", "gen_len", "batch", "prefill", "kv_cache", "go_cache")
@@ -209,40 +210,6 @@ def evaluate(
 
 
 # ---- sweep ----------------------------------------------------------------------------------
-
-
-def with_pareto_columns(spec):
-    """The sweep with its ``pareto`` metrics always among the written columns.
-
-    A sweep file may keep only some result columns (``columns: [tokens_per_s, "energy_nj.*"]``)
-    and still ask for a front of others; the front (and a later ``aimc-dse pareto`` of the
-    file) needs them written.
-    """
-    import fnmatch
-
-    if spec.columns is None or not spec.pareto:
-        return spec
-    missing = [m for m in spec.pareto if not any(fnmatch.fnmatchcase(m, p) for p in spec.columns)]
-    if not missing:
-        return spec
-    return spec.model_copy(update={"columns": list(spec.columns) + missing})
-
-
-def load_sweep_spec(path_or_dict: str | Path | Mapping[str, Any]):
-    """(SweepSpec, source path) from a sweep file or a dict with the same fields."""
-    from .specs.sweep import SweepSpec, load_sweep
-
-    if isinstance(path_or_dict, Mapping):
-        from pydantic import ValidationError
-
-        from .specs import loader
-
-        src = Path.cwd() / "<sweep dict>"  # relative spec files resolve against the working folder
-        try:
-            return SweepSpec.model_validate(dict(path_or_dict)), src
-        except ValidationError as e:
-            raise loader.validation_error("sweep dict", e, "", SweepSpec) from None
-    return load_sweep(path_or_dict), Path(path_or_dict)
 
 
 def sweep(

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Mapping, Union
 
 import numpy as np
 from pydantic import Discriminator, Field, Tag, ValidationError, model_validator
@@ -194,3 +194,33 @@ def load_sweep(path: str | Path) -> SweepSpec:
         err = loader.validation_error(str(path), e, "", SweepSpec)
         field = ".".join(p for p in (err.field or "").split(".") if p not in _TAGS) or None
         raise SpecError(err.source, field, err.problem) from None
+
+
+def with_pareto_columns(spec: SweepSpec) -> SweepSpec:
+    """The sweep with its ``pareto`` metrics always among the written columns.
+
+    A sweep file may keep only some result columns (``columns: [tokens_per_s, "energy_nj.*"]``)
+    and still ask for a front of others; the front (and a later ``aimc-dse pareto`` of the
+    file) needs them written.
+    """
+    import fnmatch
+
+    if spec.columns is None or not spec.pareto:
+        return spec
+    missing = [m for m in spec.pareto if not any(fnmatch.fnmatchcase(m, p) for p in spec.columns)]
+    if not missing:
+        return spec
+    return spec.model_copy(update={"columns": list(spec.columns) + missing})
+
+
+def load_sweep_spec(path_or_dict: str | Path | Mapping[str, Any]) -> tuple[SweepSpec, Path]:
+    """(SweepSpec, source path) from a sweep file or a dict with the same fields."""
+    if isinstance(path_or_dict, Mapping):
+        from . import loader
+
+        src = Path.cwd() / "<sweep dict>"  # relative spec files resolve against the working folder
+        try:
+            return SweepSpec.model_validate(dict(path_or_dict)), src
+        except ValidationError as e:
+            raise loader.validation_error("sweep dict", e, "", SweepSpec) from None
+    return load_sweep(path_or_dict), Path(path_or_dict)

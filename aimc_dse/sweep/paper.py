@@ -22,10 +22,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from ..api import load_sweep_spec
 from ..report.output import emit
 from ..report.plot import plot
 from ..report.writer import read_results, write_frame
+from ..specs.sweep import load_sweep_spec, with_pareto_columns
 from .grid import build_grid
 from .runner import run_sweep
 
@@ -149,7 +149,7 @@ DERIVED = {
 
 
 def run_study(study: Study, sweeps: Path, out: Path, jobs: int) -> pd.DataFrame:
-    from ..api import with_pareto_columns
+
 
     spec, src = load_sweep_spec(sweeps / f"{study.name}.yaml")
     spec = with_pareto_columns(spec)
