@@ -8,11 +8,14 @@ vectorised call; row order is preserved.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
 
+from ..specs.hardware import AimcHardware, GpuHardware
+from ..specs.model import ModelSpec
+from ..specs.workload import Workload
 from .columns import Cols, spec_columns
 
 CostFn = Callable[[Cols], dict[str, np.ndarray]]
@@ -48,7 +51,7 @@ def evaluate_frame(grid: pd.DataFrame) -> pd.DataFrame:
     return result
 
 
-def evaluate_point(hw, model, workload) -> dict:
+def evaluate_point(hw: AimcHardware | GpuHardware, model: ModelSpec, workload: Workload) -> dict[str, Any]:
     """One design point from specs: its columns plus results, as a plain dict."""
     grid = pd.DataFrame([spec_columns(hw, model, workload)])
-    return evaluate_frame(grid).iloc[0].to_dict()
+    return {str(k): v for k, v in evaluate_frame(grid).iloc[0].to_dict().items()}

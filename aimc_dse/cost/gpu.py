@@ -152,6 +152,7 @@ from ..specs.hardware import BYTES_PER_ELEMENT
 from .columns import Cols
 from .memo import per_distinct
 from .metrics import headline_metrics
+from .numeric import Array, ArrayLike
 from .registry import mask_unfit
 from .shapes import ModelShape, model_shape
 
@@ -160,7 +161,7 @@ ACT_BYTES = 2.0  # activations and all-reduce payloads travel in 16-bit
 
 # ---- column helpers ------------------------------------------------------------------------
 
-def bytes_per_element(names) -> np.ndarray:
+def bytes_per_element(names: ArrayLike) -> np.ndarray:
     """Bytes per element of each row's precision name (``BYTES_PER_ELEMENT``)."""
     names = np.asarray(names).astype(str)
     out = np.empty(names.shape, dtype=np.float64)
@@ -198,7 +199,8 @@ def _zipf_hit(E: float, s: float, draws: float) -> float:
     return float((1.0 - np.exp(draws * _zipf_log_miss(int(E), float(s)))).sum())
 
 
-def experts_hit(E, k, T, zipf, s, all_hit) -> np.ndarray:
+def experts_hit(E: ArrayLike, k: ArrayLike, T: ArrayLike, zipf: ArrayLike, s: ArrayLike,
+                all_hit: ArrayLike) -> np.ndarray:
     """Expected distinct experts selected by T tokens in one MoE layer (0 for a dense model).
 
     uniform: E·(1 − (1 − k/E)^T); zipf (pᵢ ∝ 1/iˢ, each token's k picks as k independent
@@ -258,7 +260,7 @@ class _Point:
         return _Point(sh=sh, **rest)
 
 
-def _fl(a) -> np.ndarray:
+def _fl(a: ArrayLike) -> np.ndarray:
     return np.asarray(a, dtype=np.float64)
 
 
@@ -287,7 +289,7 @@ def kv_bytes_per_token(c: Cols, sh: ModelShape | None = None) -> np.ndarray:
     return _fl(sh.kv_elems) * _fl(sh.layers) * bytes_per_element(c.s("hw.kv_precision"))
 
 
-def kv_cache_bytes(c: Cols, context, sh: ModelShape | None = None) -> np.ndarray:
+def kv_cache_bytes(c: Cols, context: ArrayLike, sh: ModelShape | None = None) -> np.ndarray:
     """KV-cache bytes of one sequence holding ``context`` tokens (local layers ≤ window)."""
     sh = sh or model_shape(c)
     return sh.kv_elements(_fl(context)) * bytes_per_element(c.s("hw.kv_precision"))
@@ -309,7 +311,7 @@ def _memory_split(c: Cols, sh: ModelShape) -> tuple[np.ndarray, np.ndarray]:
     return np.where(ep, total - experts, 0.0), np.where(ep, experts, total)
 
 
-def devices_needed(c: Cols, kv_total, sh: ModelShape | None = None) -> np.ndarray:
+def devices_needed(c: Cols, kv_total: ArrayLike, sh: ModelShape | None = None) -> np.ndarray:
     """Fewest devices whose usable memory holds the weights and ``kv_total`` bytes of KV cache
     (0 when no count suffices: the replicated part alone exceeds one device)."""
     sh = sh or model_shape(c)
@@ -320,7 +322,7 @@ def devices_needed(c: Cols, kv_total, sh: ModelShape | None = None) -> np.ndarra
     return np.where(free > 0, np.maximum(n, 1.0), 0.0).astype(np.int64)
 
 
-def max_batch(c: Cols, devices=None) -> np.ndarray:
+def max_batch(c: Cols, devices: ArrayLike = None) -> np.ndarray:
     """Largest batch whose KV cache (prompt_len + gen_len − 1 tokens per sequence) fits beside
     the weights in the usable memory of ``devices`` devices (default ``hw.devices``; 0, the
     automatic count, means one device); 0 if not even one sequence fits."""
@@ -400,7 +402,7 @@ def _point(c: Cols, sh: ModelShape) -> tuple[_Point, dict]:
 _PHASE_KEYS = ("tc_lin", "tm_lin", "tc_att", "tm_att", "flops", "bytes", "over", "comm")
 
 
-def _step(p: _Point, t, n) -> dict[str, np.ndarray]:
+def _step(p: _Point, t: ArrayLike, n: ArrayLike) -> dict[str, np.ndarray]:
     """Roofline terms of one step: t new tokens per sequence, context n (float arrays), ns."""
     sh = p.sh
     L, d = _fl(sh.layers), _fl(sh.d)
@@ -500,13 +502,14 @@ def _single(s: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     }
 
 
-def _affine_sum(c0, c1, lo, hi):
+def _affine_sum(c0: ArrayLike, c1: ArrayLike, lo: ArrayLike, hi: ArrayLike) -> tuple[Array, Array]:
     """Σ_{n=lo}^{hi} (c0 + c1·n) over integers, and the count (0 when hi < lo)."""
     cnt = np.maximum(hi - lo + 1.0, 0.0)
     return cnt * (c0 + c1 * (lo + hi) / 2.0), cnt
 
 
-def _split_max(f0, f1, g0, g1, n0, n1):
+def _split_max(f0: ArrayLike, f1: ArrayLike, g0: ArrayLike, g1: ArrayLike, n0: ArrayLike,
+               n1: ArrayLike) -> tuple[Array, ...]:
     """Over integers n0..n1 with f = f0 + f1·n (compute) and g = g0 + g1·n (memory):
     (Σ f where f > g, Σ g where g ≥ f, number of n where g ≥ f). Two lines cross once."""
     c0, c1 = g0 - f0, g1 - f1  # h = g − f; memory-bound where h ≥ 0

@@ -19,25 +19,25 @@ from functools import lru_cache
 import numpy as np
 
 from ..moe.routing import zipf_weights
-from .numeric import ceil_div
+from .numeric import Array, ArrayLike, ceil_div
 
 
-def blocks(rows, cols, R, C):
+def blocks(rows: ArrayLike, cols: ArrayLike, R: ArrayLike, C: ArrayLike) -> Array:
     """nb = ⌈I/R⌉·⌈O/C⌉ tier blocks of an I×O matrix."""
     return ceil_div(rows, R) * ceil_div(cols, C)
 
 
-def reduction_adds(rows, cols, R, C):
+def reduction_adds(rows: ArrayLike, cols: ArrayLike, R: ArrayLike, C: ArrayLike) -> Array:
     """na = (⌈I/R⌉ − 1)·⌈O/C⌉ partial-sum adds (size C) per use of an I×O matrix."""
     return (ceil_div(rows, R) - 1) * ceil_div(cols, C)
 
 
-def max_per_tile(m, N):
+def max_per_tile(m: ArrayLike, N: ArrayLike) -> Array:
     """Most blocks one tile holds of m blocks placed contiguously round-robin: ⌈m/N⌉."""
     return np.where(np.asarray(m) > 0, ceil_div(m, N), 0)
 
 
-def max_weighted_two_ranges(m1, w1, m2, w2, N):
+def max_weighted_two_ranges(m1: ArrayLike, w1: ArrayLike, m2: ArrayLike, w2: ArrayLike, N: ArrayLike) -> Array:
     """Max over tiles of w1·(count of range 1) + w2·(count of range 2), two adjacent round-robin ranges.
 
     Range 1 (m1 blocks) is followed directly by range 2 (m2 blocks). Each range puts
@@ -82,7 +82,7 @@ def expected_expert_stage_w(
     return _mc(N, E, k, stride, span, zipf, seed, draws)
 
 
-def _mc(N, E, k, stride, span, zipf, seed, draws):
+def _mc(N: int, E: int, k: int, stride: int, span: int, zipf: float, seed: int, draws: int) -> float:
     rng = np.random.default_rng(seed)
     if zipf > 0:
         p = zipf_weights(E, zipf)[rng.permutation(E)]

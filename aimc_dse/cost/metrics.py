@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from .numeric import ArrayLike
 from .registry import SCHEMA_VERSION  # noqa: F401  (the schema the columns belong to)
 
 HEADLINE_COLUMNS = [
@@ -31,14 +32,14 @@ def headline_metrics(
     *,
     system: str,
     n: int,
-    fits,
-    latency_ns,
-    ttft_ns,
-    tpot_ns,
-    energy_nj,
-    area_mm2,
-    flops,
-    tokens,
+    fits: ArrayLike,
+    latency_ns: ArrayLike,
+    ttft_ns: ArrayLike,
+    tpot_ns: ArrayLike,
+    energy_nj: ArrayLike,
+    area_mm2: ArrayLike,
+    flops: ArrayLike,
+    tokens: ArrayLike,
 ) -> dict[str, np.ndarray]:
     """Schema-1 headline columns. ``tokens`` = generated tokens, all sequences.
 

@@ -8,6 +8,7 @@ import numpy as np
 import numpy.typing as npt
 
 Array = npt.NDArray[Any]
+ArrayLike = Any  # a scalar or an array: what numpy broadcasts
 
 # Latencies are rounded up to whole ns before any later multiplication, as the references
 # keep integer op latencies (docs/reference-simulators.md §A.5.2). The epsilon keeps exact

@@ -156,7 +156,8 @@ def mask_unfit(out: dict[str, Array]) -> dict[str, Array]:
         col = BY_NAME.get(name)
         if col is not None and col.performance:
             if col.dtype == "str":
-                out[name] = np.where(fits, np.asarray(values, dtype=object), None)
+                blank = np.full(len(fits), None, dtype=object)
+                out[name] = np.where(fits, np.asarray(values, dtype=object), blank)
             else:
                 out[name] = np.where(fits, values, np.nan)
     return out

@@ -22,64 +22,68 @@ Attention, for both forms the spec knows (docs/models.md):
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from .columns import Cols
-from .numeric import ceil_div
+from .numeric import Array, ArrayLike, ceil_div
+
+
+def _unset() -> Array:
+    return np.empty(0, dtype=np.int64)
 
 
 @dataclass(frozen=True)
 class ModelShape:
     """Per-point model dimensions (all numpy arrays of length n)."""
 
-    layers: np.ndarray  # L
-    d: np.ndarray  # d_model
-    q: np.ndarray  # query width (heads · head_dim)
-    kv: np.ndarray  # key/value width (kv_heads · head_dim)
-    d_ff: np.ndarray  # dense FFN width
-    n_ffn_mats: np.ndarray  # 2 (plain) or 3 (gated)
-    vocab: np.ndarray
-    experts: np.ndarray  # E (0 = dense)
-    top_k: np.ndarray  # k
-    d_ff_expert: np.ndarray
-    shared: np.ndarray  # shared experts per MoE layer
-    d_ff_shared: np.ndarray
-    moe_layers: np.ndarray
-    dense_layers: np.ndarray
-    learned_pos: np.ndarray  # bool
-    max_positions: np.ndarray
-    tie: np.ndarray  # bool
-    expert_choice: np.ndarray  # bool
-    activation: np.ndarray  # str
+    layers: Array  # L
+    d: Array  # d_model
+    q: Array  # query width (heads · head_dim)
+    kv: Array  # key/value width (kv_heads · head_dim)
+    d_ff: Array  # dense FFN width
+    n_ffn_mats: Array  # 2 (plain) or 3 (gated)
+    vocab: Array
+    experts: Array  # E (0 = dense)
+    top_k: Array  # k
+    d_ff_expert: Array
+    shared: Array  # shared experts per MoE layer
+    d_ff_shared: Array
+    moe_layers: Array
+    dense_layers: Array
+    learned_pos: Array  # bool
+    max_positions: Array
+    tie: Array  # bool
+    expert_choice: Array  # bool
+    activation: Array  # str
     # ---- attention form (defaults: plain GQA without window, biases or sinks) ----
-    heads: np.ndarray = None  # attention heads
-    q_lora: np.ndarray = None  # MLA query rank (0: direct q projection)
-    kv_lora: np.ndarray = None  # MLA latent KV width (0: GQA)
-    rope: np.ndarray = None  # MLA rotary width per head
-    nope: np.ndarray = None  # MLA non-rotary q/k width per head
-    v_head: np.ndarray = None  # MLA value width per head
-    window: np.ndarray = None  # sliding window, tokens (0: none)
-    global_every: np.ndarray = None  # with a window: every n-th layer global (0: none)
-    qkv_bias: np.ndarray = None  # bool
-    o_bias: np.ndarray = None  # bool
-    mlp_bias: np.ndarray = None  # bool
-    sinks: np.ndarray = None  # bool
+    heads: Array = field(default_factory=_unset)  # attention heads
+    q_lora: Array = field(default_factory=_unset)  # MLA query rank (0: direct q projection)
+    kv_lora: Array = field(default_factory=_unset)  # MLA latent KV width (0: GQA)
+    rope: Array = field(default_factory=_unset)  # MLA rotary width per head
+    nope: Array = field(default_factory=_unset)  # MLA non-rotary q/k width per head
+    v_head: Array = field(default_factory=_unset)  # MLA value width per head
+    window: Array = field(default_factory=_unset)  # sliding window, tokens (0: none)
+    global_every: Array = field(default_factory=_unset)  # with a window: every n-th layer global (0: none)
+    qkv_bias: Array = field(default_factory=_unset)  # bool
+    o_bias: Array = field(default_factory=_unset)  # bool
+    mlp_bias: Array = field(default_factory=_unset)  # bool
+    sinks: Array = field(default_factory=_unset)  # bool
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         n = np.shape(self.layers)
         zero, no = np.zeros(n, dtype=np.int64), np.zeros(n, dtype=bool)
         fills = {"heads": np.maximum(self.q, 1), "q_lora": zero, "kv_lora": zero, "rope": zero, "nope": zero,
                  "v_head": zero, "window": zero, "global_every": zero, "qkv_bias": no, "o_bias": no,
                  "mlp_bias": no, "sinks": no}
         for k, v in fills.items():
-            if getattr(self, k) is None:
+            if np.shape(getattr(self, k)) != n:  # not given: the plain-attention default
                 object.__setattr__(self, k, v)
 
     # ---- attention ------------------------------------------------------------------
     @property
-    def mla(self):
+    def mla(self) -> Array:
         return self.kv_lora > 0
 
     @property
@@ -98,25 +102,25 @@ class ModelShape:
         )
 
     @property
-    def kv_elems(self):
+    def kv_elems(self) -> Array:
         """KV-cache elements per token per layer: 2·kv (GQA) or kv_lora_rank + rope (MLA)."""
         return np.where(self.mla, self.kv_lora + self.rope, 2 * self.kv)
 
     @property
-    def local_layers(self):
+    def local_layers(self) -> Array:
         """Sliding-window layers: all but every ``global_every``-th, when a window is set."""
         g = np.maximum(self.global_every, 1)
         n_global = np.where(self.global_every > 0, self.layers // g, 0)
         return np.where(self.window > 0, self.layers - n_global, 0)
 
-    def kv_elements(self, n):
+    def kv_elements(self, n: ArrayLike) -> Array:
         """KV-cache elements of one sequence at context n, all layers (local layers ≤ window)."""
         n = np.asarray(n, dtype=np.float64)
         loc = self.local_layers
         w = np.where(self.window > 0, np.minimum(n, self.window), n)
         return self.kv_elems * ((self.layers - loc) * n + loc * w)
 
-    def attended_keys(self, t, n):
+    def attended_keys(self, t: ArrayLike, n: ArrayLike) -> Array:
         """Σ over the t newest tokens (positions n−t+1 … n) and all layers of the keys each
         attends to (causal; a local layer sees at most ``window`` keys)."""
         t = np.asarray(t, dtype=np.float64)
@@ -124,14 +128,14 @@ class ModelShape:
         full = t * n - t * (t - 1.0) / 2.0
         W = np.where(self.window > 0, self.window, 1).astype(np.float64)
 
-        def s(m):  # Σ_{i=1..m} min(i, W)
+        def s(m: Array) -> Array:  # Σ_{i=1..m} min(i, W)
             return np.where(m <= W, m * (m + 1.0) / 2.0, W * (W + 1.0) / 2.0 + (m - W) * W)
 
         local = np.where(self.window > 0, s(n) - s(n - t), full)
         loc = self.local_layers
         return (self.layers - loc) * full + loc * local
 
-    def att_width(self, decode):
+    def att_width(self, decode: ArrayLike) -> Array:
         """Multiply-adds per attended key per token in one layer (QKᵀ plus A·V, all heads).
 
         GQA: 2·q. MLA in its absorbed decode form (queries and outputs in the latent space,
@@ -145,7 +149,7 @@ class ModelShape:
 
     # ---- parameters per part ---------------------------------------------------------
     @property
-    def attn_params_layer(self):
+    def attn_params_layer(self) -> Array:
         """Attention matrices of one layer, their biases and sinks."""
         mats = sum(r * c for r, c in self.attn_mats)
         (_, qa), (_, qo), (_, ko), (_, vo), _ = self.attn_mats
@@ -153,46 +157,46 @@ class ModelShape:
         qkv_b = np.where(self.mla, first_q + ko, qo + ko + vo)
         return mats + self.qkv_bias * qkv_b + self.o_bias * self.d + self.sinks * self.heads
 
-    def _ffn_params(self, width):
+    def _ffn_params(self, width: Array) -> Array:
         """One FFN of hidden width ``width``: its matrices and (mlp_bias) their biases."""
         bias = (self.n_ffn_mats - 1) * width + self.d
         return self.n_ffn_mats * self.d * width + self.mlp_bias * bias
 
     @property
-    def dense_ffn_params_layer(self):
+    def dense_ffn_params_layer(self) -> Array:
         return self._ffn_params(self.d_ff)
 
     @property
-    def expert_params(self):
+    def expert_params(self) -> Array:
         """One routed expert."""
         return self._ffn_params(self.d_ff_expert)
 
     @property
-    def router_params_layer(self):
+    def router_params_layer(self) -> Array:
         return self.d * self.experts + self.mlp_bias * self.experts
 
     @property
-    def shared_params_layer(self):
+    def shared_params_layer(self) -> Array:
         return self.shared * self._ffn_params(self.d_ff_shared)
 
     @property
-    def embedding_params(self):
+    def embedding_params(self) -> Array:
         return self.vocab * self.d
 
     @property
-    def position_params(self):
+    def position_params(self) -> Array:
         return np.where(self.learned_pos, self.max_positions * self.d, 0)
 
     @property
-    def lm_head_params(self):
+    def lm_head_params(self) -> Array:
         return np.where(self.tie, 0, self.d * self.vocab)
 
     @property
-    def expert_params_total(self):
+    def expert_params_total(self) -> Array:
         return self.moe_layers * self.experts * self.expert_params
 
     @property
-    def non_expert_params(self):
+    def non_expert_params(self) -> Array:
         """Everything but the routed experts (attention, dense FFNs, routers, shared, embeddings)."""
         return (
             self.layers * self.attn_params_layer
@@ -204,20 +208,20 @@ class ModelShape:
         )
 
     @property
-    def params(self):
+    def params(self) -> Array:
         return self.non_expert_params + self.expert_params_total
 
     @property
-    def active_params(self):
+    def active_params(self) -> Array:
         """Weights one token touches (published convention: embeddings in full, k of E experts)."""
         return self.non_expert_params + self.moe_layers * self.top_k * self.expert_params
 
     @property
-    def is_moe(self):
+    def is_moe(self) -> Array:
         return self.experts > 0
 
 
-def moe_layer_count(layers, experts, first_dense, every):
+def moe_layer_count(layers: Array, experts: Array, first_dense: Array, every: Array) -> Array:
     """Layers l ≥ first_dense with (l − first_dense) mod every == 0, when the model has experts."""
     span = np.maximum(layers - first_dense, 0)
     n = ceil_div(span, np.maximum(every, 1))

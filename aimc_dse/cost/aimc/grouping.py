@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +62,8 @@ def _factors(E: int, k: int, tokens: int, g: int, grouping: str, schedule: str, 
     return f["f_m"], f["f_c"], f["f_single"]
 
 
-def _derived(E, k, tokens, g, grouping, schedule, load, zipf, trace, seed, fit, ec) -> tuple[float, float, float]:
+def _derived(*key: Any) -> tuple[float, float, float]:
+    E, k, tokens, g, grouping, schedule, load, zipf, trace, seed, fit, ec = key
     return _factors(int(E), int(k), int(tokens), int(g), str(grouping), str(schedule), str(load), float(zipf),
                     str(trace), int(seed), float(fit), bool(ec))
 

@@ -157,7 +157,7 @@ def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
         tot.e_dig += (a * e_dig).sum(axis=0)
         tot.busy_dig += (a * t_dig).sum(axis=0)
     else:
-        t_dig = 0.0
+        t_dig = np.zeros(1)
     # per-step throughput demand of each resource, and the latency-bound stage occupancy (§G.4)
     d_tile = tok * m.tile_demand_tok + Tm * m.w.lm
     d_dpu = (tok * tw.dpu_lat + tw.step_dpu_lat) / chip.P
