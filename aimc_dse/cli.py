@@ -1,6 +1,6 @@
 """The `aimc-dse` command line: parses arguments, calls specs → cost → report, maps errors to exit codes.
 
-Exit codes (ARCHITECTURE.md): 0 success; 1 a design point could not be evaluated as asked;
+Exit codes (docs/architecture.md): 0 success; 1 a design point could not be evaluated as asked;
 2 bad input (one line naming the file, the field and the problem; never a traceback).
 Commands live in ``aimc_dse/commands/``; each module registers itself on ``app``. The
 root group loads a command's module only when that command runs (``commands.COMMANDS``

@@ -2,7 +2,7 @@
 and in a real subprocess (``python -m aimc_dse.cli`` and the installed ``aimc-dse`` script).
 
 Every bad input must exit 2 with ONE line on stderr naming the file (or the ``--set`` item),
-the field and the problem, and never a traceback (ARCHITECTURE.md, command-line contract).
+the field and the problem, and never a traceback (docs/architecture.md, command-line contract).
 """
 
 from __future__ import annotations

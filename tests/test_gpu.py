@@ -1,4 +1,4 @@
-"""GPU baseline (cost/gpu.py, COST-MODEL.md §7): roofline regimes, scaling, MoE bytes, vectorisation."""
+"""GPU baseline (cost/gpu.py, docs/cost-model.md §7): roofline regimes, scaling, MoE bytes, vectorisation."""
 
 from __future__ import annotations
 

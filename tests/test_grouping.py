@@ -1,5 +1,5 @@
 """Expert groupings, group-wise schedules and their factors (cost/grouping.py; Gao & Yang 2026,
-reference-simulators.md §E.4–§E.7, §G.6)."""
+docs/reference-simulators.md §E.4–§E.7, §G.6)."""
 
 from __future__ import annotations
 

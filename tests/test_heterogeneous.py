@@ -1,4 +1,4 @@
-"""Heterogeneous analog–digital MoE in the cost model (COST-MODEL.md §8, Chowdhury et al.)."""
+"""Heterogeneous analog–digital MoE in the cost model (docs/cost-model.md §8, Chowdhury et al.)."""
 
 from __future__ import annotations
 

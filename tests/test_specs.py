@@ -51,7 +51,7 @@ def test_preset_parameter_counts_match_published(preset, total, active):
 
 
 def test_moewithpim_layer_tier_blocks_on_moewithpim_hermes():
-    """reference-simulators.md §B: one LLaMA-MoE-4/16 layer on 256×256 tiers."""
+    """docs/reference-simulators.md §B: one LLaMA-MoE-4/16 layer on 256×256 tiers."""
     m = loader.load_model("moewithpim-layer")
     hw = loader.load_hardware("moewithpim-hermes")
     blocks = m.tier_blocks(hw.tier_rows, hw.tier_cols)

@@ -1,6 +1,6 @@
 """`aimc-dse experts score`: MaxNNScore and a noise proxy per routed expert, from real weights.
 
-Chowdhury et al. (arXiv 2603.02633, paper-numbers.md §3) run the experts with the largest
+Chowdhury et al. (arXiv 2603.02633, docs/paper-numbers.md §3) run the experts with the largest
 MaxNNScore digitally. This command reads a checkpoint (safetensors / npz, one tensor at a
 time), checks it against a model preset, ranks each MoE layer's experts and writes the
 selection JSON that ``workload.digital.selection_file`` points to.

@@ -2,7 +2,7 @@
 
 ``schedule`` groups a gate trace's experts (uniform / sorted / balanced) and prints, per
 layer and schedule, the per-group loads, the schedule length and transfers and the factors
-f_m, f_c, f_g the cost model uses (Gao & Yang 2026; reference-simulators.md §E.4–§E.5,
+f_m, f_c, f_g the cost model uses (Gao & Yang 2026; docs/reference-simulators.md §E.4–§E.5,
 §G.6). ``--toy`` runs the paper's Fig. 2 example. ``trace synth`` writes a synthetic
 token-choice trace (layers × tokens × experts, 0/1) that ``schedule`` and the cost model
 accept.

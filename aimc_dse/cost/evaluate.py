@@ -2,7 +2,7 @@
 
 ``evaluate_frame(grid)`` takes a DataFrame of design-point columns (``cost.columns``), one
 row per point, and returns the same rows with the schema-1 result columns appended
-(ARCHITECTURE.md). Rows are grouped by ``hw.kind`` and each group is evaluated in one
+(docs/architecture.md). Rows are grouped by ``hw.kind`` and each group is evaluated in one
 vectorised call; row order is preserved.
 """
 

@@ -1,4 +1,4 @@
-"""GPU baseline: a per-step roofline of LLM inference on one or more GPUs (COST-MODEL.md §7).
+"""GPU baseline: a per-step roofline of LLM inference on one or more GPUs (docs/cost-model.md §7).
 
 The GPU runs the same model and workload the AIMC model sees (``cost.shapes.model_shape``):
 a prefill step (prompt_len · B tokens, emits token 1) and G − 1 decode steps (B tokens each,
@@ -60,13 +60,13 @@ vectorised across rows without it (recompute workloads are short). No loop per d
 
 Accounting profiles (``hw.accounting``)
 ---------------------------------------
-* ``paper`` — Büchel et al. 2025's A100 upper bound (paper-numbers.md §1.4): 100 % compute
+* ``paper`` — Büchel et al. 2025's A100 upper bound (docs/paper-numbers.md §1.4): 100 % compute
   and memory efficiency, ALL parameters fetched from HBM every iteration (no KV cache or
   activation traffic, no overheads, no communication), one roofline max per step. With no
   overheads the GPU is always busy, so it draws its TDP (400 W, the paper's figure). The
   preset ``a100-paper`` adds the paper's 5-bit weights, 1,555 GB/s and 826 mm².
 * ``calibrated`` (default) — the efficiencies of the preset, fitted once to published
-  measurements (peer-tools.md §8, shipped in ``validation/targets.yaml``):
+  measurements (docs/paper-numbers.md §8, shipped in ``validation/targets.yaml``):
 
   Vidur profiles of Llama-2-7B's linear ops per layer (QKV + O + up/gate + down and the norms
   between them; TP1, FP16; ms), evaluated as a 1-layer Llama-2-7B with vocab 1
@@ -88,7 +88,7 @@ Accounting profiles (``hw.accounting``)
   3.8 µs per kernel: the same picture). H100: its 512-token point is slower than its 4096-token
   point allows; a free three-point fit would need 99 % of HBM bandwidth and 53 µs per layer,
   so the H100 keeps the A100's 21.4 µs and fits the 1- and 4096-token points → compute 0.652,
-  memory 0.787 (peer-tools.md §8.1 quotes ≈ 77 %); the 512-token residual is reported.
+  memory 0.787 (docs/paper-numbers.md §8.1 quotes ≈ 77 %); the 512-token residual is reported.
 
   TensorRT-LLM v0.17 offline max throughput of Mixtral-8×7B on A100-SXM4-80GB, FP16,
   128 in / 128 out, total output tokens/s. TensorRT-LLM batches in flight; the model runs one

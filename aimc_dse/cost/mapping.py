@@ -1,4 +1,4 @@
-"""Mapping weights onto tiers: block counts, fit, and per-tile loads (reference-simulators.md §B, §G.5).
+"""Mapping weights onto tiers: block counts, fit, and per-tile loads (docs/reference-simulators.md §B, §G.5).
 
 A matrix I×O is cut into v·h tier blocks, v = ⌈I/R⌉ row chunks and h = ⌈O/C⌉ column
 chunks; the v partial sums of a column are reduced by (v − 1) digital adds (§B.2).

@@ -1,4 +1,4 @@
-"""Expert-level analysis from real weights (Chowdhury et al., arXiv 2603.02633; COST-MODEL.md §8).
+"""Expert-level analysis from real weights (Chowdhury et al., arXiv 2603.02633; docs/cost-model.md §8).
 
 * :mod:`.weights` — read routed-expert matrices from safetensors / npz checkpoints and compute
   each expert's MaxNNScore;

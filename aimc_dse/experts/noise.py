@@ -24,7 +24,7 @@ Noise models of weight programming, each Gaussian and scaled by a factor c:
 
 * ``pcm`` (default) — the PCM programming-noise model of IBM's AIHWKIT
   (``PCMLikeNoiseModel``, fitted on measured PCM devices, Nandakumar et al. ICECS 2019; the
-  Le Gallo et al. 2023 family that Chowdhury et al. use, paper-numbers.md §3). Weights are
+  Le Gallo et al. 2023 family that Chowdhury et al. use, docs/paper-numbers.md §3). Weights are
   mapped so that max|W| of the matrix sits at g_max; a weight w has target r = |w|/max|W| and
 
       σ(w) = c · max|W| · (0.26348 + 1.9650·r − 1.1731·r²) / 25

@@ -1,7 +1,7 @@
 """Expert grouping and group-wise schedules for peripheral sharing (Gao & Yang 2026).
 
 g crossbars share one periphery, so a *group* of g experts serves one (token, expert)
-pair per time step (reference-simulators.md §E.1, §E.3). This module follows §E.4–§E.5
+pair per time step (docs/reference-simulators.md §E.1, §E.3). This module follows §E.4–§E.5
 and §G.6:
 
 * **Groupings** of E experts into E/g groups of exactly g: ``uniform`` (by index),

@@ -1,4 +1,4 @@
-"""Expert-load sources: which experts each token selects (reference-simulators.md §D.2, §E.4, §G.5).
+"""Expert-load sources: which experts each token selects (docs/reference-simulators.md §D.2, §E.4, §G.5).
 
 A *choice array* is boolean, shaped layers × tokens × experts: ``c[l, t, e]`` is true when
 token t is routed to expert e in MoE layer l. It is the MoEwithPIM reference's
@@ -154,7 +154,7 @@ def expert_choice_capacity(tokens: int, top_k: int, experts: int) -> int:
 def expert_choice_choices(
     experts: int, tokens: int, capacity: int, layers: int = 1, seed: int = 0
 ) -> np.ndarray:
-    """Expert-choice routing (Gao & Yang §III; reference-simulators.md §E.1): column top-k.
+    """Expert-choice routing (Gao & Yang §III; docs/reference-simulators.md §E.1): column top-k.
 
     Every expert takes exactly ``capacity`` tokens (use :func:`expert_choice_capacity` for
     capacity = T·k/E). Tokens are chosen as the router would with random gate scores: a

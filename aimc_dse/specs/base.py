@@ -1,6 +1,6 @@
 """Common base for every spec: strict (unknown fields rejected), frozen, documented fields.
 
-Specs are the project's vocabulary (ARCHITECTURE.md, "specs/"): pydantic v2 models that
+Specs are the project's vocabulary (docs/architecture.md, "specs/"): pydantic v2 models that
 describe hardware, models, workloads and sweeps. They never import the cost model.
 """
 

@@ -1,6 +1,6 @@
-"""Digital compute units for heterogeneous analog–digital inference (COST-MODEL.md §8).
+"""Digital compute units for heterogeneous analog–digital inference (docs/cost-model.md §8).
 
-Chowdhury et al. (arXiv 2603.02633, paper-numbers.md §3) run a fraction of the routed
+Chowdhury et al. (arXiv 2603.02633, docs/paper-numbers.md §3) run a fraction of the routed
 experts — the noise-sensitive ones — and optionally the densely activated modules on
 digital hardware beside the crossbars. :class:`DigitalCompute` describes that digital
 subsystem in the few numbers an analytic model needs:

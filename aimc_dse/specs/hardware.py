@@ -1,9 +1,9 @@
-"""Hardware specs: the 3D AIMC chip (COST-MODEL.md §1) and the GPU baseline (§7).
+"""Hardware specs: the 3D AIMC chip (docs/cost-model.md §1) and the GPU baseline (§7).
 
 An AIMC chip is ``tiles`` tiles, each a stack of ``stack_height`` tiers; a tier is one
 ``tier_rows × tier_cols`` crossbar. One tier per tile computes at a time (OTT). Digital
 work runs on ``dpus`` DPUs and ``mha_units`` attention units whose per-op costs are closed
-forms of the vector size (reference-simulators.md §A.5). Every number carries its unit in
+forms of the vector size (docs/reference-simulators.md §A.5). Every number carries its unit in
 its name; presets cite their sources in ``sources``.
 """
 
@@ -32,7 +32,7 @@ class OpCost(Spec):
 
 
 class DigitalOps(Spec):
-    """Per-op costs of the DPU pool and the interconnect (reference-simulators.md §A.5)."""
+    """Per-op costs of the DPU pool and the interconnect (docs/reference-simulators.md §A.5)."""
 
     layer_norm: OpCost = Field(description="layer norm of a d-vector (DPU)")
     relu: OpCost = Field(description="ReLU of a vector (DPU)")
@@ -69,7 +69,7 @@ class Dram(Spec):
 
 
 class AimcArea(Spec):
-    """Chip area figures (COST-MODEL.md §1, §G.7)."""
+    """Chip area figures (docs/cost-model.md §1.5; docs/reference-simulators.md §G.7)."""
 
     tile_mm2: float = Field(gt=0, description="footprint of one tile (periphery + crossbar), mm²")
     tier_overhead_mm2: float = Field(0.0, ge=0, description="extra area per stacked tier beyond the first, mm²")
@@ -95,7 +95,7 @@ class Sharing(Spec):
 
 
 class MappingOptions(Spec):
-    """How weight blocks are placed on tiers (reference-simulators.md §B)."""
+    """How weight blocks are placed on tiers (docs/reference-simulators.md §B)."""
 
     strategy: Literal["greedy_in_order", "greedy_random", "moe_separated"] = Field(
         "greedy_in_order", description="placement strategy"
@@ -234,7 +234,7 @@ WEIGHT_ONLY_FORMATS = ("int8", "int4", "5bit")
 
 
 class GpuEfficiency(Spec):
-    """Achievable fractions of peak (calibrated accounting, COST-MODEL.md §7).
+    """Achievable fractions of peak (calibrated accounting, docs/cost-model.md §7).
 
     Ignored by the ``paper`` accounting (100 % everywhere, no overheads). The presets' values
     are fitted to published measurements; the fit is documented in ``cost/gpu.py``.

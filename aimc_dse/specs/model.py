@@ -1,6 +1,6 @@
-"""Model specs: decoder-only transformers, dense or Mixture-of-Experts (COST-MODEL.md §2).
+"""Model specs: decoder-only transformers, dense or Mixture-of-Experts (docs/cost-model.md §2).
 
-The weight matrices are listed in the reference mapper's order (reference-simulators.md
+The weight matrices are listed in the reference mapper's order (docs/reference-simulators.md
 §B.1) by ``matrices()``; parameter counts and tier-block counts derive from that one list,
 so the mapper, the counts and ``aimc-dse show`` can never disagree.
 

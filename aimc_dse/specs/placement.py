@@ -1,6 +1,6 @@
-"""Which experts and modules run digitally: heterogeneous analog–digital MoE (COST-MODEL.md §8).
+"""Which experts and modules run digitally: heterogeneous analog–digital MoE (docs/cost-model.md §8).
 
-Chowdhury et al. (arXiv 2603.02633; paper-numbers.md §3) keep most routed experts on the
+Chowdhury et al. (arXiv 2603.02633; docs/paper-numbers.md §3) keep most routed experts on the
 crossbars and run a fraction φ of them — the noise-sensitive ones, picked by their
 MaxNNScore — plus the densely activated modules (attention, router, shared experts, LM head)
 on digital units. :class:`DigitalPlacement` is the workload's description of that split

@@ -1,8 +1,8 @@
-"""Workload specs: what is asked of the hardware (COST-MODEL.md §2, §6).
+"""Workload specs: what is asked of the hardware (docs/cost-model.md §2, §6).
 
 ``gen_len`` G counts generated tokens: with ``prefill`` the prompt step emits token 1 and
 G − 1 decode steps emit the rest; without ``prefill`` only the G − 1 decode steps are
-costed (the reference's "generate 8 tokens" runs, reference-simulators.md §E.7).
+costed (the reference's "generate 8 tokens" runs, docs/reference-simulators.md §E.7).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ class ExpertLoad(Spec):
 
 
 class GroupingFactors(Spec):
-    """Grouping factors as the MoEwithPIM reference takes them (reference-simulators.md §E.2).
+    """Grouping factors as the MoEwithPIM reference takes them (docs/reference-simulators.md §E.2).
 
     When set they override the values the grouping/schedule would derive.
     """

@@ -1,4 +1,4 @@
-"""GPU baseline vs published measurements and the Nature paper's worked example (COST-MODEL.md §7).
+"""GPU baseline vs published measurements and the Nature paper's worked example (docs/cost-model.md §7).
 
 * Vidur per-layer profiles of Llama-2-7B's linear ops (QKV + O + up/gate + down, TP1, FP16):
   a 1-layer Llama-2-7B with vocab 1 (no lm_head/embedding to speak of), its linear ops at
@@ -11,7 +11,7 @@
   FP16 (used, with the Mixtral runs, to fit the communication and attention constants) and
   H100 FP8 (hold-outs: ``h100_fp8_holdouts``, the A100's constants applied to the H100).
 * The ``paper`` accounting on ``a100-paper`` with the paper's largest MoE (nature-moe-51b):
-  8 iterations fetch ≈ 250 GB in ≈ 0.16 s (Büchel et al. 2025, paper-numbers.md §1.4).
+  8 iterations fetch ≈ 250 GB in ≈ 0.16 s (Büchel et al. 2025, docs/paper-numbers.md §1.4).
 
 Measured values come from ``targets.yaml`` (``gpu`` block) where it has them; the extra
 Vidur points used by the calibration (A100 512 tokens, H100 512 and 4096 tokens) and the
@@ -28,15 +28,15 @@ from ..specs.loader import load_hardware, load_model
 from ..specs.workload import Workload
 from . import Check, targets
 
-VIDUR_SOURCE = "Vidur data/profiling/compute/{gpu}/meta-llama/Llama-2-7b-hf/mlp.csv, sum of layer ops (peer-tools.md §8.1 B)"
-TRTLLM_SOURCE = "TensorRT-LLM v0.17 docs/source/performance/perf-overview.md @258c754, Mixtral-8x7B A100 FP16 (peer-tools.md §8.2 E)"
+VIDUR_SOURCE = "Vidur data/profiling/compute/{gpu}/meta-llama/Llama-2-7b-hf/mlp.csv, sum of layer ops (docs/paper-numbers.md §8.1 B)"
+TRTLLM_SOURCE = "TensorRT-LLM v0.17 docs/source/performance/perf-overview.md @258c754, Mixtral-8x7B A100 FP16 (docs/paper-numbers.md §8.2 E)"
 TRTLLM_V05_SOURCE = (
     "TensorRT-LLM v0.5.0 docs/source/performance.md (NVIDIA/TensorRT-LLM release v0.5.0), "
     "LLaMA 70B TP4, {table}"
 )
-PAPER_SOURCE = "Büchel et al., Nat. Comput. Sci. 5 (2025), A100 upper bound: 8 iterations ≈ 250 GB ≈ 0.16 s (paper-numbers.md §1.4)"
+PAPER_SOURCE = "Büchel et al., Nat. Comput. Sci. 5 (2025), A100 upper bound: 8 iterations ≈ 250 GB ≈ 0.16 s (docs/paper-numbers.md §1.4)"
 
-# Vidur points not in targets.yaml (same table, peer-tools.md §8.1 B), ms per layer
+# Vidur points not in targets.yaml (same table, docs/paper-numbers.md §8.1 B), ms per layer
 EXTRA_VIDUR_MS = {
     ("a100-sxm4-80gb", 512): 1.04,
     ("h100-sxm", 512): 0.37,

@@ -1,13 +1,13 @@
-"""Checks against the reference simulators' own outputs and the papers' ratios (COST-MODEL.md §9).
+"""Checks against the reference simulators' own outputs and the papers' ratios (docs/cost-model.md §9).
 
 Every check evaluates the model exactly as a user would (the same point-building path as
 ``aimc-dse evaluate``) and carries the command that reproduces it.
 
-Tolerances (COST-MODEL.md §9): energy and operations 0.1 %; single-sequence latency 2 %;
+Tolerances (docs/cost-model.md §9): energy and operations 0.1 %; single-sequence latency 2 %;
 latency with stacked tiers or several sequences 10 %. One run needs a note: 3D-SiM's
 8-tile run stacks tiers, and its total energy is 88 % passive power × makespan, so the
 total inherits the stacked-latency error (the analytic pipeline S + (n−1)·τ over-estimates
-how tightly a tile holding blocks of two stages interleaves tokens, reference-simulators.md
+how tightly a tile holding blocks of two stages interleaves tokens, docs/reference-simulators.md
 §G.8 item 3). Its schedule-independent active energy (total − passive power × reference
 makespan) is checked at 0.1 %, the total at the stacked-latency tolerance.
 """
@@ -65,7 +65,7 @@ def checks() -> list[Check]:
                     f"workload.grouping.factors.area={gr['group_factor']}"]
         res = evaluate("moewithpim-hermes", "moewithpim-layer", wl, sets)
         cmd = _command("moewithpim-hermes", "moewithpim-layer", wl, sets)
-        src = f"MoEwithPIM simulator output, reference-simulators.md §{run['see']}"
+        src = f"MoEwithPIM simulator output, docs/reference-simulators.md §{run['see']}"
         for q, tol in (("latency_ns", LAT_TOL), ("energy_nj", E_TOL), ("flops", E_TOL)):
             out.append(Check("moewithpim", run["name"], q, run["ref"][q], float(res[q]), tol, src, cmd))
 
@@ -75,7 +75,7 @@ def checks() -> list[Check]:
         sets = [f"hw.{k}={v}" for k, v in (run.get("hardware_override") or {}).items()]
         res = evaluate("ibm3dsim-readme", "ibm3dsim-readme", wl, sets)
         cmd = _command("ibm3dsim-readme", "ibm3dsim-readme", wl, sets)
-        src = f"3D-SiM README example run unmodified, reference-simulators.md §{run['see']}"
+        src = f"3D-SiM README example run unmodified, docs/reference-simulators.md §{run['see']}"
         stacked = bool(res["stacked"])
         lat_tol = STACKED_TOL if (stacked or wl["batch"] > 1) else LAT_TOL
         out.append(Check("ibm3dsim_readme", run["name"], "latency_ns", run["ref"]["latency_ns"], float(res["latency_ns"]), lat_tol, src, cmd))
@@ -91,7 +91,7 @@ def checks() -> list[Check]:
         else:
             out.append(Check("ibm3dsim_readme", run["name"], "energy_nj", run["ref"]["energy_nj"], float(res["energy_nj"]), E_TOL, src, cmd))
 
-    # Gao & Yang's generation claim and Table I (abstract; reference-simulators.md §F.2).
+    # Gao & Yang's generation claim and Table I (abstract; docs/reference-simulators.md §F.2).
     gen = dict(prompt_len=32, gen_len=8, prefill=False, batch=1)
     base = evaluate("moewithpim-hermes", "moewithpim-layer", {**gen, "kv_cache": False, "go_cache": False}, [])
     cached = evaluate("moewithpim-hermes", "moewithpim-layer", {**gen, "kv_cache": True, "go_cache": True}, [])

@@ -1,4 +1,4 @@
-"""Schedule checks: the toy example of Gao & Yang 2026, Fig. 2 (reference-simulators.md §E.5.5).
+"""Schedule checks: the toy example of Gao & Yang 2026, Fig. 2 (docs/reference-simulators.md §E.5.5).
 
 Six tokens, eight experts, top-4, groups {1,2}, {3,4}, {5,6}, {7,8}. The single-token and
 compact schedules and the reference's idle-insertion heuristic must match exactly; our
@@ -14,7 +14,7 @@ import numpy as np
 from ..moe.grouping import group_token_loads, run_schedule
 from . import Check, targets
 
-SOURCE = "Gao & Yang 2026 Fig. 2; reference-simulators.md §E.5.5 (targets.yaml: schedules)"
+SOURCE = "Gao & Yang 2026 Fig. 2; docs/reference-simulators.md §E.5.5 (targets.yaml: schedules)"
 COMMAND = "aimc-dse schedule --toy"
 
 
