@@ -1,0 +1,143 @@
+"""Each step of the AIMC model (aimc_dse/cost/aimc/) against hand-computed values.
+
+The worked example of docs/cost-model.md §10.1 — the Q/K/V stage of ``moewithpim-layer`` on
+``moewithpim-hermes`` — is recomputed step by step here, then the smaller pieces (accounting
+flags, memoisation, mapping/fit, batching bounds, mean-value analysis, digital roofline).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from aimc_dse.cost.aimc.accounting import accounting
+from aimc_dse.cost.aimc.batching import batching, mva_makespan
+from aimc_dse.cost.aimc.blocks import digital_macs, mapping, stage_blocks
+from aimc_dse.cost.aimc.digital import digital_engine, digital_modules, digital_time, dram_fraction
+from aimc_dse.cost.aimc.grouping import grouping_factors
+from aimc_dse.cost.aimc.inputs import OpCost, read_inputs
+from aimc_dse.cost.aimc.stages import op_times, reduction_rounds, stages, tile_loads
+from aimc_dse.cost.aimc.steps import StepTotals
+from aimc_dse.cost.columns import Cols
+from aimc_dse.cost.memo import per_distinct
+from aimc_dse.specs.points import build_points
+
+
+def _inputs(hw: str, model: str, sets: list[str] | None = None, **wl):
+    return read_inputs(Cols(build_points([hw], [model], wl, sets)))
+
+
+@pytest.fixture(scope="module")
+def pim():
+    """The worked example's point, with every intermediate the QKV stage needs."""
+    inp = _inputs("moewithpim-hermes", "moewithpim-layer", prompt_len=32, gen_len=2, prefill=False, go_cache=True)
+    acc = accounting(inp.profile)
+    dm = digital_modules(inp.digital, inp.shape, inp.work.zipf, inp.first_dense_layers, inp.moe_every)
+    eng = digital_engine(inp.digital, np.zeros(1, bool))
+    nb = stage_blocks(inp.chip, inp.shape, acc, dm)
+    dmac = digital_macs(inp.shape, dm, eng)
+    mp = mapping(inp.chip, inp.shape, nb, dm, eng, dmac)
+    gf = grouping_factors(inp.chip, inp.shape, inp.work, inp.grouping)
+    t = op_times(inp.chip, inp.shape, acc, gf)
+    w = tile_loads(inp.chip, mp.N, inp.shape, nb, acc, gf, inp.work.zipf, inp.work.seed)
+    st = stages(inp.chip, inp.shape, nb, w, t, dm, dmac, eng)
+    return dict(inp=inp, acc=acc, nb=nb, mp=mp, t=t, w=w, st=st)
+
+
+def test_worked_example_blocks_and_adds(pim):
+    nb = pim["nb"]
+    assert nb.qkv[0] == 3 * 16 * 16 == 768  # v = h = ⌈4096/256⌉ = 16 per d×d matrix
+    assert nb.na_qkv[0] == 3 * 15 * 16 == 720
+    assert pim["w"].qkv[0] == 1  # ⌈768 / 8192⌉
+
+
+def test_worked_example_op_times(pim):
+    t = pim["t"]
+    assert t.add_c[0] == 12  # ⌈8·256/256 + 4⌉
+    assert t.transfer_in[0] == t.transfer_out[0] == 12  # ⌈12·256/256⌉, f_c = 1
+    assert reduction_rounds(pim["inp"].chip, np.array([720]), np.array([15]))[0] == 144  # max(15, ⌈720/5⌉)
+
+
+def test_worked_example_qkv_stage(pim):
+    assert pim["st"].qkv[0] == 12 + 130 * 1 + 12 + 12 * 144 == 1882
+
+
+def test_accounting_profiles_are_named_flags():
+    a = accounting(np.array(["physical", "ibm3dsim", "moewithpim"]))
+    assert a.position_mvms.tolist() == [True, False, False]
+    assert a.kv_load_charged.tolist() == [True, False, True]  # 3D-SiM's stub attention omits the load
+    assert a.prompt_scaled_by_f_m.tolist() == [False, False, True]
+    assert a.go_flag_traces_one_token.tolist() == [False, False, True]
+    kv, go = np.array([True, True, True]), np.array([False, False, False])
+    assert a.dram_powered(kv, go).tolist() == [True, True, False]  # MoEwithPIM powers DRAM only with GO
+
+
+def test_op_cost_rounds_latency_up_but_not_float_noise():
+    op = OpCost(np.array([50.0]), np.array([0.0]), np.array([20.0]), np.array([0.0]))
+    assert op.lat(4096)[0] == 800  # exactly 50·4096/256, not 801
+    assert op.lat(100)[0] == 20  # ⌈19.53⌉
+    assert op.energy_nj(256)[0] == pytest.approx(0.02)
+
+
+def test_per_distinct_calls_once_per_key():
+    calls = []
+
+    def f(a, b):
+        calls.append((a, b))
+        return a * 10 + b
+
+    out = per_distinct(f, np.array([True, True, False, True]), np.array([1, 1, 2, 3]), np.array([5, 5, 5, 6]))
+    assert out.tolist() == [15, 15, 0, 36]
+    assert calls == [(1, 5), (3, 6)]
+    pair = per_distinct(lambda a: (a, -a), np.array([True, False]), np.array([2, 3]), width=2, fill=1.0)
+    assert pair.tolist() == [[2, 1], [-2, 1]]
+
+
+def test_mapping_fit_and_size_to_model():
+    big = _inputs("nature-3d-aimc", "llama-2-70b")
+    acc = accounting(big.profile)
+    dm = digital_modules(big.digital, big.shape, big.work.zipf, big.first_dense_layers, big.moe_every)
+    eng = digital_engine(big.digital, np.zeros(1, bool))
+    nb = stage_blocks(big.chip, big.shape, acc, dm)
+    mp = mapping(big.chip, big.shape, nb, dm, eng, digital_macs(big.shape, dm, eng))
+    assert not mp.fits[0] and mp.tiles_needed[0] == -(-mp.total[0] // 1024)
+    sized = _inputs("nature-3d-aimc", "llama-2-70b", ["hw.size_to_model=true"])
+    mp2 = mapping(sized.chip, sized.shape, nb, dm, eng, digital_macs(sized.shape, dm, eng))
+    assert mp2.fits[0] and mp2.N[0] == mp.tiles_needed[0]
+
+
+def test_mean_value_analysis_limits():
+    T = np.array([100.0, 100.0])
+    B = np.array([4, 4])
+    # no bottleneck demand: sequences overlap perfectly, the makespan is one sequence's
+    assert mva_makespan(B, T, np.array([0.0, 0.0]))[0] == pytest.approx(100.0)
+    # all of it bottleneck: sequences serialise, B·T
+    assert mva_makespan(B, T, np.array([100.0, 100.0]))[0] == pytest.approx(400.0)
+    # B = 1 is T(1) whatever the demand
+    assert mva_makespan(np.array([1]), np.array([70.0]), np.array([30.0]))[0] == pytest.approx(70.0)
+
+
+def test_batching_bounds_and_which_binds():
+    tot = StepTotals(2)
+    tot.t1[:] = 100.0
+    tot.delta[:] = 10.0
+    tot.tthr[:] = [4 * 20.0, 4 * 50.0]  # throughput bound B·demand
+    tot.t_pre[:] = 40.0
+    B = np.array([4, 4])
+    bt = batching(tot, B, np.array([False, False]), np.array([True, True]))
+    assert bt.latency_bound.tolist() == [130.0, 130.0]  # T(1) + (B − 1)·δ
+    assert bt.makespan.tolist() == [130.0, 200.0]  # planar: the larger bound
+    assert bt.batch_bound.tolist() == ["latency", "throughput"]
+
+
+def test_digital_roofline_and_spill():
+    from aimc_dse.cost.aimc.inputs import read_digital
+
+    c = Cols({"hw.digital.peak_tops": np.array([2.0]), "hw.digital.sram_mb": np.array([1.0]),
+              "hw.digital.weight_bytes": np.array([1.0]), "hw.digital.dram_bandwidth_gbps": np.array([10.0])})
+    eng = digital_engine(read_digital(c), np.array([True]))
+    assert eng.macs_per_ns[0] == 1000.0  # 2 TOPS = 1000 MAC/ns
+    f = dram_fraction(eng, np.array([2e6]))  # 2 MB of weights, 1 MB of SRAM
+    assert f[0] == pytest.approx(0.5)
+    t = digital_time(eng, f, np.array([1e3]), np.array([2e6]))
+    assert t[0] == pytest.approx(0.5 * 2e6 / 10.0)  # the DRAM half dominates: 100 µs
