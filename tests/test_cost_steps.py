@@ -69,7 +69,9 @@ def test_accounting_profiles_are_named_flags():
     assert a.prompt_scaled_by_f_m.tolist() == [False, False, True]
     assert a.go_flag_traces_one_token.tolist() == [False, False, True]
     kv, go = np.array([True, True, True]), np.array([False, False, False])
-    assert a.dram_powered(kv, go).tolist() == [True, True, False]  # MoEwithPIM powers DRAM only with GO
+    assert a.dram_powered(kv, go, go).tolist() == [True, True, False]  # MoEwithPIM powers DRAM only with GO
+    # … and with its GO flag even for a dense model (no gate outputs to cache, go_cache false)
+    assert a.dram_powered(~kv, go, ~go).tolist() == [False, False, True]
 
 
 def test_op_cost_rounds_latency_up_but_not_float_noise():

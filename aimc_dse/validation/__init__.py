@@ -18,7 +18,7 @@ import yaml
 TARGETS_FILE = Path(__file__).with_name("targets.yaml")
 
 # Modules contributing checks; each defines checks() -> list[Check].
-CHECK_MODULES: list[str] = ["reference", "schedules", "gpu"]
+CHECK_MODULES: list[str] = ["reference", "schedules", "gpu", "stacked"]
 
 
 @dataclass(frozen=True)

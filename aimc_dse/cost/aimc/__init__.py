@@ -70,7 +70,7 @@ def aimc_cost(c: Cols) -> dict[str, Array]:
     # MoEwithPIM rescales the prompt by f_m (§E.2); decode runs one token when the caches allow it.
     prompt_tokens = np.where(acc.prompt_scaled_by_f_m, np.ceil(work.prompt * gf.f_m - CEIL_EPS).astype(np.int64),
                              work.prompt)
-    single_decode = np.where(acc.go_flag_traces_one_token, work.go_cache,
+    single_decode = np.where(acc.go_flag_traces_one_token, work.go_flag,
                              np.where(sh.expert_choice & is_moe, work.go_cache, work.kv_cache))
     tot = run_steps(model, inp.n, prompt_tokens, single_decode)
     bt = batching(tot, work.B, mp.stacked, work.prefill)

@@ -39,13 +39,15 @@ class Accounting:
     prompt_scaled_by_f_m: Array
     transfers_scaled_by_f_c: Array
     all_mvm_energy_scaled_by_f_g: Array
-    # MoEwithPIM traces a single token per decode step whenever the GO flag is set.
+    # MoEwithPIM traces a single token per decode step whenever the GO flag is set, dense
+    # models included (docs/reference-simulators.md §E.6).
     go_flag_traces_one_token: Array
 
-    def dram_powered(self, kv_cache: Array, go_cache: Array) -> Array:
+    def dram_powered(self, kv_cache: Array, go_cache: Array, go_flag: Array) -> Array:
         """Whether the DRAM's idle power is charged: whenever a cache lives in it (physical);
-        3D-SiM only with its KV flag, MoEwithPIM only with its GO flag (§A.4)."""
-        return np.where(self.ibm3dsim, kv_cache, np.where(self.moewithpim, go_cache, kv_cache | go_cache))
+        3D-SiM only with its KV flag, MoEwithPIM only with its GO flag, dense models
+        included (§A.4)."""
+        return np.where(self.ibm3dsim, kv_cache, np.where(self.moewithpim, go_flag, kv_cache | go_cache))
 
 
 def accounting(profile: Array) -> Accounting:

@@ -124,6 +124,7 @@ class Work:
     prefill: Array  # bool
     kv_cache: Array  # bool
     go_cache: Array  # bool, MoE models only (a dense model has no gate outputs to cache)
+    go_flag: Array  # bool: workload.go_cache as given (MoEwithPIM's --go_flag acts on dense models too)
     zipf: Array  # zipf exponent of the expert popularity; 0 = uniform routing
     load_model: Array  # str: uniform | zipf | trace
     trace: Array  # str: gate-trace path ('' when none)
@@ -136,7 +137,7 @@ def read_work(c: Cols, sh: ModelShape) -> Work:
     return Work(
         prompt=c.i("workload.prompt_len"), G=c.i("workload.gen_len"), B=c.i("workload.batch"),
         prefill=c.b("workload.prefill"), kv_cache=c.b("workload.kv_cache"),
-        go_cache=c.b("workload.go_cache") & (sh.experts > 0),
+        go_cache=c.b("workload.go_cache") & (sh.experts > 0), go_flag=c.b("workload.go_cache"),
         zipf=zipf, load_model=load, trace=c.s("workload.expert_load.trace", ""), seed=c.i("workload.seed", 0),
     )
 

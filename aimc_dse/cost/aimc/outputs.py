@@ -38,7 +38,7 @@ def areas(inp: Inputs, mp: Mapping, gf: GroupingFactors, eng: DigitalEngine) -> 
 def aimc_outputs(inp: Inputs, acc: Accounting, mp: Mapping, tot: StepTotals, bt: Batching, gf: GroupingFactors,
                  dm: DigitalModules, dmac: DigitalMacs, eng: DigitalEngine) -> dict[str, Array]:
     chip, sh, work, B = inp.chip, inp.shape, inp.work, inp.work.B
-    passive_w = chip.passive_w + np.where(acc.dram_powered(work.kv_cache, work.go_cache), chip.dram_idle_w, 0.0) \
+    passive_w = chip.passive_w + np.where(acc.dram_powered(work.kv_cache, work.go_cache, work.go_flag), chip.dram_idle_w, 0.0) \
         + eng.static_w
     e_passive = passive_w * bt.makespan
     energy = B * tot.active_energy + e_passive

@@ -162,7 +162,8 @@ def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
     d_tile = tok * m.tile_demand_tok + Tm * m.w.lm
     d_dpu = (tok * tw.dpu_lat + tw.step_dpu_lat) / chip.P
     dram = L * t_kv + Lm * t_go
-    d_io = np.maximum(L * lat_c / chip.M, np.where(m.acc.dram_in_throughput_bound, dram, 0.0))
+    # an attention job holds its MHA unit while it computes and loads its KV (and GO) cache
+    d_io = np.maximum(L * t_job / chip.M, np.where(m.acc.dram_in_throughput_bound, dram, 0.0))
     d_max = np.maximum(np.maximum(d_tile, d_dpu), np.maximum(d_io, t_dig))
     delta = np.maximum(np.maximum(Tm * m.w.busiest, np.where(b.tokens > 1, tok * m.ph.tau_max, 0.0)),
                        np.where(B > chip.M, t_job, 0.0))

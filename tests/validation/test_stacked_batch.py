@@ -1,0 +1,38 @@
+"""Several sequences on stacked chips: the closed form against the MoEwithPIM runs shipped in
+aimc_dse/validation/data (docs/reference-simulators.md §G.4).
+
+Operations are exact counts and energy carries passive power × makespan, so every run must
+agree within 0.1 % and 10 %. Latency: issue 11's target is ≤ 10 % on ≥ 90 % of runs and ≤ 20 %
+on all, which the closed form does not reach yet (the references' list scheduler interleaves
+sequences on shared tiles in ways the bounds and the mean-value correction miss; see the
+README's known limits). The latency tests below are a ratchet on what the closed form achieves
+today — they fail if it gets worse — not the target; ``aimc-dse validate --group stacked_batch``
+reports the target and exits 1 while it is missed.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from aimc_dse.validation import stacked
+
+RES = stacked.evaluate_runs()
+ERR = {q: (RES[q] / RES[f"ref.{q}"] - 1).abs() for q in ("latency_ns", "energy_nj", "flops")}
+
+
+def test_corpus_is_shipped_and_evaluated():
+    assert len(RES) >= 60
+    assert RES["fits"].all()
+
+
+@pytest.mark.parametrize("i", range(len(RES)), ids=list(RES["run"]))
+def test_operations_are_exact_and_energy_within_10pct(i):
+    assert ERR["flops"].iloc[i] <= stacked.OPS_TOL
+    assert ERR["energy_nj"].iloc[i] <= stacked.E_TOL
+
+
+def test_latency_ratchet():
+    lat = ERR["latency_ns"]
+    assert (lat <= 0.10).sum() >= 34, f"within 10 %: {(lat <= 0.10).sum()}/{len(lat)}"
+    assert (lat <= 0.20).sum() >= 48, f"within 20 %: {(lat <= 0.20).sum()}/{len(lat)}"
+    assert lat.median() <= 0.095 and lat.max() <= 0.43
