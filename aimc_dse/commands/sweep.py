@@ -7,7 +7,6 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from ..report.writer import partial_dir
 from ..sweep.grid import DEFAULT_MAX_POINTS, load_grid
 
 
@@ -39,7 +38,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Evaluate every design point of a sweep file; write CSV/Parquet; print the best designs and a Pareto front."""
         from ..report.output import emit
-        from ..sweep.runner import ChunkFailed, run_sweep
+        from ..sweep.runner import ChunkFailed, SweepInterrupted, run_sweep
 
         spec, grid = load_grid(sweep_file, max_points)
         if dry_run:
@@ -69,10 +68,21 @@ def register(app: typer.Typer) -> None:
             )
         except ChunkFailed as e:
             raise EvaluationError(str(e)) from None
+        except SweepInterrupted as e:
+            if e.completed:
+                msg = f"interrupted after the results were complete: {e.output} was written in full"
+            elif e.chunks:
+                msg = (
+                    f"interrupted: no results file was written; {e.chunks} finished chunk(s) are kept in {e.partial} — "
+                    "run the same command with --resume to continue"
+                )
+            else:
+                msg = "interrupted before any chunk finished: no results file was written, nothing to resume"
+            err_console.print(msg, markup=False)
+            raise typer.Exit(130) from None
         except KeyboardInterrupt:
             err_console.print(
-                f"interrupted: no results file was written; finished chunks are kept in {partial_dir(out)} — "
-                "run the same command with --resume to continue",
+                "interrupted before evaluation started: no results file was written",
                 markup=False,
             )
             raise typer.Exit(130) from None

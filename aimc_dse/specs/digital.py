@@ -28,7 +28,7 @@ from typing import Annotated, Any
 
 from pydantic import BeforeValidator, Field, ValidationError, model_validator
 
-from .base import Spec, SpecError
+from .base import MAX_UNITS, Spec, SpecError
 
 DIGITAL_DIR = "digital"  # sub-folder of hw_specs/ holding the presets
 
@@ -40,7 +40,7 @@ class DigitalCompute(Spec):
     description: str = Field("", description="one line describing the unit")
     sources: list[str] = Field(default_factory=list, description="where the numbers come from")
 
-    units: int = Field(1, ge=1, description="identical digital units; throughput, SRAM, area and static power scale with it")
+    units: int = Field(1, ge=1, le=MAX_UNITS, description="identical digital units; throughput, SRAM, area and static power scale with it")
     peak_tops: float = Field(
         gt=0, description="peak throughput of one unit, TOPS (10¹² operations/s; one MAC = 2 operations)"
     )
