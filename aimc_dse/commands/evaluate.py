@@ -61,7 +61,11 @@ def build_points(
             hw = loader.validate_hardware(data, src, _hw_sets_for(data, overrides["hw"], [d for d, _ in raw_hw]))
             row = spec_columns(hw, m, w)
             rows.append({"hardware": h_name, "model": m_name, **row})
-    return pd.DataFrame(rows)
+    frame = pd.DataFrame(rows)
+    from ..sweep.inputs import check_rows
+
+    check_rows(frame, "command line")  # gate traces / selection files exist and fit the model
+    return frame
 
 
 def add_ratios(res: pd.DataFrame) -> pd.DataFrame:

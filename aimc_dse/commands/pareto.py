@@ -81,6 +81,8 @@ def register(app: typer.Typer) -> None:
         axes = VaryingKnobs()
         rows = 0
         for df in filtered(results, where):
+            if len(df) == 0:
+                continue
             rows += len(df)
             if fmt == "table":
                 axes.add(df)

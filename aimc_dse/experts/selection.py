@@ -91,7 +91,9 @@ def write_json_atomic(path: str | Path, doc: Any) -> None:
     p = Path(path)
     if p.parent and not p.parent.exists():
         raise SpecError(str(p), None, f"folder {p.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
+    clean_stale_temps(p)
+    # The PID in the temporary name lets a later run remove what a killed one left behind.
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.{os.getpid()}.", suffix=".tmp", dir=p.parent or ".")
     try:
         with os.fdopen(fd, "w") as fh:
             json.dump(doc, fh, indent=2)
@@ -103,6 +105,26 @@ def write_json_atomic(path: str | Path, doc: Any) -> None:
         except OSError:
             pass
         raise
+
+
+def clean_stale_temps(p: Path) -> None:
+    """Remove ``.<name>.<pid>.*.tmp`` files of ``p`` whose writing process no longer exists."""
+    for tmp in (p.parent or Path(".")).glob(f".{p.name}.*.tmp"):
+        parts = tmp.name[len(p.name) + 2 :].split(".")
+        if not parts or not parts[0].isdigit():
+            continue
+        pid = int(parts[0])
+        try:
+            os.kill(pid, 0)
+            continue  # still running: its file
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
 
 
 @dataclass(frozen=True)

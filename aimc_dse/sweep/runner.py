@@ -341,8 +341,12 @@ def execute(
         try:
             try:
                 client = Client(scheduler or cluster, timeout="10s")
-            except (OSError, TimeoutError, ValueError) as e:
-                raise SpecError("--scheduler", None, f"cannot connect to {scheduler}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+            except (OSError, TimeoutError, ValueError, MemoryError) as e:
+                # MemoryError: something answered that is not a dask scheduler (garbage frame length)
+                why = "it does not speak the dask protocol" if isinstance(e, MemoryError) else (
+                    str(e).splitlines()[0] if str(e) else type(e).__name__
+                )
+                raise SpecError(f"--scheduler {scheduler}", None, f"cannot connect to a dask scheduler there ({why})") from None
             with client, parallel_config(backend="dask", wait_for_workers_timeout=60):
                 yield from Parallel(n_jobs=-1, return_as="generator_unordered", batch_size=1)(
                     delayed(evaluate_chunk)(job, k) for k in pending
