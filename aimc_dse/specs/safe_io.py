@@ -38,7 +38,7 @@ MIB = 2**20
 SIZE_LIMITS = {
     "spec": 8 * MIB,  # hardware/model/digital specs, HF config.json, sweep files
     "selection": 64 * MIB,  # expert-selection JSON (scores of every expert of every layer)
-    "trace": 1024 * MIB,  # gate traces .npy (layers × tokens × experts)
+    "trace": 512 * MIB,  # gate traces .npy (layers × tokens × experts; real ones are tens of MB)
 }
 MAX_NODES = 1_000_000  # values a YAML/JSON document may expand to (aliases followed)
 MAX_DEPTH = 64  # nesting levels of a document

@@ -37,7 +37,7 @@ REF_COLUMNS = [
 ]
 
 
-def _record(path: str, kind: str) -> str:
+def check_file(path: str, kind: str) -> str:
     """Size-check and hash ``path`` into the active recording; SpecError when it cannot be read."""
     p = Path(path)
     try:
@@ -73,7 +73,7 @@ def check_trace(path: str, experts: int, top_k: int, expert_choice: bool, where:
         raise SpecError(where, "workload.expert_load.trace", "expert_load.model is 'trace' but no trace file is given")
     if experts <= 0:
         raise SpecError(where, "workload.expert_load", f"a gate trace ({path}) needs an MoE model; this one is dense")
-    digest = _record(path, "trace")
+    digest = check_file(path, "trace")
     _check_trace(path, digest, int(experts), int(top_k), bool(expert_choice))
 
 
@@ -91,7 +91,7 @@ def _check_selection(path: str, digest: str, layers: int, experts: int, first_de
 
 def check_selection(path: str, layers: int, experts: int, first_dense: int, every: int, name: str) -> None:
     """A selection file exists, parses and matches the model's MoE layers and experts."""
-    digest = _record(path, "selection")
+    digest = check_file(path, "selection")
     _check_selection(path, digest, int(layers), int(experts), int(first_dense), int(every), str(name))
 
 
