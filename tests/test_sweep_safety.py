@@ -164,12 +164,16 @@ def test_a_second_run_on_the_same_output_exits_2_naming_the_holder(tmp_path, slo
     first = start(args, tmp_path)
     try:
         wait_for(lambda: chunks(out), first, what="the first run's first chunk")
-        r = run(args + ["--force"], cwd=tmp_path, timeout=300)
-        line = one_line_error(r.stderr)
-        assert r.returncode == 2
-        assert f"another aimc-dse run (PID {first.pid}) is writing this output" in line
-        r = run(args + ["--resume"], cwd=tmp_path, timeout=300)
-        assert r.returncode == 2 and f"PID {first.pid}" in r.stderr
+        # Pause the first run mid-way (it keeps its lock), so the race does not depend on speed.
+        first.send_signal(signal.SIGSTOP)
+        try:
+            for extra in (["--force"], ["--resume"], []):
+                r = run(args + extra, cwd=tmp_path, timeout=300)
+                line = one_line_error(r.stderr)
+                assert r.returncode == 2
+                assert f"another aimc-dse run (PID {first.pid}) is writing this output" in line
+        finally:
+            first.send_signal(signal.SIGCONT)
         _, err = first.communicate(timeout=600)
     finally:
         if first.poll() is None:
@@ -294,7 +298,8 @@ def test_stale_temporary_files_are_removed_by_the_next_run(tmp_path):
 
 
 def test_workers_exit_when_the_sweep_process_is_killed(tmp_path):
-    path = write_sweep(tmp_path, SLOW)
+    # A long grid (we kill it early): the workers are surely busy when we look at them.
+    path = write_sweep(tmp_path, dict(SLOW, axes=dict(SLOW["axes"], **{"hw.tiles": [1024 + 64 * i for i in range(200)]})))
     out = tmp_path / "w.csv"
     proc = start(["sweep", path, "-o", out, "-j", "2", "--chunk-size", "1", "-q"], tmp_path)
 
@@ -327,9 +332,14 @@ def test_workers_exit_when_the_sweep_process_is_killed(tmp_path):
     while any(alive(p) for p in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     left = [p for p in workers if alive(p)]
+    cmds = []
     for p in left:
+        try:
+            cmds.append(Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")[:200].decode(errors="replace"))
+        except OSError:
+            pass
         os.kill(p, signal.SIGKILL)
-    assert not left, "workers outlived the killed sweep"
+    assert not left, f"workers outlived the killed sweep: {cmds}"
 
 
 # ---- resume knows its inputs -------------------------------------------------------------------
