@@ -27,6 +27,7 @@ import fnmatch
 import hashlib
 import json
 import os
+import signal
 import sys
 import threading
 import time
@@ -190,6 +191,20 @@ def _watch_parent(owner: int, period_s: float = 0.5) -> None:
     if _watchdog_started or os.getpid() == owner or os.getppid() != owner:
         return
     _watchdog_started = True
+    # Linux: ask the kernel to SIGKILL this worker when its parent dies. loky starts its
+    # workers from the thread that first submits work (the sweep's main thread), so this
+    # fires with the process. It needs no Python code to run, unlike the thread below,
+    # which is the portable fallback (it cannot run once the interpreter is finalising).
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != owner:  # died before the request took effect
+        os._exit(1)
 
     def watch() -> None:
         while True:
