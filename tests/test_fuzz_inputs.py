@@ -13,7 +13,6 @@ import json
 import math
 import resource
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np

@@ -89,12 +89,10 @@ class OutputLock:
         self.folder, self.output = folder, output
         self.path = folder / ChunkStore.LOCK
         self.fd: int | None = None
-        self.created = False
 
     def acquire(self) -> "OutputLock":
         for _ in range(20):
             try:
-                self.created = not self.folder.exists()
                 self.folder.mkdir(parents=True, exist_ok=True)
                 fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             except OSError as e:
