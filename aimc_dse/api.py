@@ -158,8 +158,10 @@ def build_points(hws: list[str], models: list[str], workload: dict[str, Any], ov
     positions).
     """
     from .specs.points import design_points
+    from .sweep.inputs import check_rows
 
     grid, specs, w = design_points(hws, models, workload, overrides)
+    check_rows(grid, "command line")  # gate traces / selection files exist and fit the model
     notes = [n for n in (positions_problem(m, w) for m in specs) if n]
     return grid, notes
 
@@ -231,12 +233,10 @@ def sweep(
     import tempfile
 
     from .report.writer import read_results
-    from .sweep.grid import DEFAULT_MAX_POINTS, build_grid
+    from .sweep.grid import DEFAULT_MAX_POINTS, load_grid
     from .sweep.runner import ChunkFailed, run_sweep
 
-    spec, src = load_sweep_spec(path_or_dict)
-    spec = with_pareto_columns(spec)
-    grid = build_grid(spec, src, max_points or DEFAULT_MAX_POINTS)
+    spec, grid = load_grid(path_or_dict, max_points or DEFAULT_MAX_POINTS)
     with tempfile.TemporaryDirectory(prefix="aimc-dse-") as tmp:
         out = Path(output) if output is not None else Path(tmp) / f"{spec.name}.parquet"
         try:

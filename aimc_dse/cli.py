@@ -1,24 +1,27 @@
 """The `aimc-dse` command line: parses arguments, calls specs → cost → report, maps errors to exit codes.
 
-Exit codes (docs/architecture.md): 0 success; 1 a design point could not be evaluated as asked;
-2 bad input (one line naming the file, the field and the problem; never a traceback).
-Commands live in ``aimc_dse/commands/``; each module registers itself on ``app``. The
-root group loads a command's module only when that command runs (``commands.COMMANDS``
-lists names and one-line help for ``--help``), so start-up pays only for what is used.
+Exit codes and error lines are ``commands.errors``' (docs/architecture.md): 0 success; 1 a
+design point could not be evaluated as asked, or an unexpected internal error; 2 bad input
+(one line naming the file, the field and the problem; never a traceback by default —
+``--debug``, before or after the command, or ``AIMC_DSE_DEBUG=1`` shows it); 130
+interrupted. Commands live in ``aimc_dse/commands/``; each module registers itself on
+``app``. The root group loads a command's module only when that command runs
+(``commands.COMMANDS`` lists names and one-line help for ``--help``), so start-up pays only
+for what is used.
 """
 
 from __future__ import annotations
 
-import functools
 import sys
-from typing import Callable
 
 import click
 import typer
-from rich.console import Console
 from typer.core import TyperGroup
 
 from .commands import COMMANDS
+from .commands.errors import EvaluationError, cli_errors, debug, err_console, report_unexpected
+
+__all__ = ["app", "main", "cli_errors", "err_console", "EvaluationError"]
 
 
 class _Listed(click.Command):
@@ -61,42 +64,39 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    debug_flag: bool = typer.Option(
+        False, "--debug", help="show the full traceback of an unexpected error (also AIMC_DSE_DEBUG=1)"
+    ),
+) -> None:
     """Design-space exploration of LLM inference on 3D analog in-memory-computing hardware."""
+    debug.on = debug.on or debug_flag
 
 
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-
-
-class EvaluationError(Exception):
-    """A design point that could not be evaluated as asked (exit code 1)."""
-
-
-def cli_errors(fn: Callable) -> Callable:
-    """Turn bad input into one line on stderr and exit code 2 (1 for evaluation failures)."""
-
-    @functools.wraps(fn)
-    def wrapper(*args, **kwargs):
-        from .specs.base import SpecError  # pydantic loads with the first command that needs it
-
-        try:
-            return fn(*args, **kwargs)
-        except SpecError as e:
-            err_console.print(f"error: {e}", markup=False)
-            raise typer.Exit(2) from None
-        except EvaluationError as e:
-            err_console.print(f"error: {e}", markup=False)
-            raise typer.Exit(1) from None
-
-    return wrapper
+def _take_debug_flag(argv: list[str]) -> list[str]:
+    """``--debug`` anywhere before ``--`` switches debugging on (users add it after the command)."""
+    if "--" in argv:
+        i = argv.index("--")
+        head, tail = argv[:i], argv[i:]
+    else:
+        head, tail = argv, []
+    if "--debug" in head:
+        debug.on = True
+        head = [a for a in head if a != "--debug"]
+    return head + tail
 
 
 def main() -> None:
+    sys.argv[1:] = _take_debug_flag(sys.argv[1:])
     try:
         app()
     except KeyboardInterrupt:
         err_console.print("interrupted")
         sys.exit(130)
+    except Exception as e:  # outside any command (argument parsing, start-up)
+        if debug.on:
+            raise
+        sys.exit(report_unexpected(e))
 
 
 if __name__ == "__main__":

@@ -212,8 +212,9 @@ def test_plot_entry_point_in_a_subprocess(table_csv, tmp_path):
 
 
 def test_filters_take_dotted_names_and_yaml_booleans():
-    assert query.normalize("fits == true and hw.tiles >= 200") == "fits == True and `hw.tiles` >= 200"
-    assert query.normalize("model.name == 'a.b' or `x.y` > 1") == "`model.name` == 'a.b' or `x.y` > 1"
+    # true/false are literals, dotted names are columns, strings are left alone
+    assert query.names("fits == true and hw.tiles >= 200") == ["fits", "hw.tiles"]
+    assert query.names("model.name == 'a.b' or `x.y` > 1") == ["model.name", "x.y"]
     df = pd.DataFrame({"fits": [True, False, True], "hw.tiles": [100, 300, 300]})
     assert query.mask(df, "fits == true and hw.tiles >= 200").tolist() == [False, False, True]
     with pytest.raises(query.QueryError, match="unknown column hw.tile; did you mean hw.tiles"):

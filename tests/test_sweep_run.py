@@ -178,15 +178,29 @@ def test_killed_sweep_leaves_no_output_and_resume_completes_it_to_the_same_bytes
     path = write_sweep(tmp_path, data)
     out = tmp_path / "k.csv"
     args = ["sweep", str(path), "-o", str(out), "-j", "1", "--chunk-size", "1", "-q"]
-    proc = subprocess.Popen(entry_point() + args, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # The child gets SIGINT's default disposition even if this test run inherited an ignored
+    # SIGINT (background job, nohup, CI): Python then installs its KeyboardInterrupt handler.
+    proc = subprocess.Popen(
+        entry_point() + args,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     partial = partial_dir(out)
-    deadline = time.monotonic() + 120
-    while not list(partial.glob("chunk-*.parquet")):
-        assert proc.poll() is None, proc.communicate()
-        assert time.monotonic() < deadline, "no chunk landed"
-        time.sleep(0.002)
-    proc.send_signal(sig)
-    _, err = proc.communicate(timeout=120)
+    deadline = time.monotonic() + 300
+    try:
+        while not list(partial.glob("chunk-*.parquet")):
+            assert proc.poll() is None, proc.communicate()
+            assert time.monotonic() < deadline, "no chunk landed"
+            time.sleep(0.002)
+        proc.send_signal(sig)
+        _, err = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     n_points = 12 * 5 + 5
     done = len(list(partial.glob("chunk-*.parquet")))
     assert 1 <= done < n_points, "interrupted mid-way"

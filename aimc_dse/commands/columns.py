@@ -13,7 +13,7 @@ from .common import FormatOpt
 
 
 def register(app: typer.Typer) -> None:
-    from ..cli import cli_errors
+    from .errors import cli_errors
 
     @app.command("columns")
     @cli_errors

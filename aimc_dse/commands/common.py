@@ -5,11 +5,13 @@ Light on purpose: command modules import this at start-up, so nothing heavy load
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Optional
 
 import typer
 
 from ..report.output import Format
+from ..specs.base import SpecError
 
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="table (people), json or csv (programs)")]
 SetOpt = Annotated[
@@ -48,3 +50,17 @@ def select_columns(df, patterns: list[str] | None, keep: list[str] = ()):
             raise SpecError(f"--columns {p}", None, f"matches no column{hint}")
         chosen += [c for c in hits if c not in chosen]
     return df[chosen]
+
+
+def check_new_file(path: Path, force: bool) -> None:
+    """SpecError unless ``path`` may be written: not a folder, no file in the way of its folder,
+    and not an existing file unless ``force``."""
+    if path.is_dir():
+        raise SpecError(str(path), None, "is a folder; give a file name")
+    for parent in path.parents:
+        if parent.is_dir():
+            break
+        if parent.exists():
+            raise SpecError(str(path), None, f"{parent} is a file, not a folder")
+    if path.exists() and not force:
+        raise SpecError(str(path), None, "already exists; pass --force to overwrite it")

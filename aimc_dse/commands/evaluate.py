@@ -91,7 +91,7 @@ def ratio_rows(res: "pd.DataFrame") -> list[dict]:
 
 
 def register(app: typer.Typer) -> None:
-    from ..cli import cli_errors, err_console
+    from .errors import cli_errors, err_console
 
     @app.command("evaluate")
     @cli_errors

@@ -21,7 +21,7 @@ from ..experts.weights import open_weights
 from ..report.output import emit
 from ..specs import loader
 from ..specs.base import SpecError
-from .common import FormatOpt
+from .common import FormatOpt, check_new_file
 
 NoiseKindOpt = Literal["pcm", "weight", "range"]
 
@@ -54,7 +54,7 @@ def ranking_rows(scores: list[ExpertScore], digital: dict[int, list[int]], top: 
 
 
 def register(app: typer.Typer) -> None:
-    from ..cli import cli_errors, err_console
+    from .errors import cli_errors, err_console
 
     experts_app = typer.Typer(
         name="experts",
@@ -87,6 +87,7 @@ def register(app: typer.Typer) -> None:
         output: Annotated[
             Optional[Path], typer.Option("--output", "-o", help="write the selection JSON here (for workload.digital.selection_file)")
         ] = None,
+        force: Annotated[bool, typer.Option("--force", help="overwrite an existing selection file")] = False,
         fmt: FormatOpt = "table",
     ) -> None:
         """Rank each MoE layer's experts by MaxNNScore (with a noise-sensitivity proxy) and select the top φ for digital."""
@@ -100,6 +101,8 @@ def register(app: typer.Typer) -> None:
             raise SpecError(f"--seed {seed}", None, "must be ≥ 0")
         if top is not None and top < 1:
             raise SpecError(f"--top {top}", None, "must be at least 1")
+        if output is not None:
+            check_new_file(output, force)
         m = loader.load_model(model)
         if m.moe is None:
             raise SpecError(model, "moe", "the model is dense; `experts score` needs an MoE model")

@@ -53,7 +53,7 @@ def _split(items: list[str] | None) -> list[str]:
 
 
 def register(app: typer.Typer) -> None:
-    from ..cli import cli_errors
+    from .errors import cli_errors
 
     @app.command("pareto")
     @cli_errors
@@ -84,6 +84,8 @@ def register(app: typer.Typer) -> None:
         axes = VaryingKnobs()
         rows = 0
         for df in filtered(results, where):
+            if len(df) == 0:
+                continue
             rows += len(df)
             if fmt == "table":
                 axes.add(df)

@@ -18,7 +18,7 @@ KNOB_PREFIXES = ("hw.", "model.", "workload.")
 
 
 def register(app: typer.Typer) -> None:
-    from ..cli import cli_errors, err_console
+    from .errors import cli_errors, err_console
 
     @app.command("plot")
     @cli_errors
@@ -51,6 +51,7 @@ def register(app: typer.Typer) -> None:
         where: WhereOpt = None,
         pareto: Annotated[bool, typer.Option("--pareto", help="draw the Pareto front of x and y on top")] = False,
         title: Annotated[Optional[str], typer.Option("--title", help="figure title (default: the results file name)")] = None,
+        force: Annotated[bool, typer.Option("--force", help="overwrite an existing figure file")] = False,
     ) -> None:
         """Plot one column of a results file against another, coloured, marked and faceted by others."""
         import pandas as pd
@@ -58,10 +59,11 @@ def register(app: typer.Typer) -> None:
         from ..report import query
         from ..report.plot import _pyplot
         from ..report.plot import plot as draw
-        from .common import split_list
+        from .common import check_new_file, split_list
         from .pareto import check_columns, filtered
 
         _pyplot()  # a clear error before reading anything when matplotlib is missing
+        check_new_file(output, force)
         where = where or []
         hues, styles = split_list([hue] if hue else []), split_list([style] if style else [])
         facets = [c for c in (col, row) if c]

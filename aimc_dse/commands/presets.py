@@ -150,7 +150,7 @@ def _check_unused_sets(overrides: dict[str, dict], used: set[str]) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from ..cli import cli_errors
+    from .errors import cli_errors
 
     @app.command("presets")
     @cli_errors

@@ -132,7 +132,7 @@ def _write_npy_atomic(path: Path, arr: np.ndarray) -> None:
 
 
 def register(app: typer.Typer) -> None:
-    from ..cli import cli_errors
+    from .errors import cli_errors
 
     @app.command("schedule")
     @cli_errors
@@ -167,6 +167,9 @@ single-token length/T (decode serialisation).
             if top_k is not None and top_k != int(c2[0].sum()):
                 raise SpecError("--top-k", None, f"the toy example has top-k = {int(c2[0].sum())}")
         else:
+            from ..sweep.inputs import check_file
+
+            check_file(str(trace), "trace")  # exists, a regular file, within the size limit
             choices, source = load_trace(trace, top_k), str(trace)
         L, T, E = choices.shape
         if layer is not None and not 0 <= layer < L:

@@ -11,13 +11,12 @@ from typing import Annotated, Literal, Optional
 
 import typer
 
-from ..report.writer import partial_dir
-from ..sweep.grid import DEFAULT_MAX_POINTS, build_grid
+from ..sweep.grid import DEFAULT_MAX_POINTS, load_grid
 from .common import FormatOpt
 
 
 def register(app: typer.Typer) -> None:
-    from ..cli import EvaluationError, cli_errors, err_console
+    from .errors import EvaluationError, cli_errors, err_console
 
     @app.command("sweep")
     @cli_errors
@@ -44,13 +43,10 @@ def register(app: typer.Typer) -> None:
         fmt: FormatOpt = "table",
     ) -> None:
         """Evaluate every design point of a sweep file; write CSV/Parquet; print the best designs and a Pareto front."""
-        from ..api import load_sweep_spec, with_pareto_columns
         from ..report.output import emit
-        from ..sweep.runner import ChunkFailed, run_sweep
+        from ..sweep.runner import ChunkFailed, SweepInterrupted, run_sweep
 
-        spec, src = load_sweep_spec(sweep_file)
-        spec = with_pareto_columns(spec)  # the front's metrics are written even when `columns` omits them
-        grid = build_grid(spec, src, max_points)
+        spec, grid = load_grid(sweep_file, max_points)
         if dry_run:
             rows = [{"system": b.system, "model": b.model, "points": b.n, "axes": ", ".join(p for f in b.factors for p in f.paths)} for b in grid.blocks]
             emit(rows, fmt, title=f"sweep {grid.name}: {grid.n:,} points")
@@ -78,10 +74,21 @@ def register(app: typer.Typer) -> None:
             )
         except ChunkFailed as e:
             raise EvaluationError(str(e)) from None
+        except SweepInterrupted as e:
+            if e.completed:
+                msg = f"interrupted after the results were complete: {e.output} was written in full"
+            elif e.chunks:
+                msg = (
+                    f"interrupted: no results file was written; {e.chunks} finished chunk(s) are kept in {e.partial} — "
+                    "run the same command with --resume to continue"
+                )
+            else:
+                msg = "interrupted before any chunk finished: no results file was written, nothing to resume"
+            err_console.print(msg, markup=False)
+            raise typer.Exit(130) from None
         except KeyboardInterrupt:
             err_console.print(
-                f"interrupted: no results file was written; finished chunks are kept in {partial_dir(out)} — "
-                "run the same command with --resume to continue",
+                "interrupted before evaluation started: no results file was written",
                 markup=False,
             )
             raise typer.Exit(130) from None

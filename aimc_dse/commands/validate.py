@@ -14,7 +14,7 @@ from .common import FormatOpt
 
 
 def register(app: typer.Typer) -> None:
-    from ..cli import cli_errors, err_console
+    from .errors import cli_errors, err_console
 
     @app.command("validate")
     @cli_errors

@@ -91,7 +91,9 @@ def write_json_atomic(path: str | Path, doc: Any) -> None:
     p = Path(path)
     if p.parent and not p.parent.exists():
         raise SpecError(str(p), None, f"folder {p.parent} does not exist")
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent or ".")
+    clean_stale_temps(p)
+    # The PID in the temporary name lets a later run remove what a killed one left behind.
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.{os.getpid()}.", suffix=".tmp", dir=p.parent or ".")
     try:
         with os.fdopen(fd, "w") as fh:
             json.dump(doc, fh, indent=2)
@@ -103,6 +105,26 @@ def write_json_atomic(path: str | Path, doc: Any) -> None:
         except OSError:
             pass
         raise
+
+
+def clean_stale_temps(p: Path) -> None:
+    """Remove ``.<name>.<pid>.*.tmp`` files of ``p`` whose writing process no longer exists."""
+    for tmp in (p.parent or Path(".")).glob(f".{p.name}.*.tmp"):
+        parts = tmp.name[len(p.name) + 2 :].split(".")
+        if not parts or not parts[0].isdigit():
+            continue
+        pid = int(parts[0])
+        try:
+            os.kill(pid, 0)
+            continue  # still running: its file
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        try:
+            tmp.unlink()
+        except OSError:
+            pass
 
 
 @dataclass(frozen=True)
@@ -118,14 +140,10 @@ class Selection:
 
 def read_selection(path: str | Path) -> Selection:
     """Parse a selection JSON; :class:`SpecError` (file, field, problem) when malformed."""
+    from ..specs.safe_io import parse_document, read_input
+
     src = str(path)
-    p = Path(path)
-    if not p.is_file():
-        raise SpecError(src, None, "file not found")
-    try:
-        doc = json.loads(p.read_text())
-    except (OSError, ValueError) as e:
-        raise SpecError(src, None, f"not a readable JSON file ({str(e).splitlines()[0]})") from None
+    doc = parse_document(read_input(path, "selection"), src, json_syntax=True)
     if not isinstance(doc, dict) or doc.get("schema") != SCHEMA:
         raise SpecError(src, "schema", f"expected {SCHEMA!r} (a file written by `aimc-dse experts score`)")
     scores = doc.get("scores")
@@ -145,7 +163,10 @@ def read_selection(path: str | Path) -> Selection:
             experts = len(row)
         elif len(row) != experts:
             raise SpecError(src, f"scores.{l}", f"{len(row)} scores; layer {layer_ids[0]} has {experts}")
-        rows.append([np.nan if v is None else float(v) for v in row])
+        vals = [np.nan if v is None else float(v) for v in row]
+        if any(isinstance(v, float) and not math.isfinite(v) for v in row):
+            raise SpecError(src, f"scores.{l}", "scores must be finite numbers (or null)")
+        rows.append(vals)
     layers = doc.get("layers") or {}
     try:
         digital = {int(k): [int(e) for e in v] for k, v in layers.items()}
@@ -172,15 +193,20 @@ def selection_scores(path: str | Path, model) -> np.ndarray:
     if model.moe is None:
         raise SpecError(sel.source, None, f"model {model.name} is dense; a selection file needs an MoE model")
     want = [l for l in range(model.layers) if model.is_moe_layer(l)]
-    if sel.layer_ids != want:
+    check_selection_shape(sel, want, model.moe.experts, model.name)
+    return sel.scores
+
+
+def check_selection_shape(sel: Selection, moe_layer_ids: list[int], experts: int, model_name: str) -> None:
+    """SpecError unless the selection's layers and expert count are the model's."""
+    if sel.layer_ids != moe_layer_ids:
         raise SpecError(
             sel.source,
             "scores",
-            f"layers {_span(sel.layer_ids)} do not match the MoE layers {_span(want)} of model {model.name}",
+            f"layers {_span(sel.layer_ids)} do not match the MoE layers {_span(moe_layer_ids)} of model {model_name}",
         )
-    if sel.experts != model.moe.experts:
-        raise SpecError(sel.source, "scores", f"{sel.experts} experts per layer, model {model.name} has {model.moe.experts}")
-    return sel.scores
+    if sel.experts != experts:
+        raise SpecError(sel.source, "scores", f"{sel.experts} experts per layer, model {model_name} has {experts}")
 
 
 def _span(ids: list[int]) -> str:

@@ -111,6 +111,13 @@ class ExpertWeights:
             raise SpecError(t.file, t.name, f"cannot read tensor: {e}") from None
         if a.dtype == np.float16:
             a = a.astype(np.float32)
+        finite = np.isfinite(a)
+        if not finite.all():
+            where = tuple(int(i) for i in np.argwhere(~finite)[0])
+            bad = int((~finite).sum())
+            raise SpecError(
+                t.file, t.name, f"{bad:,} value(s) are NaN or infinite (first at index {list(where)}); the weights are corrupt"
+            )
         return a
 
     def _header(self, file: str) -> tuple[int, dict]:

@@ -146,6 +146,7 @@ class ChunkStore:
     """Finished chunks of one run, each an atomically written Parquet file, plus a manifest."""
 
     MANIFEST = "manifest.json"
+    LOCK = "run.lock"  # held by the run writing this folder (sweep.runner); never removed while held
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
@@ -165,7 +166,7 @@ class ChunkStore:
             n = len(self._chunk_files())
             if n:
                 note = f"discarding {n} finished chunk(s) of an earlier unfinished run (use --resume to reuse them)"
-            shutil.rmtree(self.folder)
+            self._clear()
         elif resume and old is not None and old != manifest:
             what = [k for k in manifest if old.get(k) != manifest[k]] or ["manifest"]
             reasons = {
@@ -181,7 +182,7 @@ class ChunkStore:
                 f"cannot resume: {why}. Run without --resume to start over",
             )
         elif resume and old is None and self.folder.exists():
-            shutil.rmtree(self.folder)
+            self._clear()
         if resume and old is None:
             note = "nothing to resume; starting from the beginning"
         self.folder.mkdir(parents=True, exist_ok=True)
@@ -191,6 +192,16 @@ class ChunkStore:
         n_chunks = manifest.get("n_chunks", 0)
         done = {k for k in self._chunk_files() if k < n_chunks}
         return done, note
+
+    def _clear(self) -> None:
+        """Remove everything in the folder but the lock file (another run may be waiting on it)."""
+        for p in self.folder.iterdir():
+            if p.name == self.LOCK:
+                continue
+            if p.is_dir() and not p.is_symlink():
+                shutil.rmtree(p)
+            else:
+                p.unlink()
 
     def _read_manifest(self) -> dict | None:
         try:
@@ -296,11 +307,19 @@ def _check_readable(path: Path) -> str:
 
 
 def result_columns(path: str | Path) -> list[str]:
-    """Column names of a result file (reads only the header / footer)."""
+    """Column names of a result file (reads only the header / footer); SpecError when unreadable."""
     path = Path(path)
-    if _check_readable(path) == "parquet":
-        return pq.read_schema(path).names
-    return list(pd.read_csv(path, nrows=0).columns)
+    fmt = _check_readable(path)
+    if not path.is_file():
+        raise SpecError(str(path), None, "is not a regular file")
+    try:
+        if fmt == "parquet":
+            return pq.read_schema(path).names
+        return list(pd.read_csv(path, nrows=0).columns)
+    except pd.errors.EmptyDataError:
+        raise SpecError(str(path), None, "is empty (no header line); not a results file") from None
+    except (pa.ArrowException, pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as e:
+        raise SpecError(str(path), None, f"cannot read results: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
 
 
 def iter_results(path: str | Path, columns: list[str] | None = None, batch_rows: int = 250_000) -> Iterator[pd.DataFrame]:
@@ -315,8 +334,11 @@ def iter_results(path: str | Path, columns: list[str] | None = None, batch_rows:
         else:
             for df in pd.read_csv(path, usecols=columns, chunksize=batch_rows, dtype_backend="numpy_nullable"):
                 yield _like_parquet(df)
-    except (pa.ArrowInvalid, pd.errors.ParserError, UnicodeDecodeError, OSError) as e:
-        raise SpecError(str(path), None, f"cannot read results: {str(e).splitlines()[0]}") from None
+    except pd.errors.EmptyDataError:
+        raise SpecError(str(path), None, "is empty (no header line); not a results file") from None
+    except (pa.ArrowException, pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        raise SpecError(str(path), None, f"cannot read results: {msg}") from None
 
 
 def _like_parquet(df: pd.DataFrame) -> pd.DataFrame:

@@ -2,21 +2,86 @@
 
 Specs are the project's vocabulary (docs/architecture.md, "specs/"): pydantic v2 models that
 describe hardware, models, workloads and sweeps. They never import the cost model.
+
+Every spec also refuses numbers no real design has (issue 16, "bounded inputs"): floats must
+be finite (``allow_inf_nan=False``, dict values included) and every integer and float of a
+spec lies inside the generic limits below unless its field sets a tighter bound
+(``Field(le=...)``). The limits are far beyond any published design yet small enough that
+the cost model's integer products stay inside int64 and a design point evaluates in seconds.
 """
 
 from __future__ import annotations
 
-from pydantic import BaseModel, ConfigDict
+import math
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+
+# ---- limits (shared by the specs; a field may set a tighter one) --------------------------
+# Generic magnitude limits for any number in a spec. 2**53 keeps integers exact as floats
+# and in JSON; 1e15/1e-15 bound every physical figure in the units the specs use (ns, nJ,
+# pJ, W, mm², GB/s, TOPS) with a margin of many orders of magnitude, so products and
+# quotients of a few of them stay finite in float64.
+MAX_INT = 2**53
+MAX_FLOAT = 1e15
+MIN_NONZERO_FLOAT = 1e-15
+
+# Counts and lengths (largest real values for scale: 1M-token contexts, batch ~4k, 128-200
+# layers, d_model 16-25k, vocab 256k, 384 experts, a few shared experts, 3D stacks of a few
+# hundred tiers, chips of ~10^5 tiles).
+MAX_TOKENS = 2**22  # prompt_len, gen_len: 4,194,304 tokens
+MAX_TOKENS_NO_KV = 2**15  # gen_len without a KV cache: every step recomputes the whole context
+MAX_BATCH = 2**18  # concurrent sequences: 262,144
+MAX_LAYERS = 2**14  # 16,384 decoder layers
+MAX_WIDTH = 2**20  # d_model, d_ff, d_ff_expert, head_dim, q/kv widths: 1,048,576
+MAX_VOCAB = 2**24  # 16,777,216 tokens
+MAX_HEADS = 2**14
+MAX_EXPERTS = 2**13  # routed experts per MoE layer: 8,192
+MAX_TOP_K = 2**8  # experts a token selects
+MAX_SHARED_EXPERTS = 2**8
+MAX_POSITIONS = 2**27
+MAX_EXPERT_SLOTS = 2**18  # layers × (routed + shared experts): matrices a model lists
+MAX_PARAMETERS = 2**50  # ~1.1e15 weights: 500× the largest models; int64 products stay exact
+MAX_TIER_DIM = 2**16  # crossbar rows / columns per tier
+MAX_STACK = 2**16  # tiers per tile
+MAX_TILES = 2**30
+MAX_UNITS = 2**20  # DPUs, MHA units, digital units, GPU devices, sharing group size
+
+
+def _check_number(v: Any, depth: int = 0) -> None:
+    """ValueError for an int or float outside the generic limits (recursing into lists/dicts)."""
+    if isinstance(v, bool) or v is None:
+        return
+    if isinstance(v, int):
+        if abs(v) > MAX_INT:
+            raise ValueError(f"{v} is too large (integers must be at most {MAX_INT:,} in size)")
+    elif isinstance(v, float):
+        if not math.isfinite(v):
+            raise ValueError("must be a finite number")
+        if abs(v) > MAX_FLOAT or (v != 0 and abs(v) < MIN_NONZERO_FLOAT):
+            raise ValueError(f"{v!r} is outside the accepted range (0, or 1e-15 to 1e15 in size)")
+    elif depth < 4 and isinstance(v, (list, tuple)):
+        for x in v:
+            _check_number(x, depth + 1)
+    elif depth < 4 and isinstance(v, dict):
+        for x in v.values():
+            _check_number(x, depth + 1)
 
 
 class Spec(BaseModel):
-    """Base class: unknown fields are errors, instances are immutable.
+    """Base class: unknown fields are errors, instances are immutable, numbers are bounded.
 
     Derived variants are made with ``model_copy(update=...)`` or by re-validating an
     updated dict (``specs.loader.apply_overrides``), never by mutation.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
+
+    @field_validator("*", mode="after")
+    @classmethod
+    def _bounded_numbers(cls, v: Any, info: ValidationInfo) -> Any:
+        _check_number(v)
+        return v
 
 
 class SpecError(Exception):

@@ -26,7 +26,7 @@ from __future__ import annotations
 
 from pydantic import Field, model_validator
 
-from .base import Spec
+from .base import MAX_UNITS, Spec
 
 DIGITAL_DIR = "digital"  # sub-folder of hw_specs/ holding the presets
 
@@ -38,7 +38,7 @@ class DigitalCompute(Spec):
     description: str = Field("", description="one line describing the unit")
     sources: list[str] = Field(default_factory=list, description="where the numbers come from")
 
-    units: int = Field(1, ge=1, description="identical digital units; throughput, SRAM, area and static power scale with it")
+    units: int = Field(1, ge=1, le=MAX_UNITS, description="identical digital units; throughput, SRAM, area and static power scale with it")
     peak_tops: float = Field(
         gt=0, description="peak throughput of one unit, TOPS (10¹² operations/s; one MAC = 2 operations)"
     )

@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, model_validator
 
-from .base import Spec
+from .base import MAX_STACK, MAX_TIER_DIM, MAX_TILES, MAX_UNITS, Spec
 from .digital import DigitalCompute
 
 
@@ -88,7 +88,7 @@ def sharing_area_factor(group_size: Any, crossbar_area_share: Any) -> Any:
 class Sharing(Spec):
     """Peripheral sharing (Gao & Yang 2026): g crossbars share one periphery (§E.3)."""
 
-    group_size: int = Field(1, ge=1, description="crossbars per shared periphery, g (1 = no sharing)")
+    group_size: int = Field(1, ge=1, le=MAX_UNITS, description="crossbars per shared periphery, g (1 = no sharing)")
     crossbar_area_share: float = Field(
         0.2, gt=0, le=1, description="fraction of a core's area that is the crossbar array (HERMES: 0.2)"
     )
@@ -126,15 +126,15 @@ class AimcHardware(Spec):
     description: str = Field("", description="one line shown by `aimc-dse presets`")
     sources: list[str] = Field(default_factory=list, description="where the numbers come from")
 
-    tier_rows: int = Field(gt=0, description="crossbar input rows R per tier")
-    tier_cols: int = Field(gt=0, description="crossbar output columns C per tier")
-    stack_height: int = Field(gt=0, description="tiers per tile Z (1 = planar)")
-    tiles: int = Field(gt=0, description="number of tiles N")
+    tier_rows: int = Field(gt=0, le=MAX_TIER_DIM, description="crossbar input rows R per tier")
+    tier_cols: int = Field(gt=0, le=MAX_TIER_DIM, description="crossbar output columns C per tier")
+    stack_height: int = Field(gt=0, le=MAX_STACK, description="tiers per tile Z (1 = planar)")
+    tiles: int = Field(gt=0, le=MAX_TILES, description="number of tiles N")
     mvm_latency_ns: float | None = Field(None, gt=0, description="latency of one tier MVM, ns")
     mvm_energy_nj: float | None = Field(None, gt=0, description="energy of one tier MVM, nJ")
     core: CoreFigures | None = Field(None, description="core figures defining MVM latency/energy and tile area")
-    dpus: int = Field(gt=0, description="digital processing units P")
-    mha_units: int = Field(gt=0, description="attention units M")
+    dpus: int = Field(gt=0, le=MAX_UNITS, description="digital processing units P")
+    mha_units: int = Field(gt=0, le=MAX_UNITS, description="attention units M")
     ops: DigitalOps = Field(description="digital op cost model")
     attention: AttentionCost = Field(description="attention-job cost model")
     dram: Dram = Field(description="DRAM for KV and GO caches")
@@ -265,7 +265,7 @@ class GpuHardware(Spec):
     description: str = Field("", description="one line shown by `aimc-dse presets`")
     sources: list[str] = Field(default_factory=list, description="where the numbers come from")
 
-    peak_tflops: dict[Precision, float] = Field(description="dense tensor-core peak per precision, TFLOP/s")
+    peak_tflops: dict[Precision, Annotated[float, Field(gt=0)]] = Field(description="dense tensor-core peak per precision, TFLOP/s")
     hbm_bandwidth_gbps: float = Field(gt=0, description="HBM bandwidth, GB/s")
     memory_gb: float = Field(gt=0, description="HBM capacity, GB")
     usable_memory_fraction: float = Field(0.9, gt=0, le=1, description="share of HBM usable for weights and KV")
@@ -276,7 +276,7 @@ class GpuHardware(Spec):
     weight_precision: Precision = Field("fp16", description="precision weights are stored and streamed in")
     kv_precision: Precision = Field("fp16", description="precision of the KV cache")
     compute_precision: Precision = Field("fp16", description="precision whose peak FLOP/s applies")
-    devices: int | None = Field(None, ge=1, description="devices; None = as many as memory needs")
+    devices: int | None = Field(None, ge=1, le=MAX_UNITS, description="devices; None = as many as memory needs")
     parallelism: Literal["tp", "ep", "tp+ep"] = Field(
         "tp",
         description="tp: every matrix split over the devices; ep: experts spread over the devices, the rest "

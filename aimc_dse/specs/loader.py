@@ -13,7 +13,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, get_args, get_origin
 
-import yaml
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from .base import SpecError
@@ -45,22 +44,10 @@ def preset_names(kind: str) -> tuple[str, ...]:
 
 
 def _read_file(path: Path) -> dict:
+    from .safe_io import parse_document, read_input
+
     src = str(path)
-    if not path.exists():
-        raise SpecError(src, None, "file not found")
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise SpecError(src, None, f"cannot read: {e.strerror}") from None
-    try:
-        data = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
-    except yaml.YAMLError as e:
-        mark = getattr(e, "problem_mark", None)
-        where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
-        raise SpecError(src, None, f"malformed YAML: {where}{problem}") from None
-    except json.JSONDecodeError as e:
-        raise SpecError(src, None, f"malformed JSON: line {e.lineno}, column {e.colno}: {e.msg}") from None
+    data = parse_document(read_input(path, "spec"), src, json_syntax=path.suffix == ".json")
     if not isinstance(data, dict):
         raise SpecError(src, None, "expected a mapping of fields at the top level")
     return data
@@ -69,7 +56,7 @@ def _read_file(path: Path) -> dict:
 def resolve(kind: str, name_or_path: str) -> tuple[dict, str]:
     """Raw dict of a preset name or file path, and the source to name in errors."""
     p = Path(name_or_path)
-    if p.suffix in (".yaml", ".yml", ".json") or p.exists() or "/" in name_or_path:
+    if p.suffix in (".yaml", ".yml", ".json") or "/" in name_or_path or _exists(p):
         data = _read_file(p)
         if kind == "model" and p.suffix == ".json" and ("model_type" in data or "architectures" in data):
             from .hf import model_dict_from_hf_config
@@ -89,6 +76,13 @@ def resolve(kind: str, name_or_path: str) -> tuple[dict, str]:
         raise SpecError(name_or_path, None, f"unknown {what} preset{hint}")
     path = preset_dir(kind) / f"{name_or_path}.yaml"
     return _read_file(path), _display(path)
+
+
+def _exists(p: Path) -> bool:
+    try:
+        return p.exists()
+    except (OSError, ValueError):  # a name too long for the file system, a NUL byte …
+        return False
 
 
 def _display(path: Path) -> str:
@@ -175,9 +169,13 @@ def parse_set(item: str) -> tuple[str, Any]:
         raise SpecError(f"--set {item}", None, "expected PATH=VALUE, e.g. hw.tiles=4096")
     path, _, raw = item.partition("=")
     path = path.strip()
+    from .safe_io import parse_document
+
     try:
-        value = yaml.safe_load(raw) if raw.strip() else None
-    except yaml.YAMLError:
+        value = parse_document(raw.encode(), f"--set {item}") if raw.strip() else None
+    except SpecError as e:
+        if "malformed YAML" not in e.problem:
+            raise
         value = raw
     return path, value
 

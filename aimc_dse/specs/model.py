@@ -27,19 +27,31 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import Spec
+from .base import (
+    MAX_EXPERT_SLOTS,
+    MAX_EXPERTS,
+    MAX_HEADS,
+    MAX_LAYERS,
+    MAX_PARAMETERS,
+    MAX_POSITIONS,
+    MAX_SHARED_EXPERTS,
+    MAX_TOP_K,
+    MAX_VOCAB,
+    MAX_WIDTH,
+    Spec,
+)
 
 
 class MoeSpec(Spec):
     """Mixture-of-Experts feed-forward layers."""
 
-    experts: int = Field(gt=0, description="routed experts per MoE layer, E")
-    top_k: int = Field(gt=0, description="experts each token selects, k (token choice)")
-    d_ff_expert: int = Field(gt=0, description="hidden width of one routed expert")
-    shared_experts: int = Field(0, ge=0, description="always-active shared experts per MoE layer")
-    d_ff_shared: int | None = Field(None, gt=0, description="hidden width of one shared expert (default d_ff_expert)")
-    every: int = Field(1, ge=1, description="MoE on every f-th layer (layer l is MoE iff l mod f == 0)")
-    first_dense_layers: int = Field(0, ge=0, description="leading layers that stay dense (DeepSeek-MoE: 1)")
+    experts: int = Field(gt=0, le=MAX_EXPERTS, description="routed experts per MoE layer, E")
+    top_k: int = Field(gt=0, le=MAX_TOP_K, description="experts each token selects, k (token choice)")
+    d_ff_expert: int = Field(gt=0, le=MAX_WIDTH, description="hidden width of one routed expert")
+    shared_experts: int = Field(0, ge=0, le=MAX_SHARED_EXPERTS, description="always-active shared experts per MoE layer")
+    d_ff_shared: int | None = Field(None, gt=0, le=MAX_WIDTH, description="hidden width of one shared expert (default d_ff_expert)")
+    every: int = Field(1, ge=1, le=MAX_LAYERS, description="MoE on every f-th layer (layer l is MoE iff l mod f == 0)")
+    first_dense_layers: int = Field(0, ge=0, le=MAX_LAYERS, description="leading layers that stay dense (DeepSeek-MoE: 1)")
     routing: Literal["token_choice", "expert_choice"] = Field(
         "token_choice", description="token choice (top-k per token) or expert choice (top tokens per expert)"
     )
@@ -85,19 +97,19 @@ class ModelSpec(Spec):
     description: str = Field("", description="one line shown by `aimc-dse presets`")
     sources: list[str] = Field(default_factory=list, description="where the numbers come from")
 
-    layers: int = Field(gt=0, description="decoder layers L")
-    d_model: int = Field(gt=0, description="model width d")
-    heads: int = Field(gt=0, description="attention heads")
-    kv_heads: int | None = Field(None, gt=0, description="key/value heads (grouped-query attention); default heads")
-    head_dim: int | None = Field(None, gt=0, description="width of one head; default d_model / heads")
-    d_ff: int = Field(0, ge=0, description="hidden width of a dense FFN (0 if every layer is MoE)")
+    layers: int = Field(gt=0, le=MAX_LAYERS, description="decoder layers L")
+    d_model: int = Field(gt=0, le=MAX_WIDTH, description="model width d")
+    heads: int = Field(gt=0, le=MAX_HEADS, description="attention heads")
+    kv_heads: int | None = Field(None, gt=0, le=MAX_HEADS, description="key/value heads (grouped-query attention); default heads")
+    head_dim: int | None = Field(None, gt=0, le=MAX_WIDTH, description="width of one head; default d_model / heads")
+    d_ff: int = Field(0, ge=0, le=MAX_WIDTH, description="hidden width of a dense FFN (0 if every layer is MoE)")
     mlp: Literal["plain", "gated"] = Field("plain", description="plain two-matrix FFN, or gated (SwiGLU: gate, up, down)")
     activation: Literal["relu", "gelu", "silu"] = Field("relu", description="FFN activation")
-    vocab: int = Field(gt=0, description="vocabulary size V")
+    vocab: int = Field(gt=0, le=MAX_VOCAB, description="vocabulary size V")
     position_embedding: Literal["learned", "rope", "none"] = Field(
         "rope", description="learned table (mapped on tiers), rotary, or none"
     )
-    max_positions: int = Field(2048, gt=0, description="rows of a learned position table")
+    max_positions: int = Field(2048, gt=0, le=MAX_POSITIONS, description="rows of a learned position table")
     tie_embeddings: bool = Field(False, description="lm_head shares the token embedding's weights (counted once)")
     moe: MoeSpec | None = Field(None, description="MoE settings; absent for a dense model")
     mla: MlaSpec | None = Field(None, description="multi-head latent attention; absent for grouped-query attention")
@@ -125,6 +137,33 @@ class ModelSpec(Spec):
             raise ValueError("d_ff must be positive: the model has dense FFN layers")
         if self.global_every and self.sliding_window is None:
             raise ValueError("global_every needs sliding_window (which layers are local only matters with a window)")
+        return self
+
+    @model_validator(mode="after")
+    def _bounded_size(self):
+        """Refuse models far beyond any real one before anything lists their matrices.
+
+        The parameter count is computed arithmetically (Python integers, no matrix list), so
+        the check itself is instant; within the limit, every integer product the cost model
+        forms (parameters, tier blocks, bytes) stays exact in int64.
+        """
+        m = self.moe
+        slots = self.layers * ((m.experts + m.shared_experts) if m else 0)
+        if slots > MAX_EXPERT_SLOTS:
+            raise ValueError(
+                f"layers × experts per layer is {slots:,}, more than {MAX_EXPERT_SLOTS:,} (far beyond any real model)"
+            )
+        d, f = self.d_model, self.ffn_matrices
+        attn = 2 * d * self.q_width + 2 * d * self.kv_width
+        moe_layers = 0 if m is None else max(0, -(-(self.layers - m.first_dense_layers) // m.every))
+        total = self.layers * attn + (self.layers - moe_layers) * f * d * self.d_ff + self.vocab * d
+        total += 0 if self.tie_embeddings else self.vocab * d
+        total += self.max_positions * d if self.position_embedding == "learned" else 0
+        if m is not None:
+            total += moe_layers * (d * m.experts + m.experts * f * d * m.d_ff_expert)
+            total += moe_layers * m.shared_experts * f * d * (m.d_ff_shared or m.d_ff_expert)
+        if total > MAX_PARAMETERS:
+            raise ValueError(f"the model has {total:.3g} parameters, more than {MAX_PARAMETERS:.3g} (far beyond any real model)")
         return self
 
     # ---- shape helpers ----------------------------------------------------------------

@@ -29,6 +29,10 @@ from pydantic import Discriminator, Field, Tag, ValidationError, model_validator
 
 from .base import Spec, SpecError
 
+# Values one range axis may list; the grid's size is checked against --max-points
+# arithmetically before any axis is listed (sweep/grid.py).
+MAX_AXIS_VALUES = 10**9
+
 # Union tags; they appear in pydantic's error locations and are removed from the field path.
 _TAG_LIST, _TAG_RANGE, _TAG_POW2, _TAG_NAME, _TAG_ENTRY = "<values>", "<range>", "<pow2>", "<name>", "<entry>"
 _TAGS = {_TAG_LIST, _TAG_RANGE, _TAG_POW2, _TAG_NAME, _TAG_ENTRY}
@@ -39,7 +43,7 @@ class RangeAxis(Spec):
 
     start: float = Field(description="first value")
     stop: float = Field(description="last value (included)")
-    num: int = Field(ge=1, description="number of values")
+    num: int = Field(ge=1, le=MAX_AXIS_VALUES, description="number of values")
     scale: Literal["lin", "log"] = Field("lin", description="lin: equal steps; log: equal ratios (start, stop > 0)")
 
     @model_validator(mode="after")
@@ -47,6 +51,9 @@ class RangeAxis(Spec):
         if self.scale == "log" and (self.start <= 0 or self.stop <= 0):
             raise ValueError("a log range needs start > 0 and stop > 0")
         return self
+
+    def size(self) -> int:
+        return self.num
 
     def values(self) -> list[Any]:
         if self.scale == "log":
@@ -71,6 +78,10 @@ class Pow2Axis(Spec):
         if lo > hi:
             raise ValueError(f"lo ({lo}) exceeds hi ({hi})")
         return self
+
+    def size(self) -> int:
+        lo, hi = self.pow2
+        return hi.bit_length() - lo.bit_length() + 1
 
     def values(self) -> list[int]:
         lo, hi = self.pow2
@@ -117,6 +128,11 @@ def axis_values(axis: list[Any] | RangeAxis | Pow2Axis) -> list[Any]:
     return list(axis) if isinstance(axis, list) else axis.values()
 
 
+def axis_len(axis: list[Any] | RangeAxis | Pow2Axis) -> int:
+    """How many values an axis takes, computed without listing them."""
+    return len(axis) if isinstance(axis, list) else axis.size()
+
+
 class SweepSpec(Spec):
     """A design-space sweep: base systems/models/workload, the axes varied over them, and output options."""
 
@@ -145,7 +161,7 @@ class SweepSpec(Spec):
     )
     filters: list[str] = Field(
         default_factory=list,
-        description="keep only rows where every expression holds (pandas query on knob and result columns, e.g. fits == true)",
+        description="keep only rows where every expression holds (comparisons of knob and result columns, e.g. fits == true; see README)",
     )
     columns: list[str] | None = Field(
         None,
@@ -172,7 +188,7 @@ class SweepSpec(Spec):
                 if path in seen:
                     raise ValueError(f"axis {path!r} is in more than one zip group")
                 seen[path] = g
-            sizes = {p: len(axis_values(self.axes[p])) for p in group}
+            sizes = {p: axis_len(self.axes[p]) for p in group}
             if len(set(sizes.values())) > 1:
                 detail = ", ".join(f"{p} has {n}" for p, n in sizes.items())
                 raise ValueError(f"zip group {g + 1}: axes must have equal numbers of values ({detail})")

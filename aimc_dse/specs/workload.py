@@ -11,7 +11,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from .base import Spec
+from .base import MAX_BATCH, MAX_TOKENS, MAX_TOKENS_NO_KV, Spec
 from .placement import DigitalPlacement
 
 
@@ -56,9 +56,9 @@ class Grouping(Spec):
 class Workload(Spec):
     """One inference request pattern."""
 
-    prompt_len: int = Field(32, gt=0, description="prompt tokens per sequence")
-    gen_len: int = Field(8, gt=0, description="generated tokens per sequence (prefill emits the first)")
-    batch: int = Field(1, gt=0, description="concurrent sequences B")
+    prompt_len: int = Field(32, gt=0, le=MAX_TOKENS, description="prompt tokens per sequence")
+    gen_len: int = Field(8, gt=0, le=MAX_TOKENS, description="generated tokens per sequence (prefill emits the first)")
+    batch: int = Field(1, gt=0, le=MAX_BATCH, description="concurrent sequences B")
     prefill: bool = Field(True, description="cost the prompt step (prefill); off = decode steps only")
     kv_cache: bool = Field(True, description="keep keys and values in DRAM instead of recomputing them")
     go_cache: bool = Field(False, description="gate-output cache for expert-choice routing (Gao & Yang §III)")
@@ -71,6 +71,10 @@ class Workload(Spec):
     def _something_to_cost(self):
         if not self.prefill and self.gen_len < 2:
             raise ValueError("with prefill off, gen_len must be at least 2 (gen_len − 1 decode steps are costed)")
+        if not self.kv_cache and self.gen_len > MAX_TOKENS_NO_KV:
+            # Without a cache every step recomputes the whole context (cost grows as G²);
+            # nobody generates this many tokens that way, and the GPU model steps through them.
+            raise ValueError(f"without kv_cache, gen_len must be at most {MAX_TOKENS_NO_KV:,}")
         return self
 
     @property

@@ -25,7 +25,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -35,7 +35,7 @@ from ..specs import loader
 from ..specs.base import SpecError
 from ..specs.hardware import AimcHardware, GpuHardware
 from ..specs.model import ModelSpec
-from ..specs.sweep import SpecRef, SweepSpec, axis_values
+from ..specs.sweep import SpecRef, SweepSpec, axis_len, axis_values
 from ..specs.workload import Workload
 
 DEFAULT_MAX_POINTS = 10_000_000
@@ -80,21 +80,25 @@ class Block:
     def n(self) -> int:
         return math.prod(self.sizes)
 
-    def frame(self, a: int = 0, b: int | None = None) -> pd.DataFrame:
-        """Rows ``a:b`` of this block (block-local indices), this block's columns only."""
+    def frame(self, a: int = 0, b: int | None = None, columns: list[str] | None = None) -> pd.DataFrame:
+        """Rows ``a:b`` of this block (block-local indices), this block's columns (or ``columns`` of them)."""
         b = self.n if b is None else b
         n = b - a
+        cols = self.columns if columns is None else [c for c in self.columns if c in set(columns)]
         sizes = self.sizes
         digits = np.unravel_index(np.arange(a, b, dtype=np.int64), sizes) if sizes else ()
-        data = {c: np.repeat(self.base[c], n) for c in self.columns}
+        data = {c: np.repeat(self.base[c], n) for c in cols}
         for comp in self.components:
+            mine = {c: arr for c, arr in comp.columns.items() if c in data}
+            if not mine:
+                continue
             if comp.factors:
                 k = np.ravel_multi_index([digits[f] for f in comp.factors], [sizes[f] for f in comp.factors])
             else:
                 k = np.zeros(n, dtype=np.int64)
-            for c, arr in comp.columns.items():
+            for c, arr in mine.items():
                 data[c] = arr[k]
-        return pd.DataFrame(data, columns=self.columns)
+        return pd.DataFrame(data, columns=cols)
 
 
 @dataclass
@@ -107,6 +111,7 @@ class Grid:
     blocks: list[Block]
     columns: list[str]
     dtypes: dict[str, str]  # pandas dtype per column of the whole grid
+    inputs: dict[str, str] = field(default_factory=dict)  # resolved path → sha256 of every file read
 
     @property
     def n(self) -> int:
@@ -401,6 +406,45 @@ def _dtype(arrays: list[np.ndarray], complete: bool) -> str:
     return "str" if kinds <= {"U", "S"} else "object"
 
 
+def _check_filters(sweep: SweepSpec, src: str) -> None:
+    """Filters are checked against the safe filter grammar before anything runs (--dry-run too)."""
+    from ..report import query
+
+    for i, expr in enumerate(sweep.filters):
+        try:
+            query.parse(expr)
+        except query.QueryError as e:
+            raise SpecError(src, f"filters.{i}", f"{expr!r}: {e}") from None
+
+
+def _check_size(sweep: SweepSpec, src: str, systems: list[_Part], models: list[_Part], workload: _Part,
+                heads: dict[str, str], max_points: int) -> None:
+    # The grid's size, arithmetically, before any axis is listed: an axis longer than the
+    # limit makes a grid over it (num: 1e12 must be refused at once, not allocated).
+    for p, axis in sweep.axes.items():
+        size = axis_len(axis)
+        if size > max_points:
+            raise SpecError(
+                src, f"axes.{p}", f"has {size:,} values, more than --max-points {max_points:,} (raise --max-points or narrow the axis)"
+            )
+    bound, exact = 0, True
+    for s in systems:
+        for m in models:
+            parts = {"hw": s, "model": m}
+            keep = {p for p in sweep.axes if parts.get(heads[p], workload).applies(p)}
+            sizes = [axis_len(sweep.axes[g[0]]) for g in _groups(sweep) if keep & set(g)]
+            # A zip group that applies only in part may repeat value tuples (dropped later): then
+            # its length is an upper bound and the exact count waits for the listed values.
+            exact &= all(keep >= set(g) or not keep & set(g) for g in _groups(sweep))
+            bound += math.prod(sizes)
+    if exact and bound > max_points:
+        raise SpecError(
+            src,
+            "axes",
+            f"the grid has {bound:,} points, more than --max-points {max_points:,} (raise --max-points or narrow the axes)",
+        )
+
+
 def build_grid(sweep: SweepSpec, source: str | Path, max_points: int = DEFAULT_MAX_POINTS) -> Grid:
     """Expand a sweep into its grid, refusing anything wrong before any evaluation."""
     src = str(source)
@@ -432,6 +476,9 @@ def build_grid(sweep: SweepSpec, source: str | Path, max_points: int = DEFAULT_M
             else:
                 why = parts[0].missing(p)
             raise SpecError(src, f"axes.{p}", f"no {what} has this field ({why})")
+
+    _check_filters(sweep, src)
+    _check_size(sweep, src, systems, models, workload, heads, max_points)
 
     factors = _factors(sweep)
     plan: list[tuple[_Part, _Part, list[Factor]]] = []
@@ -468,6 +515,10 @@ def build_grid(sweep: SweepSpec, source: str | Path, max_points: int = DEFAULT_M
         blocks.append(blk)
         start += blk.n
 
+    # Files the designs point at (gate traces, selection files) exist and fit their models.
+    for blk in blocks:
+        _check_references(blk, src)
+
     columns = list(dict.fromkeys(c for blk in blocks for c in blk.columns))
     dtypes = {}
     for c in columns:
@@ -482,6 +533,30 @@ def build_grid(sweep: SweepSpec, source: str | Path, max_points: int = DEFAULT_M
     return Grid(name=sweep.name, source=src, axes=list(sweep.axes), blocks=blocks, columns=columns, dtypes=dtypes)
 
 
+def _groups(sweep: SweepSpec) -> list[tuple[str, ...]]:
+    """Independent axes and zip groups as path tuples (like ``_factors``, without listing values)."""
+    group_of = {p: tuple(g) for g in sweep.zip for p in g}
+    return list(dict.fromkeys(group_of.get(p, (p,)) for p in sweep.axes))
+
+
+def _check_references(blk: Block, src: str, batch: int = 1_000_000) -> None:
+    """Check every distinct (model, trace, selection file) combination of a block's rows."""
+    from .inputs import REF_COLUMNS, check_rows
+
+    cols = [c for c in REF_COLUMNS if c in blk.columns]
+    varying = any(c in comp.columns for comp in blk.components for c in cols)
+    try:
+        if not varying:
+            check_rows(blk.frame(0, 1, cols) if blk.n else pd.DataFrame(), src)
+            return
+        for a in range(0, blk.n, batch):
+            check_rows(blk.frame(a, min(blk.n, a + batch), cols), src)
+    except SpecError as e:
+        if e.source == src:
+            raise
+        raise SpecError(src, None, f"{blk.system}, {blk.model}: {e}") from None
+
+
 def _applies_cls(cls, path: str) -> bool:
     try:
         loader.check_path({"hw": [cls]}, path)
@@ -490,9 +565,18 @@ def _applies_cls(cls, path: str) -> bool:
     return True
 
 
-def load_grid(path: str | Path, max_points: int = DEFAULT_MAX_POINTS) -> tuple[SweepSpec, Grid]:
-    """Read a sweep file and build its grid (SpecError on any problem)."""
-    from ..specs.sweep import load_sweep
+def load_grid(path_or_dict: str | Path | Mapping[str, Any], max_points: int = DEFAULT_MAX_POINTS) -> tuple[SweepSpec, Grid]:
+    """Read a sweep file (or a dict with its fields) and build its grid (SpecError on any problem).
 
-    sweep = load_sweep(path)
-    return sweep, build_grid(sweep, path, max_points)
+    The Pareto metrics are always among the written columns, and every file the sweep reads
+    is recorded with its content hash (``grid.inputs``, for ``--resume``).
+    """
+    from ..specs.safe_io import recording
+    from ..specs.sweep import load_sweep_spec, with_pareto_columns
+
+    with recording() as inputs:
+        sweep, src = load_sweep_spec(path_or_dict)
+        sweep = with_pareto_columns(sweep)  # the front's metrics are written even when `columns` omits them
+        grid = build_grid(sweep, src, max_points)
+    grid.inputs = dict(sorted(inputs.items()))
+    return sweep, grid

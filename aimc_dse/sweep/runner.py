@@ -8,14 +8,28 @@ Chunks run in this process (``-j 1``), on local cores with joblib's loky backend
 dask.distributed cluster through joblib's dask backend. Only this process touches files:
 workers return tables, which ``report.writer.ChunkStore`` stores as they arrive, so a remote
 cluster needs no shared disk.
+
+Safety (issue 16): one run writes an output at a time — an exclusive ``fcntl.flock`` on
+``run.lock`` in the partial folder is held for the whole run (a second run exits 2 naming the
+holder's PID; the kernel releases the lock when its holder dies, so a stale lock of a killed
+run is simply taken over). ``inputs.json`` there records the SHA-256 of every file the sweep
+read (sweep file, specs, traces, selection files); ``--resume`` refuses if one has changed.
+Local (loky) workers watch their parent and exit when it dies; stale temporary files of a
+killed run are removed by the next one; an interrupt says truthfully whether the output was
+completed.
 """
 
 from __future__ import annotations
 
+import errno
+import fcntl
 import fnmatch
 import hashlib
+import json
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -51,6 +65,154 @@ class ChunkFailed(RuntimeError):
     """A chunk of design points could not be evaluated (the message names the rows)."""
 
 
+class SweepInterrupted(KeyboardInterrupt):
+    """Ctrl-C during a run; ``completed`` says whether the output had been written in full."""
+
+    def __init__(self, output: Path, completed: bool, partial: Path, chunks: int):
+        super().__init__()
+        self.output, self.completed, self.partial, self.chunks = output, completed, partial, chunks
+
+
+# ---- one writer per output -------------------------------------------------------------------
+
+
+class OutputLock:
+    """An exclusive ``flock`` on ``<partial folder>/run.lock``, holding the owner's PID.
+
+    Non-blocking: a second run gets a SpecError naming the PID that holds the lock. The
+    kernel drops a flock when its process dies, so a killed run's lock file is free to take.
+    A finishing run removes the folder (lock file included) while holding the lock, so after
+    locking we check that the file is still the one at the path, and retry otherwise.
+    """
+
+    def __init__(self, folder: Path, output: Path):
+        self.folder, self.output = folder, output
+        self.path = folder / ChunkStore.LOCK
+        self.fd: int | None = None
+
+    def acquire(self) -> "OutputLock":
+        for _ in range(20):
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+                fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+            except OSError as e:
+                raise SpecError(str(self.output), None, f"cannot create {self.folder}: {e.strerror}") from None
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                pid = self._holder(fd)
+                os.close(fd)
+                raise SpecError(
+                    str(self.output),
+                    None,
+                    f"another aimc-dse run (PID {pid}) is writing this output; wait for it to finish, or use another -o",
+                ) from None
+            try:
+                same = os.stat(self.path).st_ino == os.fstat(fd).st_ino
+            except FileNotFoundError:
+                same = False
+            if not same:  # the folder was removed by a run finishing just now: lock the new one
+                os.close(fd)
+                continue
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+            self.fd = fd
+            return self
+        raise SpecError(str(self.output), None, f"cannot lock {self.path} (it keeps being replaced)")
+
+    @staticmethod
+    def _holder(fd: int) -> str:
+        for _ in range(50):  # the holder writes its PID just after locking
+            os.lseek(fd, 0, os.SEEK_SET)
+            text = os.read(fd, 64).decode(errors="replace").strip()
+            if text:
+                return text
+            time.sleep(0.01)
+        return "unknown"
+
+    def release(self) -> None:
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _clean_stale(folder: Path) -> None:
+    """Temporary files a killed run left in its partial folder (chunk/manifest .tmp, output.tmp.*)."""
+    for p in list(folder.glob("*.tmp")) + list(folder.glob("output.tmp.*")):
+        try:
+            p.unlink()
+        except OSError:
+            pass
+
+
+def _check_output_path(output: Path) -> None:
+    """SpecError unless ``output`` can be a file: not a folder, no file where a folder should be."""
+    if output.is_dir():
+        raise SpecError(str(output), None, "is a folder; give a .csv or .parquet file name")
+    for parent in output.parents:
+        try:
+            if parent.is_dir():
+                return
+            if parent.exists():
+                raise SpecError(str(output), None, f"{parent} is a file, not a folder")
+        except OSError as e:
+            raise SpecError(str(output), None, f"bad path: {e.strerror}") from None
+
+
+def _write_error(path: Path, e: OSError) -> SpecError:
+    if e.errno == errno.ENOSPC:
+        why = "the disk is full (no space left on device)"
+    elif e.errno == errno.EDQUOT:
+        why = "the disk quota is exceeded"
+    else:
+        why = e.strerror or str(e)
+    return SpecError(str(path), None, f"cannot write: {why}; finished chunks are kept, free space and re-run with --resume")
+
+
+def changed_inputs(old: dict[str, str], new: dict[str, str]) -> list[str]:
+    """Paths whose content hash differs (or that appeared or disappeared) between two runs."""
+    return [p for p in sorted(set(old) | set(new)) if old.get(p) != new.get(p)]
+
+
+# ---- workers watch their parent ----------------------------------------------------------------
+
+_watchdog_started = False
+
+
+def _watch_parent(owner: int, period_s: float = 0.5) -> None:
+    """In a loky worker: exit as soon as the sweep process that started it is gone.
+
+    A SIGKILLed parent cannot shut its pool down; without this its workers (hundreds of MB
+    each) would run on until their current chunk ends and linger afterwards.
+    """
+    global _watchdog_started
+    if _watchdog_started or os.getpid() == owner or os.getppid() != owner:
+        return
+    _watchdog_started = True
+    # Linux: ask the kernel to SIGKILL this worker when its parent dies. loky starts its
+    # workers from the thread that first submits work (the sweep's main thread), so this
+    # fires with the process. It needs no Python code to run, unlike the thread below,
+    # which is the portable fallback (it cannot run once the interpreter is finalising).
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        PR_SET_PDEATHSIG = 1
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL), 0, 0, 0)
+    except (OSError, AttributeError):
+        pass
+    if os.getppid() != owner:  # died before the request took effect
+        os._exit(1)
+
+    def watch() -> None:
+        while True:
+            time.sleep(period_s)
+            if os.getppid() != owner:
+                os._exit(1)
+
+    threading.Thread(target=watch, name="aimc-dse-parent-watch", daemon=True).start()
+
+
 def default_chunk_size(n: int) -> int:
     """Rows per chunk: about 64 chunks, between 1,000 and 50,000 rows (a function of the grid only)."""
     return int(min(MAX_CHUNK, max(MIN_CHUNK, -(-n // 64))))
@@ -81,6 +243,7 @@ class Job:
     filters: list[str]
     patterns: list[str] | None
     knob_types: dict[str, pa.DataType]
+    owner_pid: int = 0  # the sweep process; loky workers exit when it dies
 
     @property
     def n_chunks(self) -> int:
@@ -127,6 +290,8 @@ def evaluate_rows(job: Job, start: int, stop: int) -> pa.Table:
 
 def evaluate_chunk(job: Job, k: int) -> tuple[int, int, pa.Table]:
     """Chunk ``k``: (k, points evaluated, table of kept rows)."""
+    if job.owner_pid:
+        _watch_parent(job.owner_pid)
     start, stop = job.bounds(k)
     return k, stop - start, evaluate_rows(job, start, stop)
 
@@ -148,6 +313,29 @@ def _local_cluster(workers: int):
     )
 
 
+def _check_scheduler(address: str, timeout_s: float = 3.0) -> None:
+    """Fail fast (a few seconds, not dask's 30 s) when nothing listens at a scheduler address."""
+    import socket
+    from urllib.parse import urlsplit
+
+    text = address if "://" in address else f"tcp://{address}"
+    try:
+        u = urlsplit(text)
+        host, port = u.hostname, u.port
+    except ValueError:
+        host, port = None, None
+    if u.scheme not in ("tcp", "tls") or not host or not port:
+        if u.scheme in ("tcp", "tls", "") or not host:
+            raise SpecError(f"--scheduler {address}", None, "expected an address like tcp://host:8786")
+        return  # another transport (e.g. inproc, ucx): let dask connect
+    try:
+        with socket.create_connection((host, port), timeout=timeout_s):
+            pass
+    except OSError as e:
+        why = "timed out" if isinstance(e, TimeoutError) else (e.strerror or str(e))
+        raise SpecError(f"--scheduler {address}", None, f"cannot reach a dask scheduler there ({why})") from None
+
+
 def execute(
     job: Job,
     pending: list[int],
@@ -164,7 +352,15 @@ def execute(
 
         cluster = None if scheduler else _local_cluster(jobs if jobs > 0 else 2)
         try:
-            with Client(scheduler or cluster), parallel_config(backend="dask", wait_for_workers_timeout=60):
+            try:
+                client = Client(scheduler or cluster, timeout="10s")
+            except (OSError, TimeoutError, ValueError, MemoryError) as e:
+                # MemoryError: something answered that is not a dask scheduler (garbage frame length)
+                why = "it does not speak the dask protocol" if isinstance(e, MemoryError) else (
+                    str(e).splitlines()[0] if str(e) else type(e).__name__
+                )
+                raise SpecError(f"--scheduler {scheduler}", None, f"cannot connect to a dask scheduler there ({why})") from None
+            with client, parallel_config(backend="dask", wait_for_workers_timeout=60):
                 yield from Parallel(n_jobs=-1, return_as="generator_unordered", batch_size=1)(
                     delayed(evaluate_chunk)(job, k) for k in pending
                 )
@@ -301,16 +497,19 @@ def run_sweep(
     t0 = time.perf_counter()
     output = Path(output)
     output_format(output)
+    _check_output_path(output)
     if output.exists() and not force:
         raise SpecError(str(output), None, "already exists; pass --force to overwrite it, or -o to write elsewhere")
-    if output.is_dir():
-        raise SpecError(str(output), None, "is a folder; give a .csv or .parquet file name")
     if chunk_size is not None and chunk_size < 1:
         raise SpecError("--chunk-size", None, "must be at least 1")
+    if backend == "dask" and scheduler:
+        _check_scheduler(scheduler)
     preflight(sweep, grid)
 
     cs = chunk_size or default_chunk_size(grid.n)
     job = Job(grid, cs, list(sweep.filters), sweep.columns, {c: arrow_type(t) for c, t in grid.dtypes.items()})
+    if backend == "loky":
+        job.owner_pid = os.getpid()
     manifest = {
         "grid": grid.digest(),
         "code": code_hash(),
@@ -320,29 +519,100 @@ def run_sweep(
         "columns": hashlib.sha256(repr((sweep.filters, sweep.columns)).encode()).hexdigest()[:16],
         "schema_version": SCHEMA_VERSION,
     }
-    store = ChunkStore(partial_dir(output))
+    folder = partial_dir(output)
+    lock = OutputLock(folder, output).acquire()
+    store = ChunkStore(folder)
+    try:
+        before = _stat(output)
+        if before is not None and not force:  # appeared while we waited for the lock
+            raise SpecError(str(output), None, "already exists; pass --force to overwrite it, or -o to write elsewhere")
+        return _run_locked(
+            sweep, grid, job, manifest, store, output, before, t0,
+            jobs=jobs, backend=backend, scheduler=scheduler, resume=resume, quiet=quiet, on_chunk=on_chunk, log=log,
+        )
+    finally:
+        # A run that stopped before storing any chunk leaves nothing behind.
+        try:
+            if folder.exists() and not any(folder.glob("chunk-*.parquet")) and not any(folder.glob("output.tmp.*")):
+                store.remove()
+        except OSError:
+            pass
+        lock.release()
+
+
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return st.st_ino, st.st_mtime_ns
+
+
+INPUTS = "inputs.json"
+
+
+def _run_locked(sweep, grid, job, manifest, store, output, before, t0, *, jobs, backend, scheduler, resume, quiet, on_chunk, log):
+    """The body of :func:`run_sweep`, with the output's lock held."""
+    old_inputs = None
+    if resume:
+        try:
+            old_inputs = json.loads((store.folder / INPUTS).read_text())
+        except (OSError, ValueError):
+            old_inputs = None
     done, note = store.start(manifest, resume)
     if note and log is not None:
         log(note)
+    if resume and done and isinstance(old_inputs, dict):
+        changed = changed_inputs(old_inputs, grid.inputs)
+        if changed:
+            what = "no longer exists" if changed[0] not in grid.inputs else "has changed" if changed[0] in old_inputs else "is new"
+            raise SpecError(
+                changed[0],
+                None,
+                f"{what} since the interrupted run (its content is hashed); cannot resume: its results would mix "
+                "old and new inputs. Run without --resume to start over",
+            )
+    _clean_stale(store.folder)
+    try:
+        store._write_atomic(store.folder / INPUTS, json.dumps(grid.inputs, indent=1, sort_keys=True).encode())
+    except OSError as e:
+        raise _write_error(store.folder, e) from None
     pending = [k for k in range(job.n_chunks) if k not in done]
     done_points = sum(job.bounds(k)[1] - job.bounds(k)[0] for k in done)
 
-    with _Progress(f"sweep {grid.name}", grid.n, done_points, quiet) as progress:
-        for k, points, table in execute(job, pending, jobs, backend, scheduler):
-            store.write(k, table)
-            progress.advance(points)
-            if on_chunk is not None:
-                on_chunk(k)
+    stage = "evaluating"
+    try:
+        with _Progress(f"sweep {grid.name}", grid.n, done_points, quiet) as progress:
+            for k, points, table in execute(job, pending, jobs, backend, scheduler):
+                try:
+                    store.write(k, table)
+                except OSError as e:
+                    raise _write_error(store.folder, e) from None
+                progress.advance(points)
+                if on_chunk is not None:
+                    on_chunk(k)
 
-    id_cols = ["hw.name", "model.name"] + [a for a in grid.axes if a not in ("hw.name", "model.name")]
-    summary = Summary(id_cols, list(sweep.pareto))
-    rows = assemble(
-        store,
-        job.n_chunks,
-        output,
-        grid.columns,
-        {META_SWEEP: grid.name.encode()},
-        on_rows=summary.add_table,
-    )
-    store.remove()
+        id_cols = ["hw.name", "model.name"] + [a for a in grid.axes if a not in ("hw.name", "model.name")]
+        summary = Summary(id_cols, list(sweep.pareto))
+        stage = "assembling"
+        try:
+            rows = assemble(
+                store,
+                job.n_chunks,
+                output,
+                grid.columns,
+                {META_SWEEP: grid.name.encode()},
+                on_rows=summary.add_table,
+            )
+        except OSError as e:
+            raise _write_error(output, e) from None
+        stage = "written"
+        store.remove()
+    except KeyboardInterrupt:
+        # os.replace is atomic: a new file at the output path means assembly had finished.
+        completed = stage == "written" or (stage == "assembling" and _stat(output) not in (None, before))
+        if completed:
+            store.remove()
+        n = len(list(store.folder.glob("chunk-*.parquet"))) if store.folder.exists() else 0
+        raise SweepInterrupted(output, completed, store.folder, n) from None
     return RunResult(output, grid.n, rows, time.perf_counter() - t0, summary, len(done))
