@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("out", type=Path)
     ap.add_argument("--ref", type=Path, required=True, help="checkout of superstarghy/MoEwithPIM")
     ap.add_argument("--python", required=True, help="python of the oracle venv (has torch)")
-    ap.add_argument("--timeout", type=float, default=180.0, help="seconds per run (180)")
+    ap.add_argument("--timeout", type=float, default=420.0, help="seconds per run (420)")
     ap.add_argument("--nice", type=int, default=10)
     ap.add_argument("--limit", type=int, default=0, help="stop after this many new runs (0: all)")
     a = ap.parse_args(argv)

@@ -10,7 +10,8 @@ decoding and greedy placement. This sampler fills the gaps, one category per gap
 * ``no_cache``  kv = go = false (every decode step recomputes the whole context);
 * ``moe_sep``   MoE models under MOE_SEPARATED placement (experts stacked vertically);
 * ``dense``     dense FFN models;
-* ``planar``    one tier per tile (no stacking), for contrast.
+* ``planar``    one tier per tile (no stacking), for contrast;
+* ``d1024``     d_model 1024 (a second draw: the cost cap leaves few of them in ``wide``).
 
 Every other field is drawn from the same ranges as the corpus (tiles 4-32, DPUs 2-32, MHA units
 1-8, 2-6 layers, 8-32 experts with top-3/4/6, expert or FFN width 512-4096). The number of tiers
@@ -22,7 +23,7 @@ The cost of one reference run grows with the number of tier-MVM nodes it traces;
 below reproduces that count exactly (blocks per token x tokens traced, plus one lm_head per step,
 times the batch), and configurations above ``--max-mvms`` are redrawn so that every run stays
 within a few minutes on one core. Output: one JSON object per line,
-``{"cfg": {...}, "category": ..., "est_mvms": ...}``, sorted by ``est_mvms`` (cheap runs first).
+``{"cfg": {...}, "category": ..., "est_mvms": ...}``, categories interleaved, cheap runs first.
 
 Pure Python (no torch): ``python tools/sample_stacked_configs.py --seed 20261101 > cfgs.jsonl``.
 Same seed and arguments -> same bytes.
@@ -42,6 +43,9 @@ TIER_CHOICES = [8, 16, 32, 64, 128, 256, 512, 1024, 2048]
 
 CATEGORIES = {  # name -> number of configurations drawn
     "long_ctx": 9, "big_batch": 7, "wide": 7, "no_cache": 7, "moe_sep": 7, "dense": 6, "planar": 5,
+    # added after the first 48 runs (few d = 1024 survived the cost cap in "wide"); appended
+    # last so that the draws of the categories above are unchanged
+    "d1024": 4,
 }
 
 
@@ -115,6 +119,8 @@ def _apply(cat: str, c: dict, rng: random.Random) -> None:
             c["gen"] = rng.choice([2, 3, 4])
     elif cat == "dense":
         c["experts"] = 0
+    elif cat == "d1024":
+        c["d"], c["heads"] = 1024, 16
     elif cat == "planar":
         c["bsz"] = rng.choice([2, 4, 8, 16])
 
@@ -162,7 +168,15 @@ def sample(seed: int, max_mvms: int) -> list[dict]:
                 continue
             out.append({"cfg": c, "category": cat, "est_mvms": m})
             got += 1
-    out.sort(key=lambda r: (r["est_mvms"], json.dumps(r["cfg"], sort_keys=True)))
+    # run order: cheapest first within a category, categories interleaved, so that a campaign
+    # cut short (the reference is slow on a loaded machine) still covers every gap
+    rank = {}
+    for cat in CATEGORIES:
+        mine = sorted((r for r in out if r["category"] == cat),
+                      key=lambda r: (r["est_mvms"], json.dumps(r["cfg"], sort_keys=True)))
+        for i, r in enumerate(mine):
+            rank[id(r)] = (i, r["est_mvms"])
+    out.sort(key=lambda r: rank[id(r)])
     return out
 
 
