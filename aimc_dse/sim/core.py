@@ -1,0 +1,199 @@
+"""``simulate_point``: one design point through the event-driven simulator, as result columns.
+
+Flow: read the point (``params``) → map weights (``mapper``) → draw routing (``routing``)
+→ build each distinct sequence's graph (``graph``) → replicate it for the batch → list-
+schedule (``scheduler``) → latency, time to first token, energy, operations, busy times.
+
+Columns that do not depend on the schedule (area, tier counts, grouping factors) come from
+the closed form evaluated on the same point, so both fidelities report the same schema;
+latency, energy, their breakdowns and the derived throughput/efficiency columns are the
+simulator's own.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+
+from ..cost.columns import Cols
+from ..cost.metrics import headline_metrics
+from .graph import CLS, COMM, DPU, MHA, MVM, C_MHA, build_sequence, steps_of
+from .mapper import blocks_total, map_model
+from .params import SimParams, read_point
+from .routing import Router
+from .scheduler import PS_PER_NS, schedule
+
+
+def _closed_form(point: Mapping[str, Any]) -> dict[str, Any]:
+    from ..cost.aimc import aimc_cost
+
+    res = aimc_cost(Cols({k: v for k, v in point.items()}))
+    return {k: (v[0] if isinstance(v, np.ndarray) and v.ndim == 1 and len(v) == 1 else v) for k, v in res.items()}
+
+
+class Batch:
+    """All sequences' nodes, concatenated (sequence s owns ids [off[s], off[s+1]))."""
+
+    def __init__(self, graphs: list, B: int):
+        reps = graphs if len(graphs) == B else graphs * B
+        sizes = [len(g.kind) for g in reps]
+        self.off = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
+        n = int(self.off[-1])
+        cache: dict[int, tuple] = {}
+        kinds, tiles, lats, toks, idxs, seqs, cls, e, fl, dram, steps = ([] for _ in range(11))
+        for s, g in enumerate(reps):
+            key = id(g)
+            if key not in cache:
+                ip, ix = g.csr()
+                cache[key] = (np.asarray(g.kind, np.int8), np.asarray(g.tile, np.int64),
+                              np.rint(np.asarray(g.lat) * PS_PER_NS).astype(np.int64), np.asarray(g.tok, np.int64),
+                              ip, ix, np.asarray(g.cls, np.int8), np.asarray(g.e), np.asarray(g.fl),
+                              np.asarray(g.dram), np.asarray(g.step, np.int64))
+            k, t, la, to, ip, ix, c, ee, ff, dr, st = cache[key]
+            o = self.off[s]
+            kinds.append(k), tiles.append(t), lats.append(la), toks.append(to), cls.append(c)
+            e.append(ee), fl.append(ff), dram.append(dr), steps.append(st)
+            idxs.append(ix + o)
+            seqs.append(np.full(len(k), s, np.int64))
+        self.kind = np.concatenate(kinds)
+        self.tile = np.concatenate(tiles)
+        self.lat = np.concatenate(lats)
+        self.tok = np.concatenate(toks)
+        self.seq = np.concatenate(seqs)
+        self.cls = np.concatenate(cls)
+        self.e = np.concatenate(e)
+        self.fl = np.concatenate(fl)
+        self.dram = np.concatenate(dram)
+        self.step = np.concatenate(steps)
+        # CSR over all sequences
+        lens = np.concatenate([np.diff(cache[id(g)][4]) for g in reps])
+        self.indptr = np.zeros(n + 1, np.int64)
+        np.cumsum(lens, out=self.indptr[1:])
+        self.idx = np.concatenate(idxs) if idxs else np.zeros(0, np.int64)
+        self.samplers = [[int(x) + int(self.off[s]) for x in g.samplers] for s, g in enumerate(reps)]
+
+
+def simulate(p: SimParams, record: bool = False) -> dict[str, Any]:
+    """Simulate a read point; returns raw results (and the schedule when ``record``)."""
+    N = p.N
+    if p.size_to_model:
+        N = max(1, -(-blocks_total(p) // p.Z))
+    mapping = map_model(p, N)
+    if mapping is None:
+        return {"fits": False, "N": N}
+    steps = steps_of(p)
+    router = Router(p, [st["n"] for st in steps], p.prompt + p.G)
+    if p.shared_routing or not p.is_moe:
+        graphs = [build_sequence(p, mapping, router, 0)]
+    else:
+        graphs = [build_sequence(p, mapping, router, s) for s in range(p.B)]
+    bt = Batch(graphs, p.B)
+    T, finish, start, unit = schedule(bt.kind, bt.tile, bt.lat, bt.seq, bt.tok, bt.indptr, bt.idx,
+                                      N, p.P, p.M, record=record)
+    makespan = T / PS_PER_NS
+    n_pre = 1 if p.prefill else 0
+    ttft = max(finish[s[0]] for s in bt.samplers) / PS_PER_NS if (n_pre and bt.samplers[0]) else float("nan")
+    out = {"fits": True, "N": N, "makespan_ns": makespan, "ttft_ns": ttft, "batch": bt, "nodes": len(bt.kind)}
+    if record:
+        out.update(start=start, finish=finish, unit=unit)
+    return out
+
+
+def _busy_ns(bt: Batch, mask) -> float:
+    return float(bt.lat[mask].sum()) / PS_PER_NS
+
+
+def simulate_point(point: Mapping[str, Any], timeline: str | Path | None = None) -> dict[str, float]:
+    """One AIMC design point (flat columns) → the closed form's result columns, from the simulator.
+
+    ``timeline``: write the schedule as Chrome/Perfetto trace-event JSON to this path.
+    """
+    p = read_point(point)
+    base = _closed_form(point)
+    res = simulate(p, record=timeline is not None)
+    out = dict(base)
+    out["fidelity"] = "event"
+    if not res["fits"]:
+        for key in ("latency_ns", "ttft_ns", "tpot_ns", "tokens_per_s", "energy_nj", "power_w",
+                    "tokens_per_s_per_w", "tokens_per_s_per_mm2", "gops_per_w_per_mm2"):
+            out[key] = float("nan")
+        out["fits"] = False
+        return out
+    bt: Batch = res["batch"]
+    T = res["makespan_ns"]
+    p_passive = p.p_passive + (p.p_idle if p.dram_in_use else 0.0)
+    e_passive = p_passive * T
+    cls = bt.cls
+    kind = bt.kind
+    e_mvm = float(bt.e[kind == MVM].sum())
+    e_comm = float(bt.e[kind == COMM].sum())
+    e_dpu = float(bt.e[kind == DPU].sum())
+    mha = kind == MHA
+    e_dram = float((p.p_act * bt.dram[mha]).sum())
+    e_att = float(bt.e[mha].sum()) - e_dram
+    energy = e_mvm + e_comm + e_dpu + e_att + e_dram + e_passive
+    flops = float(bt.fl.sum())
+    gen_per_seq = p.G if p.prefill else p.G - 1
+    tokens = p.B * gen_per_seq
+    ttft = res["ttft_ns"]
+    tpot = (T - (0.0 if math.isnan(ttft) else ttft)) / (p.G - 1) if p.G > 1 else float("nan")
+    hm = headline_metrics(system="aimc", n=1, fits=True, latency_ns=T, ttft_ns=ttft, tpot_ns=tpot, energy_nj=energy,
+                          area_mm2=float(base["area_mm2"]), flops=flops, tokens=tokens)
+    out.update({k: (v[0] if np.ndim(v) else v) for k, v in hm.items()})
+    out.update({
+        "energy_nj.mvm": e_mvm, "energy_nj.communication": e_comm, "energy_nj.digital": e_dpu,
+        "energy_nj.attention": e_att, "energy_nj.dram": e_dram, "energy_nj.passive": e_passive,
+        "energy_nj.digital_mac": 0.0, "energy_nj.analog": e_mvm + e_comm,
+        "latency_ns.mvm": _busy_ns(bt, kind == MVM), "latency_ns.communication": _busy_ns(bt, kind == COMM),
+        "latency_ns.digital": _busy_ns(bt, kind == DPU),
+        "latency_ns.attention": _busy_ns(bt, mha) - float(bt.dram[mha].sum()),
+        "latency_ns.dram": float(bt.dram[mha].sum()),
+        "mvms": float((kind == MVM).sum()),
+        "bound": _bound(bt, T, p, res["N"]),
+        "sim.nodes": float(res["nodes"]),
+    })
+    if timeline is not None:
+        write_timeline(timeline, p, bt, res)
+    return out
+
+
+def _bound(bt: Batch, T: float, p: SimParams, N: int) -> str:
+    """The most utilised resource class over the run: tile (busiest tile), dpu, mha or dram."""
+    mvm = bt.kind == MVM
+    per_tile = np.bincount(bt.tile[mvm], weights=bt.lat[mvm], minlength=N).max() / PS_PER_NS if mvm.any() else 0.0
+    util = {
+        "tile": per_tile / T,
+        "dpu": _busy_ns(bt, bt.kind == DPU) / (p.P * T),
+        "mha": _busy_ns(bt, bt.kind == MHA) / (p.M * T),
+    }
+    return max(util, key=util.get)
+
+
+def write_timeline(path: str | Path, p: SimParams, bt: Batch, res: dict) -> None:
+    """Chrome/Perfetto trace-event JSON: one process per resource class, one thread per unit, ts/dur in µs."""
+    start, finish, unit = res["start"], res["finish"], res["unit"]
+    procs = {"tiles": 1, "DPUs": 2, "MHA units": 3, "transfers": 4}
+    events: list[dict] = []
+    for name, pid in procs.items():
+        events.append({"ph": "M", "name": "process_name", "pid": pid, "tid": 0, "args": {"name": name}})
+    seen: set[tuple[int, int]] = set()
+    for v in range(len(bt.kind)):
+        k = int(bt.kind[v])
+        if k == COMM:
+            continue  # transfers have no resource; kept out to keep traces small
+        pid = {MVM: 1, DPU: 2, MHA: 3}[k]
+        tid = int(unit[v])
+        if (pid, tid) not in seen:
+            seen.add((pid, tid))
+            label = {1: "tile", 2: "DPU", 3: "MHA"}[pid]
+            events.append({"ph": "M", "name": "thread_name", "pid": pid, "tid": tid, "args": {"name": f"{label} {tid}"}})
+        events.append({
+            "ph": "X", "pid": pid, "tid": tid, "name": CLS[int(bt.cls[v])],
+            "ts": start[v] / PS_PER_NS / 1000.0, "dur": (finish[v] - start[v]) / PS_PER_NS / 1000.0,
+            "args": {"seq": int(bt.seq[v]), "token": int(bt.tok[v]), "step": int(bt.step[v])},
+        })
+    Path(path).write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ns"}))

@@ -1,0 +1,295 @@
+"""The dependency graph of one request, at the references' granularity (reference-simulators.md §C.1–C.3).
+
+Nodes (one per operation the references schedule):
+
+* ``MVM`` — one tier MVM of one token (one block of one matrix), on its tile;
+* ``COMM`` — a transfer: ``in`` before every MVM fed by a digital op, ``out`` after every
+  MVM (except lm_head blocks that feed sampling directly), ``norm`` before sampling;
+  transfers have no resource limit (§A.1);
+* ``DPU`` — partial-sum add (size C, a sequential chain per column, §B.2), embedding and
+  residual adds, layer norms, activations, the expert-combining adds and sampling;
+* ``MHA`` — one attention job per layer per step per sequence, the KV (and, physically, GO)
+  DRAM load included in the job (§A.6).
+
+Per token and layer the structure is that of the traced reference model (§C.1): Q/K/V of
+layer l+1 hang off layer l's norm3, attention is a barrier over the step's tokens, the
+router runs beside the experts and joins at the combining adds (§D.3), and step s+1's
+embedding MVMs wait for step s's sampling (§C.3). Successor lists keep the reference's
+order (digital consumers first, then the transfers into analog consumers in trace order,
+§C.2), because the scheduler breaks priority ties by the order in which ops become ready.
+
+The graph of one sequence is built once per distinct routing and replicated for the batch
+(sequences differ only in their id, which is their priority).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .mapper import Placed, expert_mats, shared_mats
+from .params import SimParams, mha_cost
+from .routing import Router
+
+MVM, COMM, DPU, MHA = 0, 1, 2, 3
+# op classes (breakdowns, timeline names)
+CLS = ["mvm", "comm_in", "comm_out", "comm_norm", "add", "layer_norm", "activation", "sampling", "attention"]
+C_MVM, C_CIN, C_COUT, C_CNORM, C_ADD, C_LN, C_ACT, C_SAMP, C_MHA = range(9)
+
+
+class SeqGraph:
+    """Node arrays of one sequence's request (all steps)."""
+
+    def __init__(self) -> None:
+        self.kind: list[int] = []
+        self.tile: list[int] = []
+        self.lat: list[float] = []
+        self.tok: list[int] = []
+        self.cls: list[int] = []
+        self.e: list[float] = []
+        self.fl: list[float] = []
+        self.dram: list[float] = []
+        self.step: list[int] = []
+        self.sdig: list[list[int]] = []
+        self.scom: list[list[int]] = []
+        self.samplers: list[int] = []  # sampling node of each step, in order
+
+    def new(self, kind: int, lat: float, tok: int, cls: int, e: float = 0.0, fl: float = 0.0, tile: int = -1,
+            step: int = 0, dram: float = 0.0) -> int:
+        self.kind.append(kind)
+        self.tile.append(tile)
+        self.lat.append(lat)
+        self.tok.append(tok)
+        self.cls.append(cls)
+        self.e.append(e)
+        self.fl.append(fl)
+        self.dram.append(dram)
+        self.step.append(step)
+        self.sdig.append([])
+        self.scom.append([])
+        return len(self.kind) - 1
+
+    def edge(self, u: int, v: int) -> None:
+        # add_comm_nodes (§C.2) keeps a digital op's digital consumers first and appends the
+        # transfers into its analog consumers after them.
+        if self.cls[v] == C_CIN and self.kind[u] != MVM:
+            self.scom[u].append(v)
+        else:
+            self.sdig[u].append(v)
+
+    def csr(self) -> tuple[np.ndarray, np.ndarray]:
+        succ = [a + b for a, b in zip(self.sdig, self.scom)]
+        lens = np.fromiter((len(s) for s in succ), dtype=np.int64, count=len(succ))
+        indptr = np.zeros(len(succ) + 1, dtype=np.int64)
+        np.cumsum(lens, out=indptr[1:])
+        idx = np.fromiter((x for s in succ for x in s), dtype=np.int64, count=int(indptr[-1]))
+        return indptr, idx
+
+
+class Builder:
+    """Builds one sequence's graph from the mapping and the routing."""
+
+    def __init__(self, p: SimParams, mapping: dict[tuple, Placed], router: Router, seq: int):
+        self.p, self.m, self.router, self.seq = p, mapping, router, seq
+        self.g = SeqGraph()
+        ops = p.ops
+        C = p.C
+        self.t_add_c, self.e_add_c = ops["add"].lat(C), ops["add"].energy_nj(C)
+        self.t_co = ops["communication"].lat(C)
+        self.e_co = ops["communication"].energy_nj(C)
+        # MoEwithPIM scales every input transfer by f_c, not re-rounded (§A.5.3)
+        self.t_ci = self.t_co * p.f_c if p.pim else self.t_co
+        self.e_ci = self.e_co * p.f_c if p.pim else self.e_co
+        self.em_other = p.e_mvm * p.f_g if p.pim else p.e_mvm
+        self.em_expert = p.e_mvm * p.f_g
+        self.per_w = 2.0 - 1.0 / C
+        gelu_like = p.activation in ("gelu", "silu")
+        self.act_op = ops["gelu"] if gelu_like else ops["relu"]
+        self.act_fl = 6.0 if gelu_like else 1.0
+        self.s_comb = p.d if p.physical else p.d_ff_e
+        self.step = 0
+
+    # ---- primitives -----------------------------------------------------------------------
+    def dpu(self, op: str, size: int, tok: int, cls: int, fl_per: float = 1.0) -> int:
+        o = self.p.ops[op]
+        return self.g.new(DPU, o.lat(size), tok, cls, o.energy_nj(size), fl_per * size, step=self.step)
+
+    def linear(self, key: tuple, tok: int, producers: list[int], expert: bool = False,
+               rows: tuple[int, ...] | None = None, to_sampling: bool = False) -> list[int]:
+        """Blocks of one matrix for one token → the output node of each column chunk."""
+        g, P = self.g, self.m[key]
+        tiles, ru, cu = P.tiles, P.rows, P.cols
+        v = P.v if rows is None else len(rows)
+        rws = range(P.v) if rows is None else rows
+        h = P.h
+        em = self.em_expert if expert else self.em_other
+        outs: list[list[int]] = []
+        for i in rws:
+            row = []
+            for j in range(h):
+                m = g.new(MVM, self.p.t_mvm, tok, C_MVM, em, float(ru[i] * cu[j]) * self.per_w,
+                          tile=int(tiles[i, j]), step=self.step)
+                for prod in producers:
+                    c = g.new(COMM, self.t_ci, tok, C_CIN, self.e_ci, step=self.step)
+                    g.edge(prod, c)
+                    g.edge(c, m)
+                if to_sampling and v == 1:
+                    row.append(m)  # lm_head blocks feeding sampling get no transfer (§C.2)
+                else:
+                    co = g.new(COMM, self.t_co, tok, C_COUT, self.e_co, step=self.step)
+                    g.edge(m, co)
+                    row.append(co)
+            outs.append(row)
+        if v == 1:
+            return outs[0]
+        cols = []
+        for j in range(h):  # sequential reduction chain per column: ((o0 + o1) + o2) + …
+            a = g.new(DPU, self.t_add_c, tok, C_ADD, self.e_add_c, float(self.p.C), step=self.step)
+            g.edge(outs[0][j], a)
+            g.edge(outs[1][j], a)
+            for i in range(2, v):
+                a2 = g.new(DPU, self.t_add_c, tok, C_ADD, self.e_add_c, float(self.p.C), step=self.step)
+                g.edge(a, a2)
+                g.edge(outs[i][j], a2)
+                a = a2
+            cols.append(a)
+        return cols
+
+    def join(self, outs: list[int], node: int) -> None:
+        for o in outs:
+            self.g.edge(o, node)
+
+    def ffn_branch(self, names: list[tuple], src: int, tok: int, d_ff: int, expert: bool) -> list[int]:
+        """ffn1 [, up] → activation [→ gate product] → ffn2; returns ffn2's column outputs."""
+        p = self.p
+        c1 = self.linear(names[0], tok, [src], expert)
+        cu = self.linear(names[1], tok, [src], expert) if p.gated else None
+        act = self.g.new(DPU, self.act_op.lat(d_ff), tok, C_ACT, self.act_op.energy_nj(d_ff), self.act_fl * d_ff,
+                         step=self.step)
+        self.join(c1, act)
+        x = act
+        if p.gated:  # the gate product, charged as an add of size d_ff (as the closed form does)
+            x = self.dpu("add", d_ff, tok, C_ADD)
+            self.g.edge(act, x)
+            self.join(cu, x)
+        return self.linear(names[-1], tok, [x], expert)
+
+    # ---- one traced step --------------------------------------------------------------------
+    def step_graph(self, step: int, n_tok: int, positions: list[int], ctx: int, prefill_step: bool,
+                   cached: bool, prev_sampler: int | None) -> int:
+        """Graph of one traced step (n_tok tokens at context length ctx); returns its sampling node."""
+        p, g = self.p, self.g
+        self.step = step
+        L, d = p.L, p.d
+        tid_last = n_tok - 1
+        res = [0] * n_tok
+        qkv: list[list[int]] = [[] for _ in range(n_tok)]
+        prod = [prev_sampler] if prev_sampler is not None else []
+        for t in range(n_tok):
+            cols = self.linear(("emb",), t, prod, rows=(0,))  # the token embedding always hits row chunk 0 (§H.7)
+            if p.physical and p.learned_pos:  # physically the position embedding is read too (§H.6)
+                r = min(positions[t] // p.R, self.m[("pos",)].v - 1)
+                cols = cols + self.linear(("pos",), t, prod, rows=(r,))
+            ea = self.dpu("add", d, t, C_ADD)
+            self.join(cols, ea)
+            res[t] = ea
+            for key in (("q", 0), ("k", 0), ("v", 0)):
+                qkv[t] += self.linear(key, t, [ea])
+        ml = 0
+        sampler = -1
+        for l in range(L):
+            lat, e, fl, dram = mha_cost(p, ctx, prefill_step, cached, p.moe_layer[l])
+            att = g.new(MHA, lat, 0, C_MHA, e, fl, step=step, dram=dram)
+            for t in range(n_tok):
+                self.join(qkv[t], att)
+            last = l == L - 1
+            for t in range(n_tok):
+                outc = self.linear(("out", l), t, [att])
+                r1 = self.dpu("add", d, t, C_ADD)
+                self.join(outc, r1)
+                g.edge(res[t], r1)
+                ln2 = self.dpu("layer_norm", d, t, C_LN, 10.0)
+                g.edge(r1, ln2)
+                if p.moe_layer[l]:
+                    f_out = self.moe(l, ml, step, t, positions[t], ln2)
+                else:
+                    f_out = self.ffn_branch([("f1", l), ("fu", l), ("f2", l)], ln2, t, p.d_ff, False)
+                r2 = self.dpu("add", d, t, C_ADD)
+                self.join(f_out, r2)
+                g.edge(r1, r2)
+                res[t] = r2
+                if not last:
+                    ln3 = self.dpu("layer_norm", d, t, C_LN, 10.0)
+                    g.edge(r2, ln3)
+                    qkv[t] = []
+                    for key in (("q", l + 1), ("k", l + 1), ("v", l + 1)):
+                        qkv[t] += self.linear(key, t, [ln3])
+                elif t == tid_last:
+                    fln = self.dpu("layer_norm", d, t, C_LN, 10.0)
+                    g.edge(r2, fln)
+                    lm = self.linear(("lm",), t, [fln], to_sampling=True)
+                    cn = g.new(COMM, self.t_co, t, C_CNORM, self.e_co, step=step)
+                    self.join(lm, cn)
+                    so = p.ops["sampling"]
+                    sampler = g.new(DPU, so.lat(512), t, C_SAMP, so.energy_nj(512), 512.0, step=step)
+                    g.edge(cn, sampler)
+            if p.moe_layer[l]:
+                ml += 1
+        g.samplers.append(sampler)
+        return sampler
+
+    def moe(self, l: int, ml: int, step: int, t: int, pos: int, ln2: int) -> list[int]:
+        p, g = self.p, self.g
+        rc = self.linear(("router", l), t, [ln2])
+        branches = []
+        for e in self.router.experts(step, ml, self.seq, t, pos):
+            names = [(n, l, e) for n, _, _ in expert_mats(p)]
+            if not p.gated:
+                names = [names[0], None, names[-1]]
+            branches.append(self.ffn_branch(names, ln2, t, p.d_ff_e, True))
+        for j in range(p.shared):
+            names = [(n, l, j) for n, _, _ in shared_mats(p)]
+            if not p.gated:
+                names = [names[0], None, names[-1]]
+            branches.append(self.ffn_branch(names, ln2, t, p.d_ff_s, False))
+        if len(branches) == 1:
+            return branches[0] + rc
+        # (k − 1) chained combining adds; the router's scores join every one of them (§D.3)
+        comb = self.dpu("add", self.s_comb, t, C_ADD)
+        self.join(branches[0], comb)
+        self.join(rc, comb)
+        self.join(branches[1], comb)
+        for b in branches[2:]:
+            c2 = self.dpu("add", self.s_comb, t, C_ADD)
+            g.edge(comb, c2)
+            self.join(rc, c2)
+            self.join(b, c2)
+            comb = c2
+        return [comb]
+
+
+def steps_of(p: SimParams) -> list[dict]:
+    """The traced steps: (index, tokens, positions, context, prefill?, cached?) in order.
+
+    Index 0 is the prompt graph, which the references always trace (its expert draws are
+    consumed) and keep only with prefill (§C.3).
+    """
+    out = []
+    n0 = p.pre_tokens
+    out.append(dict(index=0, n=n0, pos=list(range(n0)), ctx=n0, prefill=True, cached=False, keep=p.prefill))
+    for j in range(1, p.G):
+        nctx = p.prompt + j
+        if p.single_decode:
+            out.append(dict(index=j, n=1, pos=[nctx - 1], ctx=nctx, prefill=False, cached=p.kv_cache, keep=True))
+        else:
+            out.append(dict(index=j, n=nctx, pos=list(range(nctx)), ctx=nctx, prefill=False, cached=p.kv_cache, keep=True))
+    return out
+
+
+def build_sequence(p: SimParams, mapping, router: Router, seq: int) -> SeqGraph:
+    b = Builder(p, mapping, router, seq)
+    prev = None
+    for st in steps_of(p):
+        if not st["keep"]:
+            continue
+        prev = b.step_graph(st["index"], st["n"], st["pos"], st["ctx"], st["prefill"], st["cached"], prev)
+    return b.g
