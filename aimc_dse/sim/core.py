@@ -44,7 +44,7 @@ class Batch:
         self.off = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
         n = int(self.off[-1])
         cache: dict[int, tuple] = {}
-        kinds, tiles, lats, toks, idxs, seqs, cls, e, fl, dram, steps = ([] for _ in range(11))
+        kinds, tiles, lats, toks, idxs, seqs, cls, e, fl, dram, steps, oc = ([] for _ in range(12))
         for s, g in enumerate(reps):
             key = id(g)
             if key not in cache:
@@ -52,12 +52,12 @@ class Batch:
                 cache[key] = (np.asarray(g.kind, np.int8), np.asarray(g.tile, np.int64),
                               np.rint(np.asarray(g.lat) * PS_PER_NS).astype(np.int64), np.asarray(g.tok, np.int64),
                               ip, ix, np.asarray(g.cls, np.int8), np.asarray(g.e), np.asarray(g.fl),
-                              np.asarray(g.dram), np.asarray(g.step, np.int64))
-            k, t, la, to, ip, ix, c, ee, ff, dr, st = cache[key]
+                              np.asarray(g.dram), np.asarray(g.step, np.int64), np.asarray(g.ocomm, np.int8))
+            k, t, la, to, ip, ix, c, ee, ff, dr, st, ocm = cache[key]
             o = self.off[s]
             kinds.append(k), tiles.append(t), lats.append(la), toks.append(to), cls.append(c)
-            e.append(ee), fl.append(ff), dram.append(dr), steps.append(st)
-            idxs.append(ix + o)
+            e.append(ee), fl.append(ff), dram.append(dr), steps.append(st), oc.append(ocm)
+            idxs.append(ix + 2 * o)  # successors are stored as 2·child + via-transfer flag
             seqs.append(np.full(len(k), s, np.int64))
         self.kind = np.concatenate(kinds)
         self.tile = np.concatenate(tiles)
@@ -69,6 +69,7 @@ class Batch:
         self.fl = np.concatenate(fl)
         self.dram = np.concatenate(dram)
         self.step = np.concatenate(steps)
+        self.ocomm = np.concatenate(oc)
         # CSR over all sequences
         lens = np.concatenate([np.diff(cache[id(g)][4]) for g in reps])
         self.indptr = np.zeros(n + 1, np.int64)
@@ -92,8 +93,12 @@ def simulate(p: SimParams, record: bool = False) -> dict[str, Any]:
     else:
         graphs = [build_sequence(p, mapping, router, s) for s in range(p.B)]
     bt = Batch(graphs, p.B)
-    T, finish, start, unit = schedule(bt.kind, bt.tile, bt.lat, bt.seq, bt.tok, bt.indptr, bt.idx,
-                                      N, p.P, p.M, record=record)
+    b = graphs[0]
+    bt.t_ci, bt.t_co = b.t_ci, b.t_co
+    bt.e_ci, bt.e_co = b.e_ci, b.e_co
+    T, finish, start, unit = schedule(bt.kind, bt.tile, bt.lat, bt.seq, bt.tok, bt.ocomm, bt.indptr, bt.idx,
+                                      N, p.P, p.M, int(round(b.t_ci * PS_PER_NS)), int(round(b.t_co * PS_PER_NS)),
+                                      record=record)
     makespan = T / PS_PER_NS
     n_pre = 1 if p.prefill else 0
     ttft = max(finish[s[0]] for s in bt.samplers) / PS_PER_NS if (n_pre and bt.samplers[0]) else float("nan")
@@ -130,7 +135,11 @@ def simulate_point(point: Mapping[str, Any], timeline: str | Path | None = None)
     cls = bt.cls
     kind = bt.kind
     e_mvm = float(bt.e[kind == MVM].sum())
-    e_comm = float(bt.e[kind == COMM].sum())
+    n_cin = int((bt.idx & 1).sum())  # input transfers: edges flagged through a transfer
+    n_cout = int(bt.ocomm.sum())  # output transfers after MVMs
+    n_cnode = int((kind == COMM).sum())  # transfers before sampling (nodes)
+    e_comm = n_cin * bt.e_ci + n_cout * bt.e_co + float(bt.e[kind == COMM].sum())
+    b_comm = n_cin * bt.t_ci + (n_cout + n_cnode) * bt.t_co
     e_dpu = float(bt.e[kind == DPU].sum())
     mha = kind == MHA
     e_dram = float((p.p_act * bt.dram[mha]).sum())
@@ -148,7 +157,7 @@ def simulate_point(point: Mapping[str, Any], timeline: str | Path | None = None)
         "energy_nj.mvm": e_mvm, "energy_nj.communication": e_comm, "energy_nj.digital": e_dpu,
         "energy_nj.attention": e_att, "energy_nj.dram": e_dram, "energy_nj.passive": e_passive,
         "energy_nj.digital_mac": 0.0, "energy_nj.analog": e_mvm + e_comm,
-        "latency_ns.mvm": _busy_ns(bt, kind == MVM), "latency_ns.communication": _busy_ns(bt, kind == COMM),
+        "latency_ns.mvm": _busy_ns(bt, kind == MVM), "latency_ns.communication": b_comm,
         "latency_ns.digital": _busy_ns(bt, kind == DPU),
         "latency_ns.attention": _busy_ns(bt, mha) - float(bt.dram[mha].sum()),
         "latency_ns.dram": float(bt.dram[mha].sum()),

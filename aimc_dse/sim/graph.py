@@ -49,6 +49,7 @@ class SeqGraph:
         self.fl: list[float] = []
         self.dram: list[float] = []
         self.step: list[int] = []
+        self.ocomm: list[int] = []  # 1: an MVM whose consumers are behind its output transfer
         self.sdig: list[list[int]] = []
         self.scom: list[list[int]] = []
         self.samplers: list[int] = []  # sampling node of each step, in order
@@ -64,17 +65,22 @@ class SeqGraph:
         self.fl.append(fl)
         self.dram.append(dram)
         self.step.append(step)
+        self.ocomm.append(0)
         self.sdig.append([])
         self.scom.append([])
         return len(self.kind) - 1
 
-    def edge(self, u: int, v: int) -> None:
-        # add_comm_nodes (§C.2) keeps a digital op's digital consumers first and appends the
-        # transfers into its analog consumers after them.
-        if self.cls[v] == C_CIN and self.kind[u] != MVM:
-            self.scom[u].append(v)
+    def edge(self, u: int, v: int, via_comm: bool = False) -> None:
+        """u → v; ``via_comm``: through an input transfer (a digital op feeding an MVM).
+
+        add_comm_nodes (§C.2) keeps a digital op's digital consumers first and appends the
+        transfers into its analog consumers after them. Transfers are not nodes here: an
+        MVM's output transfer is implied by ``ocomm``, an input transfer by the edge flag.
+        """
+        if via_comm:
+            self.scom[u].append(2 * v + 1)
         else:
-            self.sdig[u].append(v)
+            self.sdig[u].append(2 * v)
 
     def csr(self) -> tuple[np.ndarray, np.ndarray]:
         succ = [a + b for a, b in zip(self.sdig, self.scom)]
@@ -129,15 +135,11 @@ class Builder:
                 m = g.new(MVM, self.p.t_mvm, tok, C_MVM, em, float(ru[i] * cu[j]) * self.per_w,
                           tile=int(tiles[i, j]), step=self.step)
                 for prod in producers:
-                    c = g.new(COMM, self.t_ci, tok, C_CIN, self.e_ci, step=self.step)
-                    g.edge(prod, c)
-                    g.edge(c, m)
-                if to_sampling and v == 1:
-                    row.append(m)  # lm_head blocks feeding sampling get no transfer (§C.2)
-                else:
-                    co = g.new(COMM, self.t_co, tok, C_COUT, self.e_co, step=self.step)
-                    g.edge(m, co)
-                    row.append(co)
+                    g.edge(prod, m, via_comm=True)
+                # lm_head blocks feeding sampling directly get no output transfer (§C.2)
+                if not (to_sampling and v == 1):
+                    g.ocomm[m] = 1
+                row.append(m)
             outs.append(row)
         if v == 1:
             return outs[0]
@@ -292,4 +294,6 @@ def build_sequence(p: SimParams, mapping, router: Router, seq: int) -> SeqGraph:
         if not st["keep"]:
             continue
         prev = b.step_graph(st["index"], st["n"], st["pos"], st["ctx"], st["prefill"], st["cached"], prev)
-    return b.g
+    g = b.g
+    g.t_ci, g.t_co, g.e_ci, g.e_co = b.t_ci, b.t_co, b.e_ci, b.e_co
+    return g
