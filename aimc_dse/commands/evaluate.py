@@ -6,6 +6,7 @@ GPU row of the same model (tokens/s, tokens/s/W, tokens/s/mm²: AIMC / GPU).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Optional
 
 import pandas as pd
@@ -76,6 +77,21 @@ def add_ratios(res: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _evaluate(grid: pd.DataFrame, fidelity: str, timeline: Path | None) -> pd.DataFrame:
+    """The grid at the asked fidelity; with a timeline, each AIMC point's schedule is written too."""
+    if fidelity not in ("closed", "event"):
+        raise SpecError("--fidelity", None, f"must be closed or event, got {fidelity!r}")
+    if fidelity == "closed":
+        if timeline is not None:
+            raise SpecError("--timeline", None, "needs --fidelity event (the closed form has no schedule)")
+        return evaluate_frame(grid)
+    from ..sim import evaluate_frame_event
+
+    if timeline is not None and not (grid["hw.kind"].astype(str) == "aimc").any():
+        raise SpecError("--timeline", None, "no AIMC design point to simulate (GPU rows have no schedule)")
+    return evaluate_frame_event(grid, timeline=timeline)
+
+
 def register(app: typer.Typer) -> None:
     from ..cli import cli_errors
 
@@ -97,6 +113,13 @@ def register(app: typer.Typer) -> None:
         sets: SetOpt = None,
         fmt: FormatOpt = "table",
         all_columns: Annotated[bool, typer.Option("--all", help="table: show every column, breakdowns included")] = False,
+        fidelity: Annotated[
+            str, typer.Option("--fidelity", help="closed: the closed-form model; event: the event-driven simulator (closed)")
+        ] = "closed",
+        timeline: Annotated[
+            Optional[Path],
+            typer.Option("--timeline", help="with --fidelity event: write the schedule as Chrome/Perfetto trace JSON"),
+        ] = None,
     ) -> None:
         """Evaluate design points: tokens/s, tokens/s/W, tokens/s/mm², latency, energy, area."""
         workload = {
@@ -107,7 +130,7 @@ def register(app: typer.Typer) -> None:
             if v is not None
         }
         grid = build_points(hw, model, workload, sets)
-        res = add_ratios(evaluate_frame(grid))
+        res = add_ratios(_evaluate(grid, fidelity, timeline))
         if fmt != "table":
             emit(res, fmt)
             return

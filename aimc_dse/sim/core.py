@@ -121,7 +121,6 @@ def simulate_point(point: Mapping[str, Any], timeline: str | Path | None = None)
     base = _closed_form(point)
     res = simulate(p, record=timeline is not None)
     out = dict(base)
-    out["fidelity"] = "event"
     if not res["fits"]:
         for key in ("latency_ns", "ttft_ns", "tpot_ns", "tokens_per_s", "energy_nj", "power_w",
                     "tokens_per_s_per_w", "tokens_per_s_per_mm2", "gops_per_w_per_mm2"):

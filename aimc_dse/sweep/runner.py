@@ -81,6 +81,7 @@ class Job:
     filters: list[str]
     patterns: list[str] | None
     knob_types: dict[str, pa.DataType]
+    fidelity: str = "closed"  # closed: cost.evaluate; event: the event-driven simulator (sim)
 
     @property
     def n_chunks(self) -> int:
@@ -105,7 +106,12 @@ def evaluate_rows(job: Job, start: int, stop: int) -> pa.Table:
     refs = sorted({n for e in job.filters for n in query.names(e)})
     for blk, a, b in job.grid.segments(start, stop):
         try:
-            df = evaluate_frame(blk.frame(a, b))
+            if job.fidelity == "event":
+                from ..sim import evaluate_frame_event
+
+                df = evaluate_frame_event(blk.frame(a, b))
+            else:
+                df = evaluate_frame(blk.frame(a, b))
         except Exception as e:  # the cost model's own error, reported with the rows it concerns
             lo, hi = blk.start + a, blk.start + b - 1
             which = f"design point {lo}" if lo == hi else f"design points {lo}–{hi}"
@@ -296,6 +302,7 @@ def run_sweep(
     chunk_size: int | None = None,
     on_chunk: Callable[[int], None] | None = None,
     log: Callable[[str], None] | None = None,
+    fidelity: str = "closed",
 ) -> RunResult:
     """Evaluate ``grid`` into ``output`` (CSV or Parquet), resumably; see the module docstring."""
     t0 = time.perf_counter()
@@ -307,10 +314,12 @@ def run_sweep(
         raise SpecError(str(output), None, "is a folder; give a .csv or .parquet file name")
     if chunk_size is not None and chunk_size < 1:
         raise SpecError("--chunk-size", None, "must be at least 1")
+    if fidelity not in ("closed", "event"):
+        raise SpecError("--fidelity", None, f"must be closed or event, got {fidelity!r}")
     preflight(sweep, grid)
 
     cs = chunk_size or default_chunk_size(grid.n)
-    job = Job(grid, cs, list(sweep.filters), sweep.columns, {c: arrow_type(t) for c, t in grid.dtypes.items()})
+    job = Job(grid, cs, list(sweep.filters), sweep.columns, {c: arrow_type(t) for c, t in grid.dtypes.items()}, fidelity)
     manifest = {
         "grid": grid.digest(),
         "code": code_hash(),
@@ -319,6 +328,7 @@ def run_sweep(
         "n_chunks": job.n_chunks,
         "columns": hashlib.sha256(repr((sweep.filters, sweep.columns)).encode()).hexdigest()[:16],
         "schema_version": SCHEMA_VERSION,
+        **({"fidelity": fidelity} if fidelity != "closed" else {}),
     }
     store = ChunkStore(partial_dir(output))
     done, note = store.start(manifest, resume)
