@@ -21,11 +21,20 @@ import numpy as np
 
 from ..cost.columns import Cols
 from ..cost.metrics import headline_metrics
-from .graph import CLS, COMM, DPU, MHA, MVM, C_MHA, build_sequence, steps_of
+from .assemble import Assembled, assemble
+from .graph import CLS, COMM, DPU, MHA, MVM, steps_of
 from .mapper import blocks_total, map_model
 from .params import SimParams, read_point
 from .routing import Router
 from .scheduler import PS_PER_NS, schedule
+
+
+def run_schedule(bt: Assembled, N: int, p: SimParams, record: bool):
+    """The list scheduler on an assembled batch (compiled when numba is available)."""
+    t_ci = int(round(bt.t_ci * PS_PER_NS))
+    t_co = int(round(bt.t_co * PS_PER_NS))
+    return schedule(bt.kind, bt.tile, bt.lat_ps, bt.seq, bt.tok, bt.ocomm, bt.indptr, bt.idx,
+                    N, p.P, p.M, t_ci, t_co, record=record)
 
 
 def _closed_form(point: Mapping[str, Any]) -> dict[str, Any]:
@@ -33,49 +42,6 @@ def _closed_form(point: Mapping[str, Any]) -> dict[str, Any]:
 
     res = aimc_cost(Cols({k: v for k, v in point.items()}))
     return {k: (v[0] if isinstance(v, np.ndarray) and v.ndim == 1 and len(v) == 1 else v) for k, v in res.items()}
-
-
-class Batch:
-    """All sequences' nodes, concatenated (sequence s owns ids [off[s], off[s+1]))."""
-
-    def __init__(self, graphs: list, B: int):
-        reps = graphs if len(graphs) == B else graphs * B
-        sizes = [len(g.kind) for g in reps]
-        self.off = np.concatenate([[0], np.cumsum(sizes)]).astype(np.int64)
-        n = int(self.off[-1])
-        cache: dict[int, tuple] = {}
-        kinds, tiles, lats, toks, idxs, seqs, cls, e, fl, dram, steps, oc = ([] for _ in range(12))
-        for s, g in enumerate(reps):
-            key = id(g)
-            if key not in cache:
-                ip, ix = g.csr()
-                cache[key] = (np.asarray(g.kind, np.int8), np.asarray(g.tile, np.int64),
-                              np.rint(np.asarray(g.lat) * PS_PER_NS).astype(np.int64), np.asarray(g.tok, np.int64),
-                              ip, ix, np.asarray(g.cls, np.int8), np.asarray(g.e), np.asarray(g.fl),
-                              np.asarray(g.dram), np.asarray(g.step, np.int64), np.asarray(g.ocomm, np.int8))
-            k, t, la, to, ip, ix, c, ee, ff, dr, st, ocm = cache[key]
-            o = self.off[s]
-            kinds.append(k), tiles.append(t), lats.append(la), toks.append(to), cls.append(c)
-            e.append(ee), fl.append(ff), dram.append(dr), steps.append(st), oc.append(ocm)
-            idxs.append(ix + 2 * o)  # successors are stored as 2·child + via-transfer flag
-            seqs.append(np.full(len(k), s, np.int64))
-        self.kind = np.concatenate(kinds)
-        self.tile = np.concatenate(tiles)
-        self.lat = np.concatenate(lats)
-        self.tok = np.concatenate(toks)
-        self.seq = np.concatenate(seqs)
-        self.cls = np.concatenate(cls)
-        self.e = np.concatenate(e)
-        self.fl = np.concatenate(fl)
-        self.dram = np.concatenate(dram)
-        self.step = np.concatenate(steps)
-        self.ocomm = np.concatenate(oc)
-        # CSR over all sequences
-        lens = np.concatenate([np.diff(cache[id(g)][4]) for g in reps])
-        self.indptr = np.zeros(n + 1, np.int64)
-        np.cumsum(lens, out=self.indptr[1:])
-        self.idx = np.concatenate(idxs) if idxs else np.zeros(0, np.int64)
-        self.samplers = [[int(x) + int(self.off[s]) for x in g.samplers] for s, g in enumerate(reps)]
 
 
 def simulate(p: SimParams, record: bool = False) -> dict[str, Any]:
@@ -88,28 +54,19 @@ def simulate(p: SimParams, record: bool = False) -> dict[str, Any]:
         return {"fits": False, "N": N}
     steps = steps_of(p)
     router = Router(p, [st["n"] for st in steps], p.prompt + p.G)
-    if p.shared_routing or not p.is_moe:
-        graphs = [build_sequence(p, mapping, router, 0)]
-    else:
-        graphs = [build_sequence(p, mapping, router, s) for s in range(p.B)]
-    bt = Batch(graphs, p.B)
-    b = graphs[0]
-    bt.t_ci, bt.t_co = b.t_ci, b.t_co
-    bt.e_ci, bt.e_co = b.e_ci, b.e_co
-    T, finish, start, unit = schedule(bt.kind, bt.tile, bt.lat, bt.seq, bt.tok, bt.ocomm, bt.indptr, bt.idx,
-                                      N, p.P, p.M, int(round(b.t_ci * PS_PER_NS)), int(round(b.t_co * PS_PER_NS)),
-                                      record=record)
+    bt = assemble(p, mapping, router)
+    bt.lat_ps = np.rint(bt.lat * PS_PER_NS).astype(np.int64)
+    T, finish, start, unit = run_schedule(bt, N, p, record)
     makespan = T / PS_PER_NS
-    n_pre = 1 if p.prefill else 0
-    ttft = max(finish[s[0]] for s in bt.samplers) / PS_PER_NS if (n_pre and bt.samplers[0]) else float("nan")
+    ttft = max(finish[s] for s in bt.prefill_samplers) / PS_PER_NS if bt.prefill_samplers else float("nan")
     out = {"fits": True, "N": N, "makespan_ns": makespan, "ttft_ns": ttft, "batch": bt, "nodes": len(bt.kind)}
     if record:
         out.update(start=start, finish=finish, unit=unit)
     return out
 
 
-def _busy_ns(bt: Batch, mask) -> float:
-    return float(bt.lat[mask].sum()) / PS_PER_NS
+def _busy_ns(bt: Assembled, mask) -> float:
+    return float(bt.lat[mask].sum())
 
 
 def simulate_point(point: Mapping[str, Any], timeline: str | Path | None = None) -> dict[str, float]:
@@ -127,7 +84,7 @@ def simulate_point(point: Mapping[str, Any], timeline: str | Path | None = None)
             out[key] = float("nan")
         out["fits"] = False
         return out
-    bt: Batch = res["batch"]
+    bt: Assembled = res["batch"]
     T = res["makespan_ns"]
     p_passive = p.p_passive + (p.p_idle if p.dram_in_use else 0.0)
     e_passive = p_passive * T
@@ -169,10 +126,10 @@ def simulate_point(point: Mapping[str, Any], timeline: str | Path | None = None)
     return out
 
 
-def _bound(bt: Batch, T: float, p: SimParams, N: int) -> str:
+def _bound(bt: Assembled, T: float, p: SimParams, N: int) -> str:
     """The most utilised resource class over the run: tile (busiest tile), dpu, mha or dram."""
     mvm = bt.kind == MVM
-    per_tile = np.bincount(bt.tile[mvm], weights=bt.lat[mvm], minlength=N).max() / PS_PER_NS if mvm.any() else 0.0
+    per_tile = np.bincount(bt.tile[mvm], weights=bt.lat[mvm], minlength=N).max() if mvm.any() else 0.0
     util = {
         "tile": per_tile / T,
         "dpu": _busy_ns(bt, bt.kind == DPU) / (p.P * T),
@@ -181,7 +138,7 @@ def _bound(bt: Batch, T: float, p: SimParams, N: int) -> str:
     return max(util, key=util.get)
 
 
-def write_timeline(path: str | Path, p: SimParams, bt: Batch, res: dict) -> None:
+def write_timeline(path: str | Path, p: SimParams, bt: Assembled, res: dict) -> None:
     """Chrome/Perfetto trace-event JSON: one process per resource class, one thread per unit, ts/dur in µs."""
     start, finish, unit = res["start"], res["finish"], res["unit"]
     procs = {"tiles": 1, "DPUs": 2, "MHA units": 3, "transfers": 4}

@@ -53,6 +53,13 @@ class SeqGraph:
         self.sdig: list[list[int]] = []
         self.scom: list[list[int]] = []
         self.samplers: list[int] = []  # sampling node of each step, in order
+        # tags that let one step's graph be reused for other steps and sequences (assemble)
+        self.xl: list[int] = []  # routed-expert MVM: MoE layer index (else −1)
+        self.xt: list[int] = []  # … its token within the step
+        self.xs: list[int] = []  # … its expert slot (0…k−1)
+        self.xb: list[int] = []  # … its block index within the expert's matrices
+        self.xp: list[int] = []  # position-embedding MVM: column chunk (else −1)
+        self.entry: list[int] = []  # embedding MVMs, in the order the previous sampler feeds them
 
     def new(self, kind: int, lat: float, tok: int, cls: int, e: float = 0.0, fl: float = 0.0, tile: int = -1,
             step: int = 0, dram: float = 0.0) -> int:
@@ -66,6 +73,11 @@ class SeqGraph:
         self.dram.append(dram)
         self.step.append(step)
         self.ocomm.append(0)
+        self.xl.append(-1)
+        self.xt.append(-1)
+        self.xs.append(-1)
+        self.xb.append(-1)
+        self.xp.append(-1)
         self.sdig.append([])
         self.scom.append([])
         return len(self.kind) - 1
@@ -113,6 +125,8 @@ class Builder:
         self.act_fl = 6.0 if gelu_like else 1.0
         self.s_comb = p.d if p.physical else p.d_ff_e
         self.step = 0
+        self.tag: list | None = None  # [moe layer, token, slot, next block] while building a routed expert
+        self.entry_key: tuple | None = None
 
     # ---- primitives -----------------------------------------------------------------------
     def dpu(self, op: str, size: int, tok: int, cls: int, fl_per: float = 1.0) -> int:
@@ -136,6 +150,13 @@ class Builder:
                           tile=int(tiles[i, j]), step=self.step)
                 for prod in producers:
                     g.edge(prod, m, via_comm=True)
+                if self.tag is not None:
+                    g.xl[m], g.xt[m], g.xs[m], g.xb[m] = self.tag[0], self.tag[1], self.tag[2], self.tag[3]
+                    self.tag[3] += 1
+                if key[0] in ("emb", "pos"):
+                    g.entry.append(m)
+                    if key[0] == "pos":
+                        g.xp[m] = j
                 # lm_head blocks feeding sampling directly get no output transfer (§C.2)
                 if not (to_sampling and v == 1):
                     g.ocomm[m] = 1
@@ -243,11 +264,13 @@ class Builder:
         p, g = self.p, self.g
         rc = self.linear(("router", l), t, [ln2])
         branches = []
-        for e in self.router.experts(step, ml, self.seq, t, pos):
+        for slot, e in enumerate(self.router.experts(step, ml, self.seq, t, pos)):
             names = [(n, l, e) for n, _, _ in expert_mats(p)]
             if not p.gated:
                 names = [names[0], None, names[-1]]
+            self.tag = [ml, t, slot, 0]
             branches.append(self.ffn_branch(names, ln2, t, p.d_ff_e, True))
+            self.tag = None
         for j in range(p.shared):
             names = [(n, l, j) for n, _, _ in shared_mats(p)]
             if not p.gated:
