@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .graph import MHA, Builder, steps_of
+from .graph import COMM, DPU, MHA, MVM, Builder, steps_of
 from .mapper import Placed, expert_mats
 from .params import SimParams, mha_cost
 from .routing import Router
+from .scheduler import PS_PER_NS
 
 
 class _SlotRouter:
@@ -39,12 +40,9 @@ class _SlotRouter:
 class Template:
     kind: np.ndarray
     tile: np.ndarray
-    lat: np.ndarray
+    lat_ps: np.ndarray
     tok: np.ndarray
     cls: np.ndarray
-    e: np.ndarray
-    fl: np.ndarray
-    dram: np.ndarray
     ocomm: np.ndarray
     indptr: np.ndarray
     idx: np.ndarray
@@ -56,32 +54,47 @@ class Template:
     entry: np.ndarray
     mha: np.ndarray  # node ids of the attention jobs, layer order
     sampler: int
-    t_ci: float
-    t_co: float
-    e_ci: float
-    e_co: float
+    sums: dict  # schedule-independent totals of the non-attention nodes (energy, flops, busy ns, counts)
 
     @property
     def n(self) -> int:
         return len(self.kind)
 
 
-def build_template(p: SimParams, mapping: dict[tuple, Placed], n_tok: int) -> Template:
+def build_template(p: SimParams, mapping: dict[tuple, Placed], n_tok: int) -> tuple[Template, Builder]:
     b = Builder(p, mapping, _SlotRouter(max(p.k, 0)), 0)
     pos = list(range(n_tok))
     sampler = b.step_graph(0, n_tok, pos, max(n_tok, 1), True, False, None)
     g = b.g
-    assert sampler == len(g.kind) - 1, "the sampling node closes its step"
+    assert sampler == len(g.rows) - 1, "the sampling node closes its step"
+    n = len(g.rows)
+    kind, tile, lat, tok, cls, e, fl, dram = (np.asarray(c) for c in zip(*g.rows))
+    kind = kind.astype(np.int8)
     ip, ix = g.csr()
-    a = lambda x, dt: np.asarray(x, dtype=dt)  # noqa: E731
-    kind = a(g.kind, np.int8)
-    return Template(
-        kind=kind, tile=a(g.tile, np.int64), lat=a(g.lat, np.float64), tok=a(g.tok, np.int64),
-        cls=a(g.cls, np.int8), e=a(g.e, np.float64), fl=a(g.fl, np.float64), dram=a(g.dram, np.float64),
-        ocomm=a(g.ocomm, np.int8), indptr=ip, idx=ix, xl=a(g.xl, np.int64), xt=a(g.xt, np.int64),
-        xs=a(g.xs, np.int64), xb=a(g.xb, np.int64), xp=a(g.xp, np.int64), entry=a(g.entry, np.int64),
-        mha=np.flatnonzero(kind == MHA), sampler=sampler, t_ci=b.t_ci, t_co=b.t_co, e_ci=b.e_ci, e_co=b.e_co,
+    ocomm = np.zeros(n, np.int8)
+    ocomm[np.asarray(g.ocomm, np.int64)] = 1
+    tags = np.full((n, 4), -1, np.int64)
+    if g.tags:
+        ids = np.fromiter(g.tags.keys(), np.int64, len(g.tags))
+        tags[ids] = np.array(list(g.tags.values()), np.int64)
+    xp = np.full(n, -1, np.int64)
+    if g.xp:
+        xp[np.fromiter(g.xp.keys(), np.int64, len(g.xp))] = np.fromiter(g.xp.values(), np.int64, len(g.xp))
+    mha = np.flatnonzero(kind == MHA)
+    rest = kind != MHA
+    sums = {
+        "e_mvm": float(e[kind == MVM].sum()), "e_dpu": float(e[kind == DPU].sum()),
+        "e_cnode": float(e[kind == COMM].sum()), "flops": float(fl[rest].sum()),
+        "b_dpu": float(lat[kind == DPU].sum()), "n_mvm": int((kind == MVM).sum()),
+        "n_cin": int((ix & 1).sum()), "n_cout": int(ocomm.sum()), "n_cnode": int((kind == COMM).sum()),
+    }
+    T = Template(
+        kind=kind, tile=tile.astype(np.int64), lat_ps=np.rint(lat.astype(np.float64) * PS_PER_NS).astype(np.int64),
+        tok=tok.astype(np.int64), cls=cls.astype(np.int8), ocomm=ocomm, indptr=ip, idx=ix,
+        xl=tags[:, 0], xt=tags[:, 1], xs=tags[:, 2], xb=tags[:, 3], xp=xp, entry=np.asarray(g.entry, np.int64),
+        mha=mha, sampler=sampler, sums=sums,
     )
+    return T, b
 
 
 def expert_tile_table(p: SimParams, mapping: dict[tuple, Placed]) -> np.ndarray:
@@ -100,14 +113,11 @@ def expert_tile_table(p: SimParams, mapping: dict[tuple, Placed]) -> np.ndarray:
 class Assembled:
     kind: np.ndarray
     tile: np.ndarray
-    lat: np.ndarray  # ns
+    lat_ps: np.ndarray
     tok: np.ndarray
     seq: np.ndarray
     step: np.ndarray
     cls: np.ndarray
-    e: np.ndarray
-    fl: np.ndarray
-    dram: np.ndarray
     ocomm: np.ndarray
     indptr: np.ndarray
     idx: np.ndarray
@@ -116,32 +126,34 @@ class Assembled:
     t_co: float
     e_ci: float
     e_co: float
+    sums: dict  # whole-batch totals: energy by class, flops, busy ns by class, op counts
 
 
 def assemble(p: SimParams, mapping: dict[tuple, Placed], router: Router) -> Assembled:
     steps = [st for st in steps_of(p) if st["keep"]]
     templates: dict[int, Template] = {}
+    b = None
     for st in steps:
         if st["n"] not in templates:
-            templates[st["n"]] = build_template(p, mapping, st["n"])
+            templates[st["n"]], b = build_template(p, mapping, st["n"])
     xt_tab = expert_tile_table(p, mapping)
     pos_pl = mapping.get(("pos",))
-    # attention cost per step: (lat, e, fl, dram) per layer
-    mha_by_step = {}
-    for st in steps:
-        mha_by_step[st["index"]] = np.array([mha_cost(p, st["ctx"], st["prefill"], st["cached"], p.moe_layer[l])
-                                             for l in range(p.L)])
-    parts: dict[str, list] = {k: [] for k in ("kind", "tile", "lat", "tok", "seq", "step", "cls", "e", "fl",
-                                              "dram", "ocomm", "lens", "idx")}
+    # attention cost per step and layer: (lat ns, energy nJ, flops, dram ns)
+    mha_by_step = {st["index"]: np.array([mha_cost(p, st["ctx"], st["prefill"], st["cached"], p.moe_layer[l])
+                                          for l in range(p.L)]) for st in steps}
+    parts: dict[str, list] = {k: [] for k in ("kind", "tile", "lat", "tok", "seq", "step", "cls", "ocomm", "lens", "idx")}
+    tot = {k: 0.0 for k in ("e_mvm", "e_dpu", "e_cnode", "flops", "b_dpu", "n_mvm", "n_cin", "n_cout", "n_cnode",
+                            "e_att", "b_att", "b_dram", "fl_att")}
     prefill_samplers: list[int] = []
     off = 0
     for s in range(p.B):
-        prev_sampler = -1
         for si, st in enumerate(steps):
             T = templates[st["n"]]
             n = T.n
-            tile = T.tile.copy()
+            tile = T.tile
             ex = T.xl >= 0
+            if ex.any() or (T.xp >= 0).any():
+                tile = tile.copy()
             if ex.any():
                 sel = np.flatnonzero(ex)
                 slots = _chosen(p, router, st, s, T.xl[sel], T.xt[sel], T.xs[sel])
@@ -152,43 +164,41 @@ def assemble(p: SimParams, mapping: dict[tuple, Placed], router: Router) -> Asse
                     posv = np.asarray(st["pos"], np.int64)[T.tok[ps]]
                     r = np.minimum(posv // p.R, pos_pl.v - 1)
                     tile[ps] = pos_pl.tiles[r, T.xp[ps]]
-            lat, e, fl, dram = T.lat.copy(), T.e.copy(), T.fl.copy(), T.dram.copy()
             m = mha_by_step[st["index"]]
-            lat[T.mha], e[T.mha], fl[T.mha], dram[T.mha] = m[:, 0], m[:, 1], m[:, 2], m[:, 3]
+            lat = T.lat_ps.copy()
+            lat[T.mha] = np.rint(m[:, 0] * PS_PER_NS).astype(np.int64)
+            for k in ("e_mvm", "e_dpu", "e_cnode", "flops", "b_dpu", "n_mvm", "n_cin", "n_cout", "n_cnode"):
+                tot[k] += T.sums[k]
+            tot["e_att"] += float(m[:, 1].sum())
+            tot["fl_att"] += float(m[:, 2].sum())
+            tot["b_att"] += float(m[:, 0].sum())
+            tot["b_dram"] += float(m[:, 3].sum())
             parts["kind"].append(T.kind)
             parts["tile"].append(tile)
             parts["lat"].append(lat)
             parts["tok"].append(T.tok)
             parts["seq"].append(np.full(n, s, np.int64))
-            parts["step"].append(np.full(n, st["index"], np.int64))
+            parts["step"].append(np.full(n, st["index"], np.int32))
             parts["cls"].append(T.cls)
-            parts["e"].append(e)
-            parts["fl"].append(fl)
-            parts["dram"].append(dram)
             parts["ocomm"].append(T.ocomm)
-            lens = np.diff(T.indptr)
-            idx = T.idx + 2 * off
-            if prev_sampler >= 0:
+            if si > 0:
                 # the previous step's sampler (its last node) feeds this step's embedding MVMs
                 parts["lens"][-1] = parts["lens"][-1].copy()
                 parts["lens"][-1][-1] = len(T.entry)
                 parts["idx"][-1] = np.concatenate([parts["idx"][-1], 2 * (T.entry + off) + 1])
-            parts["lens"].append(lens)
-            parts["idx"].append(idx)
-            if st["prefill"] and p.prefill and si == 0:
+                tot["n_cin"] += len(T.entry)
+            parts["lens"].append(np.diff(T.indptr))
+            parts["idx"].append(T.idx + 2 * off)
+            if st["prefill"] and si == 0:
                 prefill_samplers.append(off + T.sampler)
-            prev_sampler = off + T.sampler
             off += n
-    cat = {k: np.concatenate(v) if v else np.zeros(0) for k, v in parts.items()}
+    cat = {k: np.concatenate(v) for k, v in parts.items()}
     indptr = np.zeros(len(cat["kind"]) + 1, np.int64)
     np.cumsum(cat["lens"], out=indptr[1:])
-    T0 = next(iter(templates.values()))
     return Assembled(
-        kind=cat["kind"].astype(np.int8), tile=cat["tile"].astype(np.int64), lat=cat["lat"],
-        tok=cat["tok"].astype(np.int64), seq=cat["seq"].astype(np.int64), step=cat["step"].astype(np.int64),
-        cls=cat["cls"].astype(np.int8), e=cat["e"], fl=cat["fl"], dram=cat["dram"],
-        ocomm=cat["ocomm"].astype(np.int8), indptr=indptr, idx=cat["idx"].astype(np.int64),
-        prefill_samplers=prefill_samplers, t_ci=T0.t_ci, t_co=T0.t_co, e_ci=T0.e_ci, e_co=T0.e_co,
+        kind=cat["kind"], tile=cat["tile"], lat_ps=cat["lat"], tok=cat["tok"], seq=cat["seq"], step=cat["step"],
+        cls=cat["cls"], ocomm=cat["ocomm"], indptr=indptr, idx=cat["idx"], prefill_samplers=prefill_samplers,
+        t_ci=b.t_ci, t_co=b.t_co, e_ci=b.e_ci, e_co=b.e_co, sums=tot,
     )
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -29,12 +30,27 @@ from .routing import Router
 from .scheduler import PS_PER_NS, schedule
 
 
+def _compiled():
+    """The numba scheduler, or None (numba missing, or AIMC_DSE_SIM_ENGINE=python)."""
+    if os.environ.get("AIMC_DSE_SIM_ENGINE", "").lower() == "python":
+        return None
+    try:
+        from . import scheduler_nb
+    except ImportError:  # numba not installed: the Python scheduler gives the same results, slower
+        return None
+    return scheduler_nb
+
+
 def run_schedule(bt: Assembled, N: int, p: SimParams, record: bool):
     """The list scheduler on an assembled batch (compiled when numba is available)."""
     t_ci = int(round(bt.t_ci * PS_PER_NS))
     t_co = int(round(bt.t_co * PS_PER_NS))
-    return schedule(bt.kind, bt.tile, bt.lat_ps, bt.seq, bt.tok, bt.ocomm, bt.indptr, bt.idx,
-                    N, p.P, p.M, t_ci, t_co, record=record)
+    args = (bt.kind, bt.tile, bt.lat_ps, bt.seq, bt.tok, bt.ocomm, bt.indptr, bt.idx, N, p.P, p.M, t_ci, t_co)
+    nb = _compiled()
+    n_events = len(bt.kind) + int(bt.ocomm.sum()) + int((bt.idx & 1).sum())
+    if nb is not None and len(bt.kind) and nb.fits(int(bt.seq.max()), int(bt.tok.max()), n_events):
+        return nb.schedule_nb(*args, record=record)
+    return schedule(*args, record=record)
 
 
 def _closed_form(point: Mapping[str, Any]) -> dict[str, Any]:
@@ -55,7 +71,6 @@ def simulate(p: SimParams, record: bool = False) -> dict[str, Any]:
     steps = steps_of(p)
     router = Router(p, [st["n"] for st in steps], p.prompt + p.G)
     bt = assemble(p, mapping, router)
-    bt.lat_ps = np.rint(bt.lat * PS_PER_NS).astype(np.int64)
     T, finish, start, unit = run_schedule(bt, N, p, record)
     makespan = T / PS_PER_NS
     ttft = max(finish[s] for s in bt.prefill_samplers) / PS_PER_NS if bt.prefill_samplers else float("nan")
@@ -63,10 +78,6 @@ def simulate(p: SimParams, record: bool = False) -> dict[str, Any]:
     if record:
         out.update(start=start, finish=finish, unit=unit)
     return out
-
-
-def _busy_ns(bt: Assembled, mask) -> float:
-    return float(bt.lat[mask].sum())
 
 
 def simulate_point(point: Mapping[str, Any], timeline: str | Path | None = None) -> dict[str, float]:
@@ -88,20 +99,17 @@ def simulate_point(point: Mapping[str, Any], timeline: str | Path | None = None)
     T = res["makespan_ns"]
     p_passive = p.p_passive + (p.p_idle if p.dram_in_use else 0.0)
     e_passive = p_passive * T
-    cls = bt.cls
-    kind = bt.kind
-    e_mvm = float(bt.e[kind == MVM].sum())
-    n_cin = int((bt.idx & 1).sum())  # input transfers: edges flagged through a transfer
-    n_cout = int(bt.ocomm.sum())  # output transfers after MVMs
-    n_cnode = int((kind == COMM).sum())  # transfers before sampling (nodes)
-    e_comm = n_cin * bt.e_ci + n_cout * bt.e_co + float(bt.e[kind == COMM].sum())
-    b_comm = n_cin * bt.t_ci + (n_cout + n_cnode) * bt.t_co
-    e_dpu = float(bt.e[kind == DPU].sum())
-    mha = kind == MHA
-    e_dram = float((p.p_act * bt.dram[mha]).sum())
-    e_att = float(bt.e[mha].sum()) - e_dram
+    S = bt.sums
+    e_mvm = S["e_mvm"]
+    # transfers: one into every MVM fed by a digital op, one after every MVM but lm_head blocks
+    # feeding sampling, one before each sampling (§C.2)
+    e_comm = S["n_cin"] * bt.e_ci + S["n_cout"] * bt.e_co + S["e_cnode"]
+    b_comm = S["n_cin"] * bt.t_ci + (S["n_cout"] + S["n_cnode"]) * bt.t_co
+    e_dpu = S["e_dpu"]
+    e_dram = p.p_act * S["b_dram"]
+    e_att = S["e_att"] - e_dram
     energy = e_mvm + e_comm + e_dpu + e_att + e_dram + e_passive
-    flops = float(bt.fl.sum())
+    flops = S["flops"] + S["fl_att"]
     gen_per_seq = p.G if p.prefill else p.G - 1
     tokens = p.B * gen_per_seq
     ttft = res["ttft_ns"]
@@ -113,11 +121,11 @@ def simulate_point(point: Mapping[str, Any], timeline: str | Path | None = None)
         "energy_nj.mvm": e_mvm, "energy_nj.communication": e_comm, "energy_nj.digital": e_dpu,
         "energy_nj.attention": e_att, "energy_nj.dram": e_dram, "energy_nj.passive": e_passive,
         "energy_nj.digital_mac": 0.0, "energy_nj.analog": e_mvm + e_comm,
-        "latency_ns.mvm": _busy_ns(bt, kind == MVM), "latency_ns.communication": b_comm,
-        "latency_ns.digital": _busy_ns(bt, kind == DPU),
-        "latency_ns.attention": _busy_ns(bt, mha) - float(bt.dram[mha].sum()),
-        "latency_ns.dram": float(bt.dram[mha].sum()),
-        "mvms": float((kind == MVM).sum()),
+        "latency_ns.mvm": S["n_mvm"] * p.t_mvm, "latency_ns.communication": b_comm,
+        "latency_ns.digital": S["b_dpu"],
+        "latency_ns.attention": S["b_att"] - S["b_dram"],
+        "latency_ns.dram": S["b_dram"],
+        "mvms": float(S["n_mvm"]),
         "bound": _bound(bt, T, p, res["N"]),
         "sim.nodes": float(res["nodes"]),
     })
@@ -127,13 +135,13 @@ def simulate_point(point: Mapping[str, Any], timeline: str | Path | None = None)
 
 
 def _bound(bt: Assembled, T: float, p: SimParams, N: int) -> str:
-    """The most utilised resource class over the run: tile (busiest tile), dpu, mha or dram."""
+    """The most utilised resource class over the run: tile (the busiest tile), dpu or mha."""
     mvm = bt.kind == MVM
-    per_tile = np.bincount(bt.tile[mvm], weights=bt.lat[mvm], minlength=N).max() if mvm.any() else 0.0
+    per_tile = np.bincount(bt.tile[mvm], minlength=N).max() * p.t_mvm if mvm.any() else 0.0
     util = {
         "tile": per_tile / T,
-        "dpu": _busy_ns(bt, bt.kind == DPU) / (p.P * T),
-        "mha": _busy_ns(bt, bt.kind == MHA) / (p.M * T),
+        "dpu": bt.sums["b_dpu"] / (p.P * T),
+        "mha": bt.sums["b_att"] / (p.M * T),
     }
     return max(util, key=util.get)
 

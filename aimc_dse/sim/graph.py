@@ -37,70 +37,42 @@ C_MVM, C_CIN, C_COUT, C_CNORM, C_ADD, C_LN, C_ACT, C_SAMP, C_MHA = range(9)
 
 
 class SeqGraph:
-    """Node arrays of one sequence's request (all steps)."""
+    """Nodes and edges of one step template, appended cheaply and turned into arrays once."""
 
     def __init__(self) -> None:
-        self.kind: list[int] = []
-        self.tile: list[int] = []
-        self.lat: list[float] = []
-        self.tok: list[int] = []
-        self.cls: list[int] = []
-        self.e: list[float] = []
-        self.fl: list[float] = []
-        self.dram: list[float] = []
-        self.step: list[int] = []
-        self.ocomm: list[int] = []  # 1: an MVM whose consumers are behind its output transfer
-        self.sdig: list[list[int]] = []
-        self.scom: list[list[int]] = []
-        self.samplers: list[int] = []  # sampling node of each step, in order
-        # tags that let one step's graph be reused for other steps and sequences (assemble)
-        self.xl: list[int] = []  # routed-expert MVM: MoE layer index (else −1)
-        self.xt: list[int] = []  # … its token within the step
-        self.xs: list[int] = []  # … its expert slot (0…k−1)
-        self.xb: list[int] = []  # … its block index within the expert's matrices
-        self.xp: list[int] = []  # position-embedding MVM: column chunk (else −1)
+        self.rows: list[tuple] = []  # (kind, tile, lat_ns, tok, cls, energy_nj, flops, dram_ns)
+        self.ocomm: list[int] = []  # MVMs whose consumers are behind their output transfer
+        self.eu: list[int] = []  # edge sources …
+        self.ev: list[int] = []  # … and 2·target + via-input-transfer
+        self.tags: dict[int, tuple[int, int, int, int]] = {}  # routed-expert MVM → (MoE layer, token, slot, block)
+        self.xp: dict[int, int] = {}  # position-embedding MVM → its column chunk
         self.entry: list[int] = []  # embedding MVMs, in the order the previous sampler feeds them
 
     def new(self, kind: int, lat: float, tok: int, cls: int, e: float = 0.0, fl: float = 0.0, tile: int = -1,
-            step: int = 0, dram: float = 0.0) -> int:
-        self.kind.append(kind)
-        self.tile.append(tile)
-        self.lat.append(lat)
-        self.tok.append(tok)
-        self.cls.append(cls)
-        self.e.append(e)
-        self.fl.append(fl)
-        self.dram.append(dram)
-        self.step.append(step)
-        self.ocomm.append(0)
-        self.xl.append(-1)
-        self.xt.append(-1)
-        self.xs.append(-1)
-        self.xb.append(-1)
-        self.xp.append(-1)
-        self.sdig.append([])
-        self.scom.append([])
-        return len(self.kind) - 1
+            dram: float = 0.0) -> int:
+        self.rows.append((kind, tile, lat, tok, cls, e, fl, dram))
+        return len(self.rows) - 1
 
     def edge(self, u: int, v: int, via_comm: bool = False) -> None:
         """u → v; ``via_comm``: through an input transfer (a digital op feeding an MVM).
 
-        add_comm_nodes (§C.2) keeps a digital op's digital consumers first and appends the
-        transfers into its analog consumers after them. Transfers are not nodes here: an
-        MVM's output transfer is implied by ``ocomm``, an input transfer by the edge flag.
+        Transfers are not nodes here: an MVM's output transfer is implied by ``ocomm``, an
+        input transfer by the edge flag.
         """
-        if via_comm:
-            self.scom[u].append(2 * v + 1)
-        else:
-            self.sdig[u].append(2 * v)
+        self.eu.append(u)
+        self.ev.append(2 * v + 1 if via_comm else 2 * v)
 
     def csr(self) -> tuple[np.ndarray, np.ndarray]:
-        succ = [a + b for a, b in zip(self.sdig, self.scom)]
-        lens = np.fromiter((len(s) for s in succ), dtype=np.int64, count=len(succ))
-        indptr = np.zeros(len(succ) + 1, dtype=np.int64)
-        np.cumsum(lens, out=indptr[1:])
-        idx = np.fromiter((x for s in succ for x in s), dtype=np.int64, count=int(indptr[-1]))
-        return indptr, idx
+        """Successor lists in the reference's order: add_comm_nodes (§C.2) keeps a digital op's
+        digital consumers first (in trace order) and appends the transfers into its analog
+        consumers after them (in trace order)."""
+        n = len(self.rows)
+        src = np.asarray(self.eu, dtype=np.int64)
+        code = np.asarray(self.ev, dtype=np.int64)
+        order = np.lexsort((np.arange(len(src)), code & 1, src))
+        indptr = np.zeros(n + 1, dtype=np.int64)
+        np.cumsum(np.bincount(src, minlength=n), out=indptr[1:])
+        return indptr, code[order]
 
 
 class Builder:
@@ -131,7 +103,7 @@ class Builder:
     # ---- primitives -----------------------------------------------------------------------
     def dpu(self, op: str, size: int, tok: int, cls: int, fl_per: float = 1.0) -> int:
         o = self.p.ops[op]
-        return self.g.new(DPU, o.lat(size), tok, cls, o.energy_nj(size), fl_per * size, step=self.step)
+        return self.g.new(DPU, o.lat(size), tok, cls, o.energy_nj(size), fl_per * size)
 
     def linear(self, key: tuple, tok: int, producers: list[int], expert: bool = False,
                rows: tuple[int, ...] | None = None, to_sampling: bool = False) -> list[int]:
@@ -142,35 +114,35 @@ class Builder:
         rws = range(P.v) if rows is None else rows
         h = P.h
         em = self.em_expert if expert else self.em_other
+        entry = key[0] in ("emb", "pos")
         outs: list[list[int]] = []
         for i in rws:
             row = []
             for j in range(h):
-                m = g.new(MVM, self.p.t_mvm, tok, C_MVM, em, float(ru[i] * cu[j]) * self.per_w,
-                          tile=int(tiles[i, j]), step=self.step)
+                m = g.new(MVM, self.p.t_mvm, tok, C_MVM, em, float(ru[i] * cu[j]) * self.per_w, tile=int(tiles[i, j]))
                 for prod in producers:
                     g.edge(prod, m, via_comm=True)
                 if self.tag is not None:
-                    g.xl[m], g.xt[m], g.xs[m], g.xb[m] = self.tag[0], self.tag[1], self.tag[2], self.tag[3]
+                    g.tags[m] = (self.tag[0], self.tag[1], self.tag[2], self.tag[3])
                     self.tag[3] += 1
-                if key[0] in ("emb", "pos"):
+                if entry:
                     g.entry.append(m)
                     if key[0] == "pos":
                         g.xp[m] = j
                 # lm_head blocks feeding sampling directly get no output transfer (§C.2)
                 if not (to_sampling and v == 1):
-                    g.ocomm[m] = 1
+                    g.ocomm.append(m)
                 row.append(m)
             outs.append(row)
         if v == 1:
             return outs[0]
         cols = []
         for j in range(h):  # sequential reduction chain per column: ((o0 + o1) + o2) + …
-            a = g.new(DPU, self.t_add_c, tok, C_ADD, self.e_add_c, float(self.p.C), step=self.step)
+            a = g.new(DPU, self.t_add_c, tok, C_ADD, self.e_add_c, float(self.p.C))
             g.edge(outs[0][j], a)
             g.edge(outs[1][j], a)
             for i in range(2, v):
-                a2 = g.new(DPU, self.t_add_c, tok, C_ADD, self.e_add_c, float(self.p.C), step=self.step)
+                a2 = g.new(DPU, self.t_add_c, tok, C_ADD, self.e_add_c, float(self.p.C))
                 g.edge(a, a2)
                 g.edge(outs[i][j], a2)
                 a = a2
@@ -186,8 +158,7 @@ class Builder:
         p = self.p
         c1 = self.linear(names[0], tok, [src], expert)
         cu = self.linear(names[1], tok, [src], expert) if p.gated else None
-        act = self.g.new(DPU, self.act_op.lat(d_ff), tok, C_ACT, self.act_op.energy_nj(d_ff), self.act_fl * d_ff,
-                         step=self.step)
+        act = self.g.new(DPU, self.act_op.lat(d_ff), tok, C_ACT, self.act_op.energy_nj(d_ff), self.act_fl * d_ff)
         self.join(c1, act)
         x = act
         if p.gated:  # the gate product, charged as an add of size d_ff (as the closed form does)
@@ -221,7 +192,7 @@ class Builder:
         sampler = -1
         for l in range(L):
             lat, e, fl, dram = mha_cost(p, ctx, prefill_step, cached, p.moe_layer[l])
-            att = g.new(MHA, lat, 0, C_MHA, e, fl, step=step, dram=dram)
+            att = g.new(MHA, lat, 0, C_MHA, e, fl, dram=dram)
             for t in range(n_tok):
                 self.join(qkv[t], att)
             last = l == L - 1
@@ -250,14 +221,13 @@ class Builder:
                     fln = self.dpu("layer_norm", d, t, C_LN, 10.0)
                     g.edge(r2, fln)
                     lm = self.linear(("lm",), t, [fln], to_sampling=True)
-                    cn = g.new(COMM, self.t_co, t, C_CNORM, self.e_co, step=step)
+                    cn = g.new(COMM, self.t_co, t, C_CNORM, self.e_co)
                     self.join(lm, cn)
                     so = p.ops["sampling"]
-                    sampler = g.new(DPU, so.lat(512), t, C_SAMP, so.energy_nj(512), 512.0, step=step)
+                    sampler = g.new(DPU, so.lat(512), t, C_SAMP, so.energy_nj(512), 512.0)
                     g.edge(cn, sampler)
             if p.moe_layer[l]:
                 ml += 1
-        g.samplers.append(sampler)
         return sampler
 
     def moe(self, l: int, ml: int, step: int, t: int, pos: int, ln2: int) -> list[int]:
@@ -308,15 +278,3 @@ def steps_of(p: SimParams) -> list[dict]:
         else:
             out.append(dict(index=j, n=nctx, pos=list(range(nctx)), ctx=nctx, prefill=False, cached=p.kv_cache, keep=True))
     return out
-
-
-def build_sequence(p: SimParams, mapping, router: Router, seq: int) -> SeqGraph:
-    b = Builder(p, mapping, router, seq)
-    prev = None
-    for st in steps_of(p):
-        if not st["keep"]:
-            continue
-        prev = b.step_graph(st["index"], st["n"], st["pos"], st["ctx"], st["prefill"], st["cached"], prev)
-    g = b.g
-    g.t_ci, g.t_co, g.e_ci, g.e_co = b.t_ci, b.t_co, b.e_ci, b.e_co
-    return g
