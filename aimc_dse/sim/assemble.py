@@ -141,63 +141,70 @@ def assemble(p: SimParams, mapping: dict[tuple, Placed], router: Router) -> Asse
     # attention cost per step and layer: (lat ns, energy nJ, flops, dram ns)
     mha_by_step = {st["index"]: np.array([mha_cost(p, st["ctx"], st["prefill"], st["cached"], p.moe_layer[l])
                                           for l in range(p.L)]) for st in steps}
-    parts: dict[str, list] = {k: [] for k in ("kind", "tile", "lat", "tok", "seq", "step", "cls", "ocomm", "lens", "idx")}
+    inst = [(s, si, st, templates[st["n"]]) for s in range(p.B) for si, st in enumerate(steps)]
+    n_tot = sum(T.n for _, _, _, T in inst)
+    e_tot = sum(len(T.idx) + (len(T.entry) if si > 0 else 0) for _, si, _, T in inst)
+    kind = np.empty(n_tot, np.int8)
+    tile_a = np.empty(n_tot, np.int64)
+    lat_a = np.empty(n_tot, np.int64)
+    tok = np.empty(n_tot, np.int64)
+    seq = np.empty(n_tot, np.int64)
+    step = np.empty(n_tot, np.int32)
+    cls = np.empty(n_tot, np.int8)
+    ocomm = np.empty(n_tot, np.int8)
+    indptr = np.empty(n_tot + 1, np.int64)
+    idx = np.empty(e_tot, np.int64)
     tot = {k: 0.0 for k in ("e_mvm", "e_dpu", "e_cnode", "flops", "b_dpu", "n_mvm", "n_cin", "n_cout", "n_cnode",
                             "e_att", "b_att", "b_dram", "fl_att")}
     prefill_samplers: list[int] = []
     off = 0
-    for s in range(p.B):
-        for si, st in enumerate(steps):
-            T = templates[st["n"]]
-            n = T.n
-            tile = T.tile
-            ex = T.xl >= 0
-            if ex.any() or (T.xp >= 0).any():
-                tile = tile.copy()
-            if ex.any():
-                sel = np.flatnonzero(ex)
-                slots = _chosen(p, router, st, s, T.xl[sel], T.xt[sel], T.xs[sel])
-                tile[sel] = xt_tab[T.xl[sel], slots, T.xb[sel]]
-            if pos_pl is not None:
-                ps = np.flatnonzero(T.xp >= 0)
-                if len(ps):
-                    posv = np.asarray(st["pos"], np.int64)[T.tok[ps]]
-                    r = np.minimum(posv // p.R, pos_pl.v - 1)
-                    tile[ps] = pos_pl.tiles[r, T.xp[ps]]
-            m = mha_by_step[st["index"]]
-            lat = T.lat_ps.copy()
-            lat[T.mha] = np.rint(m[:, 0] * PS_PER_NS).astype(np.int64)
-            for k in ("e_mvm", "e_dpu", "e_cnode", "flops", "b_dpu", "n_mvm", "n_cin", "n_cout", "n_cnode"):
-                tot[k] += T.sums[k]
-            tot["e_att"] += float(m[:, 1].sum())
-            tot["fl_att"] += float(m[:, 2].sum())
-            tot["b_att"] += float(m[:, 0].sum())
-            tot["b_dram"] += float(m[:, 3].sum())
-            parts["kind"].append(T.kind)
-            parts["tile"].append(tile)
-            parts["lat"].append(lat)
-            parts["tok"].append(T.tok)
-            parts["seq"].append(np.full(n, s, np.int64))
-            parts["step"].append(np.full(n, st["index"], np.int32))
-            parts["cls"].append(T.cls)
-            parts["ocomm"].append(T.ocomm)
-            if si > 0:
-                # the previous step's sampler (its last node) feeds this step's embedding MVMs
-                parts["lens"][-1] = parts["lens"][-1].copy()
-                parts["lens"][-1][-1] = len(T.entry)
-                parts["idx"][-1] = np.concatenate([parts["idx"][-1], 2 * (T.entry + off) + 1])
-                tot["n_cin"] += len(T.entry)
-            parts["lens"].append(np.diff(T.indptr))
-            parts["idx"].append(T.idx + 2 * off)
-            if st["prefill"] and si == 0:
-                prefill_samplers.append(off + T.sampler)
-            off += n
-    cat = {k: np.concatenate(v) for k, v in parts.items()}
-    indptr = np.zeros(len(cat["kind"]) + 1, np.int64)
-    np.cumsum(cat["lens"], out=indptr[1:])
+    eoff = 0
+    for s, si, st, T in inst:
+        n = T.n
+        sl = slice(off, off + n)
+        tile_a[sl] = T.tile
+        ex = np.flatnonzero(T.xl >= 0)
+        if len(ex):
+            slots = _chosen(p, router, st, s, T.xl[ex], T.xt[ex], T.xs[ex])
+            tile_a[off + ex] = xt_tab[T.xl[ex], slots, T.xb[ex]]
+        if pos_pl is not None:
+            ps = np.flatnonzero(T.xp >= 0)
+            if len(ps):
+                posv = np.asarray(st["pos"], np.int64)[T.tok[ps]]
+                r = np.minimum(posv // p.R, pos_pl.v - 1)
+                tile_a[off + ps] = pos_pl.tiles[r, T.xp[ps]]
+        m = mha_by_step[st["index"]]
+        lat_a[sl] = T.lat_ps
+        lat_a[off + T.mha] = np.rint(m[:, 0] * PS_PER_NS).astype(np.int64)
+        for k in ("e_mvm", "e_dpu", "e_cnode", "flops", "b_dpu", "n_mvm", "n_cin", "n_cout", "n_cnode"):
+            tot[k] += T.sums[k]
+        tot["e_att"] += float(m[:, 1].sum())
+        tot["fl_att"] += float(m[:, 2].sum())
+        tot["b_att"] += float(m[:, 0].sum())
+        tot["b_dram"] += float(m[:, 3].sum())
+        kind[sl] = T.kind
+        tok[sl] = T.tok
+        seq[sl] = s
+        step[sl] = st["index"]
+        cls[sl] = T.cls
+        ocomm[sl] = T.ocomm
+        if si > 0:
+            # the previous step's sampler (its last node, off − 1) feeds this step's embedding MVMs
+            ne = len(T.entry)
+            idx[eoff:eoff + ne] = 2 * (T.entry + off) + 1
+            eoff += ne
+            tot["n_cin"] += ne
+        indptr[sl] = T.indptr[:-1] + eoff
+        ne = len(T.idx)
+        idx[eoff:eoff + ne] = T.idx + 2 * off
+        eoff += ne
+        if st["prefill"] and si == 0:
+            prefill_samplers.append(off + T.sampler)
+        off += n
+    indptr[n_tot] = eoff
     return Assembled(
-        kind=cat["kind"], tile=cat["tile"], lat_ps=cat["lat"], tok=cat["tok"], seq=cat["seq"], step=cat["step"],
-        cls=cat["cls"], ocomm=cat["ocomm"], indptr=indptr, idx=cat["idx"], prefill_samplers=prefill_samplers,
+        kind=kind, tile=tile_a, lat_ps=lat_a, tok=tok, seq=seq, step=step,
+        cls=cls, ocomm=ocomm, indptr=indptr, idx=idx, prefill_samplers=prefill_samplers,
         t_ci=b.t_ci, t_co=b.t_co, e_ci=b.e_ci, e_co=b.e_co, sums=tot,
     )
 

@@ -98,53 +98,62 @@ class Builder:
         self.s_comb = p.d if p.physical else p.d_ff_e
         self.step = 0
         self.tag: list | None = None  # [moe layer, token, slot, next block] while building a routed expert
-        self.entry_key: tuple | None = None
+        self._blk: dict = {}
 
     # ---- primitives -----------------------------------------------------------------------
     def dpu(self, op: str, size: int, tok: int, cls: int, fl_per: float = 1.0) -> int:
         o = self.p.ops[op]
         return self.g.new(DPU, o.lat(size), tok, cls, o.energy_nj(size), fl_per * size)
 
+    def _blocks(self, key: tuple, rows: tuple[int, ...] | None) -> tuple[list[int], list[float], int, int]:
+        """Tiles and operation counts of a matrix's blocks (row-major), cached per (matrix, rows)."""
+        ck = (key, rows)
+        hit = self._blk.get(ck)
+        if hit is None:
+            P = self.m[key]
+            rws = list(range(P.v)) if rows is None else list(rows)
+            tiles = [int(P.tiles[i, j]) for i in rws for j in range(P.h)]
+            fl = [float(P.rows[i] * P.cols[j]) * self.per_w for i in rws for j in range(P.h)]
+            hit = self._blk[ck] = (tiles, fl, len(rws), P.h)
+        return hit
+
     def linear(self, key: tuple, tok: int, producers: list[int], expert: bool = False,
                rows: tuple[int, ...] | None = None, to_sampling: bool = False) -> list[int]:
         """Blocks of one matrix for one token → the output node of each column chunk."""
-        g, P = self.g, self.m[key]
-        tiles, ru, cu = P.tiles, P.rows, P.cols
-        v = P.v if rows is None else len(rows)
-        rws = range(P.v) if rows is None else rows
-        h = P.h
+        g = self.g
+        tiles, fls, v, h = self._blocks(key, rows)
+        nb = v * h
         em = self.em_expert if expert else self.em_other
-        entry = key[0] in ("emb", "pos")
-        outs: list[list[int]] = []
-        for i in rws:
-            row = []
-            for j in range(h):
-                m = g.new(MVM, self.p.t_mvm, tok, C_MVM, em, float(ru[i] * cu[j]) * self.per_w, tile=int(tiles[i, j]))
-                for prod in producers:
-                    g.edge(prod, m, via_comm=True)
-                if self.tag is not None:
-                    g.tags[m] = (self.tag[0], self.tag[1], self.tag[2], self.tag[3])
-                    self.tag[3] += 1
-                if entry:
-                    g.entry.append(m)
-                    if key[0] == "pos":
-                        g.xp[m] = j
-                # lm_head blocks feeding sampling directly get no output transfer (§C.2)
-                if not (to_sampling and v == 1):
-                    g.ocomm.append(m)
-                row.append(m)
-            outs.append(row)
+        base = len(g.rows)
+        tm = self.p.t_mvm
+        g.rows.extend([(MVM, t, tm, tok, C_MVM, em, f, 0.0) for t, f in zip(tiles, fls)])
+        ids = range(base, base + nb)
+        for prod in producers:  # one input transfer per block and producer (§C.2), blocks row-major
+            g.eu.extend([prod] * nb)
+            g.ev.extend(range(2 * base + 1, 2 * (base + nb), 2))
+        if self.tag is not None:
+            b0 = self.tag[3]
+            ml, t, slot = self.tag[0], self.tag[1], self.tag[2]
+            g.tags.update(zip(ids, [(ml, t, slot, b0 + q) for q in range(nb)]))
+            self.tag[3] += nb
+        if key[0] in ("emb", "pos"):
+            g.entry.extend(ids)
+            if key[0] == "pos":
+                g.xp.update(zip(ids, [q % h for q in range(nb)]))
+        # lm_head blocks feeding sampling directly get no output transfer (§C.2)
+        if not (to_sampling and v == 1):
+            g.ocomm.extend(ids)
         if v == 1:
-            return outs[0]
+            return list(ids)
         cols = []
         for j in range(h):  # sequential reduction chain per column: ((o0 + o1) + o2) + …
             a = g.new(DPU, self.t_add_c, tok, C_ADD, self.e_add_c, float(self.p.C))
-            g.edge(outs[0][j], a)
-            g.edge(outs[1][j], a)
+            g.edge(base + j, a)
+            g.edge(base + h + j, a)
             for i in range(2, v):
                 a2 = g.new(DPU, self.t_add_c, tok, C_ADD, self.e_add_c, float(self.p.C))
                 g.edge(a, a2)
-                g.edge(outs[i][j], a2)
+                g.edge(base + i * h + j, a2)
                 a = a2
             cols.append(a)
         return cols
