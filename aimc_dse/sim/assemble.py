@@ -61,8 +61,9 @@ class Template:
         return len(self.kind)
 
 
-def build_template(p: SimParams, mapping: dict[tuple, Placed], n_tok: int) -> tuple[Template, Builder]:
+def build_template(p: SimParams, mapping: dict[tuple, Placed], n_tok: int, replay: bool = True) -> tuple[Template, Builder]:
     b = Builder(p, mapping, _SlotRouter(max(p.k, 0)), 0)
+    b.replay = replay
     pos = list(range(n_tok))
     sampler = b.step_graph(0, n_tok, pos, max(n_tok, 1), True, False, None)
     g = b.g

@@ -99,6 +99,7 @@ class Builder:
         self.step = 0
         self.tag: list | None = None  # [moe layer, token, slot, next block] while building a routed expert
         self._blk: dict = {}
+        self.replay = False  # token bodies identical (template routing): record token 0, replay the rest
 
     # ---- primitives -----------------------------------------------------------------------
     def dpu(self, op: str, size: int, tok: int, cls: int, fl_per: float = 1.0) -> int:
@@ -205,39 +206,83 @@ class Builder:
             for t in range(n_tok):
                 self.join(qkv[t], att)
             last = l == L - 1
+            body0 = None
             for t in range(n_tok):
-                outc = self.linear(("out", l), t, [att])
-                r1 = self.dpu("add", d, t, C_ADD)
-                self.join(outc, r1)
-                g.edge(res[t], r1)
-                ln2 = self.dpu("layer_norm", d, t, C_LN, 10.0)
-                g.edge(r1, ln2)
-                if p.moe_layer[l]:
-                    f_out = self.moe(l, ml, step, t, positions[t], ln2)
-                else:
-                    f_out = self.ffn_branch([("f1", l), ("fu", l), ("f2", l)], ln2, t, p.d_ff, False)
-                r2 = self.dpu("add", d, t, C_ADD)
-                self.join(f_out, r2)
-                g.edge(r1, r2)
-                res[t] = r2
-                if not last:
-                    ln3 = self.dpu("layer_norm", d, t, C_LN, 10.0)
-                    g.edge(r2, ln3)
-                    qkv[t] = []
-                    for key in (("q", l + 1), ("k", l + 1), ("v", l + 1)):
-                        qkv[t] += self.linear(key, t, [ln3])
-                elif t == tid_last:
-                    fln = self.dpu("layer_norm", d, t, C_LN, 10.0)
-                    g.edge(r2, fln)
-                    lm = self.linear(("lm",), t, [fln], to_sampling=True)
-                    cn = g.new(COMM, self.t_co, t, C_CNORM, self.e_co)
-                    self.join(lm, cn)
-                    so = p.ops["sampling"]
-                    sampler = g.new(DPU, so.lat(512), t, C_SAMP, so.energy_nj(512), 512.0)
-                    g.edge(cn, sampler)
+                final = last and t == tid_last
+                if self.replay and t > 0 and not final and body0 is not None:
+                    res[t], qkv[t] = self._replay(body0, t, res[t])
+                    continue
+                mark = (len(g.rows), len(g.eu), len(g.ocomm))
+                res_in = res[t]
+                sampler = max(sampler, self._body(l, ml, step, t, positions, att, res, qkv, last, final))
+                if self.replay and t == 0 and not final:
+                    body0 = self._capture(mark, att, res_in, res[t], qkv[t])
             if p.moe_layer[l]:
                 ml += 1
         return sampler
+
+    def _body(self, l, ml, step, t, positions, att, res, qkv, last, final) -> int:
+        """Token t's part of layer l after attention; returns the sampling node if it closes the step."""
+        p, g, d = self.p, self.g, self.p.d
+        outc = self.linear(("out", l), t, [att])
+        r1 = self.dpu("add", d, t, C_ADD)
+        self.join(outc, r1)
+        g.edge(res[t], r1)
+        ln2 = self.dpu("layer_norm", d, t, C_LN, 10.0)
+        g.edge(r1, ln2)
+        if p.moe_layer[l]:
+            f_out = self.moe(l, ml, step, t, positions[t], ln2)
+        else:
+            f_out = self.ffn_branch([("f1", l), ("fu", l), ("f2", l)], ln2, t, p.d_ff, False)
+        r2 = self.dpu("add", d, t, C_ADD)
+        self.join(f_out, r2)
+        g.edge(r1, r2)
+        res[t] = r2
+        if not last:
+            ln3 = self.dpu("layer_norm", d, t, C_LN, 10.0)
+            g.edge(r2, ln3)
+            qkv[t] = []
+            for key in (("q", l + 1), ("k", l + 1), ("v", l + 1)):
+                qkv[t] += self.linear(key, t, [ln3])
+        elif final:
+            fln = self.dpu("layer_norm", d, t, C_LN, 10.0)
+            g.edge(r2, fln)
+            lm = self.linear(("lm",), t, [fln], to_sampling=True)
+            cn = g.new(COMM, self.t_co, t, C_CNORM, self.e_co)
+            self.join(lm, cn)
+            so = p.ops["sampling"]
+            sampler = g.new(DPU, so.lat(512), t, C_SAMP, so.energy_nj(512), 512.0)
+            g.edge(cn, sampler)
+            return sampler
+        return -1
+
+    # A step's tokens go through identical per-layer bodies (templates route every token to
+    # the same expert slots), so token 0's body is recorded once and replayed for the others
+    # with node ids shifted: the same nodes and edges, in the same creation order, as building
+    # each token anew — only much faster for long prompts.
+    def _capture(self, mark, att, res_in, res_out, qkv_out) -> dict:
+        g = self.g
+        r0, e0, o0 = mark
+        rows = g.rows[r0:]
+        for u in g.eu[e0:]:
+            assert u >= r0 or u in (att, res_in), "a token body reads only attention and its residual"
+        assert all(c >= 2 * r0 for c in g.ev[e0:]), "a token body's edges end inside it"
+        return dict(base=r0, n=len(rows), rows=rows, eu=g.eu[e0:], ev=g.ev[e0:], ocomm=g.ocomm[o0:],
+                    tags=[(v, x) for v, x in g.tags.items() if v >= r0], res_in=res_in, res_out=res_out,
+                    qkv=list(qkv_out), att=att)
+
+    def _replay(self, b: dict, t: int, res_in: int) -> tuple[int, list[int]]:
+        g = self.g
+        base = len(g.rows)
+        dlt = base - b["base"]
+        g.rows.extend([(k, ti, la, t, c, e, f, dr) for (k, ti, la, _, c, e, f, dr) in b["rows"]])
+        r0, ri = b["base"], b["res_in"]
+        g.eu.extend([u + dlt if u >= r0 else (res_in if u == ri else u) for u in b["eu"]])
+        g.ev.extend([c + 2 * dlt for c in b["ev"]])
+        g.ocomm.extend([v + dlt for v in b["ocomm"]])
+        if b["tags"]:
+            g.tags.update((v + dlt, (x[0], t, x[2], x[3])) for v, x in b["tags"])
+        return b["res_out"] + dlt, [x + dlt for x in b["qkv"]]
 
     def moe(self, l: int, ml: int, step: int, t: int, pos: int, ln2: int) -> list[int]:
         p, g = self.p, self.g
