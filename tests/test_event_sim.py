@@ -254,3 +254,52 @@ def test_unsupported_feature_is_a_clear_error():
     pt["workload.digital.fraction"] = 0.5
     with pytest.raises(SpecError, match="digital"):
         simulate_point(pt)
+
+
+# ---- the fast paths equal the readable ones -----------------------------------------------
+
+def _assembled(pt):
+    from aimc_dse.sim.assemble import assemble
+    from aimc_dse.sim.graph import steps_of
+    from aimc_dse.sim.mapper import map_model
+    from aimc_dse.sim.params import read_point
+    from aimc_dse.sim.routing import Router
+
+    p = read_point(pt)
+    m = map_model(p, p.N)
+    return p, m, assemble(p, m, Router(p, [st["n"] for st in steps_of(p)], p.prompt + p.G))
+
+
+FAST_CASES = [
+    lambda: cfg_point(CORPUS[0]["cfg"]),   # MoE, greedy, KV+GO, B 8
+    lambda: cfg_point(CORPUS[18]["cfg"]),  # MoE-separated, recompute, B 2
+    lambda: _point("hermes-3d", "sigma-moe-small", {"tiles": 64}, prompt_len=5, gen_len=3, batch=3, seed=2),
+]
+
+
+@pytest.mark.parametrize("case", range(len(FAST_CASES)))
+def test_template_replay_equals_building_every_token(case):
+    from aimc_dse.sim.assemble import build_template
+
+    p, m, _ = _assembled(FAST_CASES[case]())
+    for n in (1, 2, 5):
+        a, _ = build_template(p, m, n, replay=False)
+        b, _ = build_template(p, m, n, replay=True)
+        for f in ("kind", "tile", "lat_ps", "tok", "cls", "ocomm", "indptr", "idx", "xl", "xt", "xs", "xb", "xp", "entry"):
+            assert np.array_equal(getattr(a, f), getattr(b, f)), f
+        assert a.sums == b.sums
+
+
+@pytest.mark.parametrize("case", range(len(FAST_CASES)))
+def test_compiled_scheduler_equals_python(case):
+    pytest.importorskip("numba")
+    from aimc_dse.sim import scheduler_nb
+
+    p, _, bt = _assembled(FAST_CASES[case]())
+    args = (bt.kind, bt.tile, bt.lat_ps, bt.seq, bt.tok, bt.ocomm, bt.indptr, bt.idx, p.N, p.P, p.M,
+            int(round(bt.t_ci * 1000)), int(round(bt.t_co * 1000)))
+    T1, f1, s1, u1 = schedule(*args, record=True)
+    T2, f2, s2, u2 = scheduler_nb.schedule_nb(*args, record=True)
+    assert T1 == T2
+    assert np.array_equal(np.asarray(f1), f2) and np.array_equal(np.asarray(s1), s2)
+    assert np.array_equal(np.asarray(u1), u2)
