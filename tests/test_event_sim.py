@@ -303,3 +303,42 @@ def test_compiled_scheduler_equals_python(case):
     assert T1 == T2
     assert np.array_equal(np.asarray(f1), f2) and np.array_equal(np.asarray(s1), s2)
     assert np.array_equal(np.asarray(u1), u2)
+
+
+# ---- the CLI --------------------------------------------------------------------------------
+
+def test_cli_evaluate_event_fidelity_and_timeline(tmp_path):
+    from typer.testing import CliRunner
+
+    from aimc_dse.cli import app
+
+    runner = CliRunner()
+    base = ["evaluate", "--hw", "ibm3dsim-readme", "--model", "ibm3dsim-readme", "--prompt-len", "1",
+            "--gen-len", "11", "--batch", "4", "--format", "json"]
+    r = runner.invoke(app, base + ["--fidelity", "event", "--timeline", str(tmp_path / "t.json")])
+    assert r.exit_code == 0, r.output
+    row = json.loads(r.stdout)[0]
+    assert row["latency_ns"] == pytest.approx(24_039)  # the 3D-SiM README batch-4 run (§F.2)
+    assert json.loads((tmp_path / "t.json").read_text())["traceEvents"]
+    closed = json.loads(runner.invoke(app, base).stdout)[0]
+    assert closed["flops"] == row["flops"]
+    r = runner.invoke(app, base + ["--fidelity", "exact"])
+    assert r.exit_code == 2 and "--fidelity" in r.output and "Traceback" not in r.output
+    r = runner.invoke(app, base + ["--timeline", str(tmp_path / "u.json")])
+    assert r.exit_code == 2 and "--fidelity event" in r.output
+
+
+def test_cli_sweep_event_fidelity(tmp_path):
+    from typer.testing import CliRunner
+
+    from aimc_dse.cli import app
+
+    sw = tmp_path / "s.yaml"
+    sw.write_text("name: tiny-event\nsystems: [ibm3dsim-readme]\nmodel: ibm3dsim-readme\n"
+                  "workload: {prompt_len: 1, gen_len: 11}\naxes:\n  workload.batch: [1, 4]\n  hw.tiles: [8, 100]\n")
+    out = tmp_path / "s.csv"
+    r = CliRunner().invoke(app, ["sweep", str(sw), "-o", str(out), "-j", "1", "-q", "--fidelity", "event"])
+    assert r.exit_code == 0, r.output
+    df = pd.read_csv(out)
+    got = {(int(b), int(t)): v for b, t, v in zip(df["workload.batch"], df["hw.tiles"], df["latency_ns"])}
+    assert got[(4, 100)] == pytest.approx(24_039) and got[(1, 100)] == pytest.approx(23_739)
