@@ -342,3 +342,21 @@ def test_cli_sweep_event_fidelity(tmp_path):
     df = pd.read_csv(out)
     got = {(int(b), int(t)): v for b, t, v in zip(df["workload.batch"], df["hw.tiles"], df["latency_ns"])}
     assert got[(4, 100)] == pytest.approx(24_039) and got[(1, 100)] == pytest.approx(23_739)
+
+
+def test_zipf_and_trace_routing_run_and_matter(tmp_path):
+    q = cfg_point(CORPUS[10]["cfg"])  # 32 stacked experts: the makespan depends on which experts meet
+    base = simulate_point(q)["latency_ns"]
+    q["workload.expert_load.model"], q["workload.expert_load.zipf_exponent"] = "zipf", 1.5
+    z1, z2 = simulate_point(q)["latency_ns"], simulate_point(dict(q))["latency_ns"]
+    assert z1 == z2 and z1 != base
+    c = np.zeros((3, 40, CORPUS[10]["cfg"]["experts"]), bool)
+    rng = np.random.default_rng(0)
+    for l in range(3):
+        for t in range(40):
+            c[l, t, rng.permutation(c.shape[2])[:CORPUS[10]["cfg"]["k"]]] = True
+    np.save(tmp_path / "gates.npy", c)
+    q["workload.expert_load.model"], q["workload.expert_load.trace"] = "trace", str(tmp_path / "gates.npy")
+    for acc in ("moewithpim", "physical"):
+        q["hw.accounting"] = acc
+        assert math.isfinite(simulate_point(q)["latency_ns"])

@@ -69,18 +69,21 @@ class Router:
         if p.shared_routing:
             # draws in trace order: the prompt graph (always traced), then every decode graph;
             # per graph: MoE layer, then token.
-            total = self.nl * sum(step_tokens)
-            if p.load_model == "uniform" and k > 2:
-                flat = torch_randperm_topk(p.seed, p.vocab, total, E, k)
-                self.mode = "torch"
-            else:
-                flat = self._numpy(total, 1).reshape(total, k)
-                self.mode = "numpy-shared"
+            total = sum(step_tokens)
             self.by_step = []
             o = 0
-            for n in step_tokens:
-                self.by_step.append(flat[o:o + self.nl * n].reshape(self.nl, n, k))
-                o += self.nl * n
+            if p.load_model == "uniform" and k > 2:
+                flat = torch_randperm_topk(p.seed, p.vocab, self.nl * total, E, k)  # (step, layer, token) order
+                self.mode = "torch"
+                for n in step_tokens:
+                    self.by_step.append(flat[o:o + self.nl * n].reshape(self.nl, n, k))
+                    o += self.nl * n
+            else:
+                arr = self._numpy(total, 1).reshape(self.nl, total, k)
+                self.mode = "numpy-shared"
+                for n in step_tokens:
+                    self.by_step.append(arr[:, o:o + n, :])
+                    o += n
         else:
             self.mode = "numpy"
             self.by_pos = self._numpy(positions, p.B).reshape(p.B, self.nl, positions, k)
