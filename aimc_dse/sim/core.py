@@ -1,8 +1,9 @@
 """``simulate_point``: one design point through the event-driven simulator, as result columns.
 
 Flow: read the point (``params``) → map weights (``mapper``) → draw routing (``routing``)
-→ build each distinct sequence's graph (``graph``) → replicate it for the batch → list-
-schedule (``scheduler``) → latency, time to first token, energy, operations, busy times.
+→ build one graph per distinct step length and instantiate it for every (sequence, step)
+(``graph``, ``assemble``) → list-schedule (``scheduler_nb``, or ``scheduler`` without numba)
+→ latency, time to first token, energy, operations, busy times.
 
 Columns that do not depend on the schedule (area, tier counts, grouping factors) come from
 the closed form evaluated on the same point, so both fidelities report the same schema;

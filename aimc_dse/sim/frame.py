@@ -14,7 +14,6 @@ import numpy as np
 import pandas as pd
 
 from ..cost.evaluate import evaluate_frame
-from ..specs.base import SpecError
 from .core import simulate_point
 
 

@@ -1,25 +1,26 @@
-"""The dependency graph of one request, at the references' granularity (reference-simulators.md §C.1–C.3).
+"""The dependency graph of one traced step, at the references' granularity (reference-simulators.md §C.1–C.3).
 
 Nodes (one per operation the references schedule):
 
 * ``MVM`` — one tier MVM of one token (one block of one matrix), on its tile;
-* ``COMM`` — a transfer: ``in`` before every MVM fed by a digital op, ``out`` after every
-  MVM (except lm_head blocks that feed sampling directly), ``norm`` before sampling;
-  transfers have no resource limit (§A.1);
 * ``DPU`` — partial-sum add (size C, a sequential chain per column, §B.2), embedding and
   residual adds, layer norms, activations, the expert-combining adds and sampling;
 * ``MHA`` — one attention job per layer per step per sequence, the KV (and, physically, GO)
-  DRAM load included in the job (§A.6).
+  DRAM load included in the job (§A.6);
+* ``COMM`` — the one transfer before sampling (it has several producers).
+
+The other transfers are not nodes (§C.2; they have no resource limit, §A.1): the output
+transfer after an MVM is a flag on the MVM (``ocomm``; lm_head blocks feeding sampling
+directly have none), the input transfer into an MVM fed by a digital op a flag on the edge.
+The scheduler starts them as events when their producer completes.
 
 Per token and layer the structure is that of the traced reference model (§C.1): Q/K/V of
 layer l+1 hang off layer l's norm3, attention is a barrier over the step's tokens, the
-router runs beside the experts and joins at the combining adds (§D.3), and step s+1's
-embedding MVMs wait for step s's sampling (§C.3). Successor lists keep the reference's
-order (digital consumers first, then the transfers into analog consumers in trace order,
-§C.2), because the scheduler breaks priority ties by the order in which ops become ready.
-
-The graph of one sequence is built once per distinct routing and replicated for the batch
-(sequences differ only in their id, which is their priority).
+router runs beside the experts and joins at the combining adds (§D.3); ``assemble`` links
+step s+1's embedding MVMs to step s's sampling (§C.3). Successor lists keep the
+reference's order (digital consumers first, then the transfers into analog consumers in
+trace order, §C.2), because the scheduler breaks priority ties by the order in which ops
+become ready.
 """
 
 from __future__ import annotations
@@ -76,7 +77,7 @@ class SeqGraph:
 
 
 class Builder:
-    """Builds one sequence's graph from the mapping and the routing."""
+    """Builds step graphs from the mapping and the routing (``assemble`` uses one per step length)."""
 
     def __init__(self, p: SimParams, mapping: dict[tuple, Placed], router: Router, seq: int):
         self.p, self.m, self.router, self.seq = p, mapping, router, seq
@@ -96,7 +97,6 @@ class Builder:
         self.act_op = ops["gelu"] if gelu_like else ops["relu"]
         self.act_fl = 6.0 if gelu_like else 1.0
         self.s_comb = p.d if p.physical else p.d_ff_e
-        self.step = 0
         self.tag: list | None = None  # [moe layer, token, slot, next block] while building a routed expert
         self._blk: dict = {}
         self.replay = False  # token bodies identical (template routing): record token 0, replay the rest
@@ -182,7 +182,6 @@ class Builder:
                    cached: bool, prev_sampler: int | None) -> int:
         """Graph of one traced step (n_tok tokens at context length ctx); returns its sampling node."""
         p, g = self.p, self.g
-        self.step = step
         L, d = p.L, p.d
         tid_last = n_tok - 1
         res = [0] * n_tok

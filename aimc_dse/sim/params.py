@@ -196,7 +196,7 @@ def _unsupported(pt: Mapping[str, Any]) -> None:
     dig = [k for k in ("attention", "router", "shared_experts", "lm_head", "dense_ffn")
            if bool(pt.get(f"workload.digital.{k}", False)) and str(pt.get(f"workload.digital.{k}")) not in ("False", "nan")]
     frac = _num(pt.get("workload.digital.fraction", 0.0))
-    if dig or (frac == frac and frac > 0):
+    if dig or (not math.isnan(frac) and frac > 0):
         raise SpecError("workload.digital", None,
                         "digital experts/modules are not simulated by --fidelity event (use the closed form)")
     acc = str(pt.get("hw.accounting", "physical"))

@@ -32,7 +32,7 @@ from collections import deque
 
 import numpy as np
 
-from .graph import COMM, DPU, MHA, MVM
+from .graph import DPU, MHA, MVM
 
 PS_PER_NS = 1000
 
