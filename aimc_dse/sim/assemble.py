@@ -123,6 +123,7 @@ class Assembled:
     indptr: np.ndarray
     idx: np.ndarray
     prefill_samplers: list[int]  # per sequence (empty without prefill)
+    last_samplers: list[int]  # per sequence: the sampling node of its last step
     t_ci: float
     t_co: float
     e_ci: float
@@ -158,6 +159,7 @@ def assemble(p: SimParams, mapping: dict[tuple, Placed], router: Router) -> Asse
     tot = {k: 0.0 for k in ("e_mvm", "e_dpu", "e_cnode", "flops", "b_dpu", "n_mvm", "n_cin", "n_cout", "n_cnode",
                             "e_att", "b_att", "b_dram", "fl_att")}
     prefill_samplers: list[int] = []
+    last_samplers: list[int] = []
     off = 0
     eoff = 0
     for s, si, st, T in inst:
@@ -201,11 +203,13 @@ def assemble(p: SimParams, mapping: dict[tuple, Placed], router: Router) -> Asse
         eoff += ne
         if st["prefill"] and si == 0:
             prefill_samplers.append(off + T.sampler)
+        if si == len(steps) - 1:
+            last_samplers.append(off + T.sampler)
         off += n
     indptr[n_tot] = eoff
     return Assembled(
         kind=kind, tile=tile_a, lat_ps=lat_a, tok=tok, seq=seq, step=step,
-        cls=cls, ocomm=ocomm, indptr=indptr, idx=idx, prefill_samplers=prefill_samplers,
+        cls=cls, ocomm=ocomm, indptr=indptr, idx=idx, prefill_samplers=prefill_samplers, last_samplers=last_samplers,
         t_ci=b.t_ci, t_co=b.t_co, e_ci=b.e_ci, e_co=b.e_co, sums=tot,
     )
 
