@@ -360,3 +360,9 @@ def test_zipf_and_trace_routing_run_and_matter(tmp_path):
     for acc in ("moewithpim", "physical"):
         q["hw.accounting"] = acc
         assert math.isfinite(simulate_point(q)["latency_ns"])
+
+
+def test_too_large_a_graph_is_a_clear_error(monkeypatch):
+    monkeypatch.setenv("AIMC_DSE_SIM_MAX_NODES", "1000")
+    with pytest.raises(SpecError, match="limit"):
+        simulate_point(_point("ibm3dsim-readme", "ibm3dsim-readme", None, prompt_len=8, gen_len=8, batch=4))

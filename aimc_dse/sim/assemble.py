@@ -15,15 +15,20 @@ follow the reference's graph.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 
 import numpy as np
 
+from ..specs.base import SpecError
 from .graph import COMM, DPU, MHA, MVM, Builder, steps_of
 from .mapper import Placed, expert_mats
 from .params import SimParams, mha_cost
 from .routing import Router
 from .scheduler import PS_PER_NS
+
+# Largest batch graph simulated by default: ~160 bytes per node in all, so about 10 GB.
+MAX_NODES = 6e7
 
 
 class _SlotRouter:
@@ -145,6 +150,12 @@ def assemble(p: SimParams, mapping: dict[tuple, Placed], router: Router) -> Asse
                                           for l in range(p.L)]) for st in steps}
     inst = [(s, si, st, templates[st["n"]]) for s in range(p.B) for si, st in enumerate(steps)]
     n_tot = sum(T.n for _, _, _, T in inst)
+    limit = int(float(os.environ.get("AIMC_DSE_SIM_MAX_NODES", MAX_NODES)))
+    if n_tot > limit:
+        raise SpecError("--fidelity event", None,
+                        f"this design point has {n_tot:.3g} operations to schedule, more than the event simulator's "
+                        f"limit of {limit:.3g} (about 160 bytes each; set AIMC_DSE_SIM_MAX_NODES to raise it), "
+                        "use the closed form")
     e_tot = sum(len(T.idx) + (len(T.entry) if si > 0 else 0) for _, si, _, T in inst)
     kind = np.empty(n_tot, np.int8)
     tile_a = np.empty(n_tot, np.int64)
