@@ -23,12 +23,17 @@ import numpy as np
 
 from ..cost.columns import Cols
 from ..cost.metrics import headline_metrics
+from ..specs.base import SpecError
 from .assemble import Assembled, assemble
 from .graph import CLS, COMM, DPU, MHA, MVM, steps_of
 from .mapper import blocks_total, map_model
 from .params import SimParams, read_point
 from .routing import Router
 from .scheduler import PS_PER_NS, schedule
+
+
+# Perfetto and chrome://tracing slow to a crawl beyond a few million events.
+TIMELINE_MAX_EVENTS = 1_000_000  # about 150 MB of JSON
 
 
 def _compiled():
@@ -72,6 +77,10 @@ def simulate(p: SimParams, record: bool = False) -> dict[str, Any]:
     steps = steps_of(p)
     router = Router(p, [st["n"] for st in steps], p.prompt + p.G)
     bt = assemble(p, mapping, router)
+    if record and len(bt.kind) > TIMELINE_MAX_EVENTS:
+        raise SpecError("--timeline", None,
+                        f"the schedule has {len(bt.kind):.3g} operations, more than a trace viewer handles "
+                        f"(limit {TIMELINE_MAX_EVENTS:.0e}); write the timeline of a smaller batch or fewer tokens")
     T, finish, start, unit = run_schedule(bt, N, p, record)
     makespan = T / PS_PER_NS
     first = np.array([finish[s] for s in bt.prefill_samplers], np.float64) / PS_PER_NS
