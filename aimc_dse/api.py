@@ -190,6 +190,8 @@ def evaluate(
     go_cache: bool | None = None,
     set: Mapping[str, Any] | Iterable[str] | None = None,
     ratios: bool = True,
+    fidelity: str = "closed",
+    timeline: str | Path | None = None,
 ):
     """Evaluate every hardware × model pair; a pandas DataFrame, one row per pair.
 
@@ -198,17 +200,34 @@ def evaluate(
     no GO cache) or a ``set={"workload.batch": 4}`` item; giving both with different values
     raises SpecError. ``set`` overrides any spec field by dotted path. Issues a
     :class:`PositionsWarning` when prompt + generated tokens exceed a model's positions.
+    ``fidelity="event"`` simulates every AIMC point event by event (``aimc_dse.sim``; GPU
+    rows keep the closed form), writing its schedule to ``timeline`` (Perfetto JSON) if given.
     """
-    from .cost.evaluate import evaluate_frame
-
     ov = split_overrides(set)
     flags = dict(prompt_len=prompt_len, gen_len=gen_len, batch=batch, prefill=prefill, kv_cache=kv_cache, go_cache=go_cache)
     wl = workload_data(flags, ov["workload"])
     grid, notes = build_points(_as_list(hw, "hw"), _as_list(model, "model"), wl, ov)
     for n in notes:
         warnings.warn(n, PositionsWarning, stacklevel=2)
-    res = evaluate_frame(grid).reset_index(drop=True)
+    res = _evaluate(grid, fidelity, None if timeline is None else Path(timeline)).reset_index(drop=True)
     return add_ratios(res) if ratios else res
+
+
+def _evaluate(grid, fidelity: str, timeline: Path | None):
+    """The grid at the asked fidelity; with a timeline, each AIMC point's schedule is written too."""
+    if fidelity not in ("closed", "event"):
+        raise SpecError("--fidelity", None, f"must be closed or event, got {fidelity!r}")
+    if fidelity == "closed":
+        if timeline is not None:
+            raise SpecError("--timeline", None, "needs --fidelity event (the closed form has no schedule)")
+        from .cost.evaluate import evaluate_frame
+
+        return evaluate_frame(grid)
+    from .sim import evaluate_frame_event
+
+    if timeline is not None and not (grid["hw.kind"].astype(str) == "aimc").any():
+        raise SpecError("--timeline", None, "no AIMC design point to simulate (GPU rows have no schedule)")
+    return evaluate_frame_event(grid, timeline=timeline)
 
 
 # ---- sweep ----------------------------------------------------------------------------------

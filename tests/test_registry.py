@@ -32,7 +32,7 @@ def test_every_result_column_is_registered_for_its_system_with_one_type():
             assert isinstance(value, ok) and not (col.dtype == "int" and isinstance(value, bool)), (
                 f"{name}: {value!r} is not {col.dtype}")
             seen.setdefault(name, set()).add(system)
-    unused = {c.name for c in registry.COLUMNS} - set(seen)
+    unused = {c.name for c in registry.COLUMNS} - set(seen) - set(registry.EVENT_ONLY)
     assert not unused, f"registered but never written: {sorted(unused)}"
 
 
@@ -80,3 +80,13 @@ def test_columns_command_prints_the_registry():
     rows = json.loads(res.stdout)
     assert [r["column"] for r in rows] == [c.name for c in registry.COLUMNS if "aimc" in c.systems]
     assert CliRunner().invoke(app, ["columns", "--system", "tpu"]).exit_code == 2
+
+
+def test_event_mode_writes_registered_columns_only():
+    import aimc_dse
+
+    df = aimc_dse.evaluate(hw="ibm3dsim-readme", model="ibm3dsim-readme", prompt_len=8, gen_len=2, fidelity="event")
+    inputs = {c for c in df.columns if c.startswith(("hw.", "model.", "workload.")) or c in ("hardware", "model")}
+    unknown = [c for c in df.columns if c not in inputs and registry.column(c) is None]
+    assert not unknown, unknown
+    assert set(registry.EVENT_ONLY) <= set(df.columns)

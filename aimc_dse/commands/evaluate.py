@@ -9,6 +9,7 @@ the flags and the people's view: the workload that ran, a table that fits the te
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
@@ -124,6 +125,13 @@ def register(app: typer.Typer) -> None:
         all_columns: Annotated[
             bool, typer.Option("--all", help="table: every column, knobs and breakdowns included (default: the headline)")
         ] = False,
+        fidelity: Annotated[
+            str, typer.Option("--fidelity", help="closed: the closed-form model; event: the event-driven simulator (closed)")
+        ] = "closed",
+        timeline: Annotated[
+            Optional[Path],
+            typer.Option("--timeline", help="with --fidelity event: write the schedule as Chrome/Perfetto trace JSON (default: none)"),
+        ] = None,
     ) -> None:
         """Evaluate design points: tokens/s, tokens/s/W, tokens/s/mm², latency, energy, area."""
         import warnings
@@ -137,7 +145,7 @@ def register(app: typer.Typer) -> None:
         wl = api.workload_data(flags, ov["workload"], flag_name=_flag)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", api.PositionsWarning)
-            res = api.evaluate(hw, model, set=ov_items(ov), **wl)
+            res = api.evaluate(hw, model, set=ov_items(ov), fidelity=fidelity, timeline=timeline, **wl)
         for w in caught:
             err_console.print(f"warning: {w.message}", markup=False)
         if fmt != "table":

@@ -41,6 +41,10 @@ def register(app: typer.Typer) -> None:
         ] = None,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="check the sweep file and print the grid's size, evaluate nothing")] = False,
         fmt: FormatOpt = "table",
+        fidelity: Annotated[
+            Literal["closed", "event"],
+            typer.Option("--fidelity", help="closed: the closed-form model; event: the event-driven simulator, point by point (closed)"),
+        ] = "closed",
     ) -> None:
         """Evaluate every design point of a sweep file; write CSV/Parquet; print the best designs and a Pareto front."""
         from ..report.output import emit
@@ -71,6 +75,7 @@ def register(app: typer.Typer) -> None:
                 quiet=quiet,
                 chunk_size=chunk_size,
                 log=log,
+                fidelity=fidelity,
             )
         except ChunkFailed as e:
             raise EvaluationError(str(e)) from None

@@ -117,6 +117,14 @@ COLUMNS: tuple[Column, ...] = (
        perf=False),
     _c("digital_experts_per_layer", "", "float", AIMC, "routed experts per MoE layer on the digital unit (mean "
        "over MoE layers)", perf=False),
+    # ---- AIMC, event-driven simulation only (--fidelity event) --------------------------------
+    _c("busiest_resource", "", "str", AIMC, "event mode: the most utilised resource class over the run (tile, dpu "
+       "or mha)"),
+    _c("sim.nodes", "", "float", AIMC, "event mode: operations scheduled (graph nodes)", perf=False),
+    _c("ttft_ns.mean", "ns", "float", AIMC, "event mode: mean over sequences of each one's time to first token",
+       better="lower"),
+    _c("tpot_ns.mean", "ns", "float", AIMC, "event mode: mean over sequences of each one's time per further token",
+       better="lower"),
     # ---- GPU ---------------------------------------------------------------------------------
     _c("latency_ns.compute", "ns", "float", GPU, "roofline time of the kernels bound by FLOPs", better="lower"),
     _c("latency_ns.memory", "ns", "float", GPU, "roofline time of the kernels bound by bytes", better="lower"),
@@ -136,6 +144,7 @@ COLUMNS: tuple[Column, ...] = (
 )
 
 BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
+EVENT_ONLY = ("busiest_resource", "sim.nodes", "ttft_ns.mean", "tpot_ns.mean")  # written by --fidelity event
 
 
 def column(name: str) -> Column | None:

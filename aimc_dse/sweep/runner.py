@@ -244,6 +244,7 @@ class Job:
     patterns: list[str] | None
     knob_types: dict[str, pa.DataType]
     owner_pid: int = 0  # the sweep process; loky workers exit when it dies
+    fidelity: str = "closed"  # closed: cost.evaluate; event: the event-driven simulator (sim)
 
     @property
     def n_chunks(self) -> int:
@@ -268,7 +269,12 @@ def evaluate_rows(job: Job, start: int, stop: int) -> pa.Table:
     refs = sorted({n for e in job.filters for n in query.names(e)})
     for blk, a, b in job.grid.segments(start, stop):
         try:
-            df = evaluate_frame(blk.frame(a, b))
+            if job.fidelity == "event":
+                from ..sim import evaluate_frame_event
+
+                df = evaluate_frame_event(blk.frame(a, b))
+            else:
+                df = evaluate_frame(blk.frame(a, b))
         except Exception as e:  # the cost model's own error, reported with the rows it concerns
             lo, hi = blk.start + a, blk.start + b - 1
             which = f"design point {lo}" if lo == hi else f"design points {lo}–{hi}"
@@ -492,6 +498,7 @@ def run_sweep(
     chunk_size: int | None = None,
     on_chunk: Callable[[int], None] | None = None,
     log: Callable[[str], None] | None = None,
+    fidelity: str = "closed",
 ) -> RunResult:
     """Evaluate ``grid`` into ``output`` (CSV or Parquet), resumably; see the module docstring."""
     t0 = time.perf_counter()
@@ -504,10 +511,13 @@ def run_sweep(
         raise SpecError("--chunk-size", None, "must be at least 1")
     if backend == "dask" and scheduler:
         _check_scheduler(scheduler)
+    if fidelity not in ("closed", "event"):
+        raise SpecError("--fidelity", None, f"must be closed or event, got {fidelity!r}")
     preflight(sweep, grid)
 
     cs = chunk_size or default_chunk_size(grid.n)
-    job = Job(grid, cs, list(sweep.filters), sweep.columns, {c: arrow_type(t) for c, t in grid.dtypes.items()})
+    job = Job(grid, cs, list(sweep.filters), sweep.columns, {c: arrow_type(t) for c, t in grid.dtypes.items()},
+              fidelity=fidelity)
     if backend == "loky":
         job.owner_pid = os.getpid()
     manifest = {
@@ -518,6 +528,7 @@ def run_sweep(
         "n_chunks": job.n_chunks,
         "columns": hashlib.sha256(repr((sweep.filters, sweep.columns)).encode()).hexdigest()[:16],
         "schema_version": SCHEMA_VERSION,
+        **({"fidelity": fidelity} if fidelity != "closed" else {}),
     }
     folder = partial_dir(output)
     lock = OutputLock(folder, output).acquire()
