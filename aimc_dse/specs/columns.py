@@ -27,7 +27,7 @@ def _flatten(spec: BaseModel, prefix: str) -> dict[str, Any]:
     return flatten(spec, prefix, list_sep=";", drop=_DROP)
 
 
-MOE_DEFAULTS = {
+MOE_DEFAULTS: dict[str, Any] = {
     "experts": 0,
     "top_k": 0,
     "d_ff_expert": 0,
@@ -94,6 +94,6 @@ def workload_columns(w: Workload) -> dict[str, Any]:
     return out
 
 
-def spec_columns(hw, model: ModelSpec, workload: Workload) -> dict[str, Any]:
+def spec_columns(hw: AimcHardware | GpuHardware, model: ModelSpec, workload: Workload) -> dict[str, Any]:
     """One design point as flat columns."""
     return {**hardware_columns(hw), **model_columns(model), **workload_columns(workload)}

@@ -24,6 +24,8 @@ Units: MB = 10⁶ bytes, GB/s = 10⁹ bytes/s (= bytes/ns), TOPS = 10¹² operat
 
 from __future__ import annotations
 
+from typing import Self
+
 from pydantic import Field, model_validator
 
 from .base import MAX_UNITS, Spec
@@ -67,7 +69,7 @@ class DigitalCompute(Spec):
     static_power_w: float = Field(0.0, ge=0, description="leakage/idle power of one unit while the chip runs, W")
 
     @model_validator(mode="after")
-    def _dram_energy_needs_dram(self):
+    def _dram_energy_needs_dram(self) -> Self:
         if self.dram_bandwidth_gbps is None and self.dram_pj_per_byte > 0:
             raise ValueError("dram_pj_per_byte is set but dram_bandwidth_gbps is not (no DRAM fallback)")
         return self

@@ -9,7 +9,7 @@ its name; presets cite their sources in ``sources``.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal, Self, Union
 
 from pydantic import Field, model_validator
 
@@ -155,7 +155,7 @@ class AimcHardware(Spec):
 
     @model_validator(mode="before")
     @classmethod
-    def _derive_from_core(cls, data):
+    def _derive_from_core(cls, data: Any) -> Any:
         """Fill MVM latency/energy and tile area from core figures when not given."""
         if not isinstance(data, dict) or not isinstance(data.get("core"), dict):
             return data
@@ -177,7 +177,7 @@ class AimcHardware(Spec):
         return data
 
     @model_validator(mode="after")
-    def _complete(self):
+    def _complete(self) -> Self:
         if self.mvm_latency_ns is None or self.mvm_energy_nj is None:
             raise ValueError("give mvm_latency_ns and mvm_energy_nj, or core figures (tops, tops_per_w, tops_per_mm2)")
         if self.area is None:
@@ -198,6 +198,7 @@ class AimcHardware(Spec):
     @property
     def peak_tops(self) -> float:
         """All tiles busy with full MVMs (OTT: one tier per tile), TOPS."""
+        assert self.mvm_latency_ns is not None  # _complete: given or derived from core figures
         return self.tiles * 2 * self.tier_rows * self.tier_cols / self.mvm_latency_ns / 1e3
 
     @property
@@ -209,6 +210,7 @@ class AimcHardware(Spec):
         """Area of the chip: tiles (+ tier overhead) + DPUs + MHA units + other, mm²."""
         n = self.tiles if tiles_used is None else tiles_used
         a = self.area
+        assert a is not None  # _complete: given or derived from core figures
         return (
             n * (a.tile_mm2 + a.tier_overhead_mm2 * (self.stack_height - 1))
             + self.dpus * a.dpu_mm2
@@ -288,7 +290,7 @@ class GpuHardware(Spec):
     )
 
     @model_validator(mode="after")
-    def _precision_known(self):
+    def _precision_known(self) -> Self:
         if self.compute_precision not in self.peak_tflops:
             raise ValueError(f"peak_tflops has no entry for compute_precision {self.compute_precision!r}")
         # A weight format is usable when the GPU computes in it (a peak is listed) or as a

@@ -314,7 +314,7 @@ def _gemma3(c: _Config) -> dict:
     return _gemma3_text(c.sub("text_config"))
 
 
-def _all_moe(c: _Config, experts_key: str, **llama_kw) -> dict:
+def _all_moe(c: _Config, experts_key: str, **llama_kw: Any) -> dict:
     """Every layer MoE, experts of ``intermediate_size`` (Mixtral, OLMoE, Phi-3.5-MoE)."""
     out = {
         **_llama_like(c, **llama_kw),
@@ -432,7 +432,7 @@ def _deepseek_mla(c: _Config) -> dict:
     return _deepseek_moe(c, out)
 
 
-def _qwen_moe(c: _Config, shared_key: str | None, **llama_kw) -> dict:
+def _qwen_moe(c: _Config, shared_key: str | None, **llama_kw: Any) -> dict:
     """Qwen2-MoE / Qwen3-MoE: routed experts (+ one shared expert of its own width in Qwen2-MoE)."""
     out = _llama_like(c, **llama_kw)
     out.update(_qwen_window(c, out["layers"]))

@@ -92,7 +92,7 @@ def _display(path: Path) -> str:
         return str(path)
 
 
-def _loc(err: dict, model_cls) -> str:
+def _loc(err: Any, model_cls: Any) -> str:
     parts = [str(x) for x in err["loc"]]
     # Discriminated unions put the tag first (e.g. "aimc"); it is not a field.
     if model_cls is None and parts and parts[0] in ("aimc", "gpu"):
@@ -101,7 +101,7 @@ def _loc(err: dict, model_cls) -> str:
     return ".".join(parts)
 
 
-def validation_error(source: str, e: ValidationError, prefix: str = "", model_cls=None) -> SpecError:
+def validation_error(source: str, e: ValidationError, prefix: str = "", model_cls: Any = None) -> SpecError:
     """First error of a pydantic ValidationError as a one-line SpecError."""
     err = e.errors()[0]
     loc = _loc(err, model_cls)
@@ -119,14 +119,14 @@ def validation_error(source: str, e: ValidationError, prefix: str = "", model_cl
 
 # ---- --set overrides ---------------------------------------------------------------------
 
-def _field_type(model_cls: type[BaseModel] | None, key: str):
+def _field_type(model_cls: type[BaseModel] | None, key: str) -> Any:
     if model_cls is None:
         return None
     f = model_cls.model_fields.get(key)
     return None if f is None else f.annotation
 
 
-def _as_model(tp) -> list[type[BaseModel]]:
+def _as_model(tp: Any) -> list[type[BaseModel]]:
     """The pydantic model classes an annotation may hold (unwrapping Optional/Union/Annotated)."""
     if isinstance(tp, type) and issubclass(tp, BaseModel):
         return [tp]
@@ -136,7 +136,7 @@ def _as_model(tp) -> list[type[BaseModel]]:
     return out
 
 
-def _is_mapping(tp) -> bool:
+def _is_mapping(tp: Any) -> bool:
     if get_origin(tp) is dict:
         return True
     return any(_is_mapping(a) for a in get_args(tp))
@@ -198,12 +198,12 @@ def hw_classes(data: dict | None) -> list[type[BaseModel]]:
 
 # ---- public entry points -------------------------------------------------------------------
 
-def load_hardware(name_or_path: str, sets: dict[str, Any] | None = None):
+def load_hardware(name_or_path: str, sets: dict[str, Any] | None = None) -> AimcHardware | GpuHardware:
     data, src = resolve("hw", name_or_path)
     return validate_hardware(data, src, sets)
 
 
-def validate_hardware(data: dict, src: str, sets: dict[str, Any] | None = None):
+def validate_hardware(data: dict, src: str, sets: dict[str, Any] | None = None) -> AimcHardware | GpuHardware:
     data, sets = _resolve_digital(data, sets)
     data = _apply(data, sets, "hw", {"hw": hw_classes(data)})
     try:
@@ -245,7 +245,7 @@ def split_sets(items: list[str] | None) -> dict[str, dict[str, Any]]:
     return out
 
 
-def _apply(data: dict, sets: dict[str, Any] | None, head: str, roots) -> dict:
+def _apply(data: dict, sets: dict[str, Any] | None, head: str, roots: Any) -> dict:
     if not sets:
         return data
     data = json.loads(json.dumps(data))  # deep copy of plain data
@@ -255,7 +255,7 @@ def _apply(data: dict, sets: dict[str, Any] | None, head: str, roots) -> dict:
     return data
 
 
-def _blame(src: str, e: ValidationError, head: str, sets: dict[str, Any] | None, model_cls=None) -> SpecError:
+def _blame(src: str, e: ValidationError, head: str, sets: dict[str, Any] | None, model_cls: Any = None) -> SpecError:
     err = validation_error(src, e, head, model_cls)
     loc = (err.field or "")[len(head) + 1:]
     for rest, value in (sets or {}).items():

@@ -23,7 +23,7 @@ any model here).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -57,7 +57,7 @@ class MoeSpec(Spec):
     )
 
     @model_validator(mode="after")
-    def _k_le_e(self):
+    def _k_le_e(self) -> Self:
         if self.top_k > self.experts:
             raise ValueError(f"top_k ({self.top_k}) exceeds experts ({self.experts})")
         return self
@@ -126,7 +126,7 @@ class ModelSpec(Spec):
     attention_sinks: bool = Field(False, description="one learned sink logit per head per layer (gpt-oss)")
 
     @model_validator(mode="after")
-    def _consistent(self):
+    def _consistent(self) -> Self:
         if self.kv_heads is not None and self.kv_heads > self.heads:
             raise ValueError(f"kv_heads ({self.kv_heads}) exceeds heads ({self.heads})")
         if self.kv_heads is not None and self.heads % self.kv_heads:
@@ -140,7 +140,7 @@ class ModelSpec(Spec):
         return self
 
     @model_validator(mode="after")
-    def _bounded_size(self):
+    def _bounded_size(self) -> Self:
         """Refuse models far beyond any real one before anything lists their matrices.
 
         The parameter count is computed arithmetically (Python integers, no matrix list), so
@@ -275,6 +275,7 @@ class ModelSpec(Spec):
         mats = self.attention_matrices(layer)
         if self.is_moe_layer(layer):
             m = self.moe
+            assert m is not None  # is_moe_layer is false without an MoE block
             mats.append(Matrix(f"{p}.router", d, m.experts, layer, "router", bias=self.mlp_bias))
             for e in range(m.experts):
                 mats += self._ffn(layer, m.d_ff_expert, "expert", f"{p}.expert{e}", e)
@@ -313,7 +314,7 @@ class ModelSpec(Spec):
         Counted as the published "active parameters" figures do (Mixtral ≈12.9 B): embedding
         table and lm_head in full, routed experts scaled by k/E.
         """
-        total = self.parameters
+        total: float = self.parameters
         if self.moe is not None:
             unused = 1.0 - self.moe.top_k / self.moe.experts
             total -= unused * sum(m.params for m in self.matrices() if m.part == "expert")

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import json
 import math
-from typing import Literal, Sequence
+from typing import Any, Literal, Self, Sequence
 
 import numpy as np
 from pydantic import Field, field_validator, model_validator
@@ -71,7 +71,7 @@ class DigitalPlacement(Spec):
 
     @field_validator("experts")
     @classmethod
-    def _entries(cls, v):
+    def _entries(cls, v: Any) -> Any:
         if v is None:
             return v
         lists = list(v.values()) if isinstance(v, dict) else (v if v and isinstance(v[0], list) else [v])
@@ -89,7 +89,7 @@ class DigitalPlacement(Spec):
         return v
 
     @model_validator(mode="after")
-    def _consistent(self):
+    def _consistent(self) -> Self:
         if self.score == "list":
             if not self.experts:
                 raise ValueError("score is 'list' but no experts are given (digital.experts)")
@@ -135,7 +135,7 @@ class DigitalPlacement(Spec):
             for i, lst in enumerate(v):
                 _check_range(lst, experts, source, f"{field}.{i}")
         else:
-            _check_range(v, experts, source, field)
+            _check_range(v, experts, source, field)  # type: ignore[arg-type]  # one flat list here
 
 
 def _check_range(lst: list[int], experts: int, source: str, field: str) -> None:
@@ -160,7 +160,7 @@ def digital_count(fraction: float, experts: int) -> int:
     return int(min(experts, max(0, math.ceil(fraction * experts - 1e-9))))
 
 
-def _per_layer(a, layers: int, experts: int, what: str) -> np.ndarray:
+def _per_layer(a: Any, layers: int, experts: int, what: str) -> np.ndarray:
     a = np.asarray(a, dtype=np.float64)
     if a.ndim == 1:
         a = np.broadcast_to(a, (layers, a.shape[0]))
@@ -169,7 +169,7 @@ def _per_layer(a, layers: int, experts: int, what: str) -> np.ndarray:
     return np.where(np.isnan(a), -np.inf, a)
 
 
-def top_mask(values, n: int) -> np.ndarray:
+def top_mask(values: Any, n: int) -> np.ndarray:
     """Mask of the n largest entries of each row (NaN counts as −∞); ties go to the lower index."""
     values = np.atleast_2d(np.where(np.isnan(np.asarray(values, dtype=np.float64)), -np.inf, values))
     mask = np.zeros(values.shape, dtype=bool)
@@ -184,8 +184,8 @@ def digital_experts(
     placement: DigitalPlacement,
     experts: int,
     layers: int,
-    load_probs=None,
-    scores=None,
+    load_probs: Any = None,
+    scores: Any = None,
     seed: int = 0,
     layer_ids: Sequence[int] | None = None,
 ) -> np.ndarray:

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
-from typing import Annotated, Any, Literal, Mapping, Union
+from typing import Annotated, Any, Literal, Mapping, Self, Union
 
 import numpy as np
 from pydantic import Discriminator, Field, Tag, ValidationError, model_validator
@@ -47,7 +47,7 @@ class RangeAxis(Spec):
     scale: Literal["lin", "log"] = Field("lin", description="lin: equal steps; log: equal ratios (start, stop > 0)")
 
     @model_validator(mode="after")
-    def _log_positive(self):
+    def _log_positive(self) -> Self:
         if self.scale == "log" and (self.start <= 0 or self.stop <= 0):
             raise ValueError("a log range needs start > 0 and stop > 0")
         return self
@@ -70,7 +70,7 @@ class Pow2Axis(Spec):
     pow2: tuple[int, int] = Field(description="[lo, hi], both powers of two, lo ≤ hi")
 
     @model_validator(mode="after")
-    def _powers(self):
+    def _powers(self) -> Self:
         lo, hi = self.pow2
         for v in (lo, hi):
             if v < 1 or v & (v - 1):
@@ -175,7 +175,7 @@ class SweepSpec(Spec):
     )
 
     @model_validator(mode="after")
-    def _one_model_field(self):
+    def _one_model_field(self) -> Self:
         if (self.model is None) == (self.models is None):
             raise ValueError("give exactly one of `model` (one model) or `models` (a list)")
         seen: dict[str, int] = {}
@@ -195,7 +195,10 @@ class SweepSpec(Spec):
         return self
 
     def model_refs(self) -> list[str | SpecRef]:
-        return list(self.models) if self.models is not None else [self.model]
+        if self.models is not None:
+            return list(self.models)
+        assert self.model is not None  # _one_model_field: exactly one is given
+        return [self.model]
 
 
 def load_sweep(path: str | Path) -> SweepSpec:

@@ -7,7 +7,7 @@ costed (the reference's "generate 8 tokens" runs, docs/reference-simulators.md �
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Self
 
 from pydantic import Field, model_validator
 
@@ -23,7 +23,7 @@ class ExpertLoad(Spec):
     trace: str | None = Field(None, description="gate-trace .npy (layers × tokens × experts, 0/1) when model = trace")
 
     @model_validator(mode="after")
-    def _trace_given(self):
+    def _trace_given(self) -> Self:
         if self.model == "trace" and not self.trace:
             raise ValueError("expert_load.model is 'trace' but no expert_load.trace file is given")
         return self
@@ -68,7 +68,7 @@ class Workload(Spec):
     seed: int = Field(0, ge=0, description="seed for every random draw")
 
     @model_validator(mode="after")
-    def _something_to_cost(self):
+    def _something_to_cost(self) -> Self:
         if not self.prefill and self.gen_len < 2:
             raise ValueError("with prefill off, gen_len must be at least 2 (gen_len − 1 decode steps are costed)")
         if not self.kv_cache and self.gen_len > MAX_TOKENS_NO_KV:
