@@ -74,8 +74,8 @@ COLUMNS: tuple[Column, ...] = (
     _c("energy_nj.digital", "nJ", "float", AIMC, "DPU work: partial-sum adds, norms, activations, sampling",
        better="lower"),
     _c("energy_nj.attention", "nJ", "float", AIMC, "attention jobs on the MHA units", better="lower"),
-    _c("energy_nj.dram", "nJ", "float", AIMC, "DRAM traffic of the KV and GO caches (active power × busy time)",
-       better="lower"),
+    _c("energy_nj.dram", "nJ", "float", AIMC, "KV- and GO-cache reads: KV SRAM and DRAM traffic (pJ/byte, or the "
+       "references' DRAM active power × busy time)", better="lower"),
     _c("energy_nj.digital_mac", "nJ", "float", AIMC, "the digital unit's MACs and weight reads (heterogeneous "
        "MoE)", better="lower"),
     _c("energy_nj.passive", "nJ", "float", AIMC, "the references' flat passive power (hw.passive_power_w; "
@@ -94,7 +94,8 @@ COLUMNS: tuple[Column, ...] = (
     _c("busy_ns.communication", "ns", "float", AIMC, "transfer time summed over all transfers"),
     _c("busy_ns.digital", "ns", "float", AIMC, "DPU op time summed over all DPU ops"),
     _c("busy_ns.attention", "ns", "float", AIMC, "attention compute time summed over all jobs"),
-    _c("busy_ns.dram", "ns", "float", AIMC, "DRAM load time of the KV and GO caches, summed"),
+    _c("busy_ns.dram", "ns", "float", AIMC, "load time of the KV and GO caches (KV SRAM and DRAM in parallel), "
+       "summed"),
     _c("busy_ns.digital_mac", "ns", "float", AIMC, "the digital unit's busy time, summed over steps"),
     # ---- AIMC: batching ----------------------------------------------------------------------
     _c("single_sequence_latency_ns", "ns", "float", AIMC, "T(1): the request of one sequence alone",

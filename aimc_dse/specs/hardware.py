@@ -232,14 +232,25 @@ class AimcHardware(Spec):
         return self.tiles * self.stack_height
 
     @property
+    def weight_cols(self) -> int:
+        """Weight columns of a tier: device columns / (devices per weight × column bit slices)."""
+        col_slices = self.encoding.slices if self.encoding.slicing == "columns" else 1
+        return max(self.tier_cols // (self.encoding.devices_per_weight * col_slices), 1)
+
+    @property
+    def tiers_per_block(self) -> int:
+        """Tiers one block takes: the bit slices when they go on separate tiers, else 1."""
+        return self.encoding.slices if self.encoding.slicing == "tiers" else 1
+
+    @property
     def ops_per_mvm(self) -> int:
         """Operations of one full tier MVM as the references count them: 2RC − R."""
-        return 2 * self.tier_rows * self.tier_cols - self.tier_rows
+        return 2 * self.tier_rows * self.weight_cols - self.tier_rows
 
     @property
     def peak_tops(self) -> float:
         """All tiles busy with full MVMs (OTT: one tier per tile), TOPS."""
-        return self.tiles * 2 * self.tier_rows * self.tier_cols / self.mvm_latency_ns / 1e3
+        return self.tiles * 2 * self.tier_rows * self.weight_cols / self.tiers_per_block / self.mvm_latency_ns / 1e3
 
     @property
     def sharing_area_factor(self) -> float:
