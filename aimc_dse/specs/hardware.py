@@ -9,6 +9,7 @@ its name; presets cite their sources in ``sources``.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal, Union
 
 from pydantic import Field, model_validator
@@ -188,8 +189,9 @@ class AimcHardware(Spec):
             return data
         data = dict(data)
         # ops / (TOPS·1e12 op/s) in ns = ops / (TOPS·1e3); ops / (TOPS/W · 1e12 op/J) in nJ likewise
-        data.setdefault("mvm_latency_ns", ops / (tops * 1e3))
-        data.setdefault("mvm_energy_nj", ops / (tpw * 1e3))
+        if not isinstance(data.get("converters"), dict):  # converters, when given, set the MVM figures
+            data.setdefault("mvm_latency_ns", ops / (tops * 1e3))
+            data.setdefault("mvm_energy_nj", ops / (tpw * 1e3))
         area = dict(data.get("area") or {})
         area.setdefault("tile_mm2", tops / tpmm)
         data["area"] = area
@@ -214,6 +216,11 @@ class AimcHardware(Spec):
         e = converter_energy_nj(conv.input_bits, serial, cols // enc.devices_per_weight, conv.adc_bits,
                                 conv.adc_fj_per_step, conv.array_pj_per_step, conv.overhead_nj) \
             + stack.mvm_energy_nj_per_tier * z
+        for key, derived in (("mvm_latency_ns", float(t)), ("mvm_energy_nj", float(e))):
+            given = data.get(key)
+            if given is not None and not math.isclose(float(given), derived, rel_tol=1e-9):
+                raise ValueError(f"{key} is given ({given}) but the converters set it ({derived:.6g}); drop one, "
+                                 "e.g. --set hw.converters=null to use fixed MVM figures")
         return {**data, "mvm_latency_ns": float(t), "mvm_energy_nj": float(e)}
 
     @model_validator(mode="after")

@@ -1,4 +1,4 @@
-"""Physical figures of a 3D AIMC chip (docs/cost-model.md §1.6–§1.9): weight encoding,
+"""Physical figures of a 3D AIMC chip (docs/cost-model.md §1.3, §1.7–§1.10): weight encoding,
 converters, stack-height limits and per-tier costs, static power per component, and the
 on-chip KV/scratchpad SRAM in front of the off-chip DRAM.
 
@@ -28,7 +28,7 @@ from .base import Spec
 
 
 class Encoding(Spec):
-    """How a signed weight is stored: devices per weight and bit slices (docs/cost-model.md §1.6).
+    """How a signed weight is stored: devices per weight and bit slices (docs/cost-model.md §1.7).
 
     ``tier_cols`` counts device columns; a weight takes ``devices_per_weight`` of them
     (1: one device and a reference column, 2: a differential pair, 4: HERMES's 8T4R cell).
@@ -49,7 +49,7 @@ class Encoding(Spec):
 
 class Converters(Spec):
     """Input DACs/drivers and column ADCs; when given, T_mvm and E_mvm follow from them
-    (docs/cost-model.md §1.7) instead of the fixed ``mvm_latency_ns``/``mvm_energy_nj``."""
+    (docs/cost-model.md §1.8) instead of the fixed ``mvm_latency_ns``/``mvm_energy_nj``."""
 
     input_bits: int = Field(8, ge=1, le=16, description="input (activation) bits")
     input_mode: Literal["pwm", "bit_serial"] = Field("pwm", description="pulse-width or bit-serial inputs")
@@ -64,7 +64,7 @@ class Converters(Spec):
 
 
 class Stack(Spec):
-    """Stack-height limits and per-tier MVM costs (docs/cost-model.md §1.8)."""
+    """Stack-height limits and per-tier MVM costs (docs/cost-model.md §1.9)."""
 
     max_tiers: int | None = Field(None, ge=1, description="tallest stack the technology builds (None = no limit)")
     mvm_latency_ns_per_tier: float = Field(0.0, ge=0, description="extra MVM latency per stacked tier, ns")
@@ -72,7 +72,7 @@ class Stack(Spec):
 
 
 class StaticPower(Spec):
-    """Static (leakage/bias) power per component while the chip runs, W (docs/cost-model.md §1.9)."""
+    """Static (leakage/bias) power per component while the chip runs, W (docs/cost-model.md §1.10)."""
 
     tile_w: float = Field(0.0, ge=0, description="per tile: its periphery (ADCs, DACs/drivers, accumulators)")
     tier_w: float = Field(0.0, ge=0, description="per stacked tier (N·Z of them)")

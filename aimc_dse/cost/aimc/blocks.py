@@ -4,7 +4,7 @@
 Every weight matrix I×O is cut into nb = s_t·⌈I/R⌉·⌈O/C⌉ tier blocks (C the effective
 weight columns of a tier, s_t = S tiers per block when the S bit slices of a weight go on
 separate tiers, else 1; encoding.py); the ⌈I/R⌉·S partial sums of each column chunk are
-reduced by na = (⌈I/R⌉·S − 1)·⌈O/C⌉ digital adds (docs/cost-model.md §1.6, §3.1). A stage groups the
+reduced by na = (⌈I/R⌉·S − 1)·⌈O/C⌉ digital adds (docs/cost-model.md §1.7, §3.1). A stage groups the
 matrices one token passes through together (Q/K/V, out, FFN up/gate, FFN down, router +
 experts' first matrices, experts' second matrices, LM head). Modules placed on the digital
 unit keep no blocks (digital.py).

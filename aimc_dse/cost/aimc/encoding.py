@@ -1,4 +1,4 @@
-"""The tier as the mapping sees it: weight encoding and converters (docs/cost-model.md §1.6–§1.8).
+"""The tier as the mapping sees it: weight encoding and converters (docs/cost-model.md §1.7–§1.9).
 
 A tier of R × C_dev devices holds R × C weights, C = ⌊C_dev / (D · S_col)⌋, with D devices per
 signed weight and S_col the bit slices stored side by side in the columns (1 when slices go

@@ -1,5 +1,5 @@
 """Power that flows whatever the chip computes: static power per component and the references'
-flat passive power (docs/cost-model.md §1.9, §5; docs/accounting.md row 6).
+flat passive power (docs/cost-model.md §1.10, §5; docs/accounting.md row 6).
 
 Static power scales with what is built: every tile in use (its periphery: ADCs, DACs and
 drivers, accumulators), every stacked tier (N·Z), every DPU and MHA unit, every MB of KV
