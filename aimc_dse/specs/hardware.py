@@ -199,7 +199,7 @@ class AimcHardware(Spec):
 
     @model_validator(mode="before")
     @classmethod
-    def _derive_from_converters(cls, data):
+    def _derive_from_converters(cls, data: Any) -> Any:
         """With converters, the MVM latency and energy follow from them (shown by ``show``)."""
         if not isinstance(data, dict) or not isinstance(data.get("converters"), dict):
             return data
