@@ -130,7 +130,7 @@ def test_active_energy_does_not_depend_on_placement_strategy(model):
     out = []
     for strategy in ("greedy_in_order", "greedy_random", "moe_separated"):
         r = _eval("hermes-3d", model, {"mapping.strategy": strategy}, prompt_len=16, gen_len=4, batch=2)
-        out.append(r["energy_nj"] - r["energy_nj.passive"])
+        out.append(r["energy_nj"] - r["energy_nj.passive"] - r["energy_nj.static"])
     assert out[0] == pytest.approx(out[1], rel=1e-12)
     assert out[0] == pytest.approx(out[2], rel=1e-12)
 
@@ -159,8 +159,10 @@ def test_kv_cache_makes_decode_cheaper_than_recompute():
 
 
 def test_batch_raises_tokens_per_s_until_a_resource_saturates():
-    # The Nature preset's DRAM (5.3 GB/s, shared by all sequences' KV loads) saturates early.
-    res = [_eval("nature-3d-aimc", "nature-moe-51b", prompt_len=32, gen_len=8, batch=b) for b in (1, 4, 16, 64)]
+    # The simulator's Nature chip: its DRAM (5.3 GB/s, shared by all sequences' KV loads)
+    # saturates early. (On the physical nature-3d-aimc tokens/s peaks instead once the batch's
+    # KV caches outgrow the 8 MB SRAM: tests/test_physical.py.)
+    res = [_eval("nature-3d-aimc-sim", "nature-moe-51b", prompt_len=32, gen_len=8, batch=b) for b in (1, 4, 16, 64)]
     tps = [r["tokens_per_s"] for r in res]
     assert all(b >= a * (1 - 1e-9) for a, b in zip(tps, tps[1:]))
     assert tps[-1] > tps[0]

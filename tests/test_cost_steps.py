@@ -7,13 +7,16 @@ flags, memoisation, mapping/fit, batching bounds, mean-value analysis, digital r
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
 from aimc_dse.cost.aimc.accounting import accounting
 from aimc_dse.cost.aimc.batching import batching, mva_makespan
-from aimc_dse.cost.aimc.blocks import digital_macs, mapping, stage_blocks
+from aimc_dse.cost.aimc.blocks import digital_macs, mapping, stage_blocks, tier_cut
 from aimc_dse.cost.aimc.digital import digital_engine, digital_modules, digital_time, dram_fraction
+from aimc_dse.cost.aimc.encoding import effective_chip, tiers_per_block
 from aimc_dse.cost.aimc.grouping import grouping_factors
 from aimc_dse.cost.aimc.inputs import OpCost, read_inputs
 from aimc_dse.cost.aimc.stages import op_times, reduction_rounds, stages, tile_loads
@@ -24,7 +27,12 @@ from aimc_dse.specs.points import build_points
 
 
 def _inputs(hw: str, model: str, sets: list[str] | None = None, **wl):
-    return read_inputs(Cols(build_points([hw], [model], wl, sets)))
+    inp = read_inputs(Cols(build_points([hw], [model], wl, sets)))
+    return replace(inp, chip=effective_chip(inp.chip, inp.physical))
+
+
+def _cut(inp):
+    return tier_cut(inp.chip, tiers_per_block(inp.physical), inp.physical.slices)
 
 
 @pytest.fixture(scope="module")
@@ -34,9 +42,9 @@ def pim():
     acc = accounting(inp.profile)
     dm = digital_modules(inp.digital, inp.shape, inp.work.zipf, inp.first_dense_layers, inp.moe_every)
     eng = digital_engine(inp.digital, np.zeros(1, bool))
-    nb = stage_blocks(inp.chip, inp.shape, acc, dm)
+    nb = stage_blocks(_cut(inp), inp.shape, acc, dm)
     dmac = digital_macs(inp.shape, dm, eng)
-    mp = mapping(inp.chip, inp.shape, nb, dm, eng, dmac)
+    mp = mapping(inp.chip, _cut(inp), inp.shape, nb, dm, eng, dmac)
     gf = grouping_factors(inp.chip, inp.shape, inp.work, inp.grouping)
     t = op_times(inp.chip, inp.shape, acc, gf)
     w = tile_loads(inp.chip, mp.N, inp.shape, nb, acc, gf, inp.work.zipf, inp.work.seed)
@@ -96,15 +104,15 @@ def test_per_distinct_calls_once_per_key():
 
 
 def test_mapping_fit_and_size_to_model():
-    big = _inputs("nature-3d-aimc", "llama-2-70b")
+    big = _inputs("nature-3d-aimc-sim", "llama-2-70b")
     acc = accounting(big.profile)
     dm = digital_modules(big.digital, big.shape, big.work.zipf, big.first_dense_layers, big.moe_every)
     eng = digital_engine(big.digital, np.zeros(1, bool))
-    nb = stage_blocks(big.chip, big.shape, acc, dm)
-    mp = mapping(big.chip, big.shape, nb, dm, eng, digital_macs(big.shape, dm, eng))
+    nb = stage_blocks(_cut(big), big.shape, acc, dm)
+    mp = mapping(big.chip, _cut(big), big.shape, nb, dm, eng, digital_macs(big.shape, dm, eng))
     assert not mp.fits[0] and mp.tiles_needed[0] == -(-mp.total[0] // 1024)
-    sized = _inputs("nature-3d-aimc", "llama-2-70b", ["hw.size_to_model=true"])
-    mp2 = mapping(sized.chip, sized.shape, nb, dm, eng, digital_macs(sized.shape, dm, eng))
+    sized = _inputs("nature-3d-aimc-sim", "llama-2-70b", ["hw.size_to_model=true"])
+    mp2 = mapping(sized.chip, _cut(sized), sized.shape, nb, dm, eng, digital_macs(sized.shape, dm, eng))
     assert mp2.fits[0] and mp2.N[0] == mp.tiles_needed[0]
 
 

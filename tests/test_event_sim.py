@@ -142,7 +142,7 @@ def _point(hw, model, hw_set=None, **w):
 CLOSED_CASES = [
     ("moewithpim-hermes", "moewithpim-layer", None, dict(prompt_len=4, gen_len=3)),
     ("ibm3dsim-readme", "ibm3dsim-readme", None, dict(prompt_len=4, gen_len=6)),
-    ("hermes-3d", "sigma-moe-small", None, dict(prompt_len=8, gen_len=4)),
+    ("moewithpim-hermes", "sigma-moe-small", {"accounting": "physical"}, dict(prompt_len=8, gen_len=4)),
     ("ibm3dsim-readme", "gpt2-medium", {"accounting": "physical", "tiles": 2000}, dict(prompt_len=4, gen_len=3)),
 ]
 
@@ -154,8 +154,8 @@ def test_single_sequence_matches_closed_form(hw, model, hw_set, w):
     cf = {k: v[0] for k, v in aimc_cost(Cols(pt)).items()}
     assert ev["fits"] and cf["fits"]
     assert abs(ev["latency_ns"] / cf["latency_ns"] - 1) < 0.01
-    active_ev = ev["energy_nj"] - ev["energy_nj.passive"]
-    active_cf = cf["energy_nj"] - cf["energy_nj.passive"]
+    active_ev = ev["energy_nj"] - ev["energy_nj.passive"] - ev.get("energy_nj.static", 0.0)
+    active_cf = cf["energy_nj"] - cf["energy_nj.passive"] - cf.get("energy_nj.static", 0.0)
     assert active_ev == pytest.approx(active_cf, rel=1e-12)
     assert ev["flops"] == pytest.approx(cf["flops"], rel=1e-12)
     assert ev["energy_nj.passive"] / ev["latency_ns"] == pytest.approx(cf["energy_nj.passive"] / cf["latency_ns"])
@@ -235,7 +235,7 @@ def test_frame_mixes_event_and_closed_form():
 
 
 def test_physical_moe_is_deterministic_per_seed():
-    pts = [_point("hermes-3d", "sigma-moe-small", {"tiles": 64}, prompt_len=4, gen_len=3, batch=3, seed=s)
+    pts = [_point("moewithpim-hermes", "sigma-moe-small", {"tiles": 64, "stack_height": 64, "accounting": "physical"}, prompt_len=4, gen_len=3, batch=3, seed=s)
            for s in (1, 1, 2)]
     r = [simulate_point(p) for p in pts]
     assert r[0]["latency_ns"] == r[1]["latency_ns"]
@@ -273,7 +273,7 @@ def _assembled(pt):
 FAST_CASES = [
     lambda: cfg_point(CORPUS[0]["cfg"]),   # MoE, greedy, KV+GO, B 8
     lambda: cfg_point(CORPUS[18]["cfg"]),  # MoE-separated, recompute, B 2
-    lambda: _point("hermes-3d", "sigma-moe-small", {"tiles": 64}, prompt_len=5, gen_len=3, batch=3, seed=2),
+    lambda: _point("moewithpim-hermes", "sigma-moe-small", {"tiles": 64, "stack_height": 64, "accounting": "physical"}, prompt_len=5, gen_len=3, batch=3, seed=2),
 ]
 
 
@@ -366,3 +366,11 @@ def test_too_large_a_graph_is_a_clear_error(monkeypatch):
     monkeypatch.setenv("AIMC_DSE_SIM_MAX_NODES", "1000")
     with pytest.raises(SpecError, match="limit"):
         simulate_point(_point("ibm3dsim-readme", "ibm3dsim-readme", None, prompt_len=8, gen_len=8, batch=4))
+
+
+def test_physical_chip_sections_are_refused_clearly():
+    # converters, 8T4R encoding, KV SRAM, static power: closed form only (one line, named)
+    from aimc_dse.specs.base import SpecError
+
+    with pytest.raises(SpecError, match="hw.encoding, hw.converters"):
+        simulate_point(_point("hermes-3d", "sigma-moe-small", None, prompt_len=4, gen_len=2))

@@ -89,7 +89,7 @@ SPEC_FILES = {
 def _inf_spec(folder: Path) -> Path:
     from aimc_dse.specs.loader import preset_dir
 
-    data = yaml.safe_load((preset_dir("hw") / "nature-3d-aimc.yaml").read_text())
+    data = yaml.safe_load((preset_dir("hw") / "nature-3d-aimc-sim.yaml").read_text())
     data["mvm_latency_ns"] = float("inf")
     p = folder / "inf.yaml"
     p.write_text(yaml.safe_dump(data))
@@ -135,7 +135,7 @@ def test_bad_spec_files_exit_2_with_one_line(tmp_path, monkeypatch, name):
     ],
 )
 def test_out_of_bound_values_exit_2(args, fragment):
-    code, _, err = invoke(["evaluate", "--hw", "nature-3d-aimc", "--model", "olmoe-1b-7b", *args])
+    code, _, err = invoke(["evaluate", "--hw", "nature-3d-aimc-sim", "--model", "olmoe-1b-7b", *args])
     assert code == 2
     assert_clean(code, err)
     assert fragment in err, err

@@ -30,5 +30,6 @@ def test_paper_pipeline_writes_tables_figures_and_ratios(tmp_path):
     caches = pd.read_csv(tmp_path / "gao-caches-ratios.csv")
     assert set(caches["cache"]) == {"kv", "kv+go"} and sorted(caches["workload.gen_len"].unique()) == [8, 16, 32, 64, 128]
     ratios = pd.read_csv(tmp_path / "buechel-a100-ratios.csv")
-    assert len(ratios) == 4 * 2  # four models × two GPU baselines
-    assert list(ratios.columns) == ["model.name", "gpu", "tokens_per_s.ratio", "tokens_per_s_per_w.ratio", "tokens_per_s_per_mm2.ratio"]
+    assert len(ratios) == 2 * 4 * 2 * 2  # two AIMC chips × four models × with/without KV cache × two GPUs
+    assert list(ratios.columns) == ["aimc", "gpu", "model.name", "workload.kv_cache", "tokens_per_s.ratio",
+                                    "tokens_per_s_per_w.ratio", "tokens_per_s_per_mm2.ratio"]

@@ -118,7 +118,7 @@ def test_moe_axes_vary_moe_models_only_dense_models_appear_once():
 
 
 def test_log_range_values():
-    s = sweep(systems=["nature-3d-aimc"], axes={"hw.mvm_latency_ns": {"start": 10, "stop": 1000, "num": 3, "scale": "log"}})
+    s = sweep(systems=["nature-3d-aimc-sim"], axes={"hw.mvm_latency_ns": {"start": 10, "stop": 1000, "num": 3, "scale": "log"}})
     df = build_grid(s, "t.yaml").frame()
     assert df["hw.mvm_latency_ns"].tolist() == pytest.approx([10.0, 100.0, 1000.0])
 

@@ -76,7 +76,7 @@ def hardware_figures(hw) -> dict:
     if isinstance(hw, AimcHardware):
         return {
             "derived.total_tiers": hw.total_tiers,
-            "derived.weights_capacity": hw.total_tiers * hw.tier_rows * hw.tier_cols,
+            "derived.weights_capacity": hw.total_tiers * hw.tier_rows * hw.weight_cols // hw.tiers_per_block,
             "derived.peak_tops": hw.peak_tops,
             "derived.chip_area_mm2": hw.chip_area_mm2(),
             "derived.sharing_area_factor": hw.sharing_area_factor,
@@ -89,9 +89,11 @@ def hardware_figures(hw) -> dict:
 
 
 def _kv_bytes(hw) -> float:
-    """Bytes per KV element: the GPU's kv_precision, else 1 (an 8-bit cache)."""
+    """Bytes per KV element: the GPU's kv_precision, the AIMC chip's kv_bits, else 1 (an 8-bit cache)."""
     from ..specs.hardware import BYTES_PER_ELEMENT
 
+    if isinstance(hw, AimcHardware):
+        return hw.kv_bits / 8.0
     return BYTES_PER_ELEMENT[hw.kv_precision] if isinstance(hw, GpuHardware) else 1.0
 
 
@@ -106,12 +108,12 @@ def model_figures(m: ModelSpec, hw=None) -> dict:
         "derived.moe_layers": m.moe_layers,
         "derived.dense_layers": m.dense_layers,
         "derived.kv_elements_per_token": m.kv_elements_per_token,
-        # 1 byte per element (8-bit cache) unless a GPU's kv_precision says otherwise
+        # 1 byte per element (8-bit cache) unless the hardware's KV precision says otherwise
         "derived.kv_bytes_per_token": m.kv_elements_per_token * _kv_bytes(hw),
         "derived.local_layers": m.local_layers,
     }
     if isinstance(hw, AimcHardware):
-        blocks = m.tier_blocks(hw.tier_rows, hw.tier_cols)
+        blocks = {k: v * hw.tiers_per_block for k, v in m.tier_blocks(hw.tier_rows, hw.weight_cols).items()}
         total = sum(blocks.values())
         for part, n in blocks.items():
             out[f"tier_blocks.{part}"] = n

@@ -46,8 +46,9 @@ def _c(name: str, unit: str, dtype: Dtype, systems: tuple[str, ...], meaning: st
 COLUMNS: tuple[Column, ...] = (
     # ---- headline (both systems) ---------------------------------------------------------
     _c("system", "", "str", BOTH, "aimc or gpu", perf=False),
-    _c("fits", "", "bool", BOTH, "the weights fit the hardware (AIMC: tier blocks ≤ tiers; GPU: weights and "
-       "the batch's KV cache ≤ the devices' usable memory)", perf=False),
+    _c("fits", "", "bool", BOTH, "the design can be built and holds its workload (AIMC: stack height ≤ the "
+       "technology's, tier blocks ≤ tiers, the batch's KV cache ≤ SRAM + DRAM; GPU: weights and the batch's KV "
+       "cache ≤ the devices' usable memory)", perf=False),
     _c("latency_ns", "ns", "float", BOTH, "makespan of the request: prefill + every decode step, all sequences",
        better="lower"),
     _c("ttft_ns", "ns", "float", BOTH, "time to the first token of every sequence (the prefill)", better="lower"),
@@ -73,20 +74,28 @@ COLUMNS: tuple[Column, ...] = (
     _c("energy_nj.digital", "nJ", "float", AIMC, "DPU work: partial-sum adds, norms, activations, sampling",
        better="lower"),
     _c("energy_nj.attention", "nJ", "float", AIMC, "attention jobs on the MHA units", better="lower"),
-    _c("energy_nj.dram", "nJ", "float", AIMC, "DRAM traffic of the KV and GO caches (active power × busy time)",
-       better="lower"),
+    _c("energy_nj.dram", "nJ", "float", AIMC, "KV- and GO-cache reads: KV SRAM and DRAM traffic (pJ/byte, or the "
+       "references' DRAM active power × busy time)", better="lower"),
     _c("energy_nj.digital_mac", "nJ", "float", AIMC, "the digital unit's MACs and weight reads (heterogeneous "
        "MoE)", better="lower"),
-    _c("energy_nj.passive", "nJ", "float", AIMC, "passive power (chip, DRAM idle while a cache lives there, "
-       "digital unit static) × latency", better="lower"),
+    _c("energy_nj.passive", "nJ", "float", AIMC, "the references' flat passive power (hw.passive_power_w; "
+       "in their profiles also the DRAM idle power while a cache lives there) × latency", better="lower"),
+    _c("energy_nj.static", "nJ", "float", AIMC, "static power per component (tiles, tiers, DPUs, MHA units, KV "
+       "SRAM, other, digital unit; physical profile: DRAM background per channel while a cache lives there) "
+       "× latency", better="lower"),
     _c("analog_energy_nj", "nJ", "float", AIMC, "energy of the analog part: energy_nj.mvm + "
        "energy_nj.communication", better="lower"),
+    _c("power_w.static", "W", "float", AIMC, "static + passive power: (energy_nj.static + energy_nj.passive) / "
+       "latency", better="lower"),
+    _c("power_w.dynamic", "W", "float", AIMC, "active power: the active energy parts / latency (power_w = static + "
+       "dynamic)", better="lower"),
     # ---- AIMC: busy time per resource class (overlap; do not add up to the latency) -------
     _c("busy_ns.mvm", "ns", "float", AIMC, "tier MVM time summed over all MVMs (T_mvm × MVMs)"),
     _c("busy_ns.communication", "ns", "float", AIMC, "transfer time summed over all transfers"),
     _c("busy_ns.digital", "ns", "float", AIMC, "DPU op time summed over all DPU ops"),
     _c("busy_ns.attention", "ns", "float", AIMC, "attention compute time summed over all jobs"),
-    _c("busy_ns.dram", "ns", "float", AIMC, "DRAM load time of the KV and GO caches, summed"),
+    _c("busy_ns.dram", "ns", "float", AIMC, "load time of the KV and GO caches (KV SRAM and DRAM in parallel), "
+       "summed"),
     _c("busy_ns.digital_mac", "ns", "float", AIMC, "the digital unit's busy time, summed over steps"),
     # ---- AIMC: batching ----------------------------------------------------------------------
     _c("single_sequence_latency_ns", "ns", "float", AIMC, "T(1): the request of one sequence alone",
@@ -98,7 +107,14 @@ COLUMNS: tuple[Column, ...] = (
     _c("batch_bound", "", "str", AIMC, "which bound sets the makespan of B sequences: latency or throughput"),
     _c("mvms", "", "float", AIMC, "tier MVMs executed, all sequences"),
     # ---- AIMC: mapping and design figures ---------------------------------------------------
-    _c("tier_blocks", "", "int", AIMC, "tier blocks of the model's analog weights (⌈I/R⌉·⌈O/C⌉ per matrix)",
+    _c("fit_reason", "", "str", AIMC, "why the design does not fit, the first of stack_height (stack_height > "
+       "hw.stack.max_tiers), weights (tier blocks > tiers), kv_cache (the batch's KV cache > SRAM + DRAM "
+       "capacity); '' when it fits", perf=False),
+    _c("max_batch", "", "float", AIMC, "largest batch whose KV caches fit the memory at the longest context; 0 "
+       "when the weights or the stack do not fit; NaN when memory does not limit it (no KV cache or unlimited "
+       "capacity)", perf=False, better="higher"),
+    _c("tier_blocks", "", "int", AIMC, "tier blocks of the model's analog weights (s_t·⌈I/R⌉·⌈O/C⌉ per matrix, C "
+       "the weight columns of a tier after the weight encoding)",
        perf=False),
     _c("tiles_needed", "", "int", AIMC, "⌈tier_blocks / stack_height⌉", perf=False, better="lower"),
     _c("tiers_used", "", "int", AIMC, "tiers occupied on the busiest tile", perf=False),
@@ -137,7 +153,8 @@ COLUMNS: tuple[Column, ...] = (
     _c("bytes_moved", "B", "float", GPU, "HBM traffic of all steps, all devices"),
     _c("n_devices", "", "int", GPU, "GPUs used (given, or as many as memory needs)", perf=False),
     _c("weight_bytes", "B", "float", GPU, "all weights stored", perf=False),
-    _c("kv_cache_bytes", "B", "float", GPU, "the batch's KV cache at its longest context", perf=False),
+    _c("kv_cache_bytes", "B", "float", BOTH, "the batch's KV cache at its longest context (AIMC: kv_bits per "
+       "element; 0 without a KV cache)", perf=False),
     _c("kv_bytes_per_token", "B", "float", GPU, "KV-cache bytes one token adds over all layers (MLA latent, "
        "GQA, sliding windows bounded)", perf=False),
     _c("devices_needed", "", "int", GPU, "GPUs the weights and the batch's KV cache need", perf=False),

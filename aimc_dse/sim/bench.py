@@ -4,7 +4,7 @@ Two measurements, printed (a benchmark, not a test: nothing here asserts a time)
 
 * the 60 runs of the stacked-batch reference corpus (total and slowest run, plus the
   agreement with the reference, which should be exact to float precision);
-* ``nature-moe-51b`` on ``nature-3d-aimc``, batch 16, 128-token prompt, 128 generated
+* ``nature-moe-51b`` on ``nature-3d-aimc-sim``, batch 16, 128-token prompt, 128 generated
   tokens (prefill + 127 decode steps, KV cache): about 1.8·10⁷ scheduled operations.
 
 The first call compiles the numba scheduler (cached afterwards); a warm-up run on a small
@@ -27,7 +27,7 @@ from .corpus import agreement, load_corpus
 
 
 def point_51b(batch: int = 16, prompt: int = 128, gen: int = 128) -> dict:
-    data, src = loader.resolve("hw", "nature-3d-aimc")
+    data, src = loader.resolve("hw", "nature-3d-aimc-sim")
     hw = loader.validate_hardware(data, src)
     model = loader.load_model("nature-moe-51b")
     w = loader.load_workload(dict(prompt_len=prompt, gen_len=gen, batch=batch), "bench")
@@ -51,7 +51,7 @@ def bench(skip_51b: bool = False, out=sys.stdout) -> dict:
         t0 = time.perf_counter()
         r = simulate_point(point_51b())
         res["moe51b_s"] = time.perf_counter() - t0
-        print(f"event sim, nature-moe-51b on nature-3d-aimc, B 16, prompt 128, gen 128: {res['moe51b_s']:.1f} s "
+        print(f"event sim, nature-moe-51b on nature-3d-aimc-sim, B 16, prompt 128, gen 128: {res['moe51b_s']:.1f} s "
               f"({r['sim.nodes']:.3g} graph nodes; latency {r['latency_ns'] / 1e6:.1f} ms, "
               f"{r['tokens_per_s']:.0f} tokens/s)", file=out)
     return res

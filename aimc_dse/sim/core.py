@@ -110,8 +110,11 @@ def simulate_point(point: Mapping[str, Any], timeline: str | Path | None = None)
         return {k: v[0] for k, v in mask_unfit({k: np.asarray([v]) for k, v in out.items()}).items()}
     bt: Assembled = res["batch"]
     T = res["makespan_ns"]
-    p_passive = p.p_passive + (p.p_idle if p.dram_in_use else 0.0)
-    e_passive = p_passive * T
+    # Passive and static power do not depend on the schedule: the closed form's figures (its
+    # energy over its makespan) × the simulated makespan.
+    T_cf = float(base["latency_ns"])
+    e_passive = float(base["energy_nj.passive"]) / T_cf * T
+    e_static = float(base.get("energy_nj.static", 0.0)) / T_cf * T
     S = bt.sums
     e_mvm = S["e_mvm"]
     # transfers: one into every MVM fed by a digital op, one after every MVM but lm_head blocks
@@ -121,7 +124,7 @@ def simulate_point(point: Mapping[str, Any], timeline: str | Path | None = None)
     e_dpu = S["e_dpu"]
     e_dram = p.p_act * S["b_dram"]
     e_att = S["e_att"] - e_dram
-    energy = e_mvm + e_comm + e_dpu + e_att + e_dram + e_passive
+    energy = e_mvm + e_comm + e_dpu + e_att + e_dram + e_passive + e_static
     flops = S["flops"] + S["fl_att"]
     gen_per_seq = p.G if p.prefill else p.G - 1
     tokens = p.B * gen_per_seq
@@ -133,6 +136,8 @@ def simulate_point(point: Mapping[str, Any], timeline: str | Path | None = None)
     out.update({
         "energy_nj.mvm": e_mvm, "energy_nj.communication": e_comm, "energy_nj.digital": e_dpu,
         "energy_nj.attention": e_att, "energy_nj.dram": e_dram, "energy_nj.passive": e_passive,
+        "energy_nj.static": e_static,
+        "power_w.static": (e_passive + e_static) / T, "power_w.dynamic": (energy - e_passive - e_static) / T,
         "energy_nj.digital_mac": 0.0, "analog_energy_nj": e_mvm + e_comm,
         "latency_ns.prefill": 0.0 if math.isnan(ttft) else ttft, "latency_ns.decode": T - (0.0 if math.isnan(ttft) else ttft),
         "busy_ns.mvm": S["n_mvm"] * p.t_mvm, "busy_ns.communication": b_comm,

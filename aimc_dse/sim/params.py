@@ -191,8 +191,37 @@ def _get(pt: Mapping[str, Any], key: str, default: Any = None) -> Any:
     return default
 
 
+def _physical_sections(pt: Mapping[str, Any]) -> list[str]:
+    """The chip's physical figures that change the simulated schedule or energy (weight
+    encoding, converters, per-tier costs, static power, KV SRAM, DRAM channels/energy): the
+    simulator models the references' abstraction (fixed T_mvm/E_mvm per tier MVM, one signed
+    weight per cell, KV in one DRAM), not these. A stack limit alone only decides the fit."""
+    import numpy as np
+
+    from ..cost.aimc.inputs import read_physical
+    from ..cost.columns import Cols
+
+    ph = read_physical(Cols({k: np.asarray([v]) for k, v in pt.items()}))
+    checks = {
+        "hw.encoding": (ph.devices_per_weight[0] != 1) or (ph.slices[0] != 1),
+        "hw.converters": bool(ph.has_conv[0]),
+        "hw.stack (per-tier costs)": ph.lat_per_tier[0] != 0 or ph.e_per_tier[0] != 0,
+        "hw.static_power": any(getattr(ph, a)[0] != 0 for a in ("tile_w", "tier_w", "dpu_w", "mha_w", "sram_w_per_mb",
+                                                                 "other_w")),
+        "hw.kv_sram": ph.sram_mb[0] != 0,
+        "hw.dram (channels, energy per byte)": ph.channels[0] != 1 or ph.dram_pj[0] != 0,
+    }
+    return [name for name, used in checks.items() if used]
+
+
 def _unsupported(pt: Mapping[str, Any]) -> None:
     """Features the closed form models but the event simulator does not (clear error, not a wrong number)."""
+    phys = _physical_sections(pt)
+    if phys:
+        raise SpecError("hw", ", ".join(phys),
+                        "the physical chip sections are not simulated by --fidelity event (it models the reference "
+                        "simulators' hardware abstraction); use the closed form, or a preset without them "
+                        "such as nature-3d-aimc-sim")
     dig = [k for k in ("attention", "router", "shared_experts", "lm_head", "dense_ffn")
            if bool(pt.get(f"workload.digital.{k}", False)) and str(pt.get(f"workload.digital.{k}")) not in ("False", "nan")]
     frac = _num(pt.get("workload.digital.fraction", 0.0))

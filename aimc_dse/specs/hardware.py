@@ -9,12 +9,14 @@ its name; presets cite their sources in ``sources``.
 
 from __future__ import annotations
 
+import math
 from typing import Annotated, Any, Literal, Self, Union
 
 from pydantic import Field, model_validator
 
 from .base import MAX_STACK, MAX_TIER_DIM, MAX_TILES, MAX_UNITS, Spec
 from .digital import DigitalCompute
+from .physical import Converters, Encoding, KvSram, Stack, StaticPower, converter_energy_nj, converter_latency_ns
 
 
 class OpCost(Spec):
@@ -61,11 +63,19 @@ class AttentionCost(Spec):
 
 
 class Dram(Spec):
-    """Off-chip DRAM holding the KV cache and the GO cache (§A.6)."""
+    """Off-chip DRAM holding the KV cache and the GO cache (§A.6; docs/cost-model.md §1.3).
 
-    bandwidth_gbps: float = Field(gt=0, description="bandwidth, GB/s (= bytes/ns)")
-    active_power_w: float = Field(ge=0, description="power while transferring, W")
-    idle_power_w: float = Field(ge=0, description="idle power, W, added to passive power while a cache is in use")
+    ``channels`` identical channels: bandwidth, capacity and background power scale with
+    them. Transfer energy is ``pj_per_byte`` per byte when given, else the references' form,
+    active power × transfer time.
+    """
+
+    bandwidth_gbps: float = Field(gt=0, description="bandwidth of one channel, GB/s (= bytes/ns)")
+    active_power_w: float = Field(0.0, ge=0, description="power of one channel while transferring, W (used when pj_per_byte is 0)")
+    idle_power_w: float = Field(ge=0, description="background (idle) power of one channel, W, charged while a cache is in use")
+    channels: int = Field(1, ge=1, description="channels (bandwidth, capacity and background power scale with them)")
+    channel_capacity_gb: float | None = Field(None, gt=0, description="capacity of one channel, GB (10⁹ bytes); None = unlimited")
+    pj_per_byte: float = Field(0.0, ge=0, description="transfer energy per byte, pJ (0 = active power × transfer time)")
 
 
 class AimcArea(Spec):
@@ -138,7 +148,15 @@ class AimcHardware(Spec):
     ops: DigitalOps = Field(description="digital op cost model")
     attention: AttentionCost = Field(description="attention-job cost model")
     dram: Dram = Field(description="DRAM for KV and GO caches")
-    passive_power_w: float = Field(ge=0, description="passive power while running, W")
+    passive_power_w: float = Field(
+        0.0, ge=0, description="flat passive power while running, W (the reference simulators' placeholder)")
+    encoding: Encoding = Field(default_factory=Encoding, description="weight encoding: devices per weight, bit slices")
+    converters: Converters | None = Field(
+        None, description="input DACs and column ADCs; when given they set the MVM latency and energy")
+    stack: Stack = Field(default_factory=Stack, description="stack-height limit and per-tier MVM costs")
+    static_power: StaticPower = Field(default_factory=StaticPower, description="static power per component")
+    kv_sram: KvSram = Field(default_factory=KvSram, description="on-chip KV/scratchpad SRAM in front of the DRAM")
+    kv_bits: int = Field(8, ge=1, le=32, description="bits per KV-cache element (8: the references' one byte)")
     area: AimcArea | None = Field(None, description="area figures (tile area may come from `core`)")
     sharing: Sharing = Field(default_factory=Sharing, description="peripheral sharing")
     mapping: MappingOptions = Field(default_factory=MappingOptions, description="weight placement")
@@ -161,7 +179,9 @@ class AimcHardware(Spec):
             return data
         core = data["core"]
         try:
-            ops = 2.0 * float(data["tier_rows"]) * float(data["tier_cols"])
+            # one MVM of a full tier: 2 operations per stored weight (tier_cols counts devices)
+            d = int((data.get("encoding") or {}).get("devices_per_weight", 1))
+            ops = 2.0 * float(data["tier_rows"]) * float(int(data["tier_cols"]) // max(d, 1))
             tops, tpw, tpmm = float(core["tops"]), float(core["tops_per_w"]), float(core["tops_per_mm2"])
         except (KeyError, TypeError, ValueError):
             return data  # field validation reports what is missing
@@ -169,17 +189,48 @@ class AimcHardware(Spec):
             return data
         data = dict(data)
         # ops / (TOPS·1e12 op/s) in ns = ops / (TOPS·1e3); ops / (TOPS/W · 1e12 op/J) in nJ likewise
-        data.setdefault("mvm_latency_ns", ops / (tops * 1e3))
-        data.setdefault("mvm_energy_nj", ops / (tpw * 1e3))
+        if not isinstance(data.get("converters"), dict):  # converters, when given, set the MVM figures
+            data.setdefault("mvm_latency_ns", ops / (tops * 1e3))
+            data.setdefault("mvm_energy_nj", ops / (tpw * 1e3))
         area = dict(data.get("area") or {})
         area.setdefault("tile_mm2", tops / tpmm)
         data["area"] = area
         return data
 
+    @model_validator(mode="before")
+    @classmethod
+    def _derive_from_converters(cls, data: Any) -> Any:
+        """With converters, the MVM latency and energy follow from them (shown by ``show``)."""
+        if not isinstance(data, dict) or not isinstance(data.get("converters"), dict):
+            return data
+        try:
+            conv = Converters.model_validate(data["converters"])
+            enc = Encoding.model_validate(data.get("encoding") or {})
+            stack = Stack.model_validate(data.get("stack") or {})
+            cols, z = int(data["tier_cols"]), int(data["stack_height"])
+        except (KeyError, TypeError, ValueError):
+            return data  # field validation reports what is wrong
+        serial = conv.input_mode == "bit_serial"
+        t = converter_latency_ns(conv.input_bits, serial, conv.input_ns_per_step, conv.adc_bits, conv.adc_ns_per_lsb,
+                                 conv.adc_overlaps_input, conv.overhead_ns) + stack.mvm_latency_ns_per_tier * z
+        e = converter_energy_nj(conv.input_bits, serial, cols // enc.devices_per_weight, conv.adc_bits,
+                                conv.adc_fj_per_step, conv.array_pj_per_step, conv.overhead_nj) \
+            + stack.mvm_energy_nj_per_tier * z
+        for key, derived in (("mvm_latency_ns", float(t)), ("mvm_energy_nj", float(e))):
+            given = data.get(key)
+            if given is not None and (isinstance(given, bool) or not isinstance(given, (int, float))
+                                      or not math.isfinite(given)):
+                return data  # not a finite number: field validation names the problem
+            if given is not None and not math.isclose(float(given), derived, rel_tol=1e-9):
+                raise ValueError(f"{key} is given ({given}) but the converters set it ({derived:.6g}); drop one, "
+                                 "e.g. --set hw.converters=null to use fixed MVM figures")
+        return {**data, "mvm_latency_ns": float(t), "mvm_energy_nj": float(e)}
+
     @model_validator(mode="after")
     def _complete(self) -> Self:
         if self.mvm_latency_ns is None or self.mvm_energy_nj is None:
-            raise ValueError("give mvm_latency_ns and mvm_energy_nj, or core figures (tops, tops_per_w, tops_per_mm2)")
+            raise ValueError("give mvm_latency_ns and mvm_energy_nj, converters, or core figures "
+                             "(tops, tops_per_w, tops_per_mm2)")
         if self.area is None:
             raise ValueError("give area.tile_mm2, or core figures from which it follows")
         return self
@@ -191,15 +242,26 @@ class AimcHardware(Spec):
         return self.tiles * self.stack_height
 
     @property
+    def weight_cols(self) -> int:
+        """Weight columns of a tier: device columns / (devices per weight × column bit slices)."""
+        col_slices = self.encoding.slices if self.encoding.slicing == "columns" else 1
+        return max(self.tier_cols // (self.encoding.devices_per_weight * col_slices), 1)
+
+    @property
+    def tiers_per_block(self) -> int:
+        """Tiers one block takes: the bit slices when they go on separate tiers, else 1."""
+        return self.encoding.slices if self.encoding.slicing == "tiers" else 1
+
+    @property
     def ops_per_mvm(self) -> int:
         """Operations of one full tier MVM as the references count them: 2RC − R."""
-        return 2 * self.tier_rows * self.tier_cols - self.tier_rows
+        return 2 * self.tier_rows * self.weight_cols - self.tier_rows
 
     @property
     def peak_tops(self) -> float:
         """All tiles busy with full MVMs (OTT: one tier per tile), TOPS."""
         assert self.mvm_latency_ns is not None  # _complete: given or derived from core figures
-        return self.tiles * 2 * self.tier_rows * self.tier_cols / self.mvm_latency_ns / 1e3
+        return self.tiles * 2 * self.tier_rows * self.weight_cols / self.tiers_per_block / self.mvm_latency_ns / 1e3
 
     @property
     def sharing_area_factor(self) -> float:
@@ -207,7 +269,7 @@ class AimcHardware(Spec):
         return float(sharing_area_factor(self.sharing.group_size, self.sharing.crossbar_area_share))
 
     def chip_area_mm2(self, tiles_used: int | None = None) -> float:
-        """Area of the chip: tiles (+ tier overhead) + DPUs + MHA units + other, mm²."""
+        """Area of the chip: tiles (+ tier overhead) + DPUs + MHA units + other + KV SRAM, mm²."""
         n = self.tiles if tiles_used is None else tiles_used
         a = self.area
         assert a is not None  # _complete: given or derived from core figures
@@ -216,6 +278,7 @@ class AimcHardware(Spec):
             + self.dpus * a.dpu_mm2
             + self.mha_units * a.mha_unit_mm2
             + a.other_mm2
+            + self.kv_sram.mb * self.kv_sram.mm2_per_mb
         )
 
 

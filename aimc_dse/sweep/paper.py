@@ -111,15 +111,19 @@ STUDIES = [
 RATIO_METRICS = ["tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2"]
 
 
-def a100_ratios(df: pd.DataFrame, aimc: str = "nature-3d-aimc") -> pd.DataFrame:
-    """3D AIMC ÷ GPU for each model and GPU system, per headline metric (> 1: AIMC ahead)."""
-    a = df[df["hw.name"] == aimc].set_index("model.name")
+def a100_ratios(df: pd.DataFrame) -> pd.DataFrame:
+    """Each 3D AIMC chip ÷ each GPU system for the same model and KV-cache setting, per
+    headline metric (> 1: AIMC ahead)."""
+    key = ["model.name", "workload.kv_cache"]
+    is_aimc = df["system"] == "aimc"
     rows = []
-    for (gpu, model), g in df[df["hw.name"] != aimc].groupby(["hw.name", "model.name"], sort=False):
-        rec = {"model.name": model, "gpu": gpu}
-        for m in RATIO_METRICS:
-            rec[f"{m}.ratio"] = float(a.loc[model, m]) / float(g[m].iloc[0])
-        rows.append(rec)
+    for (chip, *k), a in df[is_aimc].groupby(["hw.name", *key], sort=False):
+        same = (df[key] == pd.Series(k, index=key)).all(axis=1) & ~is_aimc
+        for gpu, g in df[same].groupby("hw.name", sort=False):
+            rec = {"aimc": chip, "gpu": gpu, "model.name": k[0], "workload.kv_cache": bool(k[1])}
+            for m in RATIO_METRICS:
+                rec[f"{m}.ratio"] = float(a[m].iloc[0]) / float(g[m].iloc[0])
+            rows.append(rec)
     return pd.DataFrame(rows)
 
 

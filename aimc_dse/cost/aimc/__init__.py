@@ -8,8 +8,9 @@ bounds, the expected serialisation of stacked experts over routing, and peripher
 factors. Every step is a small pure function of numpy columns in its own module, composed
 here in the order of the paper's model:
 
-inputs → accounting → digital placement → blocks and mapping → grouping factors → op times
-→ tile loads → stages → phases → per-token work → steps → batching → energy, area, columns.
+inputs → accounting → effective tier (encoding, converters) → digital placement → blocks and
+mapping → grouping factors → op times → tile loads → stages → phases → per-token work → KV
+memory → steps → batching → static power, fit → energy, area, columns.
 
 Symbols follow the references: R×C tiers, N tiles, Z tiers per tile, P DPUs, M MHA units,
 T_mvm/E_mvm per MVM; per matrix I×O: v = ⌈I/R⌉, h = ⌈O/C⌉, nb = v·h blocks,
@@ -19,6 +20,8 @@ na = (v − 1)·h reduction adds. The accounting profiles' quirks are named flag
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 
 from ..columns import Cols
@@ -26,12 +29,15 @@ from ..mapping import max_per_tile, max_weighted_two_ranges
 from ..numeric import CEIL_EPS, Array
 from .accounting import accounting
 from .batching import batching
-from .blocks import digital_macs, mapping, stage_blocks
+from .blocks import digital_macs, mapping, stage_blocks, tier_cut
 from .digital import digital_engine, digital_modules
+from .encoding import effective_chip, tiers_per_block
 from .grouping import grouping_factors
 from .inputs import read_inputs
+from .memory import kv_fit, kv_memory
 from .outputs import aimc_outputs
 from .phases import phases
+from .power import chip_power
 from .stages import op_times, stages, tile_loads
 from .steps import StepModel, run_steps
 from .tokens import token_work
@@ -42,14 +48,16 @@ __all__ = ["aimc_cost"]
 def aimc_cost(c: Cols) -> dict[str, Array]:
     """Result columns of the AIMC model for every design point of ``c``."""
     inp = read_inputs(c)
-    chip, sh, work = inp.chip, inp.shape, inp.work
+    inp = replace(inp, chip=effective_chip(inp.chip, inp.physical))
+    chip, sh, work, phy = inp.chip, inp.shape, inp.work, inp.physical
     acc = accounting(inp.profile)
+    cut = tier_cut(chip, tiers_per_block(phy), phy.slices)
     dm = digital_modules(inp.digital, sh, work.zipf, inp.first_dense_layers, inp.moe_every)
     used = (dm.n_experts > 0) | dm.attention | dm.router | dm.shared | dm.lm_head | dm.dense_ffn
     eng = digital_engine(inp.digital, inp.digital.has_unit & used)
-    nb = stage_blocks(chip, sh, acc, dm)
+    nb = stage_blocks(cut, sh, acc, dm)
     dmac = digital_macs(sh, dm, eng)
-    mp = mapping(chip, sh, nb, dm, eng, dmac)
+    mp = mapping(chip, cut, sh, nb, dm, eng, dmac)
     gf = grouping_factors(chip, sh, work, inp.grouping)
     t = op_times(chip, sh, acc, gf)
     w = tile_loads(chip, mp.N, sh, nb, acc, gf, work.zipf, work.seed)
@@ -62,10 +70,11 @@ def aimc_cost(c: Cols) -> dict[str, Array]:
     non_expert = mp.total - mp.expert - mp.embedding_all - mp.position_all + nb.emb_tok
     tile_demand = chip.mvm_latency_ns * np.where(
         is_moe, max_weighted_two_ranges(non_expert, 1.0, mp.expert, ph.p_hot, mp.N), max_per_tile(tw.mvm, mp.N))
+    mem = kv_memory(chip, phy, acc)
     grouped_prefill = acc.grouping_on_expert_phase & gf.grouped
     kf = np.maximum(sh.top_k, 1).astype(np.float64)
     model = StepModel(chip=chip, sh=sh, acc=acc, work=work, nb=nb, mp=mp, t=t, w=w, st=st, ph=ph, tw=tw, dm=dm,
-                      dmac=dmac, eng=eng, tile_demand_tok=tile_demand,
+                      dmac=dmac, eng=eng, mem=mem, tile_demand_tok=tile_demand,
                       prefill_transfer_delta=np.where(grouped_prefill, gf.f_c / kf - 1.0, 0.0))
     # MoEwithPIM rescales the prompt by f_m (§E.2); decode runs one token when the caches allow it.
     prompt_tokens = np.where(acc.prompt_scaled_by_f_m, np.ceil(work.prompt * gf.f_m - CEIL_EPS).astype(np.int64),
@@ -74,4 +83,5 @@ def aimc_cost(c: Cols) -> dict[str, Array]:
                              np.where(sh.expert_choice & is_moe, work.go_cache, work.kv_cache))
     tot = run_steps(model, inp.n, prompt_tokens, single_decode)
     bt = batching(tot, work.B, mp.stacked, work.prefill)
-    return aimc_outputs(inp, acc, mp, tot, bt, gf, dm, dmac, eng)
+    kv = kv_fit(mem, sh, work.kv_cache, work.B, work.prompt + work.G - 1)
+    return aimc_outputs(inp, acc, mp, tot, bt, gf, dm, dmac, eng, chip_power(inp, acc, mp.N, eng), kv)

@@ -1,8 +1,10 @@
 """Tier blocks per stage, the digital MACs that replace them, and the chip's fit
 (docs/reference-simulators.md §B.2, §G.1; docs/cost-model.md §3).
 
-Every weight matrix I×O is cut into nb = ⌈I/R⌉·⌈O/C⌉ tier blocks; the ⌈I/R⌉ partial sums
-of each column chunk are reduced by na = (⌈I/R⌉ − 1)·⌈O/C⌉ digital adds. A stage groups the
+Every weight matrix I×O is cut into nb = s_t·⌈I/R⌉·⌈O/C⌉ tier blocks (C the effective
+weight columns of a tier, s_t = S tiers per block when the S bit slices of a weight go on
+separate tiers, else 1; encoding.py); the ⌈I/R⌉·S partial sums of each column chunk are
+reduced by na = (⌈I/R⌉·S − 1)·⌈O/C⌉ digital adds (docs/cost-model.md §1.7, §3.1). A stage groups the
 matrices one token passes through together (Q/K/V, out, FFN up/gate, FFN down, router +
 experts' first matrices, experts' second matrices, LM head). Modules placed on the digital
 unit keep no blocks (digital.py).
@@ -21,6 +23,27 @@ from ..shapes import ModelShape
 from .accounting import Accounting
 from .digital import DigitalEngine, DigitalModules, dram_fraction
 from .inputs import Chip
+
+
+@dataclass(frozen=True)
+class TierCut:
+    """How a matrix is cut into tiers: R × C weights per tier, tiers per block, bit slices."""
+
+    R: Array
+    C: Array
+    per_block: Array
+    slices: Array
+
+    def nb(self, rows: Array, cols: Array) -> Array:
+        return self.per_block * nb_fn(rows, cols, self.R, self.C)
+
+    def na(self, rows: Array, cols: Array) -> Array:
+        """Reduction adds: the row chunks' partial sums, and the bit slices' shift-and-adds."""
+        return na_fn(rows, cols, self.R, self.C) + (self.slices - 1) * nb_fn(rows, cols, self.R, self.C)
+
+
+def tier_cut(chip: Chip, per_block: Array, slices: Array) -> TierCut:
+    return TierCut(R=chip.R, C=chip.C, per_block=per_block, slices=slices)
 
 
 @dataclass(frozen=True)
@@ -55,31 +78,31 @@ class StageBlocks:
         return self.e1 + self.e2
 
 
-def stage_blocks(chip: Chip, sh: ModelShape, acc: Accounting, dm: DigitalModules) -> StageBlocks:
-    R, C = chip.R, chip.C
+def stage_blocks(cut: TierCut, sh: ModelShape, acc: Accounting, dm: DigitalModules) -> StageBlocks:
+    nb, na = cut.nb, cut.na
     d, q, kv, m = sh.d, sh.q, sh.kv, sh.n_ffn_mats
     is_moe = sh.experts > 0
     moe = lambda x: np.where(is_moe, x, 0)  # noqa: E731
     shared = lambda x: np.where(is_moe & (sh.shared > 0) & ~dm.shared, x, 0)  # noqa: E731
     unless = lambda flag, x: np.where(flag, 0, x)  # noqa: E731
-    emb_tok = ceil_div(d, C) * (1 + (sh.learned_pos & acc.position_mvms))
+    emb_tok = cut.per_block * ceil_div(d, cut.C) * (1 + (sh.learned_pos & acc.position_mvms))
     return StageBlocks(
         emb_tok=unless(dm.lm_head, emb_tok),  # the embedding lookup follows the lm_head
-        qkv=unless(dm.attention, nb_fn(d, q, R, C) + 2 * nb_fn(d, kv, R, C)),
-        na_qkv=unless(dm.attention, na_fn(d, q, R, C) + 2 * na_fn(d, kv, R, C)),
-        out=unless(dm.attention, nb_fn(q, d, R, C)), na_out=unless(dm.attention, na_fn(q, d, R, C)),
-        f1=unless(dm.dense_ffn, (m - 1) * nb_fn(d, sh.d_ff, R, C)),
-        na_f1=unless(dm.dense_ffn, (m - 1) * na_fn(d, sh.d_ff, R, C)),
-        f2=unless(dm.dense_ffn, nb_fn(sh.d_ff, d, R, C)), na_f2=unless(dm.dense_ffn, na_fn(sh.d_ff, d, R, C)),
-        router=unless(dm.router, moe(nb_fn(d, sh.experts, R, C))),
-        na_router=unless(dm.router, moe(na_fn(d, sh.experts, R, C))),
-        e1=moe((m - 1) * nb_fn(d, sh.d_ff_expert, R, C)), na_e1=moe((m - 1) * na_fn(d, sh.d_ff_expert, R, C)),
-        e2=moe(nb_fn(sh.d_ff_expert, d, R, C)), na_e2=moe(na_fn(sh.d_ff_expert, d, R, C)),
-        s1=shared(sh.shared * (m - 1) * nb_fn(d, sh.d_ff_shared, R, C)),
-        na_s1=shared(sh.shared * (m - 1) * na_fn(d, sh.d_ff_shared, R, C)),
-        s2=shared(sh.shared * nb_fn(sh.d_ff_shared, d, R, C)),
-        na_s2=shared(sh.shared * na_fn(sh.d_ff_shared, d, R, C)),
-        lm=unless(dm.lm_head, nb_fn(d, sh.vocab, R, C)), na_lm=unless(dm.lm_head, na_fn(d, sh.vocab, R, C)),
+        qkv=unless(dm.attention, nb(d, q) + 2 * nb(d, kv)),
+        na_qkv=unless(dm.attention, na(d, q) + 2 * na(d, kv)),
+        out=unless(dm.attention, nb(q, d)), na_out=unless(dm.attention, na(q, d)),
+        f1=unless(dm.dense_ffn, (m - 1) * nb(d, sh.d_ff)),
+        na_f1=unless(dm.dense_ffn, (m - 1) * na(d, sh.d_ff)),
+        f2=unless(dm.dense_ffn, nb(sh.d_ff, d)), na_f2=unless(dm.dense_ffn, na(sh.d_ff, d)),
+        router=unless(dm.router, moe(nb(d, sh.experts))),
+        na_router=unless(dm.router, moe(na(d, sh.experts))),
+        e1=moe((m - 1) * nb(d, sh.d_ff_expert)), na_e1=moe((m - 1) * na(d, sh.d_ff_expert)),
+        e2=moe(nb(sh.d_ff_expert, d)), na_e2=moe(na(sh.d_ff_expert, d)),
+        s1=shared(sh.shared * (m - 1) * nb(d, sh.d_ff_shared)),
+        na_s1=shared(sh.shared * (m - 1) * na(d, sh.d_ff_shared)),
+        s2=shared(sh.shared * nb(sh.d_ff_shared, d)),
+        na_s2=shared(sh.shared * na(sh.d_ff_shared, d)),
+        lm=unless(dm.lm_head, nb(d, sh.vocab)), na_lm=unless(dm.lm_head, na(d, sh.vocab)),
     )
 
 
@@ -135,12 +158,12 @@ class Mapping:
     stacked: Array  # some tile holds blocks of several stages
 
 
-def mapping(chip: Chip, sh: ModelShape, nb: StageBlocks, dm: DigitalModules, eng: DigitalEngine,
+def mapping(chip: Chip, cut: TierCut, sh: ModelShape, nb: StageBlocks, dm: DigitalModules, eng: DigitalEngine,
             dmac: DigitalMacs) -> Mapping:
-    R, C, Z = chip.R, chip.C, chip.Z
+    Z = chip.Z
     is_moe = sh.experts > 0
-    emb_all = np.where(dm.lm_head, 0, nb_fn(sh.vocab, sh.d, R, C))
-    pos_all = np.where(dm.lm_head, 0, np.where(sh.learned_pos, nb_fn(sh.max_positions, sh.d, R, C), 0))
+    emb_all = np.where(dm.lm_head, 0, cut.nb(sh.vocab, sh.d))
+    pos_all = np.where(dm.lm_head, 0, np.where(sh.learned_pos, cut.nb(sh.max_positions, sh.d), 0))
     # (a listed placement may give a fractional mean per layer; the total is whole)
     expert = np.rint(sh.moe_layers * (sh.experts - dm.n_experts) * nb.expert_stride).astype(np.int64)
     total = (emb_all + pos_all + sh.layers * (nb.qkv + nb.out) + sh.dense_layers * (nb.f1 + nb.f2)

@@ -115,6 +115,74 @@ def read_chip(c: Cols) -> Chip:
 
 
 @dataclass(frozen=True)
+class Physical:
+    """The physical sections of the chip (specs/physical.py), neutral when absent: weight
+    encoding, converters (``has_conv`` False = the fixed T_mvm/E_mvm), stack limits,
+    static power per component, the KV SRAM and the DRAM's channels and capacity."""
+
+    devices_per_weight: Array
+    slices: Array  # bit slices per weight
+    slice_tiers: Array  # bool: slices on separate tiers (else side by side in the columns)
+    has_conv: Array  # bool
+    in_bits: Array
+    bit_serial: Array  # bool
+    t_in: Array
+    adc_bits: Array
+    t_adc: Array
+    overlap: Array  # bool
+    adc_fj: Array
+    step_pj: Array
+    ovh_ns: Array
+    ovh_nj: Array
+    max_tiers: Array  # inf = no limit
+    lat_per_tier: Array
+    e_per_tier: Array
+    tile_w: Array
+    tier_w: Array
+    dpu_w: Array
+    mha_w: Array
+    sram_w_per_mb: Array
+    other_w: Array
+    sram_mb: Array
+    sram_gbps: Array
+    sram_pj: Array
+    sram_mm2_per_mb: Array
+    channels: Array
+    channel_gb: Array  # inf = unlimited
+    dram_pj: Array  # 0 = active power × time
+    kv_bits: Array
+
+
+def _opt(c: Cols, key: str, default: float) -> Array:
+    """An optional figure: its column, NaN (a row without the section) replaced by ``default``."""
+    return np.nan_to_num(c.f(key, default), nan=default, posinf=np.inf)
+
+
+def read_physical(c: Cols) -> Physical:
+    e, v, st, p, k = "hw.encoding.", "hw.converters.", "hw.stack.", "hw.static_power.", "hw.kv_sram."
+    wb, bd = _opt(c, e + "weight_bits", 8).astype(np.int64), _opt(c, e + "bits_per_device", 8).astype(np.int64)
+    return Physical(
+        devices_per_weight=_opt(c, e + "devices_per_weight", 1).astype(np.int64), slices=-(-wb // bd),
+        slice_tiers=c.s(e + "slicing", "columns") == "tiers",
+        has_conv=np.isfinite(c.f(v + "input_ns_per_step", np.nan)),
+        in_bits=_opt(c, v + "input_bits", 8), bit_serial=c.s(v + "input_mode", "pwm") == "bit_serial",
+        t_in=_opt(c, v + "input_ns_per_step", 0), adc_bits=_opt(c, v + "adc_bits", 8),
+        t_adc=_opt(c, v + "adc_ns_per_lsb", 0), overlap=c.s(v + "adc_overlaps_input", "True") != "False",
+        adc_fj=_opt(c, v + "adc_fj_per_step", 0), step_pj=_opt(c, v + "array_pj_per_step", 0),
+        ovh_ns=_opt(c, v + "overhead_ns", 0), ovh_nj=_opt(c, v + "overhead_nj", 0),
+        max_tiers=_opt(c, st + "max_tiers", np.inf), lat_per_tier=_opt(c, st + "mvm_latency_ns_per_tier", 0),
+        e_per_tier=_opt(c, st + "mvm_energy_nj_per_tier", 0),
+        tile_w=_opt(c, p + "tile_w", 0), tier_w=_opt(c, p + "tier_w", 0), dpu_w=_opt(c, p + "dpu_w", 0),
+        mha_w=_opt(c, p + "mha_unit_w", 0), sram_w_per_mb=_opt(c, p + "sram_w_per_mb", 0),
+        other_w=_opt(c, p + "other_w", 0),
+        sram_mb=_opt(c, k + "mb", 0), sram_gbps=_opt(c, k + "bandwidth_gbps", 256), sram_pj=_opt(c, k + "pj_per_byte", 0),
+        sram_mm2_per_mb=_opt(c, k + "mm2_per_mb", 0),
+        channels=_opt(c, "hw.dram.channels", 1), channel_gb=_opt(c, "hw.dram.channel_capacity_gb", np.inf),
+        dram_pj=_opt(c, "hw.dram.pj_per_byte", 0), kv_bits=_opt(c, "hw.kv_bits", 8),
+    )
+
+
+@dataclass(frozen=True)
 class Work:
     """The request: B sequences of a prompt and G generated tokens, caches, routing model."""
 
@@ -231,6 +299,7 @@ class Inputs:
     work: Work
     grouping: GroupingKnobs
     digital: DigitalKnobs
+    physical: Physical
     profile: Array  # hw.accounting: physical | ibm3dsim | moewithpim
     first_dense_layers: Array
     moe_every: Array
@@ -240,6 +309,6 @@ def read_inputs(c: Cols) -> Inputs:
     sh = model_shape(c)
     return Inputs(
         n=c.n, chip=read_chip(c), shape=sh, work=read_work(c, sh), grouping=read_grouping(c),
-        digital=read_digital(c), profile=c.s("hw.accounting"),
+        digital=read_digital(c), physical=read_physical(c), profile=c.s("hw.accounting"),
         first_dense_layers=c.i("model.moe.first_dense_layers", 0), moe_every=c.i("model.moe.every", 1),
     )

@@ -1,11 +1,11 @@
-"""Energy, area and the result columns of the AIMC model (docs/cost-model.md §5, §9;
+"""Energy, area, fit and the result columns of the AIMC model (docs/cost-model.md §5, §9;
 docs/reference-simulators.md §C.5, §G.7).
 
-Energy = B × the active energy of one sequence + passive power × makespan (passive power:
-the chip's figure, DRAM idle power while a cache lives there, and the digital unit's
-static power). Area = the tiles (expert tiles scaled by the sharing factor f_g) + DPUs +
-MHA units + other + the digital unit. A design that does not fit carries no performance
-figure in any column (``registry.mask_unfit``).
+Energy = B × the active energy of one sequence + (static + passive power) × makespan
+(power.py). Area = the tiles (expert tiles scaled by the sharing factor f_g) + DPUs + MHA
+units + KV SRAM + other + the digital unit. A design fits when its stack can be built, its
+weights fit the tiers and its KV cache the memory (``fit_reason`` names the first that
+fails); one that does not carries no performance figure (``registry.mask_unfit``).
 """
 
 from __future__ import annotations
@@ -21,7 +21,14 @@ from .blocks import DigitalMacs, Mapping
 from .digital import DigitalEngine, DigitalModules
 from .grouping import GroupingFactors
 from .inputs import Inputs
+from .memory import KvFit
+from .power import Power
 from .steps import StepTotals
+
+
+def fit_reason(stack_ok: Array, weights_ok: Array, kv_ok: Array) -> Array:
+    """Why a design does not fit, the first failing of stack height, weights, KV cache ('' = fits)."""
+    return np.where(~stack_ok, "stack_height", np.where(~weights_ok, "weights", np.where(~kv_ok, "kv_cache", "")))
 
 
 def areas(inp: Inputs, mp: Mapping, gf: GroupingFactors, eng: DigitalEngine) -> tuple[Array, Array]:
@@ -30,24 +37,26 @@ def areas(inp: Inputs, mp: Mapping, gf: GroupingFactors, eng: DigitalEngine) -> 
     tile = chip.tile_mm2 + chip.tier_overhead_mm2 * (chip.Z - 1)
     expert_tiles = np.minimum(mp.N, ceil_div(mp.expert, chip.Z)).astype(np.float64)
     moe = expert_tiles * tile * gf.f_g
+    ph = inp.physical
     area = ((mp.N - expert_tiles) * tile + moe + chip.P * chip.dpu_mm2 + chip.M * chip.mha_unit_mm2
-            + chip.other_mm2 + eng.area_mm2)
+            + chip.other_mm2 + eng.area_mm2 + ph.sram_mb * ph.sram_mm2_per_mb)
     return area, moe
 
 
 def aimc_outputs(inp: Inputs, acc: Accounting, mp: Mapping, tot: StepTotals, bt: Batching, gf: GroupingFactors,
-                 dm: DigitalModules, dmac: DigitalMacs, eng: DigitalEngine) -> dict[str, Array]:
-    chip, sh, work, B = inp.chip, inp.shape, inp.work, inp.work.B
-    passive_w = chip.passive_w + np.where(acc.dram_powered(work.kv_cache, work.go_cache, work.go_flag), chip.dram_idle_w, 0.0) \
-        + eng.static_w
-    e_passive = passive_w * bt.makespan
-    energy = B * tot.active_energy + e_passive
+                 dm: DigitalModules, dmac: DigitalMacs, eng: DigitalEngine, pw: Power, kv: KvFit) -> dict[str, Array]:
+    sh, work, B = inp.shape, inp.work, inp.work.B
+    e_passive = pw.passive_w * bt.makespan
+    e_static = pw.static_w * bt.makespan
+    energy = B * tot.active_energy + e_passive + e_static
+    stack_ok = inp.chip.Z <= inp.physical.max_tiers
+    fits = stack_ok & mp.fits & kv.fits
     flops = B * tot.ops
     area, area_moe = areas(inp, mp, gf, eng)
     decode_steps = work.G - 1
     tpot = np.where(decode_steps > 0, (bt.makespan - np.nan_to_num(bt.prefill)) / np.maximum(decode_steps, 1), np.nan)
     out = headline_metrics(
-        system="aimc", n=inp.n, fits=mp.fits, latency_ns=bt.makespan, ttft_ns=bt.prefill, tpot_ns=tpot,
+        system="aimc", n=inp.n, fits=fits, latency_ns=bt.makespan, ttft_ns=bt.prefill, tpot_ns=tpot,
         energy_nj=energy, area_mm2=area, flops=flops, tokens=B * np.where(work.prefill, work.G, work.G - 1),
     )
     is_moe = sh.experts > 0
@@ -63,6 +72,12 @@ def aimc_outputs(inp: Inputs, acc: Accounting, mp: Mapping, tot: StepTotals, bt:
             "energy_nj.dram": B * tot.e_dram,
             "energy_nj.digital_mac": B * tot.e_dig,
             "energy_nj.passive": e_passive,
+            "energy_nj.static": e_static,
+            "power_w.static": (e_passive + e_static) / bt.makespan,
+            "power_w.dynamic": B * tot.active_energy / bt.makespan,
+            "fit_reason": fit_reason(stack_ok, mp.fits, kv.fits).astype(object),
+            "max_batch": np.where(stack_ok & mp.fits, kv.max_batch, 0.0),
+            "kv_cache_bytes": np.where(work.kv_cache, kv.cache_bytes * B, 0.0),
             "analog_energy_nj": B * (tot.e_mvm + tot.e_comm),
             "busy_ns.mvm": B * tot.busy_mvm,
             "busy_ns.communication": B * tot.busy_comm,

@@ -9,7 +9,8 @@ a step's token count with per-point coefficients, so it is accumulated from Σ a
 are evaluated a block at a time as (steps, points) arrays, bounded in memory.
 
 Attention per job at context n (§A.6): the full job takes cf·⌈n²·(αd + βd²)⌉ ns; a cached
-job 1/n of it plus loading the KV cache, 2·n·d_kv bytes, from DRAM; a GO-cache read adds
+job 1/n of it plus loading its layer's KV cache (memory.py: 2·n·d_kv bytes from one DRAM in
+the references; SRAM and DRAM channels in the physical profile); a GO-cache read adds
 (n·E + E·d) bytes per MoE layer.
 """
 
@@ -25,6 +26,7 @@ from .accounting import Accounting
 from .blocks import DigitalMacs, Mapping, StageBlocks
 from .digital import DigitalEngine, DigitalModules, digital_time
 from .inputs import Chip, Work
+from .memory import KvMemory, go_load, kv_load
 from .phases import Phases
 from .stages import OpTimes, Stages, TileLoads
 from .tokens import TokenWork
@@ -87,6 +89,7 @@ class StepModel:
     dm: DigitalModules
     dmac: DigitalMacs
     eng: DigitalEngine
+    mem: KvMemory
     tile_demand_tok: Array  # busiest tile's MVM time per token (throughput bound)
     prefill_transfer_delta: Array  # extra input transfers per expert MVM in a grouped prefill
 
@@ -103,8 +106,21 @@ class Block:
     prefill: bool
 
 
-def attention_jobs(m: StepModel, b: Block) -> tuple[Array, Array, Array, Array, Array]:
-    """Per job (one layer, one step): compute latency, energy, ops, KV-load time, GO-load time."""
+@dataclass(frozen=True)
+class AttentionJobs:
+    """Per job (one layer, one step): compute latency, energy and ops; KV and GO loads (memory.py)."""
+
+    lat: Array
+    e: Array
+    ops: Array
+    t_kv: Array
+    t_go: Array
+    e_kv: Array
+    e_go: Array
+
+
+def attention_jobs(m: StepModel, b: Block) -> AttentionJobs:
+    """The attention jobs of a block of steps at their contexts (module docstring)."""
     chip, d = m.chip, m.sh.d
     nn = b.ctx.astype(np.float64)
     c_lat = chip.att_alpha_ns * d + chip.att_beta_ns * d * d
@@ -119,13 +135,13 @@ def attention_jobs(m: StepModel, b: Block) -> tuple[Array, Array, Array, Array, 
         e = np.where(b.cached, c_en * nn, c_en * nn * nn) + chip.att_energy_nj_fixed
         dq = np.where(b.cached, nn, (nn * nn + nn) / 2.0)
         ops = 2 * dq * d + (1 + dq) + 2 * dq + (dq - nn) + np.where(b.cached, 2 * nn * d, 2 * nn * nn * d)
-    kv_load = b.cached & m.acc.kv_load_charged
-    c_kv = 2.0 * m.sh.kv / chip.dram_gbps
-    t_kv = ceil_ns(c_kv * nn) if kv_load.all() else np.where(kv_load, ceil_ns(c_kv * nn), 0.0)
+    load = b.cached & m.acc.kv_load_charged
+    t_kv, e_kv = kv_load(m.mem, chip, m.sh, m.work.B, nn)
+    t_kv, e_kv = (t_kv, e_kv) if load.all() else (np.where(load, t_kv, 0.0), np.where(load, e_kv, 0.0))
     go = m.acc.go_traffic_charged & m.work.go_cache & (not b.prefill)  # decode steps read the GO cache
-    E = m.sh.experts
-    t_go = np.where(go, ceil_ns((nn * E + E * d) / chip.dram_gbps), 0.0) if go.any() else np.zeros(1)
-    return lat, e, ops, t_kv, t_go
+    t_go, e_go = go_load(m.mem, chip, m.sh, nn) if go.any() else (np.zeros(1), np.zeros(1))
+    t_go, e_go = np.where(go, t_go, 0.0), np.where(go, e_go, 0.0)
+    return AttentionJobs(lat=lat, e=e, ops=ops, t_kv=t_kv, t_go=t_go, e_kv=e_kv, e_go=e_go)
 
 
 def digital_step(m: StepModel, tokens: Array) -> tuple[Array, Array]:
@@ -148,10 +164,12 @@ def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
     cnt, snp = a.sum(axis=0), (a * tok).sum(axis=0)
     fa = a * b.first
     s_first, s_first_np = fa.sum(axis=0), (fa * tok).sum(axis=0)
-    lat_c, e_c, ops_att, t_kv, t_go = attention_jobs(m, b)
+    aj = attention_jobs(m, b)
+    lat_c, e_c, ops_att, t_kv, t_go = aj.lat, aj.e, aj.ops, aj.t_kv, aj.t_go
     go_layers = np.where(Lm > 0, t_go, 0.0)
     t_job = lat_c + t_kv + go_layers
     s_kv, s_go = (a * t_kv).sum(axis=0), (a * t_go).sum(axis=0) if np.ndim(t_go) == 2 else 0.0
+    se_kv, se_go = (a * aj.e_kv).sum(axis=0), (a * aj.e_go).sum(axis=0) if np.ndim(aj.e_go) == 2 else 0.0
     if np.any(tw.dig_macs > 0) or np.any(m.dmac.lm > 0):
         e_dig, t_dig = digital_step(m, tok)
         tot.e_dig += (a * e_dig).sum(axis=0)
@@ -179,7 +197,7 @@ def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
         tot.delta_pre = np.maximum(tot.delta_pre, occ)
     _add_counts(tot, m, b, cnt, snp, s_first_np)
     tot.e_att += L * (a * e_c).sum(axis=0)
-    tot.e_dram += chip.dram_active_w * (L * s_kv + Lm * s_go)
+    tot.e_dram += L * se_kv + Lm * se_go
     tot.ops += L * (a * ops_att).sum(axis=0)
     tot.busy_att += L * (a * lat_c).sum(axis=0)
     tot.busy_dram += L * s_kv + Lm * s_go
