@@ -159,7 +159,8 @@ def test_kv_cache_makes_decode_cheaper_than_recompute():
 
 
 def test_batch_raises_tokens_per_s_until_a_resource_saturates():
-    # The Nature preset's DRAM (5.3 GB/s, shared by all sequences' KV loads) saturates early.
+    # The Nature preset's MHA units (each job holds its unit while it loads its KV cache at 5.3 GB/s)
+    # saturate early.
     res = [_eval("nature-3d-aimc", "nature-moe-51b", prompt_len=32, gen_len=8, batch=b) for b in (1, 4, 16, 64)]
     tps = [r["tokens_per_s"] for r in res]
     assert all(b >= a * (1 - 1e-9) for a, b in zip(tps, tps[1:]))

@@ -118,12 +118,12 @@ def test_stacked_list_scheduler_spacing():
     tot.dem_dpu[:] = [0.0, 20.0, 0.0, 0.0]  # a pool of 4 only queues the sequences beyond 4
     tot.dem_io[:] = [0.0, 0.0, 30.0, 0.0]  # 2 MHA units
     B = np.array([4, 8, 4, 4])
-    t, thr = stacked_makespan(tot, B)
+    t, queued = stacked_makespan(tot, B)
     assert t.tolist() == [100.0 + 3 * 10.0, 100.0 + 4 * 20.0, 100.0 + 2 * 30.0, 100.0 + 3 * 5.0]
-    assert thr.tolist() == [40.0, 160.0, 120.0, 0.0]
+    assert queued.tolist() == [True, True, True, False]  # the last: sequences one stage apart
     tot.dem_io[:] = 60.0  # the throughput bound B·D wins once it exceeds T(1) + spacing
-    t, thr = stacked_makespan(tot, np.array([4, 4, 4, 4]))
-    assert t.tolist() == [240.0] * 4
+    t, queued = stacked_makespan(tot, np.array([4, 4, 4, 4]))
+    assert t.tolist() == [240.0] * 4 and queued.all()
 
 
 def test_batching_bounds_and_which_binds():
