@@ -159,8 +159,8 @@ def test_kv_cache_makes_decode_cheaper_than_recompute():
 
 
 def test_batch_raises_tokens_per_s_until_a_resource_saturates():
-    # The simulator's Nature chip: its DRAM (5.3 GB/s, shared by all sequences' KV loads)
-    # saturates early. (On the physical nature-3d-aimc tokens/s peaks instead once the batch's
+    # The simulator's Nature chip: MHA units (each job holds its unit while it loads its KV cache at 5.3 GB/s)
+    # saturate early. (On the physical nature-3d-aimc tokens/s peaks instead once the batch's
     # KV caches outgrow the 8 MB SRAM: tests/test_physical.py.)
     res = [_eval("nature-3d-aimc-sim", "nature-moe-51b", prompt_len=32, gen_len=8, batch=b) for b in (1, 4, 16, 64)]
     tps = [r["tokens_per_s"] for r in res]

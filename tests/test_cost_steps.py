@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from aimc_dse.cost.aimc.accounting import accounting
-from aimc_dse.cost.aimc.batching import batching, mva_makespan
+from aimc_dse.cost.aimc.batching import batching, stacked_makespan
 from aimc_dse.cost.aimc.blocks import digital_macs, mapping, stage_blocks, tier_cut
 from aimc_dse.cost.aimc.digital import digital_engine, digital_modules, digital_time, dram_fraction
 from aimc_dse.cost.aimc.encoding import effective_chip, tiers_per_block
@@ -116,15 +116,22 @@ def test_mapping_fit_and_size_to_model():
     assert mp2.fits[0] and mp2.N[0] == mp.tiles_needed[0]
 
 
-def test_mean_value_analysis_limits():
-    T = np.array([100.0, 100.0])
-    B = np.array([4, 4])
-    # no bottleneck demand: sequences overlap perfectly, the makespan is one sequence's
-    assert mva_makespan(B, T, np.array([0.0, 0.0]))[0] == pytest.approx(100.0)
-    # all of it bottleneck: sequences serialise, B·T
-    assert mva_makespan(B, T, np.array([100.0, 100.0]))[0] == pytest.approx(400.0)
-    # B = 1 is T(1) whatever the demand
-    assert mva_makespan(np.array([1]), np.array([70.0]), np.array([30.0]))[0] == pytest.approx(70.0)
+def test_stacked_list_scheduler_spacing():
+    tot = StepTotals(4)
+    tot.t1[:] = 100.0
+    tot.delta[:] = 5.0
+    tot.units_dpu[:] = 4.0
+    tot.units_io[:] = 2.0
+    tot.dem_tile[:] = [10.0, 0.0, 0.0, 0.0]  # a busy tile: every later sequence waits its demand
+    tot.dem_dpu[:] = [0.0, 20.0, 0.0, 0.0]  # a pool of 4 only queues the sequences beyond 4
+    tot.dem_io[:] = [0.0, 0.0, 30.0, 0.0]  # 2 MHA units
+    B = np.array([4, 8, 4, 4])
+    t, queued = stacked_makespan(tot, B)
+    assert t.tolist() == [100.0 + 3 * 10.0, 100.0 + 4 * 20.0, 100.0 + 2 * 30.0, 100.0 + 3 * 5.0]
+    assert queued.tolist() == [True, True, True, False]  # the last: sequences one stage apart
+    tot.dem_io[:] = 60.0  # the throughput bound B·D wins once it exceeds T(1) + spacing
+    t, queued = stacked_makespan(tot, np.array([4, 4, 4, 4]))
+    assert t.tolist() == [240.0] * 4 and queued.all()
 
 
 def test_batching_bounds_and_which_binds():

@@ -102,7 +102,7 @@ COLUMNS: tuple[Column, ...] = (
        better="lower"),
     _c("latency_bound_ns", "ns", "float", AIMC, "T(1) + (B − 1)·δ: sequences spaced by the longest stage "
        "occupancy", better="lower"),
-    _c("throughput_bound_ns", "ns", "float", AIMC, "B · Σ over steps of the busiest resource's demand",
+    _c("throughput_bound_ns", "ns", "float", AIMC, "B · the largest per-resource demand (tiles, DPUs, MHA units, digital engine) summed over the steps: no schedule beats it",
        better="lower"),
     _c("batch_bound", "", "str", AIMC, "which bound sets the makespan of B sequences: latency or throughput"),
     _c("mvms", "", "float", AIMC, "tier MVMs executed, all sequences"),

@@ -3,9 +3,10 @@ aimc_dse/validation/data (docs/reference-simulators.md §G.4).
 
 Operations are exact counts and energy carries passive power × makespan, so every run must
 agree within 0.1 % and 10 %. Latency: issue 11's target is ≤ 10 % on ≥ 90 % of runs and ≤ 20 %
-on all, which the closed form does not reach yet (the references' list scheduler interleaves
-sequences on shared tiles in ways the bounds and the mean-value correction miss; see the
-README's known limits). The latency tests below are a ratchet on what the closed form achieves
+on all, which the closed form does not reach yet: with the list-scheduler spacing model
+(docs/batch-fidelity.md) it has 96/112 within 10 % and 110/112 within 20 % (the mean-value
+correction before it: 62 and 89); the rest is mostly stacked experts whose realised routing
+loads a tile more than its expectation. The latency tests below are a ratchet on what the closed form achieves
 today — they fail if it gets worse — not the target; ``aimc-dse validate --group stacked_batch``
 reports the target and exits 1 while it is missed.
 """
@@ -33,6 +34,6 @@ def test_operations_are_exact_and_energy_within_10pct(i):
 
 def test_latency_ratchet():
     lat = ERR["latency_ns"]
-    assert (lat <= 0.10).sum() >= 62, f"within 10 %: {(lat <= 0.10).sum()}/{len(lat)}"
-    assert (lat <= 0.20).sum() >= 89, f"within 20 %: {(lat <= 0.20).sum()}/{len(lat)}"
-    assert lat.median() <= 0.093 and lat.max() <= 0.43
+    assert (lat <= 0.10).sum() >= 96, f"within 10 %: {(lat <= 0.10).sum()}/{len(lat)}"
+    assert (lat <= 0.20).sum() >= 110, f"within 20 %: {(lat <= 0.20).sum()}/{len(lat)}"
+    assert lat.median() <= 0.043 and lat.max() <= 0.26

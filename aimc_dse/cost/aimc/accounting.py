@@ -30,8 +30,6 @@ class Accounting:
     kv_load_charged: Array
     # The GO cache's DRAM traffic (gate scores and expert outputs) is charged (the references do not).
     go_traffic_charged: Array
-    # DRAM busy time joins the throughput bound of B sequences.
-    dram_in_throughput_bound: Array
     # Grouping acts on the expert phase and expert crossbars only (physical) …
     grouping_on_expert_phase: Array
     # … or as MoEwithPIM applies it (§E.2): the whole prompt rescaled by f_m, every input
@@ -57,7 +55,7 @@ def accounting(profile: Array) -> Accounting:
     return Accounting(
         physical=physical, ibm3dsim=ibm, moewithpim=pim,
         position_mvms=physical, combine_adds_width_d=physical, kv_load_charged=physical | pim,
-        go_traffic_charged=physical, dram_in_throughput_bound=physical, grouping_on_expert_phase=physical,
+        go_traffic_charged=physical, grouping_on_expert_phase=physical,
         prompt_scaled_by_f_m=pim, transfers_scaled_by_f_c=pim, all_mvm_energy_scaled_by_f_g=pim,
         go_flag_traces_one_token=pim,
     )

@@ -42,6 +42,11 @@ class StepTotals:
     n: int
     t1: Array = field(init=False)  # single-sequence latency
     tthr: Array = field(init=False)  # B sequences' throughput bound
+    dem_tile: Array = field(init=False)  # one sequence's demand on the busiest tile, summed over steps
+    dem_dpu: Array = field(init=False)  # … on the DPU pool (work / P)
+    dem_io: Array = field(init=False)  # … on the MHA units (jobs / M) or the digital engine
+    units_dpu: Array = field(init=False)  # P: DPUs in the pool
+    units_io: Array = field(init=False)  # M: MHA units
     delta: Array = field(init=False)  # longest stage occupancy (latency bound's spacing)
     t_pre: Array = field(init=False)  # the prefill part of t1
     tthr_pre: Array = field(init=False)
@@ -179,9 +184,9 @@ def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
     # per-step throughput demand of each resource, and the latency-bound stage occupancy (§G.4)
     d_tile = tok * m.tile_demand_tok + Tm * m.w.lm
     d_dpu = (tok * tw.dpu_lat + tw.step_dpu_lat) / chip.P
-    dram = L * t_kv + Lm * t_go
-    # an attention job holds its MHA unit while it computes and loads its KV (and GO) cache
-    d_io = np.maximum(L * t_job / chip.M, np.where(m.acc.dram_in_throughput_bound, dram, 0.0))
+    # an attention job holds its MHA unit while it computes and loads its KV (and GO) cache; the
+    # loads run at the full DRAM bandwidth per unit (a channel per unit, as in the event simulator)
+    d_io = L * t_job / chip.M
     d_max = np.maximum(np.maximum(d_tile, d_dpu), np.maximum(d_io, t_dig))
     delta = np.maximum(np.maximum(Tm * m.w.busiest, np.where(b.tokens > 1, tok * m.ph.tau_max, 0.0)),
                        np.where(B > chip.M, t_job, 0.0))
@@ -189,6 +194,9 @@ def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
     t_steps = cnt * m.st.token + (cnt - s_first) * t.transfer_in + L * (a * t_job).sum(axis=0) + (snp - cnt) * tau
     thr, occ = B * (a * d_max).sum(axis=0), (a * delta).max(axis=0)
     tot.tthr += thr
+    tot.dem_tile += (a * d_tile).sum(axis=0)
+    tot.dem_dpu += (a * d_dpu).sum(axis=0)
+    tot.dem_io += (a * np.maximum(d_io, t_dig)).sum(axis=0)
     tot.delta = np.maximum(tot.delta, occ)
     tot.t1 += t_steps
     if b.prefill:
@@ -226,6 +234,8 @@ def run_steps(m: StepModel, n: int, prompt_tokens: Array, single_decode: Array) 
     """The prefill, then the G − 1 decode steps in blocks of ~DECODE_BLOCK_CELLS cells."""
     tot = StepTotals(n)
     work = m.work
+    tot.units_dpu = np.broadcast_to(m.chip.P, (n,)).astype(np.float64)
+    tot.units_io = np.broadcast_to(m.chip.M, (n,)).astype(np.float64)
     add_block(tot, m, Block(active=work.prefill[None, :], tokens=prompt_tokens[None, :], ctx=prompt_tokens[None, :],
                             first=np.ones((1, n), bool), cached=np.zeros(n, bool), prefill=True))
     g_max = int(work.G.max()) if n else 1
