@@ -5,7 +5,9 @@ two 3D AIMC presets and an A100, over tile counts, batch sizes, prompt and gener
 100,000 points (``--points``). Each run is the whole pipeline of ``aimc-dse sweep`` (grid
 chunks → cost model → chunk files → assembled Parquet) into a temporary folder. Peak memory
 is the largest resident set of this process and of the worker processes
-(``resource.getrusage``). A benchmark, not a test: nothing here asserts a time.
+(``resource.getrusage``). Then the event-driven simulator's time for the stacked-batch corpus
+and for nature-moe-51b at batch 16, 128 + 128 tokens (``aimc_dse.sim.bench``; ``--no-event``
+skips it). A benchmark, not a test: nothing here asserts a time.
 
     python -m aimc_dse.sweep.bench [--points 100000] [--jobs N]
 """
@@ -92,7 +94,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--points", type=int, default=100_000, help="grid size (at least)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="cores for the parallel run")
     ap.add_argument("--chunk-size", type=int, default=None, help="points per chunk (default: the runner's)")
+    ap.add_argument("--no-event", action="store_true", help="skip the event-driven simulator's timings")
     args = ap.parse_args(argv)
+    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores", flush=True)
 
     sweep = bench_sweep(args.points)
     t = time.perf_counter()
@@ -124,6 +128,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"AIMC cost model alone, 1 core, {model_rates['points']:,} points: "
           f"{model_rates['cold']:,.0f} points/s first pass (fills the per-mapping caches), "
           f"{model_rates['warm']:,.0f} points/s once they are warm", flush=True)
+    if not args.no_event:  # --fidelity event: the corpus and the 51 B MoE at batch 16 (issue 11)
+        from ..sim.bench import bench as bench_event
+
+        bench_event()
     return 0
 
 
