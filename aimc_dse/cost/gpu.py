@@ -402,12 +402,24 @@ def _point(c: Cols, sh: ModelShape) -> tuple[_Point, dict]:
 _PHASE_KEYS = ("tc_lin", "tm_lin", "tc_att", "tm_att", "flops", "bytes", "over", "comm")
 
 
+def _activation_elements_per_token(sh: ModelShape) -> Array:
+    """Activation elements one token reads and writes through the linear ops of every layer."""
+    d, L, E, k, m = _fl(sh.d), _fl(sh.layers), _fl(sh.experts), _fl(sh.top_k), _fl(sh.n_ffn_mats)
+    dff, dffe, dffs = _fl(sh.d_ff), _fl(sh.d_ff_expert), _fl(sh.d_ff_shared)
+    ffn_io = lambda w: d + (m - 1.0) * w + w + d  # noqa: E731  up(+gate) in/out, down in/out
+    (_, qa), (q_in, _), _, (kvb_in, _), (o_in, _) = sh.attn_mats
+    cols = sum(_fl(cc) for _, cc in sh.attn_mats)
+    # x read once for the projections that take it, every output written, the other inputs read
+    attn_io = d + cols + np.where(qa > 0, _fl(q_in), 0.0) + np.where(sh.mla, _fl(kvb_in), 0.0) + _fl(o_in)
+    return (L * attn_io + _fl(sh.dense_layers) * ffn_io(dff)
+            + _fl(sh.moe_layers) * (d + E + k * ffn_io(dffe) + _fl(sh.shared) * ffn_io(dffs)))
+
+
 def _step(p: _Point, t: ArrayLike, n: ArrayLike) -> dict[str, np.ndarray]:
     """Roofline terms of one step: t new tokens per sequence, context n (float arrays), ns."""
     sh = p.sh
     L, d = _fl(sh.layers), _fl(sh.d)
     V, E, k = _fl(sh.vocab), _fl(sh.experts), _fl(sh.top_k)
-    m = _fl(sh.n_ffn_mats)
     nmoe, ndense = _fl(sh.moe_layers), _fl(sh.dense_layers)
     t = _fl(t)
     n = _fl(n)
@@ -430,18 +442,7 @@ def _step(p: _Point, t: ArrayLike, n: ArrayLike) -> dict[str, np.ndarray]:
     w_ne = p.wb * (L * attn + ndense * ffn + nmoe * (router + shared) + d * V)
     w_ex = p.wb * nmoe * hit * expert
     rows = p.wb * (np.minimum(T, V) * d + np.where(sh.learned_pos, np.minimum(t, _fl(sh.max_positions)) * d, 0.0))
-    dff, dffe, dffs = _fl(sh.d_ff), _fl(sh.d_ff_expert), _fl(sh.d_ff_shared)
-    ffn_io = lambda w: d + (m - 1.0) * w + w + d  # noqa: E731  up(+gate) in/out, down in/out
-    (_, qa), (q_in, _), _, (kvb_in, _), (o_in, _) = sh.attn_mats
-    cols = sum(_fl(cc) for _, cc in sh.attn_mats)
-    # x read once for the projections that take it, every output written, the other inputs read
-    attn_io = d + cols + np.where(qa > 0, _fl(q_in), 0.0) + np.where(sh.mla, _fl(kvb_in), 0.0) + _fl(o_in)
-    act_tok = (
-        L * attn_io
-        + ndense * ffn_io(dff)
-        + nmoe * (d + E + k * ffn_io(dffe) + _fl(sh.shared) * ffn_io(dffs))
-    )
-    act = ACT_BYTES * (T * act_tok + B * (d + V))
+    act = ACT_BYTES * (T * _activation_elements_per_token(sh) + B * (d + V))
     kv_elem = np.where(p.kv, p.kvb, ACT_BYTES)
     # the cached context read once per step (window-bounded) + the new entries written
     by_att = kv_elem * B * (sh.kv_elements(n) + _fl(sh.kv_elems) * L * t)

@@ -1,7 +1,7 @@
 """Sweeps: grids of design points (``grid``), their parallel evaluation (``runner``), the papers' studies (``paper``).
 
 ``aimc_dse.sweep`` is also the Python API's sweep function: calling this package,
-``aimc_dse.sweep("sweeps/default.yaml")``, runs :func:`aimc_dse.api.sweep` and returns a
+``aimc_dse.sweep("sweeps/default.yaml")``, runs :func:`aimc_dse.sweep.frame.sweep_frame` (also ``aimc_dse.api.sweep``) and returns a
 DataFrame. (A package and a function cannot share the name ``aimc_dse.sweep`` otherwise:
 importing ``aimc_dse.sweep.grid`` would replace the function by the package.)
 """
@@ -12,9 +12,9 @@ import types as _types
 
 class _CallableModule(_types.ModuleType):
     def __call__(self, *args, **kwargs):
-        from ..api import sweep
+        from .frame import sweep_frame
 
-        return sweep(*args, **kwargs)
+        return sweep_frame(*args, **kwargs)
 
 
 _sys.modules[__name__].__class__ = _CallableModule

@@ -1,0 +1,42 @@
+"""A sweep as a DataFrame: what ``aimc_dse.sweep(...)`` (the Python API) runs.
+
+The same pipeline as ``aimc-dse sweep``: the grid (``grid.load_grid``: Pareto metrics always
+written, inputs hashed), the chunked runner, the results file read back.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+
+def sweep_frame(
+    path_or_dict: str | Path | Mapping[str, Any],
+    output: str | Path | None = None,
+    *,
+    jobs: int = 1,
+    max_points: int | None = None,
+    chunk_size: int | None = None,
+    force: bool = True,
+    quiet: bool = True,
+):
+    """Run a sweep (file or dict) and return its results as a DataFrame.
+
+    With ``output`` the results file (.csv or .parquet) is kept there (``force`` overwrites
+    it); without, the sweep runs into a temporary Parquet file that is removed afterwards.
+    ``jobs`` local processes (default 1: notebooks rarely want a process pool).
+    """
+    import tempfile
+
+    from ..report.writer import read_results
+    from .grid import DEFAULT_MAX_POINTS, load_grid
+    from .runner import ChunkFailed, run_sweep
+
+    spec, grid = load_grid(path_or_dict, max_points or DEFAULT_MAX_POINTS)
+    with tempfile.TemporaryDirectory(prefix="aimc-dse-") as tmp:
+        out = Path(output) if output is not None else Path(tmp) / f"{spec.name}.parquet"
+        try:
+            run_sweep(spec, grid, out, jobs=jobs, force=force, quiet=quiet, chunk_size=chunk_size)
+        except ChunkFailed as e:
+            raise RuntimeError(str(e)) from None
+        return read_results(out)

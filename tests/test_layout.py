@@ -1,0 +1,64 @@
+"""The shape issue 10 gave the code: small functions in the cost model, no import cycle."""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PKG = Path(__file__).resolve().parent.parent / "aimc_dse"
+
+
+def test_no_function_in_the_cost_model_is_longer_than_80_lines():
+    long = []
+    for path in (PKG / "cost").rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text())):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno + 1 > 80:
+                long.append(f"{path.relative_to(PKG)}:{node.name} ({node.end_lineno - node.lineno + 1} lines)")
+    assert not long, long
+
+
+def _imports(path: Path, module: str) -> set[str]:
+    """aimc_dse modules a module imports, at any depth of its code (lazy imports included)."""
+    out = set()
+    pkg = module if path.name == "__init__.py" else module.rpartition(".")[0]
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom):
+            if node.level:
+                base = pkg.rsplit(".", node.level - 1)[0] if node.level > 1 else pkg
+                target = f"{base}.{node.module}" if node.module else base
+                names = [f"{target}.{a.name}" for a in node.names] + [target]
+            else:
+                names = [node.module or ""] + [f"{node.module}.{a.name}" for a in node.names]
+            out |= {n for n in names if n.startswith("aimc_dse")}
+        elif isinstance(node, ast.Import):
+            out |= {a.name for a in node.names if a.name.startswith("aimc_dse")}
+    return out
+
+
+def test_no_import_cycle_between_packages():
+    modules = {}
+    for path in PKG.rglob("*.py"):
+        rel = path.relative_to(PKG.parent).with_suffix("")
+        name = ".".join(rel.parts[:-1] if rel.name == "__init__" else rel.parts)
+        modules[name] = path
+    # package level: aimc_dse.<pkg> -> aimc_dse.<other pkg>
+    top = lambda m: ".".join(m.split(".")[:2])  # noqa: E731
+    edges: dict[str, set[str]] = {}
+    for name, path in modules.items():
+        for target in _imports(path, name):
+            if top(target) != top(name) and top(target) in {top(m) for m in modules}:
+                edges.setdefault(top(name), set()).add(top(target))
+    seen, stack = set(), []
+
+    def visit(n: str) -> None:
+        assert n not in stack, f"import cycle: {' -> '.join(stack[stack.index(n):] + [n])}"
+        if n in seen:
+            return
+        stack.append(n)
+        for m in sorted(edges.get(n, ())):
+            visit(m)
+        stack.pop()
+        seen.add(n)
+
+    for n in sorted(edges):
+        visit(n)
