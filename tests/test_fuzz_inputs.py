@@ -22,21 +22,11 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from aimc_dse.cost.metrics import HEADLINE_COLUMNS
+
 from .sweep_support import entry_point, invoke, write_sweep
 
-METRICS = [
-    "latency_ns",
-    "ttft_ns",
-    "tpot_ns",
-    "tokens_per_s",
-    "energy_nj",
-    "power_w",
-    "area_mm2",
-    "tokens_per_s_per_w",
-    "tokens_per_s_per_mm2",
-    "flops",
-    "gops_per_w_per_mm2",
-]
+METRICS = [c for c in HEADLINE_COLUMNS if c not in ("system", "fits")]
 FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
+from ..cost.metrics import HEADLINE_COLUMNS
 from .common import ColumnsOpt, FormatOpt, SetOpt
 
 if TYPE_CHECKING:
@@ -21,19 +22,7 @@ if TYPE_CHECKING:
 
 RATIO_METRICS = ["tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2"]
 RATIO_LABELS = {"tokens_per_s": "tokens/s ×", "tokens_per_s_per_w": "tokens/s/W ×", "tokens_per_s_per_mm2": "tokens/s/mm² ×"}
-HEADLINE = [
-    "fits",
-    "latency_ns",
-    "ttft_ns",
-    "tpot_ns",
-    "tokens_per_s",
-    "energy_nj",
-    "power_w",
-    "area_mm2",
-    "tokens_per_s_per_w",
-    "tokens_per_s_per_mm2",
-    "gops_per_w_per_mm2",
-]
+HEADLINE = [c for c in HEADLINE_COLUMNS if c not in ("system", "flops")]  # the table's metrics
 TABLE_COLUMNS = ["hardware", "model", "system"] + HEADLINE
 MAX_TRANSPOSED = 4  # up to this many designs are shown as columns (field / design 1 / design 2 …)
 
