@@ -27,7 +27,7 @@ from aimc_dse.cost.metrics import HEADLINE_COLUMNS
 from .sweep_support import entry_point, invoke, write_sweep
 
 METRICS = [c for c in HEADLINE_COLUMNS if c not in ("system", "fits")]
-FUZZ = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+FUZZ = settings(max_examples=30, deadline=None, derandomize=True, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
 
 
 def assert_clean(code: int, err: str) -> None:

@@ -208,8 +208,10 @@ class AimcHardware(Spec):
             enc = Encoding.model_validate(data.get("encoding") or {})
             stack = Stack.model_validate(data.get("stack") or {})
             cols, z = int(data["tier_cols"]), int(data["stack_height"])
-        except (KeyError, TypeError, ValueError):
+        except (KeyError, TypeError, ValueError, OverflowError):
             return data  # field validation reports what is wrong
+        if not (0 < cols <= MAX_TIER_DIM and 0 < z <= MAX_STACK):
+            return data  # out of bounds: field validation names it (before any arithmetic overflows)
         serial = conv.input_mode == "bit_serial"
         t = converter_latency_ns(conv.input_bits, serial, conv.input_ns_per_step, conv.adc_bits, conv.adc_ns_per_lsb,
                                  conv.adc_overlaps_input, conv.overhead_ns) + stack.mvm_latency_ns_per_tier * z
