@@ -1,7 +1,7 @@
 """One design point, read for the event-driven simulator: hardware, model, workload, accounting.
 
 The simulator reads the same flat dotted columns as the closed form (``cost.columns``) and
-applies the same accounting rules (docs/reference-simulators.md §H; ``cost/aimc.py`` module
+applies the same accounting rules (docs/reference-simulators.md §H; ``cost/aimc/accounting.py`` module
 docstring), so that per-op latencies and energies are identical in both models. Only the
 *schedule* differs: the closed form approximates it, the simulator plays it out.
 """
@@ -116,7 +116,7 @@ class SimParams:
     grouped: bool
     extra: dict[str, Any] = field(default_factory=dict)
 
-    # ---- accounting switches (cost/aimc.py, docs/reference-simulators.md §H) --------------------
+    # ---- accounting switches (cost/aimc/accounting.py, docs/reference-simulators.md §H) --------------------
     @property
     def pim(self) -> bool:
         return self.accounting == "moewithpim"
