@@ -78,6 +78,8 @@ COLUMNS: tuple[Column, ...] = (
        "references' DRAM active power × busy time)", better="lower"),
     _c("energy_nj.digital_mac", "nJ", "float", AIMC, "the digital unit's MACs and weight reads (heterogeneous "
        "MoE)", better="lower"),
+    _c("energy_nj.link", "nJ", "float", AIMC, "chip-to-chip links of a multi-chip system (bytes × 8 × pJ/bit)",
+       better="lower"),
     _c("energy_nj.passive", "nJ", "float", AIMC, "the references' flat passive power (hw.passive_power_w; "
        "in their profiles also the DRAM idle power while a cache lives there) × latency", better="lower"),
     _c("energy_nj.static", "nJ", "float", AIMC, "static power per component (tiles, tiers, DPUs, MHA units, KV "
@@ -96,6 +98,8 @@ COLUMNS: tuple[Column, ...] = (
     _c("busy_ns.attention", "ns", "float", AIMC, "attention compute time summed over all jobs"),
     _c("busy_ns.dram", "ns", "float", AIMC, "load time of the KV and GO caches (KV SRAM and DRAM in parallel), "
        "summed"),
+    _c("busy_ns.link", "ns", "float", AIMC, "chip-to-chip link transfer time, summed over crossings"),
+    _c("link_bytes", "B", "float", AIMC, "bytes moved over chip-to-chip links, all sequences"),
     _c("busy_ns.digital_mac", "ns", "float", AIMC, "the digital unit's busy time, summed over steps"),
     # ---- AIMC: batching ----------------------------------------------------------------------
     _c("single_sequence_latency_ns", "ns", "float", AIMC, "T(1): the request of one sequence alone",
@@ -117,6 +121,8 @@ COLUMNS: tuple[Column, ...] = (
        "the weight columns of a tier after the weight encoding)",
        perf=False),
     _c("tiles_needed", "", "int", AIMC, "⌈tier_blocks / stack_height⌉", perf=False, better="lower"),
+    _c("chips_needed", "", "int", AIMC, "⌈tiles_needed / tiles per chip⌉: chips the weights need", perf=False,
+       better="lower"),
     _c("tiers_used", "", "int", AIMC, "tiers occupied on the busiest tile", perf=False),
     _c("stacked", "", "bool", AIMC, "some tile holds blocks of several stages (tiers_used > 1)", perf=False),
     _c("area_mm2.moe", "mm²", "float", AIMC, "the MoE part's area: expert tiles scaled by peripheral sharing f_g",

@@ -95,6 +95,20 @@ def sharing_area_factor(group_size: Any, crossbar_area_share: Any) -> Any:
     return crossbar_area_share + (1.0 - crossbar_area_share) / group_size
 
 
+class ChipLink(Spec):
+    """The chip-to-chip link of a multi-chip system (``chips`` > 1), per direction.
+
+    Defaults: one UCIe standard-package (2D) x16 module at 32 GT/s — 16 lanes × 32 Gb/s =
+    64 GB/s; 0.6 pJ/bit above 16 GT/s and about 2 ns latency (Das Sharma et al., UCIe, IEEE
+    Hot Interconnects 2025; UCIe 1.0: up to 32 GT/s on 16–64 lanes).
+    """
+
+    bandwidth_gbps: float = Field(64.0, gt=0, le=1e6, description="link bandwidth per direction, GB/s")
+    latency_ns: float = Field(2.0, ge=0, le=1e9, description="latency of one crossing, ns")
+    energy_pj_per_bit: float = Field(0.6, ge=0, le=1e3, description="energy per bit moved, pJ")
+    activation_bytes: int = Field(1, ge=1, le=8, description="bytes per activation element crossing a link (8-bit AIMC I/O)")
+
+
 class Sharing(Spec):
     """Peripheral sharing (Gao & Yang 2026): g crossbars share one periphery (§E.3)."""
 
@@ -159,6 +173,12 @@ class AimcHardware(Spec):
     kv_bits: int = Field(8, ge=1, le=32, description="bits per KV-cache element (8: the references' one byte)")
     area: AimcArea | None = Field(None, description="area figures (tile area may come from `core`)")
     sharing: Sharing = Field(default_factory=Sharing, description="peripheral sharing")
+    chips: int = Field(
+        1, ge=1, le=MAX_UNITS,
+        description="identical chips joined by chip-to-chip links; the layers are pipelined across them "
+        "(consecutive layers per chip). 1 = one chip",
+    )
+    link: ChipLink = Field(default_factory=ChipLink, description="the chip-to-chip link (used when chips > 1)")
     mapping: MappingOptions = Field(default_factory=MappingOptions, description="weight placement")
     digital: DigitalCompute | None = Field(
         None, description="digital units for experts/modules run digitally: inline, or a hw_specs/digital/ preset name"

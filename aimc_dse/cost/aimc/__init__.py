@@ -69,7 +69,7 @@ def aimc_cost(c: Cols) -> dict[str, Array]:
     # region at its hottest expert's selection probability
     non_expert = mp.total - mp.expert - mp.embedding_all - mp.position_all + nb.emb_tok
     tile_demand = chip.mvm_latency_ns * np.where(
-        is_moe, max_weighted_two_ranges(non_expert, 1.0, mp.expert, ph.p_hot, mp.N), max_per_tile(tw.mvm, mp.N))
+        is_moe, max_weighted_two_ranges(non_expert, 1.0, mp.expert, ph.p_hot, mp.n_all), max_per_tile(tw.mvm, mp.n_all))
     mem = kv_memory(chip, phy, acc)
     grouped_prefill = acc.grouping_on_expert_phase & gf.grouped
     kf = np.maximum(sh.top_k, 1).astype(np.float64)

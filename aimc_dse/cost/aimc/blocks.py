@@ -156,6 +156,8 @@ class Mapping:
     fits: Array
     tiers_used: Array  # tiers on the busiest tile
     stacked: Array  # some tile holds blocks of several stages
+    n_all: Array  # tiles of all chips
+    chips_needed: Array  # ⌈tiles_needed / tiles per chip⌉
 
 
 def mapping(chip: Chip, cut: TierCut, sh: ModelShape, nb: StageBlocks, dm: DigitalModules, eng: DigitalEngine,
@@ -169,11 +171,14 @@ def mapping(chip: Chip, cut: TierCut, sh: ModelShape, nb: StageBlocks, dm: Digit
     total = (emb_all + pos_all + sh.layers * (nb.qkv + nb.out) + sh.dense_layers * (nb.f1 + nb.f2)
              + sh.moe_layers * (nb.router + nb.s1 + nb.s2) + expert + nb.lm)
     tiles_needed = ceil_div(total, Z)
-    N = np.where(chip.size_to_model, np.maximum(tiles_needed, 1), chip.tiles)
+    N = np.where(chip.size_to_model, np.maximum(tiles_needed, 1), chip.tiles)  # tiles per chip
+    # C chips hold consecutive layers each: C·N tiles in all; a stage stays on one chip
+    n_all = (N * chip.chips).astype(np.int64)
     sep = chip.moe_separated & is_moe
-    fits = (total <= N * Z) & ~(sep & (Z < sh.experts))
+    fits = (total <= n_all * Z) & ~(sep & (Z < sh.experts))
     # digital weights beyond the SRAM need a DRAM fallback
     fits &= (dmac.weights * eng.weight_bytes <= eng.sram_bytes) | np.isfinite(eng.dram_gbps) | (dmac.weights == 0)
-    tiers_used = np.where(sep, np.maximum(ceil_div(total, N), sh.experts), ceil_div(total, N))
+    tiers_used = np.where(sep, np.maximum(ceil_div(total, n_all), sh.experts), ceil_div(total, n_all))
     return Mapping(total=total, expert=expert, embedding_all=emb_all, position_all=pos_all,
-                   tiles_needed=tiles_needed, N=N, fits=fits, tiers_used=tiers_used, stacked=total > N)
+                   tiles_needed=tiles_needed, N=N, fits=fits, tiers_used=tiers_used, stacked=total > n_all,
+                   n_all=n_all, chips_needed=ceil_div(tiles_needed, N))

@@ -89,6 +89,11 @@ class Chip:
     dpu_mm2: Array
     mha_unit_mm2: Array
     other_mm2: Array
+    chips: Array  # identical chips, layers pipelined across them
+    link_gbps: Array  # chip-to-chip link bandwidth per direction
+    link_ns: Array  # latency of one crossing
+    link_pj_per_bit: Array
+    act_bytes: Array  # bytes per activation element crossing a link
 
 
 def read_chip(c: Cols) -> Chip:
@@ -111,6 +116,9 @@ def read_chip(c: Cols) -> Chip:
         tile_mm2=c.f("hw.area.tile_mm2"), tier_overhead_mm2=c.f("hw.area.tier_overhead_mm2", 0.0),
         dpu_mm2=c.f("hw.area.dpu_mm2", 0.0), mha_unit_mm2=c.f("hw.area.mha_unit_mm2", 0.0),
         other_mm2=c.f("hw.area.other_mm2", 0.0),
+        chips=c.f("hw.chips", 1.0), link_gbps=c.f("hw.link.bandwidth_gbps", 64.0),
+        link_ns=c.f("hw.link.latency_ns", 2.0), link_pj_per_bit=c.f("hw.link.energy_pj_per_bit", 0.6),
+        act_bytes=c.f("hw.link.activation_bytes", 1.0),
     )
 
 

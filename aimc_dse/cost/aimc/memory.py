@@ -47,11 +47,11 @@ class KvMemory:
 
 
 def kv_memory(chip: Chip, ph: Physical, acc: Accounting) -> KvMemory:
-    sram = ph.sram_mb * 1e6
+    sram = ph.sram_mb * 1e6 * chip.chips  # each chip keeps its layers' caches
     return KvMemory(
         physical=acc.physical, bytes_per_elem=ph.kv_bits / 8.0, sram_bytes=sram, sram_gbps=ph.sram_gbps,
         sram_pj=ph.sram_pj, dram_gbps=ph.channels * chip.dram_gbps, dram_pj=ph.dram_pj,
-        dram_active_w=ph.channels * chip.dram_active_w, capacity_bytes=sram + ph.channels * ph.channel_gb * 1e9,
+        dram_active_w=ph.channels * chip.dram_active_w, capacity_bytes=sram + chip.chips * ph.channels * ph.channel_gb * 1e9,
     )
 
 

@@ -35,11 +35,11 @@ def areas(inp: Inputs, mp: Mapping, gf: GroupingFactors, eng: DigitalEngine) -> 
     """Chip area and the MoE part's area (expert crossbars, scaled by peripheral sharing), mm²."""
     chip = inp.chip
     tile = chip.tile_mm2 + chip.tier_overhead_mm2 * (chip.Z - 1)
-    expert_tiles = np.minimum(mp.N, ceil_div(mp.expert, chip.Z)).astype(np.float64)
+    expert_tiles = np.minimum(mp.n_all, ceil_div(mp.expert, chip.Z)).astype(np.float64)
     moe = expert_tiles * tile * gf.f_g
     ph = inp.physical
-    area = ((mp.N - expert_tiles) * tile + moe + chip.P * chip.dpu_mm2 + chip.M * chip.mha_unit_mm2
-            + chip.other_mm2 + eng.area_mm2 + ph.sram_mb * ph.sram_mm2_per_mb)
+    per_chip = chip.P * chip.dpu_mm2 + chip.M * chip.mha_unit_mm2 + chip.other_mm2 + ph.sram_mb * ph.sram_mm2_per_mb
+    area = (mp.n_all - expert_tiles) * tile + moe + chip.chips * per_chip + eng.area_mm2
     return area, moe
 
 
@@ -71,6 +71,7 @@ def aimc_outputs(inp: Inputs, acc: Accounting, mp: Mapping, tot: StepTotals, bt:
             "energy_nj.attention": B * tot.e_att,
             "energy_nj.dram": B * tot.e_dram,
             "energy_nj.digital_mac": B * tot.e_dig,
+            "energy_nj.link": B * tot.e_link,
             "energy_nj.passive": e_passive,
             "energy_nj.static": e_static,
             "power_w.static": (e_passive + e_static) / bt.makespan,
@@ -85,6 +86,8 @@ def aimc_outputs(inp: Inputs, acc: Accounting, mp: Mapping, tot: StepTotals, bt:
             "busy_ns.attention": B * tot.busy_att,
             "busy_ns.dram": B * tot.busy_dram,
             "busy_ns.digital_mac": B * tot.busy_dig,
+            "busy_ns.link": B * tot.busy_link,
+            "link_bytes": B * tot.link_bytes,
             "single_sequence_latency_ns": bt.single,
             "latency_bound_ns": bt.latency_bound,
             "throughput_bound_ns": bt.throughput_bound,
@@ -92,6 +95,7 @@ def aimc_outputs(inp: Inputs, acc: Accounting, mp: Mapping, tot: StepTotals, bt:
             "mvms": B * tot.mvms,
             "tier_blocks": mp.total,
             "tiles_needed": mp.tiles_needed,
+            "chips_needed": mp.chips_needed,
             "tiers_used": mp.tiers_used,
             "stacked": mp.stacked,
             "area_mm2.moe": np.where(is_moe, area_moe, np.nan),

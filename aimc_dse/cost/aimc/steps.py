@@ -47,6 +47,9 @@ class StepTotals:
     dem_io: Array = field(init=False)  # … on the MHA units (jobs / M) or the digital engine
     units_dpu: Array = field(init=False)  # P: DPUs in the pool
     units_io: Array = field(init=False)  # M: MHA units
+    e_link: Array = field(init=False)  # chip-to-chip link energy
+    busy_link: Array = field(init=False)
+    link_bytes: Array = field(init=False)
     delta: Array = field(init=False)  # longest stage occupancy (latency bound's spacing)
     t_pre: Array = field(init=False)  # the prefill part of t1
     tthr_pre: Array = field(init=False)
@@ -73,7 +76,7 @@ class StepTotals:
 
     @property
     def active_energy(self) -> Array:
-        return self.e_mvm + self.e_comm + self.e_dpu + self.e_att + self.e_dram + self.e_dig
+        return self.e_mvm + self.e_comm + self.e_dpu + self.e_att + self.e_dram + self.e_dig + self.e_link
 
 
 @dataclass(frozen=True)
@@ -160,6 +163,27 @@ def digital_step(m: StepModel, tokens: Array) -> tuple[Array, Array]:
     return e, digital_time(eng, f, macs, touched)
 
 
+@dataclass(frozen=True)
+class LinkStep:
+    """Chip-to-chip traffic of one step (docs/cost-model.md §10, multi-chip): with C > 1 chips
+    the activations of the step's tokens cross C − 1 links between pipeline stages and the
+    sampled token returns to the first chip, C crossings of d activations per token."""
+
+    crossings: Array
+    bytes: Array  # per crossing
+    occupancy: Array  # one link's busy time for the step (throughput demand)
+    time: Array  # on the critical path: every crossing's latency + transfer (store and forward)
+    energy_nj: Array
+
+
+def link_step(chip: Chip, d: Array, tokens: Array) -> LinkStep:
+    crossings = np.where(chip.chips > 1, chip.chips, 0.0)
+    by = tokens * d * chip.act_bytes
+    occ = np.where(crossings > 0, by / chip.link_gbps, 0.0)
+    return LinkStep(crossings=crossings, bytes=by, occupancy=occ, time=crossings * (chip.link_ns + occ),
+                    energy_nj=crossings * by * 8.0 * chip.link_pj_per_bit / 1000.0)
+
+
 def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
     """Accumulate a block of steps into ``tot`` (one sequence)."""
     sh, chip, t, tw = m.sh, m.chip, m.t, m.tw
@@ -183,15 +207,21 @@ def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
         t_dig = np.zeros(1)
     # per-step throughput demand of each resource, and the latency-bound stage occupancy (§G.4)
     d_tile = tok * m.tile_demand_tok + Tm * m.w.lm
-    d_dpu = (tok * tw.dpu_lat + tw.step_dpu_lat) / chip.P
+    # each of the chips has its own DPU pool and MHA units, serving its share of the layers
+    d_dpu = (tok * tw.dpu_lat + tw.step_dpu_lat) / (chip.P * chip.chips)
     # an attention job holds its MHA unit while it computes and loads its KV (and GO) cache; the
     # loads run at the full DRAM bandwidth per unit (a channel per unit, as in the event simulator)
-    d_io = L * t_job / chip.M
-    d_max = np.maximum(np.maximum(d_tile, d_dpu), np.maximum(d_io, t_dig))
+    d_io = L * t_job / (chip.M * chip.chips)
+    lk = link_step(chip, sh.d, tok)
+    d_max = np.maximum(np.maximum(np.maximum(d_tile, d_dpu), np.maximum(d_io, t_dig)), lk.occupancy)
     delta = np.maximum(np.maximum(Tm * m.w.busiest, np.where(b.tokens > 1, tok * m.ph.tau_max, 0.0)),
                        np.where(B > chip.M, t_job, 0.0))
     tau = m.ph.tau_total_prefill if b.prefill else m.ph.tau_total
-    t_steps = cnt * m.st.token + (cnt - s_first) * t.transfer_in + L * (a * t_job).sum(axis=0) + (snp - cnt) * tau
+    t_steps = (cnt * m.st.token + (cnt - s_first) * t.transfer_in + L * (a * t_job).sum(axis=0) + (snp - cnt) * tau
+               + (a * lk.time).sum(axis=0))
+    tot.e_link += (a * lk.energy_nj).sum(axis=0)
+    tot.busy_link += (a * lk.crossings * lk.occupancy).sum(axis=0)
+    tot.link_bytes += (a * lk.crossings * lk.bytes).sum(axis=0)
     thr, occ = B * (a * d_max).sum(axis=0), (a * delta).max(axis=0)
     tot.tthr += thr
     tot.dem_tile += (a * d_tile).sum(axis=0)
@@ -234,8 +264,8 @@ def run_steps(m: StepModel, n: int, prompt_tokens: Array, single_decode: Array) 
     """The prefill, then the G − 1 decode steps in blocks of ~DECODE_BLOCK_CELLS cells."""
     tot = StepTotals(n)
     work = m.work
-    tot.units_dpu = np.broadcast_to(m.chip.P, (n,)).astype(np.float64)
-    tot.units_io = np.broadcast_to(m.chip.M, (n,)).astype(np.float64)
+    tot.units_dpu = np.broadcast_to(m.chip.P * m.chip.chips, (n,)).astype(np.float64)
+    tot.units_io = np.broadcast_to(m.chip.M * m.chip.chips, (n,)).astype(np.float64)
     add_block(tot, m, Block(active=work.prefill[None, :], tokens=prompt_tokens[None, :], ctx=prompt_tokens[None, :],
                             first=np.ones((1, n), bool), cached=np.zeros(n, bool), prefill=True))
     g_max = int(work.G.max()) if n else 1
