@@ -56,3 +56,14 @@ def test_link_traffic_is_a_hand_count():
     slow = _row("nature-3d-aimc-sim", "nature-moe-51b", {"hw.chips": 2, "hw.link.latency_ns": 1000.0},
                 prompt_len=32, gen_len=8)
     assert math.isclose(slow["latency_ns"] - r["latency_ns"], 8 * 2 * (1000.0 - 2.0), rel_tol=1e-9)
+
+
+def test_event_mode_refuses_several_chips_clearly():
+    from aimc_dse.specs.base import SpecError
+
+    try:
+        aimc_dse.evaluate(hw="nature-3d-aimc-sim", model="sigma-moe-small", set={"hw.chips": 2}, fidelity="event")
+    except SpecError as e:
+        assert "hw.chips" in str(e)
+    else:
+        raise AssertionError("event mode ran a multi-chip design it does not model")

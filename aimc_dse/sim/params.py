@@ -216,6 +216,8 @@ def _physical_sections(pt: Mapping[str, Any]) -> list[str]:
 
 def _unsupported(pt: Mapping[str, Any]) -> None:
     """Features the closed form models but the event simulator does not (clear error, not a wrong number)."""
+    if _num(pt.get("hw.chips", 1)) != 1:
+        raise SpecError("hw", "hw.chips", "--fidelity event simulates one chip; use the closed form for several chips")
     phys = _physical_sections(pt)
     if phys:
         raise SpecError("hw", ", ".join(phys),
