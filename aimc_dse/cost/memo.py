@@ -9,6 +9,8 @@ calls (chunks of one sweep) carry ``functools.lru_cache`` themselves.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from typing import Any, Callable
 
 import numpy as np
@@ -17,10 +19,9 @@ import pandas as pd
 
 def distinct_rows(*cols: np.ndarray) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
     """Index of each row's distinct key, and the distinct keys (first-occurrence order)."""
-    frame = pd.DataFrame({i: c for i, c in enumerate(cols)})
-    inv = frame.groupby(list(frame.columns), sort=False).ngroup().to_numpy()
-    first = np.unique(inv, return_index=True)[1]
-    keys = [tuple(row) for row in frame.iloc[first].itertuples(index=False, name=None)]
+    arrays = [np.asarray(c) for c in cols]
+    inv, first = distinct_index(*arrays)
+    keys = list(zip(*(a[first].tolist() for a in arrays))) if len(first) else []
     return inv, keys
 
 
@@ -43,3 +44,48 @@ def per_distinct(fn: Callable[..., Any], mask: np.ndarray, *cols: np.ndarray, wi
         else:
             out[idx] = vals[inv]
     return out
+
+
+def distinct_index(*cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(index of each row's distinct key in first-occurrence order, the first row of each key):
+    rows that agree on every column share a key; NaN equals NaN.
+
+    Each column is factorised and the codes folded into one integer key (re-factorised
+    before it could overflow); constant columns cost one pass and are skipped."""
+    n = max((np.size(c) for c in cols), default=0)
+    key, size = np.zeros(n, dtype=np.int64), 1
+    for c in cols:
+        a = np.asarray(c)
+        if a.ndim == 0 or (n and np.all(a[:1] == a)):  # constant (NaN columns fall through)
+            continue
+        codes, uniq = pd.factorize(a, use_na_sentinel=False)
+        if size * len(uniq) >= 2**62:
+            key = pd.factorize(key)[0]
+            size = int(key.max()) + 1
+        key, size = key * len(uniq) + codes, size * len(uniq)
+    inv = pd.factorize(key)[0] if n else key
+    first = np.unique(inv, return_index=True)[1]
+    return inv, first
+
+
+def take(obj: Any, idx: np.ndarray, n: int) -> Any:
+    """``obj`` restricted to the points ``idx`` of n: every array whose last axis has length n
+    is indexed on it, inside (frozen) dataclasses, tuples and lists; anything else is kept.
+    All n points in order give ``obj`` itself."""
+    idx = np.asarray(idx)
+    if len(idx) == n and np.array_equal(idx, np.arange(n)):
+        return obj
+    return _take(obj, idx, n)
+
+
+def _take(obj: Any, idx: np.ndarray, n: int) -> Any:
+    if isinstance(obj, np.ndarray):
+        return obj[..., idx] if obj.ndim and obj.shape[-1] == n else obj
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(_take(x, idx, n) for x in obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out = copy.copy(obj)
+        for f in dataclasses.fields(obj):
+            object.__setattr__(out, f.name, _take(getattr(obj, f.name), idx, n))
+        return out
+    return obj

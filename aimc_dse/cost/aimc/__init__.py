@@ -30,6 +30,7 @@ from ..numeric import CEIL_EPS, Array
 from .accounting import accounting
 from .batching import batching
 from .blocks import digital_macs, mapping, stage_blocks, tier_cut
+from .decode import run_steps
 from .digital import digital_engine, digital_modules
 from .encoding import effective_chip, tiers_per_block
 from .grouping import grouping_factors
@@ -39,7 +40,7 @@ from .outputs import aimc_outputs
 from .phases import phases
 from .power import chip_power
 from .stages import op_times, stages, tile_loads
-from .steps import StepModel, run_steps
+from .steps import StepModel
 from .tokens import token_work
 
 __all__ = ["aimc_cost"]

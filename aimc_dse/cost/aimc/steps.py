@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from ..memo import take
 from ..numeric import Array, ceil_div, ceil_ns
 from ..shapes import ModelShape
 from .accounting import Accounting
@@ -73,6 +74,17 @@ class StepTotals:
         for f in fields(self):
             if f.name != "n":
                 setattr(self, f.name, np.zeros(self.n))
+
+    def merge(self, idx: Array, part: StepTotals) -> None:
+        """Add ``part`` (totals of the points ``idx``) in: sums add, the spacings δ take the maximum."""
+        for f in fields(self):
+            if f.name in ("n", "units_dpu", "units_io"):
+                continue
+            mine, theirs = getattr(self, f.name), getattr(part, f.name)
+            if f.name in ("delta", "delta_pre"):
+                mine[idx] = np.maximum(mine[idx], theirs)
+            else:
+                mine[idx] += theirs
 
     @property
     def active_energy(self) -> Array:
@@ -233,7 +245,7 @@ def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
         tot.t_pre += t_steps
         tot.tthr_pre += thr
         tot.delta_pre = np.maximum(tot.delta_pre, occ)
-    _add_counts(tot, m, b, cnt, snp, s_first_np)
+    _add_counts(tot, m, b.prefill, cnt, snp, s_first_np)
     tot.e_att += L * (a * e_c).sum(axis=0)
     tot.e_dram += L * se_kv + Lm * se_go
     tot.ops += L * (a * ops_att).sum(axis=0)
@@ -241,14 +253,14 @@ def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
     tot.busy_dram += L * s_kv + Lm * s_go
 
 
-def _add_counts(tot: StepTotals, m: StepModel, b: Block, cnt: Array, snp: Array, s_first_np: Array) -> None:
+def _add_counts(tot: StepTotals, m: StepModel, prefill: bool, cnt: Array, snp: Array, s_first_np: Array) -> None:
     """MVMs, transfers, DPU work and operations: linear in the tokens of the steps."""
     tw, t, nb = m.tw, m.t, m.nb
     n_mvm = snp * tw.mvm + cnt * nb.lm
     # the LM head's output transfer is counted once per step unless it needs reductions
     n_out = n_mvm - cnt * np.where(ceil_div(m.sh.d, m.chip.R) == 1, nb.lm, 0)
     n_in = n_mvm - s_first_np * nb.emb_tok
-    if b.prefill:  # grouped prefill (physical): f_c token transfers per token replace the k per-expert ones
+    if prefill:  # grouped prefill (physical): f_c token transfers per token replace the k per-expert ones
         n_in = n_in + m.prefill_transfer_delta * snp * tw.mvm_expert
     tot.mvms += n_mvm
     tot.e_mvm += (snp * (tw.mvm - tw.mvm_expert) + cnt * nb.lm) * tw.e_mvm_other + snp * tw.mvm_expert * tw.e_mvm_expert
@@ -260,19 +272,29 @@ def _add_counts(tot: StepTotals, m: StepModel, b: Block, cnt: Array, snp: Array,
     tot.busy_dpu += snp * tw.dpu_lat + cnt * tw.step_dpu_lat
 
 
-def run_steps(m: StepModel, n: int, prompt_tokens: Array, single_decode: Array) -> StepTotals:
-    """The prefill, then the G − 1 decode steps in blocks of ~DECODE_BLOCK_CELLS cells."""
-    tot = StepTotals(n)
+def decode_loop(m: StepModel, single_decode: Array) -> StepTotals:
+    """The G − 1 decode steps of every point of ``m``, step by step in blocks of about
+    DECODE_BLOCK_CELLS (step, point) cells. Points are taken longest first, so a block only
+    carries the points that still have steps: no point is evaluated past its own G."""
     work = m.work
-    tot.units_dpu = np.broadcast_to(m.chip.P * m.chip.chips, (n,)).astype(np.float64)
-    tot.units_io = np.broadcast_to(m.chip.M * m.chip.chips, (n,)).astype(np.float64)
-    add_block(tot, m, Block(active=work.prefill[None, :], tokens=prompt_tokens[None, :], ctx=prompt_tokens[None, :],
-                            first=np.ones((1, n), bool), cached=np.zeros(n, bool), prefill=True))
-    g_max = int(work.G.max()) if n else 1
-    block = max(1, DECODE_BLOCK_CELLS // max(n, 1))
-    for j0 in range(1, g_max, block):
-        j = np.arange(j0, min(g_max, j0 + block))[:, None]
-        ctx = work.prompt + j
-        add_block(tot, m, Block(active=j <= work.G - 1, tokens=np.where(single_decode, 1, ctx), ctx=ctx,
-                                first=~work.prefill & (j == 1), cached=work.kv_cache, prefill=False))
-    return tot
+    n = len(work.G)
+    order = np.argsort(-work.G, kind="stable")
+    ms, sd = take(m, order, n), single_decode[order]
+    tot = StepTotals(n)
+    g_desc = ms.work.G
+    j0 = 1
+    while n and j0 < g_desc[0]:
+        alive = int(np.count_nonzero(g_desc > j0))  # points with a step j0 (G − 1 ≥ j0)
+        block = max(1, DECODE_BLOCK_CELLS // alive)
+        j = np.arange(j0, min(int(g_desc[0]), j0 + block))[:, None]
+        sub = take(ms, np.arange(alive), n) if alive < n else ms
+        w = sub.work
+        part = StepTotals(alive)
+        ctx = w.prompt + j
+        add_block(part, sub, Block(active=j <= w.G - 1, tokens=np.where(sd[:alive], 1, ctx), ctx=ctx,
+                                   first=~w.prefill & (j == 1), cached=w.kv_cache, prefill=False))
+        tot.merge(np.arange(alive), part)
+        j0 += block
+    out = StepTotals(n)
+    out.merge(order, tot)
+    return out
