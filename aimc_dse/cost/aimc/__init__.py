@@ -25,7 +25,6 @@ from dataclasses import replace
 import numpy as np
 
 from ..columns import Cols
-from ..mapping import max_per_tile, max_weighted_two_ranges
 from ..numeric import CEIL_EPS, Array
 from .accounting import accounting
 from .batching import batching
@@ -40,7 +39,7 @@ from .outputs import aimc_outputs
 from .phases import phases
 from .power import chip_power
 from .stages import op_times, stages, tile_loads
-from .steps import StepModel
+from .steps import StepModel, TileDemand
 from .tokens import token_work
 
 __all__ = ["aimc_cost"]
@@ -61,21 +60,21 @@ def aimc_cost(c: Cols) -> dict[str, Array]:
     mp = mapping(chip, cut, sh, nb, dm, eng, dmac)
     gf = grouping_factors(chip, sh, work, inp.grouping)
     t = op_times(chip, sh, acc, gf)
-    w = tile_loads(chip, mp.N, sh, nb, acc, gf, work.zipf, work.seed)
+    w = tile_loads(chip, mp.N, sh, nb, acc, gf, work.zipf, work.seed, cut.per_block)
     st = stages(chip, sh, nb, w, t, dm, dmac, eng)
-    ph = phases(inp, acc, mp.N, nb, t, gf, dm, dmac, eng)
+    ph = phases(inp, acc, mp.N, nb, t, gf, dm, dmac, eng, w.e_both)
     tw = token_work(chip, sh, acc, nb, t, dm, dmac, gf)
     is_moe = sh.experts > 0
-    # the busiest tile's MVM time per token: non-expert blocks at weight 1 beside the expert
-    # region at its hottest expert's selection probability
-    non_expert = mp.total - mp.expert - mp.embedding_all - mp.position_all + nb.emb_tok
-    tile_demand = chip.mvm_latency_ns * np.where(
-        is_moe, max_weighted_two_ranges(non_expert, 1.0, mp.expert, ph.p_hot, mp.n_all), max_per_tile(tw.mvm, mp.n_all))
+    # per-token blocks: every non-expert block a token uses (dense models: all of them)
+    per_token = np.where(is_moe, mp.total - mp.expert - mp.embedding_all - mp.position_all + nb.emb_tok - nb.lm,
+                         tw.mvm)
+    tile = TileDemand(mvm_latency_ns=chip.mvm_latency_ns, dense=per_token, expert=np.where(is_moe, mp.expert, 0),
+                      p_hot=ph.p_hot, lm=nb.lm, n_all=mp.n_all)
     mem = kv_memory(chip, phy, acc)
     grouped_prefill = acc.grouping_on_expert_phase & gf.grouped
     kf = np.maximum(sh.top_k, 1).astype(np.float64)
     model = StepModel(chip=chip, sh=sh, acc=acc, work=work, nb=nb, mp=mp, t=t, w=w, st=st, ph=ph, tw=tw, dm=dm,
-                      dmac=dmac, eng=eng, mem=mem, tile_demand_tok=tile_demand,
+                      dmac=dmac, eng=eng, mem=mem, tile=tile,
                       prefill_transfer_delta=np.where(grouped_prefill, gf.f_c / kf - 1.0, 0.0))
     # MoEwithPIM rescales the prompt by f_m (§E.2); decode runs one token when the caches allow it.
     prompt_tokens = np.where(acc.prompt_scaled_by_f_m, np.ceil(work.prompt * gf.f_m - CEIL_EPS).astype(np.int64),

@@ -11,7 +11,15 @@ by the resource that sequences queue for:
   them want it: the last B − k sequences each add the pool's per-sequence demand D/k.
 
 makespan(B) = max(T(1) + max((B − 1)·max(δ, D_tile), (B − P)⁺·D_dpu, (B − M)⁺·D_mha),
-B·max(D_tile, D_dpu, D_mha)) — the second term the throughput bound by resource. ``batch_bound``
+B·max(D_tile, D_dpu, D_mha), waves) — the second term the throughput bound by resource.
+
+Waves: a sequence holds an MHA unit for a share u = (its attention jobs' time) / T(1) of its
+life. The lowest sequences take the units first and, as a job is not preempted, a later one
+only gets a unit while fewer than M are wanted: about k = ⌈M/u⌉ sequences share the M units
+(each slowed to max(T(1), k·work/M)) and the rest starve until they finish. So B sequences
+run in ⌈B/k⌉ waves, the last with B mod k of them. When u is near 1 (KV loads from a slow
+DRAM) this doubles the makespan once B passes M where the spacing term adds only D_mha per
+sequence. ``batch_bound``
 is "throughput" when a resource's queue (not the stage spacing δ) sets the makespan. On planar
 chips (no tile holds two stages) the references match the classic lower bound
 max(T(1) + (B − 1)·δ, B·Σ_steps max(resource demand)), which is kept.
@@ -45,8 +53,21 @@ def stacked_makespan(tot: StepTotals, B: Array) -> tuple[Array, Array]:
                        np.maximum(Bf - tot.units_io, 0.0) * tot.dem_io)
     pipe = (Bf - 1) * tot.delta
     thr = Bf * np.maximum(np.maximum(tot.dem_tile, tot.dem_dpu), tot.dem_io)
-    t = np.maximum(tot.t1 + np.maximum(pipe, queue), thr)
-    return t, (queue > pipe) | (thr >= t)
+    waves = pool_waves(tot.t1, tot.dem_io * tot.units_io, tot.units_io, Bf)
+    t = np.maximum(np.maximum(tot.t1 + np.maximum(pipe, queue), thr), waves)
+    return t, (queue > pipe) | (thr >= t) | (waves >= t)
+
+
+def pool_waves(t1: Array, work: Array, units: Array, B: Array) -> Array:
+    """Makespan of B sequences in waves on a pool of ``units`` (module docstring): each needs
+    ``work`` of unit time over its T(1) alone; k = ⌈units/u⌉ of them share the pool at once."""
+    u = work / np.maximum(t1, 1e-300)
+    k = np.where(u > 0, np.maximum(1.0, np.ceil(units / np.maximum(u, 1e-300) - 1e-9)), np.inf)
+    k = np.minimum(k, B)
+    full = np.floor(B / k)
+    rest = B - full * k
+    return (full * np.maximum(t1, k * work / units)
+            + np.where(rest > 0, np.maximum(t1, rest * work / units), 0.0))
 
 
 def batching(tot: StepTotals, B: Array, stacked: Array, prefill: Array) -> Batching:

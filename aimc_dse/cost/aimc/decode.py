@@ -120,7 +120,7 @@ def decode_closed_form(m: StepModel, keys: Array, tb: JobTables) -> StepTotals:
         tot.busy_dig += cnt * t_dig
     else:
         t_dig = np.zeros(n)
-    d_tile = m.tile_demand_tok + Tm * m.w.lm
+    d_tile = m.tile.at(one)
     d_dpu = (tw.dpu_lat + tw.step_dpu_lat) / (chip.P * chip.chips)
     lk = link_step(chip, sh.d, one)
     s_io = L / (chip.M * chip.chips)  # d_io(n) = s_io · job(n)

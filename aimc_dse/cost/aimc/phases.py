@@ -56,7 +56,7 @@ class Phases:
 
 
 def phases(inp: Inputs, acc: Accounting, N: Array, nb: StageBlocks, t: OpTimes, gf: GroupingFactors,
-           dm: DigitalModules, dmac: DigitalMacs, eng: DigitalEngine) -> Phases:
+           dm: DigitalModules, dmac: DigitalMacs, eng: DigitalEngine, w_both: Array) -> Phases:
     chip, sh = inp.chip, inp.shape
     Tm, P, k, ns, L = chip.mvm_latency_ns, chip.P, sh.top_k, sh.shared, sh.layers
     # DPU work per token in each phase
@@ -74,7 +74,9 @@ def phases(inp: Inputs, acc: Accounting, N: Array, nb: StageBlocks, t: OpTimes, 
     dense_part = nb.qkv + nb.out + nb.router + nb.s1 + nb.s2
     u_moe = max_weighted_two_ranges(dense_part, 1.0, sh.experts * nb.expert_stride, p_hot, N)
     sep = chip.moe_separated & (sh.experts > 0)
-    u_moe = np.where(sep, np.maximum(max_per_tile(nb.qkv + nb.out + nb.router, N), k.astype(np.float64)), u_moe)
+    # MoE-separated: a token's k experts all sit on the same tiles, so the busiest of them
+    # runs all k experts' blocks it holds (w_both: k per expert block on it)
+    u_moe = np.where(sep, np.maximum(max_per_tile(nb.qkv + nb.out + nb.router, N), w_both), u_moe)
     # Grouped prefill (physical): the expert groups' periphery serves f_m MVMs per token (§G.6).
     u_moe_grouped = np.maximum(max_per_tile(dense_part, N), gf.f_m)
     rate = eng.macs_per_ns

@@ -24,6 +24,7 @@ from .blocks import DigitalMacs, StageBlocks
 from .digital import DigitalEngine, DigitalModules, digital_time
 from .grouping import GroupingFactors
 from .inputs import Chip
+from .separated import separated_expert_loads
 
 # The sampling node's vector size is hard-coded to 512 in the references
 # (docs/reference-simulators.md §C.5).
@@ -103,16 +104,41 @@ class TileLoads:
     m2: Array  # expert down + shared down
     lm: Array
     emb: Array
+    e1_one: Array  # one expert's up-projection blocks on its busiest tile
+    e2_one: Array  # … down-projection
+    e_both: Array  # all chosen experts' up- and down-projection blocks on the busiest tile (expected)
 
     @property
     def busiest(self) -> Array:
         return np.maximum.reduce([self.qkv, self.out, self.f1, self.f2, self.m1, self.m2, self.lm, self.emb])
 
 
+def separated_loads(chip: Chip, N: Array, sh: ModelShape, per_block: Array, mask: Array) -> tuple[Array, Array, Array]:
+    """Per point: one expert's most blocks on a tile (up, down, both) under the replayed
+    MoE-separated placement (separated.py); NaN where it found no room."""
+    slots = chip.Z // np.maximum(per_block, 1)  # a block takes per_block tiers
+    out = per_distinct(
+        lambda *a: separated_expert_loads(*(int(x) for x in a)) or (np.nan,) * 3, mask, N, slots, chip.R, chip.C,
+        sh.d, sh.d_ff_expert, sh.experts, sh.moe_layers, sh.n_ffn_mats - 1, sh.shared, sh.d_ff_shared, width=3,
+        fill=np.nan)
+    return out[0], out[1], out[2]
+
+
 def tile_loads(chip: Chip, N: Array, sh: ModelShape, nb: StageBlocks, acc: Accounting, gf: GroupingFactors,
-               zipf: Array, seed: Array) -> TileLoads:
+               zipf: Array, seed: Array, cut_per_block: Array) -> TileLoads:
     w_e1 = expert_stage_w(chip, N, sh, nb.expert_stride, nb.e1, zipf, seed)
     w_e2 = expert_stage_w(chip, N, sh, nb.expert_stride, nb.e2, zipf, seed)
+    w_both = expert_stage_w(chip, N, sh, nb.expert_stride, nb.expert_stride, zipf, seed)
+    one1, one2 = max_per_tile(nb.e1, N), max_per_tile(nb.e2, N)
+    # MoE-separated: the replayed placement's piles (separated.py); the k chosen experts are
+    # stacked copies, so each pile serialises k times
+    sep = chip.moe_separated & (sh.experts > 0)
+    if sep.any():
+        kf = sh.top_k.astype(np.float64)
+        loads = separated_loads(chip, N, sh, cut_per_block, sep)
+        ok = sep & np.isfinite(loads[0])
+        w_e1, w_e2, w_both = (np.where(ok, kf * x, w) for x, w in zip(loads, (w_e1, w_e2, w_both)))
+        one1, one2 = np.where(ok, loads[0], one1), np.where(ok, loads[1], one2)
     # A shared periphery serves one crossbar at a time: a token whose experts share a group
     # serialises (expected max_g ℓ_g(t) = single-token schedule length per token).
     serial = acc.grouping_on_expert_phase & gf.grouped
@@ -123,6 +149,7 @@ def tile_loads(chip: Chip, N: Array, sh: ModelShape, nb: StageBlocks, acc: Accou
         f2=max_per_tile(nb.f2, N),
         m1=np.maximum(np.maximum(max_per_tile(nb.router, N), w_e1), max_per_tile(nb.s1, N)),
         m2=np.maximum(w_e2, max_per_tile(nb.s2, N)), lm=max_per_tile(nb.lm, N), emb=max_per_tile(nb.emb_tok, N),
+        e1_one=one1, e2_one=one2, e_both=w_both,
     )
 
 
@@ -159,13 +186,30 @@ def stages(chip: Chip, sh: ModelShape, nb: StageBlocks, w: TileLoads, t: OpTimes
     st_out = np.where(dm.attention, dig(dmac.out), stage(w.out, nb.na_out, dep_q))
     st_f1 = np.where(dm.dense_ffn, dig(dmac.dense_ffn * (m - 1) / m), stage(w.f1, nb.na_f1, dep_d))
     st_f2 = np.where(dm.dense_ffn, dig(dmac.dense_ffn / m), stage(w.f2, nb.na_f2, ceil_div(sh.d_ff, R) - 1))
-    st_m1 = stage(w.m1, nb.na_router + k * nb.na_e1 + nb.na_s1, dep_d)
     dep_m2 = np.maximum(ceil_div(sh.d_ff_expert, R), ceil_div(sh.d_ff_shared, R)) - 1
-    st_m2 = stage(w.m2, k * nb.na_e2 + nb.na_s2, dep_m2)
+    # The k chosen experts form a two-machine flow shop: an expert's down-projection starts
+    # as soon as its own up-projection (and activation) is done, while the next expert's
+    # up-projection runs. The stage takes the longer of "every up-projection, then the last
+    # expert's down-projection" and "the first expert's up-projection, then every
+    # down-projection" (w: all chosen experts' blocks on the busiest tile; one: a single
+    # expert's). One expert (k = 1) gives the plain sequence up → activation → down.
+    red1_all = t.add_c * reduction_rounds(chip, nb.na_router + k * nb.na_e1 + nb.na_s1, dep_d)
+    red2_all = t.add_c * reduction_rounds(chip, k * nb.na_e2 + nb.na_s2, dep_m2)
+    red1_one = t.add_c * reduction_rounds(chip, nb.na_e1, dep_d)
+    red2_one = t.add_c * reduction_rounds(chip, nb.na_e2, dep_m2)
+    up_all, down_all = Tm * w.m1 + red1_all, Tm * w.m2 + red2_all
+    up_one, down_one = Tm * w.e1_one + red1_one, Tm * w.e2_one + red2_one
+    hops = 2 * (t.transfer_in + t.transfer_out) + t.act_expert
     # Tokens routed to analog and digital experts proceed in parallel; the stage waits for
     # the slower. One digital engine serves the digital router, shared and routed experts.
     mac_moe_dig = dm.picks * dmac.expert + dmac.moe_dense
-    analog = st_m1 + t.act_expert + st_m2
+    # … unless up- and down-projections share tiles: the busiest tile runs all its blocks;
+    # and the reductions of all experts share the DPU pool, which interleaves them so that
+    # no expert's down-projection starts before every up-projection is reduced: when the
+    # experts run side by side (and the adds dominate) the stage stays up → adds → down → adds.
+    shared_tile = Tm * w.e_both + red1_one + red2_one
+    dpu_bound = Tm * w.e1_one + red1_all + Tm * w.e2_one + red2_all
+    analog = hops + np.maximum.reduce([up_all + down_one, up_one + down_all, shared_tile, dpu_bound])
     ffn_moe = np.where(mac_moe_dig > 0, np.maximum(analog, dig(mac_moe_dig) + t.act_expert), analog)
     ffn_moe = ffn_moe + t.combines * t.combine
     ffn_dense = st_f1 + t.act_dense + st_f2

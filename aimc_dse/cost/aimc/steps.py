@@ -20,6 +20,7 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
+from ..mapping import max_weighted_ranges
 from ..memo import take
 from ..numeric import Array, ceil_div, ceil_ns
 from ..shapes import ModelShape
@@ -92,6 +93,26 @@ class StepTotals:
 
 
 @dataclass(frozen=True)
+class TileDemand:
+    """The busiest tile's MVM time in a step of t tokens: the per-token blocks (non-expert at
+    weight 1, the routed experts at their hottest expert's selection probability) and the LM
+    head, used once per step, as three ranges placed one after another round-robin on the
+    chip's tiles (mapping order: layers, then the LM head)."""
+
+    mvm_latency_ns: Array
+    dense: Array  # per-token non-expert blocks
+    expert: Array  # routed-expert blocks of all layers
+    p_hot: Array
+    lm: Array
+    n_all: Array
+
+    def at(self, tokens: Array) -> Array:
+        tok = np.asarray(tokens, dtype=np.float64)
+        return self.mvm_latency_ns * max_weighted_ranges(
+            [self.dense, self.expert, self.lm], [tok, tok * self.p_hot, 1.0], self.n_all)
+
+
+@dataclass(frozen=True)
 class StepModel:
     """Everything a step needs, per point."""
 
@@ -110,7 +131,7 @@ class StepModel:
     dmac: DigitalMacs
     eng: DigitalEngine
     mem: KvMemory
-    tile_demand_tok: Array  # busiest tile's MVM time per token (throughput bound)
+    tile: TileDemand  # the busiest tile's MVM time per step (throughput bound)
     prefill_transfer_delta: Array  # extra input transfers per expert MVM in a grouped prefill
 
 
@@ -218,7 +239,7 @@ def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
     else:
         t_dig = np.zeros(1)
     # per-step throughput demand of each resource, and the latency-bound stage occupancy (§G.4)
-    d_tile = tok * m.tile_demand_tok + Tm * m.w.lm
+    d_tile = m.tile.at(tok)
     # each of the chips has its own DPU pool and MHA units, serving its share of the layers
     d_dpu = (tok * tw.dpu_lat + tw.step_dpu_lat) / (chip.P * chip.chips)
     # an attention job holds its MHA unit while it computes and loads its KV (and GO) cache; the
