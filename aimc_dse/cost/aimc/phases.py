@@ -56,8 +56,10 @@ class Phases:
 
 
 def phases(inp: Inputs, acc: Accounting, N: Array, nb: StageBlocks, t: OpTimes, gf: GroupingFactors,
-           dm: DigitalModules, dmac: DigitalMacs, eng: DigitalEngine) -> Phases:
+           dm: DigitalModules, dmac: DigitalMacs, eng: DigitalEngine, experts_here: Array | None = None) -> Phases:
+    """``experts_here``: a MoE layer's routed experts on one chip (expert parallelism, placement.py); all E by default."""
     chip, sh = inp.chip, inp.shape
+    here = sh.experts if experts_here is None else experts_here
     Tm, P, k, ns, L = chip.mvm_latency_ns, chip.P, sh.top_k, sh.shared, sh.layers
     # DPU work per token in each phase
     dpu0 = t.add_d + nb.na_qkv * t.add_c
@@ -72,9 +74,10 @@ def phases(inp: Inputs, acc: Accounting, N: Array, nb: StageBlocks, t: OpTimes, 
     # selection probability of its hottest expert.
     p_hot = hottest_expert_probability(sh, inp.work.zipf)
     dense_part = nb.qkv + nb.out + nb.router + nb.s1 + nb.s2
-    u_moe = max_weighted_two_ranges(dense_part, 1.0, sh.experts * nb.expert_stride, p_hot, N)
+    u_moe = max_weighted_two_ranges(dense_part, 1.0, here * nb.expert_stride, p_hot, N)
     sep = chip.moe_separated & (sh.experts > 0)
-    u_moe = np.where(sep, np.maximum(max_per_tile(nb.qkv + nb.out + nb.router, N), k.astype(np.float64)), u_moe)
+    u_moe = np.where(sep, np.maximum(max_per_tile(nb.qkv + nb.out + nb.router, N),
+                                     np.minimum(k, here).astype(np.float64)), u_moe)
     # Grouped prefill (physical): the expert groups' periphery serves f_m MVMs per token (§G.6).
     u_moe_grouped = np.maximum(max_per_tile(dense_part, N), gf.f_m)
     rate = eng.macs_per_ns
