@@ -225,3 +225,38 @@ def test_mla_operations_count_the_real_matrices():
     attn = 7168 * 1536 + 1536 * 24576 + 7168 * 576 + 512 * 32768 + 16384 * 7168
     assert an["fits"] and dg["fits"]
     assert math.isclose(dg["flops"] - an["flops"], 61 * (attn / 512 - (161 + 434) * 512), rel_tol=1e-9)
+
+
+# ---- the README's multi-chip comparison table is the model's ------------------------------------
+
+def _readme_table_rows():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = text[text.index("### Several chips"):text.index("### Event-driven fidelity")]
+    for line in section.splitlines():
+        if line.startswith("| DeepSeek-V3 |") or line.startswith("| Qwen3-30B-A3B |"):
+            yield [c.strip() for c in line.strip("|").split("|")]
+
+
+GPU_SETS = {"hw.devices": 8, "hw.parallelism": "ep", "hw.weight_precision": "fp8", "hw.compute_precision": "fp8",
+            "hw.kv_precision": "fp8"}
+
+
+def _close(shown: str, value: float) -> bool:
+    s = shown.replace(",", "")
+    decimals = len(s.split(".")[1]) if "." in s else 0
+    return abs(float(s) - value) <= 0.5 * 10 ** -decimals + 1e-12
+
+
+def test_readme_multichip_ratios_match_the_model():
+    rows = list(_readme_table_rows())
+    assert len(rows) == 7
+    models = {"DeepSeek-V3": "deepseek-v3", "Qwen3-30B-A3B": "qwen3-30b-a3b"}
+    for model, aimc, gpu, prompt, batch, *shown in rows:
+        chips, placement = aimc.split(" chips, ")
+        wl = dict(prompt_len=int(prompt), gen_len=128, batch=int(batch), kv_cache=True)
+        a = _row("nature-3d-aimc", models[model], {"hw.chips": int(chips), "hw.parallelism": placement}, **wl)
+        g = _row({"8× H200": "h200-sxm", "8× H100": "h100-sxm"}[gpu], models[model], GPU_SETS, **wl)
+        for s, col in zip(shown, ("tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2", "gops_per_w_per_mm2")):
+            assert _close(s, a[col] / g[col]), (model, aimc, prompt, batch, col, s, a[col] / g[col])
