@@ -67,3 +67,196 @@ def test_event_mode_refuses_several_chips_clearly():
         assert "hw.chips" in str(e)
     else:
         raise AssertionError("event mode ran a multi-chip design it does not model")
+
+
+# ---- expert parallelism (hw.parallelism = expert | best) ----------------------------------------
+
+EXPERT = {"hw.parallelism": "expert"}
+
+
+def test_one_chip_expert_parallel_is_the_pipeline_exactly():
+    for model, wl in (("nature-moe-51b", {}), ("mixtral-8x7b", {"batch": 8}), ("olmoe-1b-7b", {"batch": 4})):
+        a = aimc_dse.evaluate(hw="nature-3d-aimc", model=model, set={}, **wl).iloc[0]
+        b = aimc_dse.evaluate(hw="nature-3d-aimc", model=model, set=EXPERT, **wl).iloc[0]
+        assert b["placement"] == "expert"
+        for col in a.index:
+            if col in ("placement", "hw.parallelism"):
+                continue
+            same = (a[col] == b[col]) or (a[col] != a[col] and b[col] != b[col])  # NaN == NaN
+            assert same, (model, col, a[col], b[col])
+
+
+def test_expert_parallel_link_traffic_is_a_hand_count():
+    # nature-moe-51b: 48 MoE layers, top-1, d = 1024 activations of 1 byte. On 2 chips a token's
+    # expert is on the other chip than its layer's home with probability 1/2, so per token and
+    # MoE layer a dispatch and a combine move 1/2 · 1024 B each, besides the pipeline's 2
+    # crossings of 1024 B per token; prefill 32 tokens + 7 decode tokens
+    r = _row("nature-3d-aimc-sim", "nature-moe-51b", {"hw.chips": 2, **EXPERT}, prompt_len=32, gen_len=8)
+    tokens = 32 + 7
+    assert r["placement"] == "expert"
+    assert r["link_bytes"] == tokens * (2 * 1024 + 48 * 2 * 0.5 * 1024)
+    assert math.isclose(r["energy_nj.link"], r["link_bytes"] * 8 * 0.6 / 1000, rel_tol=1e-12)
+    assert math.isclose(r["busy_ns.link"], r["link_bytes"] / 64.0, rel_tol=1e-12)
+    # every crossing (2 pipeline + 2 × 48 all-to-all per step) pays the link latency: 8 steps
+    slow = _row("nature-3d-aimc-sim", "nature-moe-51b", {"hw.chips": 2, "hw.link.latency_ns": 1000.0, **EXPERT},
+                prompt_len=32, gen_len=8)
+    assert math.isclose(slow["latency_ns"] - r["latency_ns"], 8 * (2 + 96) * (1000.0 - 2.0), rel_tol=1e-9)
+    # top-8 of 256 over 16 chips: 8 · 15/16 = 7.5 remote experts per token and MoE layer (58 of them);
+    # prefill 4 tokens + 1 decode token, d = 7168
+    ds = _row("nature-3d-aimc", "deepseek-v3", {"hw.chips": 16, **EXPERT}, prompt_len=4, gen_len=2)
+    d = 7168
+    assert math.isclose(ds["link_bytes"], 5 * (16 * d + 58 * 2 * 8 * 15 / 16 * d), rel_tol=1e-12)
+
+
+def test_expert_parallel_fit_is_a_hand_count():
+    # nature-moe-51b on 200-tile chips: an expert is 16 + 16 blocks (1024×4096 and 4096×1024 on
+    # 512×512 tiers), 48 layers × 128 experts = 196,608 expert blocks. Over 3 chips each holds
+    # ⌈128/3⌉ = 43 experts of every layer and a third of the rest.
+    one = _row("nature-3d-aimc-sim", "nature-moe-51b", {})
+    rest = int(one["tier_blocks"]) - 48 * 128 * 32
+    per_chip = -(-rest // 3) + 48 * 43 * 32
+    # the smallest stack on which 3 chips hold the model as a pipeline (perfect balance)
+    z = -(-int(one["tier_blocks"]) // (3 * 200))
+    pipe = _row("nature-3d-aimc-sim", "nature-moe-51b", {"hw.chips": 3, "hw.stack_height": z})
+    ep = _row("nature-3d-aimc-sim", "nature-moe-51b", {"hw.chips": 3, "hw.stack_height": z, **EXPERT})
+    assert pipe["fits"] and pipe["chips_needed"] == 3
+    assert bool(ep["fits"]) == (per_chip <= 200 * z) and not ep["fits"]  # ⌈E/C⌉ rounding costs tiers
+    assert ep["tiers_used"] == -(-per_chip // 200)
+    # 4 chips: ⌈128/4⌉ = 32 experts each, the rest quartered: fits, and chips_needed says 4
+    per4 = -(-rest // 4) + 48 * 32 * 32
+    ep4 = _row("nature-3d-aimc-sim", "nature-moe-51b", {"hw.chips": 4, "hw.stack_height": z, **EXPERT})
+    assert ep4["fits"] == (per4 <= 200 * z) and ep4["fits"] and ep4["chips_needed"] == 4
+    assert ep4["tiers_used"] == -(-per4 // 200)
+
+
+def test_free_links_one_sequence_expert_parallel_is_not_slower_than_one_chip_with_all_tiers():
+    # Expert parallelism keeps every stage's blocks on one chip's N tiles, as the big chip (N tiles,
+    # C·Z tiers) does, except that a layer's experts spread over C·N tiles: chosen experts meet on a
+    # tile only when they share a chip, and a prefill phase's hottest tile holds 1/C of the experts.
+    sets = {"hw.chips": 2, **FREE, **EXPERT}
+    big = {"hw.stack_height": 2048}
+    # top-1 decode: one chosen expert never collides, so both take exactly as long
+    wl = {"batch": 1, "prefill": False, "gen_len": 6, "prompt_len": 16}
+    two = _row("nature-3d-aimc-sim", "nature-moe-51b", sets, **wl)
+    one = _row("nature-3d-aimc-sim", "nature-moe-51b", big, **wl)
+    assert math.isclose(two["latency_ns"] - two["busy_ns.link"], one["latency_ns"], rel_tol=1e-12)
+    # top-2 (mixtral) and top-8 (olmoe), with a prefill: not slower, and faster than the pipeline
+    for model, z in (("mixtral-8x7b", 4096), ("olmoe-1b-7b", 2048)):
+        two = _row("nature-3d-aimc-sim", model, {**sets, "hw.stack_height": z // 2}, batch=1)
+        pipe = _row("nature-3d-aimc-sim", model, {**sets, "hw.stack_height": z // 2, "hw.parallelism": "pipeline"},
+                    batch=1)
+        one = _row("nature-3d-aimc-sim", model, {"hw.stack_height": z}, batch=1)
+        assert two["fits"] and one["fits"]
+        assert two["latency_ns"] - two["busy_ns.link"] < one["latency_ns"]
+        assert two["latency_ns"] - two["busy_ns.link"] < pipe["latency_ns"] - pipe["busy_ns.link"]
+
+
+def test_best_reports_the_faster_placement():
+    for model, chips, batch in (("deepseek-v3", 16, 1), ("deepseek-v3", 16, 64), ("qwen3-30b-a3b", 8, 1),
+                                ("olmoe-1b-7b", 2, 4), ("nature-moe-51b", 1, 1)):
+        got = {p: _row("nature-3d-aimc", model, {"hw.chips": chips, "hw.parallelism": p}, batch=batch)
+               for p in ("pipeline", "expert", "best")}
+        fast = max(("pipeline", "expert"), key=lambda p: (got[p]["tokens_per_s"], p == "pipeline"))
+        assert got["best"]["placement"] == fast
+        assert got["best"]["tokens_per_s"] == got[fast]["tokens_per_s"]
+        assert got["best"]["energy_nj"] == got[fast]["energy_nj"]
+    # a tie (one chip) goes to the pipeline; a dense model has no experts to spread
+    assert _row("nature-3d-aimc", "olmoe-1b-7b", {"hw.parallelism": "best"})["placement"] == "pipeline"
+    dense = _row("nature-3d-aimc", "llama-2-70b", {"hw.chips": 2, **EXPERT})
+    assert dense["placement"] == "pipeline"
+    assert dense["latency_ns"] == _row("nature-3d-aimc", "llama-2-70b", {"hw.chips": 2})["latency_ns"]
+
+
+def test_an_unknown_parallelism_is_refused_in_one_line():
+    from aimc_dse.specs.base import SpecError
+
+    try:
+        aimc_dse.evaluate(hw="nature-3d-aimc", model="olmoe-1b-7b", set={"hw.parallelism": "ep"})
+    except SpecError as e:
+        assert "parallelism" in str(e) and "\n" not in str(e).strip()
+    else:
+        raise AssertionError("hw.parallelism=ep accepted on an AIMC chip")
+
+
+# ---- MLA attention on the tiers (shapes.attn_mats) -------------------------------------------------
+
+def _internals(model: str, sets: list[str]):
+    from aimc_dse.cost.aimc.accounting import accounting
+    from aimc_dse.cost.aimc.blocks import digital_macs, stage_blocks, tier_cut
+    from aimc_dse.cost.aimc.digital import digital_engine, digital_modules
+    from aimc_dse.cost.aimc.encoding import tiers_per_block
+    from aimc_dse.cost.aimc.inputs import read_inputs
+    from aimc_dse.cost.columns import Cols
+    from aimc_dse.specs.points import build_points
+
+    inp = read_inputs(Cols(build_points(["nature-3d-aimc-sim"], [model], {}, sets)))
+    dm = digital_modules(inp.digital, inp.shape, inp.work.zipf, inp.first_dense_layers, inp.moe_every)
+    eng = digital_engine(inp.digital, inp.digital.has_unit)
+    nb = stage_blocks(tier_cut(inp.chip, tiers_per_block(inp.physical), inp.physical.slices), inp.shape,
+                      accounting(inp.profile), dm)
+    return nb, digital_macs(inp.shape, dm, eng)
+
+
+def test_mla_attention_blocks_and_macs_are_hand_counts():
+    # DeepSeek-V3 on 512×512 tiers: q_a 7168×1536 (14·3 = 42 blocks), q_b 1536×(128·192) (3·48 = 144),
+    # kv_a 7168×576 (14·2 = 28), kv_b 512×(128·256) (1·64 = 64); out (128·128)×7168 (32·14 = 448)
+    nb, _ = _internals("deepseek-v3", [])
+    assert int(nb.qkv[0]) == 42 + 144 + 28 + 64 and int(nb.out[0]) == 448
+    # partial-sum adds: (⌈I/512⌉ − 1)·⌈O/512⌉ = 13·3 + 2·48 + 13·2 + 0·64; out 31·14
+    assert int(nb.na_qkv[0]) == 39 + 96 + 26 and int(nb.na_out[0]) == 434
+    # on a digital unit the same five matrices are its MACs per token and layer
+    _, dmac = _internals("deepseek-v3", ["hw.digital=hermes-14nm-digital", "workload.digital.attention=true"])
+    assert int(dmac.qkv[0]) == 7168 * 1536 + 1536 * 24576 + 7168 * 576 + 512 * 32768
+    assert int(dmac.out[0]) == 16384 * 7168
+    # a GQA model keeps Q, K, V: mixtral d 4096, q 4096, kv 1024 → 8·8 + 2·8·2 blocks
+    nb, _ = _internals("mixtral-8x7b", [])
+    assert int(nb.qkv[0]) == 64 + 2 * 16 and int(nb.out[0]) == 64
+
+
+def test_mla_operations_count_the_real_matrices():
+    # moving the attention to the digital unit turns each stored weight's (2 − 1/C) tier operations
+    # into 2 MAC operations, and drops its partial-sum adds (161 + 434 adds of C = 512 per layer):
+    # one token through 61 layers
+    kw = dict(prompt_len=1, gen_len=1, batch=1, kv_cache=True)
+    sets = {"hw.chips": 16}
+    an = _row("nature-3d-aimc-sim", "deepseek-v3", sets, **kw)
+    dg = _row("nature-3d-aimc-sim", "deepseek-v3", {**sets, "hw.digital": "hermes-14nm-digital",
+                                                    "workload.digital.attention": True}, **kw)
+    attn = 7168 * 1536 + 1536 * 24576 + 7168 * 576 + 512 * 32768 + 16384 * 7168
+    assert an["fits"] and dg["fits"]
+    assert math.isclose(dg["flops"] - an["flops"], 61 * (attn / 512 - (161 + 434) * 512), rel_tol=1e-9)
+
+
+# ---- the README's multi-chip comparison table is the model's ------------------------------------
+
+def _readme_table_rows():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    section = text[text.index("### Several chips"):text.index("### Event-driven fidelity")]
+    for line in section.splitlines():
+        if line.startswith("| DeepSeek-V3 |") or line.startswith("| Qwen3-30B-A3B |"):
+            yield [c.strip() for c in line.strip("|").split("|")]
+
+
+GPU_SETS = {"hw.devices": 8, "hw.parallelism": "ep", "hw.weight_precision": "fp8", "hw.compute_precision": "fp8",
+            "hw.kv_precision": "fp8"}
+
+
+def _close(shown: str, value: float) -> bool:
+    s = shown.replace(",", "")
+    decimals = len(s.split(".")[1]) if "." in s else 0
+    return abs(float(s) - value) <= 0.5 * 10 ** -decimals + 1e-12
+
+
+def test_readme_multichip_ratios_match_the_model():
+    rows = list(_readme_table_rows())
+    assert len(rows) == 7
+    models = {"DeepSeek-V3": "deepseek-v3", "Qwen3-30B-A3B": "qwen3-30b-a3b"}
+    for model, aimc, gpu, prompt, batch, *shown in rows:
+        chips, placement = aimc.split(" chips, ")
+        wl = dict(prompt_len=int(prompt), gen_len=128, batch=int(batch), kv_cache=True)
+        a = _row("nature-3d-aimc", models[model], {"hw.chips": int(chips), "hw.parallelism": placement}, **wl)
+        g = _row({"8× H200": "h200-sxm", "8× H100": "h100-sxm"}[gpu], models[model], GPU_SETS, **wl)
+        for s, col in zip(shown, ("tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2", "gops_per_w_per_mm2")):
+            assert _close(s, a[col] / g[col]), (model, aimc, prompt, batch, col, s, a[col] / g[col])

@@ -121,8 +121,12 @@ COLUMNS: tuple[Column, ...] = (
        "the weight columns of a tier after the weight encoding)",
        perf=False),
     _c("tiles_needed", "", "int", AIMC, "⌈tier_blocks / stack_height⌉", perf=False, better="lower"),
-    _c("chips_needed", "", "int", AIMC, "⌈tiles_needed / tiles per chip⌉: chips the weights need", perf=False,
+    _c("chips_needed", "", "int", AIMC, "chips the weights need: ⌈tiles_needed / tiles per chip⌉ (placement expert: the "
+       "fewest chips each holding ⌈E/C⌉ experts of every MoE layer and 1/C of the rest; 0 when none suffices)", perf=False,
        better="lower"),
+    _c("placement", "", "str", AIMC, "how the model is split across the chips (hw.parallelism): pipeline "
+       "(consecutive layers per chip) or expert (each MoE layer's routed experts spread over all chips); with "
+       "hw.parallelism = best, the faster of the two", perf=False),
     _c("tiers_used", "", "int", AIMC, "tiers occupied on the busiest tile", perf=False),
     _c("stacked", "", "bool", AIMC, "some tile holds blocks of several stages (tiers_used > 1)", perf=False),
     _c("area_mm2.moe", "mm²", "float", AIMC, "the MoE part's area: expert tiles scaled by peripheral sharing f_g",

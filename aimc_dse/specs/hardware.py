@@ -175,10 +175,17 @@ class AimcHardware(Spec):
     sharing: Sharing = Field(default_factory=Sharing, description="peripheral sharing")
     chips: int = Field(
         1, ge=1, le=MAX_UNITS,
-        description="identical chips joined by chip-to-chip links; the layers are pipelined across them "
-        "(consecutive layers per chip). 1 = one chip",
+        description="identical chips joined by chip-to-chip links, the model split across them as "
+        "`parallelism` says. 1 = one chip",
     )
     link: ChipLink = Field(default_factory=ChipLink, description="the chip-to-chip link (used when chips > 1)")
+    parallelism: Literal["pipeline", "expert", "best"] = Field(
+        "pipeline",
+        description="how the model is split across the chips: pipeline (consecutive layers per chip); expert "
+        "(each MoE layer's routed experts spread over all chips, tokens dispatched and combined over the links; "
+        "attention, dense FFNs, routers and shared experts stay on their layer's pipeline chip; a dense model "
+        "runs as pipeline); best (both evaluated, the one with more tokens/s reported, pipeline on a tie)",
+    )
     mapping: MappingOptions = Field(default_factory=MappingOptions, description="weight placement")
     digital: DigitalCompute | None = Field(
         None, description="digital units for experts/modules run digitally: inline, or a hw_specs/digital/ preset name"

@@ -7,7 +7,8 @@ grouping × schedule) run through the same runner as ``aimc-dse sweep`` into
 ``results/<study>.csv``, drawn into ``results/<study>.png``. Two headline claims get a
 derived table of their own: the 3D AIMC chip over the A100 per model
 (``buechel-a100-ratios.csv``) and the cached over the uncached generation per length
-(``gao-caches-ratios.csv``). ``results/README.md`` says what each table shows.
+(``gao-caches-ratios.csv``); so does issue 13's comparison of several AIMC chips with 8 H100s /
+H200s (``multichip-moe-ratios.csv``). ``results/README.md`` says what each table shows.
 
     python -m aimc_dse.sweep.paper [--jobs N] [--sweeps sweeps] [--out results]
 """
@@ -106,9 +107,22 @@ STUDIES = [
         kind="line",
         along="workload.digital.fraction",
     ),
+    # issue 13: several 3D AIMC chips (pipeline or expert parallel) vs 8 H100s / H200s with EP, by batch;
+    # one panel per model, colour by system and chip count, marker by prompt length and placement
+    Study(
+        "multichip-moe",
+        "workload.batch",
+        "tokens_per_s",
+        ("hw.name", "hw.chips"),
+        ("workload.prompt_len", "hw.parallelism"),
+        log=True,
+        col="model.name",
+        lines_by=("hw.name", "hw.parallelism", "hw.chips", "workload.prompt_len", "model.name"),
+    ),
 ]
 
 RATIO_METRICS = ["tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2"]
+MULTICHIP_METRICS = [*RATIO_METRICS, "gops_per_w_per_mm2"]
 
 
 def a100_ratios(df: pd.DataFrame) -> pd.DataFrame:
@@ -146,7 +160,30 @@ def cache_ratios(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows).sort_values(["cache", "workload.gen_len"], kind="stable").reset_index(drop=True)
 
 
+def multichip_ratios(df: pd.DataFrame) -> pd.DataFrame:
+    """Each multi-chip AIMC system (chips, placement) ÷ each GPU system for the same model,
+    prompt and batch, per metric (> 1: AIMC ahead; NaN where either does not fit)."""
+    key = ["model.name", "workload.prompt_len", "workload.batch"]
+    is_aimc = df["system"] == "aimc"
+    gpus = df[~is_aimc].set_index(["hw.name", *key])
+    rows = []
+    for _, a in df[is_aimc].iterrows():
+        for gpu in pd.unique(df.loc[~is_aimc, "hw.name"]):
+            k = (gpu, *(a[c] for c in key))
+            if k not in gpus.index:
+                continue
+            g = gpus.loc[k]
+            rec = {"model.name": a["model.name"], "workload.prompt_len": int(a["workload.prompt_len"]),
+                   "workload.batch": int(a["workload.batch"]), "aimc_chips": int(a["hw.chips"]),
+                   "placement": a["placement"], "gpu": gpu}
+            for m in MULTICHIP_METRICS:
+                rec[f"{m}.ratio"] = float(a[m]) / float(g[m])
+            rows.append(rec)
+    return pd.DataFrame(rows)
+
+
 DERIVED = {
+    "multichip-moe": ("multichip-moe-ratios", multichip_ratios),
     "buechel-a100": ("buechel-a100-ratios", a100_ratios),
     "gao-caches": ("gao-caches-ratios", cache_ratios),
 }

@@ -9,7 +9,7 @@ factors. Every step is a small pure function of numpy columns in its own module,
 here in the order of the paper's model:
 
 inputs → accounting → effective tier (encoding, converters) → digital placement → blocks and
-mapping → grouping factors → op times → tile loads → stages → phases → per-token work → KV
+mapping (with the split across chips, placement.py) → grouping factors → op times → tile loads → stages → phases → per-token work → KV
 memory → steps → batching → static power, fit → energy, area, columns.
 
 Symbols follow the references: R×C tiers, N tiles, Z tiers per tile, P DPUs, M MHA units,
@@ -28,7 +28,7 @@ from ..columns import Cols
 from ..numeric import CEIL_EPS, Array
 from .accounting import accounting
 from .batching import batching
-from .blocks import digital_macs, mapping, stage_blocks, tier_cut
+from .blocks import digital_fits, digital_macs, mapping, stage_blocks, tier_cut
 from .decode import run_steps
 from .digital import digital_engine, digital_modules
 from .encoding import effective_chip, tiers_per_block
@@ -37,16 +37,36 @@ from .inputs import read_inputs
 from .memory import kv_fit, kv_memory
 from .outputs import aimc_outputs
 from .phases import phases
+from .placement import PARALLELISM, ep_mapping, ep_tile_demand, ep_tile_loads, link_coeffs, placement
 from .power import chip_power
 from .stages import op_times, stages, tile_loads
-from .steps import StepModel, TileDemand
+from .steps import StepModel
 from .tokens import token_work
 
 __all__ = ["aimc_cost"]
 
 
 def aimc_cost(c: Cols) -> dict[str, Array]:
-    """Result columns of the AIMC model for every design point of ``c``."""
+    """Result columns of the AIMC model for every design point of ``c``.
+
+    ``hw.parallelism`` best evaluates the pipeline and the expert-parallel placement and keeps,
+    per point, the one with more tokens/s (placement.py)."""
+    mode = c.s("hw.parallelism", "pipeline")
+    bad = ~np.isin(mode, PARALLELISM)
+    if bad.any():
+        raise ValueError(f"unknown hw.parallelism {mode[bad][0]!r} for an AIMC chip; known: {', '.join(PARALLELISM)}")
+    best = mode == "best"
+    out = _aimc_cost(c, mode == "expert")
+    if best.any():
+        ep = _aimc_cost(c, best)
+        tps, tps_ep = out["tokens_per_s"], ep["tokens_per_s"]
+        take = best & np.asarray(ep["fits"], bool) & (~np.asarray(out["fits"], bool) | (tps_ep > tps))
+        out = {k: np.where(take, ep[k], v) for k, v in out.items()}
+    return out
+
+
+def _aimc_cost(c: Cols, expert: Array) -> dict[str, Array]:
+    """The model's columns with the experts spread over the chips where ``expert`` holds."""
     inp = read_inputs(c)
     inp = replace(inp, chip=effective_chip(inp.chip, inp.physical))
     chip, sh, work, phy = inp.chip, inp.shape, inp.work, inp.physical
@@ -57,25 +77,24 @@ def aimc_cost(c: Cols) -> dict[str, Array]:
     eng = digital_engine(inp.digital, inp.digital.has_unit & used)
     nb = stage_blocks(cut, sh, acc, dm)
     dmac = digital_macs(sh, dm, eng)
-    mp = mapping(chip, cut, sh, nb, dm, eng, dmac)
+    pl = placement(chip, sh, dm, expert)
+    mp = ep_mapping(mapping(chip, cut, sh, nb, dm, eng, dmac), chip, sh, nb, dm, pl, digital_fits(dmac, eng))
     gf = grouping_factors(chip, sh, work, inp.grouping)
     t = op_times(chip, sh, acc, gf)
     w = tile_loads(chip, mp.N, sh, nb, acc, gf, work.zipf, work.seed, cut.per_block)
+    w = ep_tile_loads(w, chip, mp.N, sh, nb, acc, gf, work.zipf, work.seed, pl)
     st = stages(chip, sh, nb, w, t, dm, dmac, eng)
-    ph = phases(inp, acc, mp.N, nb, t, gf, dm, dmac, eng, w.e_both)
+    ph = phases(inp, acc, mp.N, nb, t, gf, dm, dmac, eng, w.e_both, experts_here=pl.experts_here)
     tw = token_work(chip, sh, acc, nb, t, dm, dmac, gf)
+    tile = ep_tile_demand(chip, mp, sh, nb, tw, ph.p_hot, pl)
     is_moe = sh.experts > 0
-    # per-token blocks: every non-expert block a token uses (dense models: all of them)
-    per_token = np.where(is_moe, mp.total - mp.expert - mp.embedding_all - mp.position_all + nb.emb_tok - nb.lm,
-                         tw.mvm)
-    tile = TileDemand(mvm_latency_ns=chip.mvm_latency_ns, dense=per_token, expert=np.where(is_moe, mp.expert, 0),
-                      p_hot=ph.p_hot, lm=nb.lm, n_all=mp.n_all)
     mem = kv_memory(chip, phy, acc)
     grouped_prefill = acc.grouping_on_expert_phase & gf.grouped
     kf = np.maximum(sh.top_k, 1).astype(np.float64)
     model = StepModel(chip=chip, sh=sh, acc=acc, work=work, nb=nb, mp=mp, t=t, w=w, st=st, ph=ph, tw=tw, dm=dm,
                       dmac=dmac, eng=eng, mem=mem, tile=tile,
-                      prefill_transfer_delta=np.where(grouped_prefill, gf.f_c / kf - 1.0, 0.0))
+                      prefill_transfer_delta=np.where(grouped_prefill, gf.f_c / kf - 1.0, 0.0),
+                      link=link_coeffs(chip, sh, pl))
     # MoEwithPIM rescales the prompt by f_m (§E.2); decode runs one token when the caches allow it.
     prompt_tokens = np.where(acc.prompt_scaled_by_f_m, np.ceil(work.prompt * gf.f_m - CEIL_EPS).astype(np.int64),
                              work.prompt)
@@ -84,4 +103,6 @@ def aimc_cost(c: Cols) -> dict[str, Array]:
     tot = run_steps(model, inp.n, prompt_tokens, single_decode)
     bt = batching(tot, work.B, mp.stacked, work.prefill)
     kv = kv_fit(mem, sh, work.kv_cache, work.B, work.prompt + work.G - 1)
-    return aimc_outputs(inp, acc, mp, tot, bt, gf, dm, dmac, eng, chip_power(inp, acc, mp.N, eng), kv)
+    out = aimc_outputs(inp, acc, mp, tot, bt, gf, dm, dmac, eng, chip_power(inp, acc, mp.N, eng), kv)
+    out["placement"] = np.where(expert & is_moe, "expert", "pipeline").astype(object)
+    return out

@@ -80,17 +80,20 @@ class StageBlocks:
 
 def stage_blocks(cut: TierCut, sh: ModelShape, acc: Accounting, dm: DigitalModules) -> StageBlocks:
     nb, na = cut.nb, cut.na
-    d, q, kv, m = sh.d, sh.q, sh.kv, sh.n_ffn_mats
+    d, m = sh.d, sh.n_ffn_mats
     is_moe = sh.experts > 0
     moe = lambda x: np.where(is_moe, x, 0)  # noqa: E731
     shared = lambda x: np.where(is_moe & (sh.shared > 0) & ~dm.shared, x, 0)  # noqa: E731
     unless = lambda flag, x: np.where(flag, 0, x)  # noqa: E731
     emb_tok = cut.per_block * ceil_div(d, cut.C) * (1 + (sh.learned_pos & acc.position_mvms))
+    # the attention's matrices as the model has them (shapes.attn_mats): Q, K, V for GQA; MLA's
+    # query down/up (q_a, q_b) and joint KV down/up (kv_a, kv_b) projections; then the output
+    *proj, (o_rows, o_cols) = sh.attn_mats
     return StageBlocks(
         emb_tok=unless(dm.lm_head, emb_tok),  # the embedding lookup follows the lm_head
-        qkv=unless(dm.attention, nb(d, q) + 2 * nb(d, kv)),
-        na_qkv=unless(dm.attention, na(d, q) + 2 * na(d, kv)),
-        out=unless(dm.attention, nb(q, d)), na_out=unless(dm.attention, na(q, d)),
+        qkv=unless(dm.attention, sum(nb(r, c) for r, c in proj)),
+        na_qkv=unless(dm.attention, sum(na(r, c) for r, c in proj)),
+        out=unless(dm.attention, nb(o_rows, o_cols)), na_out=unless(dm.attention, na(o_rows, o_cols)),
         f1=unless(dm.dense_ffn, (m - 1) * nb(d, sh.d_ff)),
         na_f1=unless(dm.dense_ffn, (m - 1) * na(d, sh.d_ff)),
         f2=unless(dm.dense_ffn, nb(sh.d_ff, d)), na_f2=unless(dm.dense_ffn, na(sh.d_ff, d)),
@@ -127,10 +130,11 @@ class DigitalMacs:
 
 
 def digital_macs(sh: ModelShape, dm: DigitalModules, eng: DigitalEngine) -> DigitalMacs:
-    d, q, kv, m = sh.d, sh.q, sh.kv, sh.n_ffn_mats
+    d, m = sh.d, sh.n_ffn_mats
     L, Ld, Lm = sh.layers, sh.dense_layers, sh.moe_layers
-    qkv = (d * q + 2 * d * kv) * dm.attention
-    out = q * d * dm.attention
+    *proj, (o_rows, o_cols) = sh.attn_mats
+    qkv = sum(r * c for r, c in proj) * dm.attention
+    out = o_rows * o_cols * dm.attention
     dense_ffn = m * d * sh.d_ff * dm.dense_ffn
     moe_dense = d * sh.experts * dm.router + sh.shared * m * d * sh.d_ff_shared * dm.shared
     lm = d * sh.vocab * dm.lm_head
@@ -141,6 +145,11 @@ def digital_macs(sh: ModelShape, dm: DigitalModules, eng: DigitalEngine) -> Digi
     dense_weights = (L * (qkv + out) + Ld * dense_ffn + Lm * moe_dense + lm).astype(np.float64)
     return DigitalMacs(qkv=qkv, out=out, dense_ffn=dense_ffn, moe_dense=moe_dense, lm=lm, expert=expert,
                        weights=weights, dense_weights=dense_weights, f_dram=dram_fraction(eng, weights))
+
+
+def digital_fits(dmac: DigitalMacs, eng: DigitalEngine) -> Array:
+    """The digital weights fit the digital unit's SRAM, or spill to a DRAM it has."""
+    return (dmac.weights * eng.weight_bytes <= eng.sram_bytes) | np.isfinite(eng.dram_gbps) | (dmac.weights == 0)
 
 
 @dataclass(frozen=True)
@@ -173,11 +182,10 @@ def mapping(chip: Chip, cut: TierCut, sh: ModelShape, nb: StageBlocks, dm: Digit
     tiles_needed = ceil_div(total, Z)
     N = np.where(chip.size_to_model, np.maximum(tiles_needed, 1), chip.tiles)  # tiles per chip
     # C chips hold consecutive layers each: C·N tiles in all; a stage stays on one chip
+    # (expert parallelism refines the fit per chip: placement.ep_mapping)
     n_all = (N * chip.chips).astype(np.int64)
     sep = chip.moe_separated & is_moe
-    fits = (total <= n_all * Z) & ~(sep & (Z < sh.experts))
-    # digital weights beyond the SRAM need a DRAM fallback
-    fits &= (dmac.weights * eng.weight_bytes <= eng.sram_bytes) | np.isfinite(eng.dram_gbps) | (dmac.weights == 0)
+    fits = (total <= n_all * Z) & ~(sep & (Z < sh.experts)) & digital_fits(dmac, eng)
     tiers_used = np.where(sep, np.maximum(ceil_div(total, n_all), sh.experts), ceil_div(total, n_all))
     return Mapping(total=total, expert=expert, embedding_all=emb_all, position_all=pos_all,
                    tiles_needed=tiles_needed, N=N, fits=fits, tiers_used=tiers_used, stacked=total > n_all,

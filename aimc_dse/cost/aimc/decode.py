@@ -122,7 +122,7 @@ def decode_closed_form(m: StepModel, keys: Array, tb: JobTables) -> StepTotals:
         t_dig = np.zeros(n)
     d_tile = m.tile.at(one)
     d_dpu = (tw.dpu_lat + tw.step_dpu_lat) / (chip.P * chip.chips)
-    lk = link_step(chip, sh.d, one)
+    lk = link_step(chip, m.link, one)
     s_io = L / (chip.M * chip.chips)  # d_io(n) = s_io · job(n)
     k_other = np.maximum(np.maximum(np.maximum(d_tile, d_dpu), t_dig), lk.occupancy)
     s_job = rng("job")
@@ -134,8 +134,8 @@ def decode_closed_form(m: StepModel, keys: Array, tb: JobTables) -> StepTotals:
     job_last = tb.job[b, keys]  # the longest job: the last step's
     tot.delta = np.maximum(Tm * m.w.busiest, np.where(B > chip.M, job_last, 0.0))
     tot.e_link += cnt * lk.energy_nj
-    tot.busy_link += cnt * lk.crossings * lk.occupancy
-    tot.link_bytes += cnt * lk.crossings * lk.bytes
+    tot.busy_link += cnt * lk.busy
+    tot.link_bytes += cnt * lk.bytes
     _add_counts(tot, m, False, cnt, cnt, s_first)
     tot.e_att += L * rng("e")
     tot.e_dram += L * rng("e_kv") + Lm * rng("e_go")

@@ -56,8 +56,12 @@ class Phases:
 
 
 def phases(inp: Inputs, acc: Accounting, N: Array, nb: StageBlocks, t: OpTimes, gf: GroupingFactors,
-           dm: DigitalModules, dmac: DigitalMacs, eng: DigitalEngine, w_both: Array) -> Phases:
+           dm: DigitalModules, dmac: DigitalMacs, eng: DigitalEngine, w_both: Array,
+           experts_here: Array | None = None) -> Phases:
+    """``w_both``: the chosen experts' blocks on their busiest tile (stages.TileLoads.e_both);
+    ``experts_here``: a MoE layer's routed experts on one chip (expert parallelism, placement.py); all E by default."""
     chip, sh = inp.chip, inp.shape
+    here = sh.experts if experts_here is None else experts_here
     Tm, P, k, ns, L = chip.mvm_latency_ns, chip.P, sh.top_k, sh.shared, sh.layers
     # DPU work per token in each phase
     dpu0 = t.add_d + nb.na_qkv * t.add_c
@@ -72,7 +76,7 @@ def phases(inp: Inputs, acc: Accounting, N: Array, nb: StageBlocks, t: OpTimes, 
     # selection probability of its hottest expert.
     p_hot = hottest_expert_probability(sh, inp.work.zipf)
     dense_part = nb.qkv + nb.out + nb.router + nb.s1 + nb.s2
-    u_moe = max_weighted_two_ranges(dense_part, 1.0, sh.experts * nb.expert_stride, p_hot, N)
+    u_moe = max_weighted_two_ranges(dense_part, 1.0, here * nb.expert_stride, p_hot, N)
     sep = chip.moe_separated & (sh.experts > 0)
     # MoE-separated: a token's k experts all sit on the same tiles, so the busiest of them
     # runs all k experts' blocks it holds (w_both: k per expert block on it)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..mapping import expected_expert_stage_w, max_per_tile
+from ..mapping import expected_expert_stage_w, max_per_tile, max_weighted_ranges
 from ..memo import per_distinct
 from ..numeric import Array, ceil_div
 from ..shapes import ModelShape
@@ -107,6 +107,7 @@ class TileLoads:
     e1_one: Array  # one expert's up-projection blocks on its busiest tile
     e2_one: Array  # … down-projection
     e_both: Array  # all chosen experts' up- and down-projection blocks on the busiest tile (expected)
+    expert_pools: Array  # DPU pools the chosen experts' reductions spread over (expert parallelism: chips)
 
     @property
     def busiest(self) -> Array:
@@ -149,8 +150,28 @@ def tile_loads(chip: Chip, N: Array, sh: ModelShape, nb: StageBlocks, acc: Accou
         f2=max_per_tile(nb.f2, N),
         m1=np.maximum(np.maximum(max_per_tile(nb.router, N), w_e1), max_per_tile(nb.s1, N)),
         m2=np.maximum(w_e2, max_per_tile(nb.s2, N)), lm=max_per_tile(nb.lm, N), emb=max_per_tile(nb.emb_tok, N),
-        e1_one=one1, e2_one=one2, e_both=w_both,
+        e1_one=one1, e2_one=one2, e_both=w_both, expert_pools=np.ones_like(N),
     )
+
+
+@dataclass(frozen=True)
+class TileDemand:
+    """The busiest tile's MVM time in a step of t tokens: the per-token blocks (non-expert at
+    weight 1, the routed experts at their hottest expert's selection probability) and the LM
+    head, used once per step, as three ranges placed one after another round-robin on the
+    chip's tiles (mapping order: layers, then the LM head)."""
+
+    mvm_latency_ns: Array
+    dense: Array  # per-token non-expert blocks
+    expert: Array  # routed-expert blocks of all layers
+    p_hot: Array
+    lm: Array
+    n_all: Array
+
+    def at(self, tokens: Array) -> Array:
+        tok = np.asarray(tokens, dtype=np.float64)
+        return self.mvm_latency_ns * max_weighted_ranges(
+            [self.dense, self.expert, self.lm], [tok, tok * self.p_hot, 1.0], self.n_all)
 
 
 @dataclass(frozen=True)
@@ -166,9 +187,10 @@ class Stages:
     token: Array  # one token through everything but attention and the entry transfer
 
 
-def reduction_rounds(chip: Chip, na_sum: Array, depth: Array) -> Array:
-    """ρ = max(adder-tree depth, ⌈Σna / P⌉) rounds of partial-sum adds on the DPU pool."""
-    return np.maximum(depth, ceil_div(na_sum, chip.P.astype(np.int64)))
+def reduction_rounds(chip: Chip, na_sum: Array, depth: Array, pools: Array | int = 1) -> Array:
+    """ρ = max(adder-tree depth, ⌈Σna / P⌉) rounds of partial-sum adds on the DPU pool
+    (on ``pools`` chips' pools when the adds are spread over several chips)."""
+    return np.maximum(depth, ceil_div(na_sum, chip.P.astype(np.int64) * pools))
 
 
 def stages(chip: Chip, sh: ModelShape, nb: StageBlocks, w: TileLoads, t: OpTimes, dm: DigitalModules,
@@ -193,8 +215,8 @@ def stages(chip: Chip, sh: ModelShape, nb: StageBlocks, w: TileLoads, t: OpTimes
     # expert's down-projection" and "the first expert's up-projection, then every
     # down-projection" (w: all chosen experts' blocks on the busiest tile; one: a single
     # expert's). One expert (k = 1) gives the plain sequence up → activation → down.
-    red1_all = t.add_c * reduction_rounds(chip, nb.na_router + k * nb.na_e1 + nb.na_s1, dep_d)
-    red2_all = t.add_c * reduction_rounds(chip, k * nb.na_e2 + nb.na_s2, dep_m2)
+    red1_all = t.add_c * reduction_rounds(chip, nb.na_router + k * nb.na_e1 + nb.na_s1, dep_d, w.expert_pools)
+    red2_all = t.add_c * reduction_rounds(chip, k * nb.na_e2 + nb.na_s2, dep_m2, w.expert_pools)
     red1_one = t.add_c * reduction_rounds(chip, nb.na_e1, dep_d)
     red2_one = t.add_c * reduction_rounds(chip, nb.na_e2, dep_m2)
     up_all, down_all = Tm * w.m1 + red1_all, Tm * w.m2 + red2_all

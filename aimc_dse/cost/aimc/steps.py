@@ -20,7 +20,6 @@ from dataclasses import dataclass, field, fields
 
 import numpy as np
 
-from ..mapping import max_weighted_ranges
 from ..memo import take
 from ..numeric import Array, ceil_div, ceil_ns
 from ..shapes import ModelShape
@@ -30,7 +29,8 @@ from .digital import DigitalEngine, DigitalModules, digital_time
 from .inputs import Chip, Work
 from .memory import KvMemory, go_load, kv_load
 from .phases import Phases
-from .stages import OpTimes, Stages, TileLoads
+from .placement import LinkCoeffs
+from .stages import OpTimes, Stages, TileDemand, TileLoads
 from .tokens import TokenWork
 
 # Decode steps are evaluated about this many (step, point) cells at a time.
@@ -93,26 +93,6 @@ class StepTotals:
 
 
 @dataclass(frozen=True)
-class TileDemand:
-    """The busiest tile's MVM time in a step of t tokens: the per-token blocks (non-expert at
-    weight 1, the routed experts at their hottest expert's selection probability) and the LM
-    head, used once per step, as three ranges placed one after another round-robin on the
-    chip's tiles (mapping order: layers, then the LM head)."""
-
-    mvm_latency_ns: Array
-    dense: Array  # per-token non-expert blocks
-    expert: Array  # routed-expert blocks of all layers
-    p_hot: Array
-    lm: Array
-    n_all: Array
-
-    def at(self, tokens: Array) -> Array:
-        tok = np.asarray(tokens, dtype=np.float64)
-        return self.mvm_latency_ns * max_weighted_ranges(
-            [self.dense, self.expert, self.lm], [tok, tok * self.p_hot, 1.0], self.n_all)
-
-
-@dataclass(frozen=True)
 class StepModel:
     """Everything a step needs, per point."""
 
@@ -133,6 +113,7 @@ class StepModel:
     mem: KvMemory
     tile: TileDemand  # the busiest tile's MVM time per step (throughput bound)
     prefill_transfer_delta: Array  # extra input transfers per expert MVM in a grouped prefill
+    link: LinkCoeffs  # chip-to-chip traffic per step (placement.py)
 
 
 @dataclass(frozen=True)
@@ -198,23 +179,22 @@ def digital_step(m: StepModel, tokens: Array) -> tuple[Array, Array]:
 
 @dataclass(frozen=True)
 class LinkStep:
-    """Chip-to-chip traffic of one step (docs/cost-model.md §10, multi-chip): with C > 1 chips
-    the activations of the step's tokens cross C − 1 links between pipeline stages and the
-    sampled token returns to the first chip, C crossings of d activations per token."""
+    """Chip-to-chip traffic of one step (docs/cost-model.md §1.11; coefficients from
+    placement.link_coeffs): C pipeline crossings of the step's t·d activations, and under
+    expert parallelism a dispatch and a combine per MoE layer."""
 
-    crossings: Array
-    bytes: Array  # per crossing
-    occupancy: Array  # one link's busy time for the step (throughput demand)
+    bytes: Array  # all crossings
+    busy: Array  # link busy time summed over the crossings
+    occupancy: Array  # one chip's link port busy for the step (throughput demand)
     time: Array  # on the critical path: every crossing's latency + transfer (store and forward)
     energy_nj: Array
 
 
-def link_step(chip: Chip, d: Array, tokens: Array) -> LinkStep:
-    crossings = np.where(chip.chips > 1, chip.chips, 0.0)
-    by = tokens * d * chip.act_bytes
-    occ = np.where(crossings > 0, by / chip.link_gbps, 0.0)
-    return LinkStep(crossings=crossings, bytes=by, occupancy=occ, time=crossings * (chip.link_ns + occ),
-                    energy_nj=crossings * by * 8.0 * chip.link_pj_per_bit / 1000.0)
+def link_step(chip: Chip, lc: LinkCoeffs, tokens: Array) -> LinkStep:
+    by = tokens * lc.bytes_per_token
+    busy = by / chip.link_gbps
+    return LinkStep(bytes=by, busy=busy, occupancy=tokens * lc.port_bytes_per_token / chip.link_gbps,
+                    time=lc.crossings * chip.link_ns + busy, energy_nj=by * 8.0 * chip.link_pj_per_bit / 1000.0)
 
 
 def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
@@ -245,7 +225,7 @@ def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
     # an attention job holds its MHA unit while it computes and loads its KV (and GO) cache; the
     # loads run at the full DRAM bandwidth per unit (a channel per unit, as in the event simulator)
     d_io = L * t_job / (chip.M * chip.chips)
-    lk = link_step(chip, sh.d, tok)
+    lk = link_step(chip, m.link, tok)
     d_max = np.maximum(np.maximum(np.maximum(d_tile, d_dpu), np.maximum(d_io, t_dig)), lk.occupancy)
     delta = np.maximum(np.maximum(Tm * m.w.busiest, np.where(b.tokens > 1, tok * m.ph.tau_max, 0.0)),
                        np.where(B > chip.M, t_job, 0.0))
@@ -253,8 +233,8 @@ def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
     t_steps = (cnt * m.st.token + (cnt - s_first) * t.transfer_in + L * (a * t_job).sum(axis=0) + (snp - cnt) * tau
                + (a * lk.time).sum(axis=0))
     tot.e_link += (a * lk.energy_nj).sum(axis=0)
-    tot.busy_link += (a * lk.crossings * lk.occupancy).sum(axis=0)
-    tot.link_bytes += (a * lk.crossings * lk.bytes).sum(axis=0)
+    tot.busy_link += (a * lk.busy).sum(axis=0)
+    tot.link_bytes += (a * lk.bytes).sum(axis=0)
     thr, occ = B * (a * d_max).sum(axis=0), (a * delta).max(axis=0)
     tot.tthr += thr
     tot.dem_tile += (a * d_tile).sum(axis=0)

@@ -73,7 +73,7 @@ def token_work(chip: Chip, sh: ModelShape, acc: Accounting, nb: StageBlocks, t: 
     dig_macs = dmac.per_token(sh, dm.picks)
     mvm_ops = per_w * (
         np.minimum(chip.R, sh.vocab) * d * (1 + pos) * ~dm.lm_head
-        + L * (d * sh.q + 2 * d * sh.kv + sh.q * d) * ~dm.attention
+        + L * sum(r * c for r, c in sh.attn_mats) * ~dm.attention  # Q, K, V, out (MLA: its five)
         + Ld * m * d * dff * ~dm.dense_ffn
         + Lm * (d * sh.experts * ~dm.router + k_an * m * d * dffe + ns * m * d * sh.d_ff_shared * ~dm.shared)
     ) + 2.0 * dig_macs
