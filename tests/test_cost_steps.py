@@ -47,7 +47,7 @@ def pim():
     mp = mapping(inp.chip, _cut(inp), inp.shape, nb, dm, eng, dmac)
     gf = grouping_factors(inp.chip, inp.shape, inp.work, inp.grouping)
     t = op_times(inp.chip, inp.shape, acc, gf)
-    w = tile_loads(inp.chip, mp.N, inp.shape, nb, acc, gf, inp.work.zipf, inp.work.seed, _cut(inp).per_block)
+    w = tile_loads(inp.chip, mp.N, inp.shape, nb, acc, gf, inp.work.zipf, inp.work.seed)
     st = stages(inp.chip, inp.shape, nb, w, t, dm, dmac, eng)
     return dict(inp=inp, acc=acc, nb=nb, mp=mp, t=t, w=w, st=st)
 

@@ -7,10 +7,11 @@ tests prove the cache is current (the seeded draw gives the same designs; a seed
 the whole sample.
 
 Issue 11's target is within 10 % of the event mode on ≥ 90 % of the sample and within 25 %
-on all. The closed form achieves 89.9 % within 10 % (461 of 513) and 99.0 % within 25 %
+on all. The closed form achieves 90.8 % within 10 % (466 of 513) and 99.0 % within 25 %
 (worst 43 %: one MHA unit and three sequences, where the spacing term charges the third a
-full share of the unit that it mostly finds idle). ``test_closed_form_ratchet`` asserts these
-achieved figures, so it fails if the closed form gets worse; it is not the target.
+full share of the unit that it mostly finds idle), so the second half of the target is
+not met. ``test_closed_form_ratchet`` asserts these achieved figures, so it fails if the
+closed form gets worse.
 """
 
 from __future__ import annotations
@@ -55,7 +56,7 @@ def test_closed_form_ratchet():
     e = cve.closed_errors(CACHE)
     a = e["err"].abs()
     n = len(a)
-    assert (a <= 0.10).sum() >= 461, f"within 10 %: {(a <= 0.10).sum()}/{n}"  # 89.9 % (target: 90 %)
+    assert (a <= 0.10).sum() >= 466, f"within 10 %: {(a <= 0.10).sum()}/{n}"  # 90.8 % (target: 90 %)
     assert (a <= 0.25).sum() >= 508, f"within 25 %: {(a <= 0.25).sum()}/{n}"  # 99.0 % (target: all)
     assert a.max() <= 0.43 and abs(e["err"].median()) <= 0.01
     assert e["err_energy"].abs().median() <= 0.005

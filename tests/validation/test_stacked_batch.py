@@ -34,6 +34,6 @@ def test_operations_are_exact_and_energy_within_10pct(i):
 
 def test_latency_ratchet():
     lat = ERR["latency_ns"]
-    assert (lat <= 0.10).sum() >= 101, f"within 10 %: {(lat <= 0.10).sum()}/{len(lat)}"
+    assert (lat <= 0.10).sum() >= 103, f"within 10 %: {(lat <= 0.10).sum()}/{len(lat)}"
     assert (lat <= 0.20).sum() >= 110, f"within 20 %: {(lat <= 0.20).sum()}/{len(lat)}"
     assert lat.median() <= 0.043 and lat.max() <= 0.27

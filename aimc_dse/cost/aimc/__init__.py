@@ -39,6 +39,7 @@ from .outputs import aimc_outputs
 from .phases import phases
 from .placement import PARALLELISM, ep_mapping, ep_tile_demand, ep_tile_loads, link_coeffs, placement
 from .power import chip_power
+from .separated import separated_tile_loads
 from .stages import op_times, stages, tile_loads
 from .steps import StepModel
 from .tokens import token_work
@@ -81,10 +82,12 @@ def _aimc_cost(c: Cols, expert: Array) -> dict[str, Array]:
     mp = ep_mapping(mapping(chip, cut, sh, nb, dm, eng, dmac), chip, sh, nb, dm, pl, digital_fits(dmac, eng))
     gf = grouping_factors(chip, sh, work, inp.grouping)
     t = op_times(chip, sh, acc, gf)
-    w = tile_loads(chip, mp.N, sh, nb, acc, gf, work.zipf, work.seed, cut.per_block)
+    sep = separated_tile_loads(inp, mp.N, cut.per_block)
+    w = tile_loads(chip, mp.N, sh, nb, acc, gf, work.zipf, work.seed, sep)
     w = ep_tile_loads(w, chip, mp.N, sh, nb, acc, gf, work.zipf, work.seed, pl)
     st = stages(chip, sh, nb, w, t, dm, dmac, eng)
-    ph = phases(inp, acc, mp.N, nb, t, gf, dm, dmac, eng, w.e_both, experts_here=pl.experts_here)
+    ph = phases(inp, acc, mp.N, nb, t, gf, dm, dmac, eng, w.e_both, experts_here=pl.experts_here,
+                sep_phase=sep[3])
     tw = token_work(chip, sh, acc, nb, t, dm, dmac, gf)
     tile = ep_tile_demand(chip, mp, sh, nb, tw, ph.p_hot, pl)
     is_moe = sh.experts > 0

@@ -81,6 +81,7 @@ class Chip:
     dram_idle_w: Array
     passive_w: Array
     moe_separated: Array  # bool: all experts of a layer stacked on the same tiles
+    stack_embedding: Array  # bool: embedding row chunks stacked on one row's tiles
     group_size: Array  # g crossbars per shared periphery
     crossbar_share: Array
     size_to_model: Array  # bool
@@ -110,6 +111,7 @@ def read_chip(c: Cols) -> Chip:
         dram_gbps=c.f("hw.dram.bandwidth_gbps"), dram_active_w=c.f("hw.dram.active_power_w"),
         dram_idle_w=c.f("hw.dram.idle_power_w"), passive_w=c.f("hw.passive_power_w"),
         moe_separated=c.eq("hw.mapping.strategy", "moe_separated"),
+        stack_embedding=c.b("hw.mapping.stack_embedding", False),
         group_size=c.i("hw.sharing.group_size", 1),
         crossbar_share=c.f("hw.sharing.crossbar_area_share", DEFAULT_CROSSBAR_AREA_SHARE),
         size_to_model=c.b("hw.size_to_model", False),

@@ -57,8 +57,10 @@ class Phases:
 
 def phases(inp: Inputs, acc: Accounting, N: Array, nb: StageBlocks, t: OpTimes, gf: GroupingFactors,
            dm: DigitalModules, dmac: DigitalMacs, eng: DigitalEngine, w_both: Array,
-           experts_here: Array | None = None) -> Phases:
+           experts_here: Array | None = None, sep_phase: Array | None = None) -> Phases:
     """``w_both``: the chosen experts' blocks on their busiest tile (stages.TileLoads.e_both);
+    ``sep_phase``: the replayed MoE-separated placement's busiest tile per token in the MoE
+    phase (separated.py; NaN where it does not apply);
     ``experts_here``: a MoE layer's routed experts on one chip (expert parallelism, placement.py); all E by default."""
     chip, sh = inp.chip, inp.shape
     here = sh.experts if experts_here is None else experts_here
@@ -81,6 +83,8 @@ def phases(inp: Inputs, acc: Accounting, N: Array, nb: StageBlocks, t: OpTimes, 
     # MoE-separated: a token's k experts all sit on the same tiles, so the busiest of them
     # runs all k experts' blocks it holds (w_both: k per expert block on it)
     u_moe = np.where(sep, np.maximum(max_per_tile(nb.qkv + nb.out + nb.router, N), w_both), u_moe)
+    if sep_phase is not None:  # … or, replayed, what the busiest tile of the phase holds
+        u_moe = np.where(sep & np.isfinite(sep_phase), sep_phase, u_moe)
     # Grouped prefill (physical): the expert groups' periphery serves f_m MVMs per token (§G.6).
     u_moe_grouped = np.maximum(max_per_tile(dense_part, N), gf.f_m)
     rate = eng.macs_per_ns

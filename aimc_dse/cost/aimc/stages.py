@@ -24,7 +24,6 @@ from .blocks import DigitalMacs, StageBlocks
 from .digital import DigitalEngine, DigitalModules, digital_time
 from .grouping import GroupingFactors
 from .inputs import Chip
-from .separated import separated_expert_loads
 
 # The sampling node's vector size is hard-coded to 512 in the references
 # (docs/reference-simulators.md §C.5).
@@ -114,30 +113,20 @@ class TileLoads:
         return np.maximum.reduce([self.qkv, self.out, self.f1, self.f2, self.m1, self.m2, self.lm, self.emb])
 
 
-def separated_loads(chip: Chip, N: Array, sh: ModelShape, per_block: Array, mask: Array) -> tuple[Array, Array, Array]:
-    """Per point: one expert's most blocks on a tile (up, down, both) under the replayed
-    MoE-separated placement (separated.py); NaN where it found no room."""
-    slots = chip.Z // np.maximum(per_block, 1)  # a block takes per_block tiers
-    out = per_distinct(
-        lambda *a: separated_expert_loads(*(int(x) for x in a)) or (np.nan,) * 3, mask, N, slots, chip.R, chip.C,
-        sh.d, sh.d_ff_expert, sh.experts, sh.moe_layers, sh.n_ffn_mats - 1, sh.shared, sh.d_ff_shared, width=3,
-        fill=np.nan)
-    return out[0], out[1], out[2]
-
-
 def tile_loads(chip: Chip, N: Array, sh: ModelShape, nb: StageBlocks, acc: Accounting, gf: GroupingFactors,
-               zipf: Array, seed: Array, cut_per_block: Array) -> TileLoads:
+               zipf: Array, seed: Array, sep_loads: Array | None = None) -> TileLoads:
+    """``sep_loads``: the replayed MoE-separated placement's (up, down, both, phase) per point
+    (separated.separated_tile_loads), NaN where it does not apply."""
     w_e1 = expert_stage_w(chip, N, sh, nb.expert_stride, nb.e1, zipf, seed)
     w_e2 = expert_stage_w(chip, N, sh, nb.expert_stride, nb.e2, zipf, seed)
     w_both = expert_stage_w(chip, N, sh, nb.expert_stride, nb.expert_stride, zipf, seed)
     one1, one2 = max_per_tile(nb.e1, N), max_per_tile(nb.e2, N)
     # MoE-separated: the replayed placement's piles (separated.py); the k chosen experts are
     # stacked copies, so each pile serialises k times
-    sep = chip.moe_separated & (sh.experts > 0)
-    if sep.any():
+    if sep_loads is not None and np.isfinite(sep_loads[0]).any():
         kf = sh.top_k.astype(np.float64)
-        loads = separated_loads(chip, N, sh, cut_per_block, sep)
-        ok = sep & np.isfinite(loads[0])
+        loads = sep_loads
+        ok = np.isfinite(loads[0])
         w_e1, w_e2, w_both = (np.where(ok, kf * x, w) for x, w in zip(loads, (w_e1, w_e2, w_both)))
         one1, one2 = np.where(ok, loads[0], one1), np.where(ok, loads[1], one2)
     # A shared periphery serves one crossbar at a time: a token whose experts share a group
