@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from aimc_dse.cost.aimc.accounting import accounting
-from aimc_dse.cost.aimc.batching import batching, stacked_makespan
+from aimc_dse.cost.aimc.batching import batching, pool_waves, spacing_makespan
 from aimc_dse.cost.aimc.blocks import digital_macs, mapping, stage_blocks, tier_cut
 from aimc_dse.cost.aimc.digital import digital_engine, digital_modules, digital_time, dram_fraction
 from aimc_dse.cost.aimc.encoding import effective_chip, tiers_per_block
@@ -116,7 +116,7 @@ def test_mapping_fit_and_size_to_model():
     assert mp2.fits[0] and mp2.N[0] == mp.tiles_needed[0]
 
 
-def test_stacked_list_scheduler_spacing():
+def test_list_scheduler_spacing():
     tot = StepTotals(4)
     tot.t1[:] = 100.0
     tot.delta[:] = 5.0
@@ -126,24 +126,48 @@ def test_stacked_list_scheduler_spacing():
     tot.dem_dpu[:] = [0.0, 20.0, 0.0, 0.0]  # a pool of 4 only queues the sequences beyond 4
     tot.dem_io[:] = [0.0, 0.0, 30.0, 0.0]  # 2 MHA units
     B = np.array([4, 8, 4, 4])
-    t, queued = stacked_makespan(tot, B)
+    t, queued = spacing_makespan(tot, B)
     assert t.tolist() == [100.0 + 3 * 10.0, 100.0 + 4 * 20.0, 100.0 + 2 * 30.0, 100.0 + 3 * 5.0]
     assert queued.tolist() == [True, True, True, False]  # the last: sequences one stage apart
     tot.dem_io[:] = 60.0  # the throughput bound B·D wins once it exceeds T(1) + spacing
-    t, queued = stacked_makespan(tot, np.array([4, 4, 4, 4]))
+    t, queued = spacing_makespan(tot, np.array([4, 4, 4, 4]))
     assert t.tolist() == [240.0] * 4 and queued.all()
+
+
+def test_a_few_sequences_slip_into_the_mha_gaps():
+    # one MHA unit, a sequence busy on it 10 % of its life: a second one waits for a job in
+    # progress about ρ/(2(1 − ρ)) of its own job time (ρ = 0.1), not a whole D_MHA
+    tot = StepTotals(2)
+    tot.t1[:] = 1000.0
+    tot.units_dpu[:] = 4.0
+    tot.units_io[:] = 1.0
+    tot.dem_io[:] = 100.0
+    t, _ = spacing_makespan(tot, np.array([2, 11]))
+    assert t[0] == pytest.approx(1000.0 + 100.0 * 0.1 / (2 * 0.9))
+    assert t[1] == pytest.approx(1000.0 + 10 * 100.0)  # ρ = 1: every further sequence waits D_MHA
+
+
+def test_mha_waves():
+    # u = 0.95 on 2 units: k = ⌈2/0.95⌉ = 3 share them (each slowed to 3·95/2), the 4th starves
+    t1, work, units = np.full(3, 100.0), np.full(3, 95.0), np.full(3, 2.0)
+    w = pool_waves(t1, work, units, np.array([2.0, 3.0, 4.0]))
+    assert w.tolist() == pytest.approx([100.0, 142.5, 142.5 + 100.0])
+    assert pool_waves(t1, np.zeros(3), units, np.array([2.0, 3.0, 4.0])).tolist() == [100.0] * 3
 
 
 def test_batching_bounds_and_which_binds():
     tot = StepTotals(2)
     tot.t1[:] = 100.0
     tot.delta[:] = 10.0
-    tot.tthr[:] = [4 * 20.0, 4 * 50.0]  # throughput bound B·demand
+    tot.units_dpu[:] = 4.0
+    tot.units_io[:] = 4.0
+    tot.dem_tile[:] = [5.0, 50.0]
     tot.t_pre[:] = 40.0
     B = np.array([4, 4])
-    bt = batching(tot, B, np.array([False, False]), np.array([True, True]))
+    bt = batching(tot, B, np.array([True, True]), np.array([True, True]))
     assert bt.latency_bound.tolist() == [130.0, 130.0]  # T(1) + (B − 1)·δ
-    assert bt.makespan.tolist() == [130.0, 200.0]  # planar: the larger bound
+    assert bt.throughput_bound.tolist() == [20.0, 200.0]  # B·D_tile
+    assert bt.makespan.tolist() == [130.0, 250.0]  # δ spacing; then the busy tile's (B − 1)·D_tile
     assert bt.batch_bound.tolist() == ["latency", "throughput"]
 
 

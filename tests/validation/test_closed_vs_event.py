@@ -56,7 +56,7 @@ def test_closed_form_ratchet():
     e = cve.closed_errors(CACHE)
     a = e["err"].abs()
     n = len(a)
-    assert (a <= 0.10).sum() >= 466, f"within 10 %: {(a <= 0.10).sum()}/{n}"  # 90.8 % (target: 90 %)
-    assert (a <= 0.25).sum() >= 508, f"within 25 %: {(a <= 0.25).sum()}/{n}"  # 99.0 % (target: all)
-    assert a.max() <= 0.43 and abs(e["err"].median()) <= 0.01
+    assert (a <= 0.10).sum() >= 472, f"within 10 %: {(a <= 0.10).sum()}/{n}"  # 92.0 % (target: 90 %)
+    assert (a <= 0.25).sum() >= 510, f"within 25 %: {(a <= 0.25).sum()}/{n}"  # 99.4 % (target: all)
+    assert a.max() <= 0.34 and abs(e["err"].median()) <= 0.01
     assert e["err_energy"].abs().median() <= 0.005

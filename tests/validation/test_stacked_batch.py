@@ -3,12 +3,11 @@ aimc_dse/validation/data (docs/reference-simulators.md §G.4).
 
 Operations are exact counts and energy carries passive power × makespan, so every run must
 agree within 0.1 % and 10 %. Latency: issue 11's target is ≤ 10 % on ≥ 90 % of runs and ≤ 20 %
-on all, which the closed form does not reach yet: with the list-scheduler spacing model
-(docs/batch-fidelity.md) it has 96/112 within 10 % and 110/112 within 20 % (the mean-value
-correction before it: 62 and 89); the rest is mostly stacked experts whose realised routing
-loads a tile more than its expectation. The latency tests below are a ratchet on what the closed form achieves
-today — they fail if it gets worse — not the target; ``aimc-dse validate --group stacked_batch``
-reports the target and exits 1 while it is missed.
+on all. The closed form (docs/batch-fidelity.md) meets it: 105 of 112 within 10 % and all
+within 20 % (worst 19.1 %); before this round's changes 96 and 110, and with the mean-value
+correction before that 62 and 89. The latency tests below assert these achieved figures, so
+they fail if the closed form gets worse; ``aimc-dse validate --group stacked_batch`` checks
+the target itself.
 """
 
 from __future__ import annotations
@@ -34,6 +33,6 @@ def test_operations_are_exact_and_energy_within_10pct(i):
 
 def test_latency_ratchet():
     lat = ERR["latency_ns"]
-    assert (lat <= 0.10).sum() >= 103, f"within 10 %: {(lat <= 0.10).sum()}/{len(lat)}"
-    assert (lat <= 0.20).sum() >= 110, f"within 20 %: {(lat <= 0.20).sum()}/{len(lat)}"
-    assert lat.median() <= 0.043 and lat.max() <= 0.27
+    assert (lat <= 0.10).sum() >= 105, f"within 10 %: {(lat <= 0.10).sum()}/{len(lat)}"
+    assert (lat <= 0.20).sum() >= 112, f"within 20 %: {(lat <= 0.20).sum()}/{len(lat)}"
+    assert lat.median() <= 0.043 and lat.max() <= 0.20

@@ -8,7 +8,11 @@ by the resource that sequences queue for:
 * a single tile runs one MVM at a time, so sequences queue for the busiest tile: spacing
   max(δ, D_tile), δ the longest stage occupancy, D_tile one sequence's work on that tile;
 * a pool of k units (P DPUs, M MHA units) only makes sequences wait once more than k of
-  them want it: the last B − k sequences each add the pool's per-sequence demand D/k.
+  them want it: the last B − k sequences each add the pool's per-sequence demand D/k. For
+  the MHA units that is the saturated case; while the other B − 1 sequences load the units
+  below capacity (ρ = (B − 1)·u/M < 1, u = a sequence's job time / T(1)) the last one only
+  waits for a job already running when it arrives, about ρ/(2(1 − ρ)) of its own job time
+  (the M/D/1 wait, jobs of nearly fixed length), and the smaller of the two is charged.
 
 makespan(B) = max(T(1) + max((B − 1)·max(δ, D_tile), (B − P)⁺·D_dpu, (B − M)⁺·D_mha),
 B·max(D_tile, D_dpu, D_mha), waves) — the second term the throughput bound by resource.
@@ -19,10 +23,14 @@ only gets a unit while fewer than M are wanted: about k = ⌈M/u⌉ sequences sh
 (each slowed to max(T(1), k·work/M)) and the rest starve until they finish. So B sequences
 run in ⌈B/k⌉ waves, the last with B mod k of them. When u is near 1 (KV loads from a slow
 DRAM) this doubles the makespan once B passes M where the spacing term adds only D_mha per
-sequence. ``batch_bound``
-is "throughput" when a resource's queue (not the stage spacing δ) sets the makespan. On planar
-chips (no tile holds two stages) the references match the classic lower bound
-max(T(1) + (B − 1)·δ, B·Σ_steps max(resource demand)), which is kept.
+sequence. ``batch_bound`` is "throughput" when a resource's queue (not the stage spacing δ)
+sets the makespan.
+
+The same form serves planar chips (no tile holds two stages), with two changes: a tile
+serves one stage, so the tile term is the stage spacing δ, and the throughput term is
+B·Σ_steps max(resource demand) — with them the classic bounds max(T(1) + (B − 1)·δ, B·Σ_steps
+max) that the references match on planar chips, plus the MHA pool's queue and waves, which
+planar chips with few MHA units need too (docs/batch-fidelity.md).
 """
 
 from __future__ import annotations
@@ -45,17 +53,30 @@ class Batching:
     prefill: Array  # time to the first token of all B sequences (NaN without prefill)
 
 
-def stacked_makespan(tot: StepTotals, B: Array) -> tuple[Array, Array]:
+def spacing_makespan(tot: StepTotals, B: Array, stacked: Array | bool = True) -> tuple[Array, Array]:
     """(makespan, whether a resource's queue rather than the stage spacing δ sets it) of B
-    sequences under the list scheduler on a stacked chip."""
+    sequences under the list scheduler. On a planar chip (``stacked`` false) a tile serves
+    one stage, so sequences behind one another wait a stage occupancy δ, not a whole
+    sequence's work on the tile, and the throughput term is B·Σ_steps max_r D_r."""
     Bf = B.astype(np.float64)
-    queue = np.maximum(np.maximum((Bf - 1) * tot.dem_tile, np.maximum(Bf - tot.units_dpu, 0.0) * tot.dem_dpu),
-                       np.maximum(Bf - tot.units_io, 0.0) * tot.dem_io)
+    tile = np.where(stacked, (Bf - 1) * tot.dem_tile, 0.0)
+    queue = np.maximum(np.maximum(tile, np.maximum(Bf - tot.units_dpu, 0.0) * tot.dem_dpu), mha_queue(tot, Bf))
     pipe = (Bf - 1) * tot.delta
-    thr = Bf * np.maximum(np.maximum(tot.dem_tile, tot.dem_dpu), tot.dem_io)
+    thr = np.where(stacked, Bf * np.maximum(np.maximum(tot.dem_tile, tot.dem_dpu), tot.dem_io), tot.tthr)
     waves = pool_waves(tot.t1, tot.dem_io * tot.units_io, tot.units_io, Bf)
     t = np.maximum(np.maximum(tot.t1 + np.maximum(pipe, queue), thr), waves)
     return t, (queue > pipe) | (thr >= t) | (waves >= t)
+
+
+def mha_queue(tot: StepTotals, B: Array) -> Array:
+    """The last sequence's wait for the MHA units (module docstring): one D_MHA per sequence
+    beyond M once the others keep the units busy, less while they leave gaps."""
+    work = tot.dem_io * tot.units_io  # one sequence's attention-job time
+    rho = (B - 1) * work / np.maximum(tot.t1, 1e-300) / tot.units_io  # the others' load per unit
+    spacing = np.maximum(B - tot.units_io, 0.0) * tot.dem_io
+    with np.errstate(divide="ignore", invalid="ignore"):
+        gaps = work * rho / (2.0 * (1.0 - rho))
+    return np.where(rho < 1.0, np.minimum(gaps, spacing), spacing)
 
 
 def pool_waves(t1: Array, work: Array, units: Array, B: Array) -> Array:
@@ -72,13 +93,11 @@ def pool_waves(t1: Array, work: Array, units: Array, B: Array) -> Array:
 
 def batching(tot: StepTotals, B: Array, stacked: Array, prefill: Array) -> Batching:
     t_lat = tot.t1 + (B - 1) * tot.delta
-    t_stk, queued = stacked_makespan(tot, B)
-    lower = np.maximum(t_lat, tot.tthr)
-    makespan = np.where(B == 1, tot.t1, np.where(stacked, t_stk, lower))
-    by_thr = np.where(stacked, queued, tot.tthr >= t_lat)
+    t_b, queued = spacing_makespan(tot, B, stacked)
+    makespan = np.where(B == 1, tot.t1, t_b)
+    by_thr = queued
     pre = np.where(prefill, np.maximum(tot.t_pre + (B - 1) * tot.delta_pre, tot.tthr_pre), np.nan)
-    # reported: the bound by resource, B·max_r Σ_steps D_r, which no schedule beats (the planar
-    # makespan uses the larger B·Σ_steps max_r D_r, which the references match there)
+    # reported: the bound by resource, B·max_r Σ_steps D_r, which no schedule beats
     thr = B * np.maximum(np.maximum(tot.dem_tile, tot.dem_dpu), tot.dem_io)
     return Batching(
         makespan=makespan, single=tot.t1, latency_bound=t_lat, throughput_bound=thr,
