@@ -107,7 +107,10 @@ def expected_expert_stage_w(
     return _mc(N, E, k, stride, span, zipf, seed, draws)
 
 
-def _mc(N: int, E: int, k: int, stride: int, span: int, zipf: float, seed: int, draws: int) -> float:
+@lru_cache(maxsize=256)
+def _routings(E: int, k: int, zipf: float, seed: int, draws: int) -> np.ndarray:
+    """The chosen experts of ``draws`` seeded routings (draws × k); the same for every chip
+    and stage, so a sweep over tiles or stage spans draws them once."""
     rng = np.random.default_rng(seed)
     if zipf > 0:
         p = zipf_weights(E, zipf)[rng.permutation(E)]
@@ -116,6 +119,12 @@ def _mc(N: int, E: int, k: int, stride: int, span: int, zipf: float, seed: int, 
         keys = rng.random((draws, E))
     # the k smallest keys per draw: a uniform k-subset, or Gumbel-top-k under zipf
     chosen = keys.argsort(axis=1)[:, :k] if k >= E else np.argpartition(keys, k - 1, axis=1)[:, :k]
+    chosen.setflags(write=False)
+    return chosen
+
+
+def _mc(N: int, E: int, k: int, stride: int, span: int, zipf: float, seed: int, draws: int) -> float:
+    chosen = _routings(E, k, zipf, seed, draws)
     # Each chosen expert covers `span` consecutive slots of a circle of N tiles: ⌊span/N⌋
     # full turns plus an arc of length span mod N. The most-covered tile lies at the start of
     # some arc, so the maximum is a k×k comparison per draw.
