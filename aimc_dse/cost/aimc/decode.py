@@ -88,15 +88,20 @@ def job_tables(mk: StepModel, n_max: int) -> JobTables:
 def sum_max(tb: JobTables, key: Array, a: Array, b: Array, floor: Array) -> Array:
     """Σ_{n=a}^{b} max(floor, job(n)) for a non-decreasing job on [a, b]: below the crossing
     point m (the first n with job(n) ≥ floor) each step counts floor."""
-    lo, hi = a.copy(), b + 1
-    while np.any(lo < hi):  # bisection for m in [a, b + 1]
-        mid = (lo + hi) // 2
-        below = tb.job[np.minimum(mid, len(tb.job) - 1), key] < floor
-        go = lo < hi
-        lo = np.where(go & below, mid + 1, lo)
-        hi = np.where(go & ~below, mid, hi)
+    # most points cross nowhere in their range: all steps above the floor, or all below
+    m = np.where(tb.job[a, key] >= floor, a, np.where(tb.job[b, key] < floor, b + 1, -1))
+    open_ = np.flatnonzero(m < 0)
+    if len(open_):
+        lo, hi, k, f = a[open_] + 1, b[open_], key[open_], floor[open_]  # job(a) < f ≤ job(b)
+        while np.any(lo < hi):  # bisection for the first n with job(n) ≥ f
+            mid = (lo + hi) // 2
+            below = tb.job[mid, k] < f
+            go = lo < hi
+            lo = np.where(go & below, mid + 1, lo)
+            hi = np.where(go & ~below, mid, hi)
+        m[open_] = lo
     p = tb.prefix["job"]
-    return floor * (lo - a) + p[b, key] - p[lo - 1, key]
+    return floor * (m - a) + p[b, key] - p[m - 1, key]
 
 
 def decode_closed_form(m: StepModel, keys: Array, tb: JobTables) -> StepTotals:

@@ -78,11 +78,17 @@ class StepTotals:
 
     def merge(self, idx: Array, part: StepTotals) -> None:
         """Add ``part`` (totals of the points ``idx``) in: sums add, the spacings δ take the maximum."""
+        every = len(idx) == self.n and np.array_equal(idx, np.arange(self.n))
         for f in fields(self):
             if f.name in ("n", "units_dpu", "units_io"):
                 continue
             mine, theirs = getattr(self, f.name), getattr(part, f.name)
-            if f.name in ("delta", "delta_pre"):
+            if every:  # all points in order: no fancy indexing
+                if f.name in ("delta", "delta_pre"):
+                    np.maximum(mine, theirs, out=mine)
+                else:
+                    mine += theirs
+            elif f.name in ("delta", "delta_pre"):
                 mine[idx] = np.maximum(mine[idx], theirs)
             else:
                 mine[idx] += theirs
