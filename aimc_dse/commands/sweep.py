@@ -37,7 +37,7 @@ def register(app: typer.Typer) -> None:
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
         max_points: Annotated[int, typer.Option("--max-points", help="refuse grids with more points")] = DEFAULT_MAX_POINTS,
         chunk_size: Annotated[
-            Optional[int], typer.Option("--chunk-size", help="points per chunk (default: about 1/64 of the grid, 1,000 to 50,000)")
+            Optional[int], typer.Option("--chunk-size", help="points per chunk (default: 50,000, about a second of work; at least 16 chunks for smaller grids)")
         ] = None,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="check the sweep file and print the grid's size, evaluate nothing")] = False,
         fmt: FormatOpt = "table",
@@ -45,6 +45,11 @@ def register(app: typer.Typer) -> None:
             Literal["closed", "event"],
             typer.Option("--fidelity", help="closed: the closed-form model; event: the event-driven simulator, point by point (closed)"),
         ] = "closed",
+        all_knobs: Annotated[
+            bool,
+            typer.Option("--all-knobs", help="write every knob on every row (default: knobs fixed per hardware, model or sweep go "
+                         "once into the Parquet metadata / a NAME.constants.csv sidecar)"),
+        ] = False,
     ) -> None:
         """Evaluate every design point of a sweep file; write CSV/Parquet; print the best designs and a Pareto front."""
         from ..report.output import emit
@@ -76,6 +81,7 @@ def register(app: typer.Typer) -> None:
                 chunk_size=chunk_size,
                 log=log,
                 fidelity=fidelity,
+                all_knobs=all_knobs,
             )
         except ChunkFailed as e:
             raise EvaluationError(str(e)) from None

@@ -80,6 +80,25 @@ class Block:
     def n(self) -> int:
         return math.prod(self.sizes)
 
+    def arrays(self, a: int = 0, b: int | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Rows ``a:b`` as (columns fixed in this block → their one value, varying columns → arrays).
+
+        What the runner feeds the cost model: a fixed column is never repeated n times.
+        """
+        b = self.n if b is None else b
+        sizes = self.sizes
+        digits = np.unravel_index(np.arange(a, b, dtype=np.int64), sizes) if sizes else ()
+        varying: dict[str, np.ndarray] = {}
+        for comp in self.components:
+            if comp.factors:
+                k = np.ravel_multi_index([digits[f] for f in comp.factors], [sizes[f] for f in comp.factors])
+            else:
+                k = np.zeros(b - a, dtype=np.int64)
+            for c, arr in comp.columns.items():
+                varying[c] = arr[k]
+        fixed = {c: self.base[c][0] for c in self.columns if c not in varying}
+        return fixed, varying
+
     def frame(self, a: int = 0, b: int | None = None, columns: list[str] | None = None) -> pd.DataFrame:
         """Rows ``a:b`` of this block (block-local indices), this block's columns (or ``columns`` of them)."""
         b = self.n if b is None else b

@@ -1,13 +1,26 @@
-"""Run a sweep: evaluate the grid chunk by chunk, in parallel, and write the results safely.
+"""Run a sweep: grid → cost model → one sink (the output file and the running summary), once.
 
-A chunk is a fixed row range of the grid (``chunk_size`` rows; the size depends only on the
-grid, never on the number of workers, so results are byte-identical whatever runs them). Each
-chunk is built lazily (``Grid.segments``), evaluated with ``cost.evaluate.evaluate_frame`` per
-(system, model) block, filtered, trimmed to the kept columns and returned as an arrow table.
+A chunk is a fixed row range of the grid (``chunk_size`` rows, a function of the grid only,
+about half a second to a second of cost-model work for large grids). A worker builds its
+rows straight from the grid's columns (``Block.arrays``: a knob fixed within a (system,
+model) block is passed as one value, never repeated), evaluates them
+(``cost.evaluate.evaluate_columns``), filters them, and turns them into an arrow table with
+exactly the output's columns and types — decided once, before anything runs, from the grid
+and a one-point preflight per block. The worker writes that table as its chunk file (Arrow
+IPC, for ``--resume``) and this process memory-maps it and streams the chunks, in grid
+order, into the output writer and the summary/Pareto fold: no read-back-and-rewrite pass.
 Chunks run in this process (``-j 1``), on local cores with joblib's loky backend, or on a
-dask.distributed cluster through joblib's dask backend. Only this process touches files:
-workers return tables, which ``report.writer.ChunkStore`` stores as they arrive, so a remote
-cluster needs no shared disk.
+dask.distributed cluster through joblib's dask backend (there workers return their tables
+and this process writes the chunk files, so a remote cluster needs no shared disk).
+
+Output columns (issue 15): the knobs that vary within a (system, model) block, the swept
+axes and the design's identity (``hw.name``, ``model.name``) on every row, then the result
+columns; knobs fixed per hardware, per model or for the whole sweep are stored once
+(``report.writer.Constants``: Parquet metadata, or a ``NAME.constants.csv`` sidecar) and
+put back by every reader. ``--all-knobs`` writes every knob on every row.
+
+Bytes are the same whatever runs the chunks: output row groups have a fixed size, rows come
+in grid order, and the columns and types are fixed before the first chunk.
 
 Safety (issue 16): one run writes an output at a time — an exclusive ``fcntl.flock`` on
 ``run.lock`` in the partial folder is held for the whole run (a second run exits 2 naming the
@@ -39,26 +52,31 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..cost.evaluate import evaluate_frame
+from ..cost import registry
+from ..cost.evaluate import evaluate_columns
 from ..cost.metrics import HEADLINE_COLUMNS, SCHEMA_VERSION
 from ..report import query
 from ..report.summary import Summary
 from ..report.writer import (
+    ALL_ROWS,
     META_SWEEP,
     ChunkStore,
+    Constants,
+    ResultSink,
+    _json_value,
     arrow_type,
-    assemble,
-    combine,
     output_format,
     partial_dir,
-    to_arrow,
+    unify_schema,
 )
 from ..specs.base import SpecError
 from ..specs.sweep import SweepSpec
-from .grid import Grid
+from .grid import Block, Grid
 
-MAX_CHUNK = 50_000
+MAX_CHUNK = 50_000  # rows: about 0.5–1 s of the cost model on one core (make bench)
 MIN_CHUNK = 1_000
+MIN_CHUNKS = 16  # smaller grids are cut into at least this many chunks (to share among cores)
+IDENTITY = ("hw.name", "model.name")
 
 
 class ChunkFailed(RuntimeError):
@@ -214,8 +232,8 @@ def _watch_parent(owner: int, period_s: float = 0.5) -> None:
 
 
 def default_chunk_size(n: int) -> int:
-    """Rows per chunk: about 64 chunks, between 1,000 and 50,000 rows (a function of the grid only)."""
-    return int(min(MAX_CHUNK, max(MIN_CHUNK, -(-n // 64))))
+    """Rows per chunk: ``MAX_CHUNK`` (about a second of work), fewer for small grids (a function of the grid only)."""
+    return int(min(MAX_CHUNK, max(MIN_CHUNK, -(-n // MIN_CHUNKS))))
 
 
 def code_hash() -> str:
@@ -234,6 +252,55 @@ def keep_columns(result_cols: list[str], patterns: list[str] | None) -> list[str
     return [c for c in result_cols if any(fnmatch.fnmatchcase(c, p) for p in patterns)]
 
 
+# ---- which knobs go on every row -----------------------------------------------------------------
+
+
+def _scope(column: str) -> str:
+    """The identity a knob belongs to: ``hw.name`` for hardware knobs, ``model.name`` for model ones."""
+    head = column.partition(".")[0]
+    return {"hw": "hw.name", "model": "model.name"}.get(head, ALL_ROWS)
+
+
+def plan_knobs(grid: Grid, all_knobs: bool = False) -> tuple[list[str], Constants | None]:
+    """(knob columns written on every row, the others with their values) for ``grid``.
+
+    On every row: the identity, the swept axes, and any knob that varies within a block or
+    differs between blocks of the same identity. The rest is fixed per hardware name, per
+    model name, or for the whole sweep, and is stored once (``Constants``).
+    """
+    if all_knobs:
+        return list(grid.columns), None
+    per_row = set(IDENTITY) | set(grid.axes)
+    absent = object()
+    values: dict[str, dict[str, dict]] = {}
+    for c in grid.columns:
+        if c in per_row:
+            continue
+        scope = _scope(c)
+        seen: dict[str, object] = {}
+        for blk in grid.blocks:
+            if any(c in comp.columns for comp in blk.components) or (scope != ALL_ROWS and scope not in blk.base):
+                per_row.add(c)
+                break
+            name = "" if scope == ALL_ROWS else str(blk.base[scope][0])
+            v = _json_value(blk.base[c][0]) if c in blk.base else absent
+            if name in seen and (seen[name] is absent or v is absent or json.dumps(seen[name]) != json.dumps(v)):
+                if not (seen[name] is absent and v is absent):
+                    per_row.add(c)
+                    break
+            seen[name] = v
+        else:
+            for name, v in seen.items():
+                if v is not absent:
+                    values.setdefault(scope, {}).setdefault(name, {})[c] = v
+    rows = [c for c in grid.columns if c in per_row]
+    dtypes = {c: str(arrow_type(grid.dtypes[c])) for c in grid.columns}
+    return rows, Constants(grid.columns, dtypes, values)
+
+
+# ---- a chunk: grid rows → cost model → arrow -------------------------------------------------------
+
+
 @dataclass
 class Job:
     """Everything a worker needs to produce any chunk (picklable)."""
@@ -242,9 +309,11 @@ class Job:
     chunk_size: int
     filters: list[str]
     patterns: list[str] | None
-    knob_types: dict[str, pa.DataType]
+    schema: pa.Schema | None = None  # the output's columns and types (None: every column seen, preflight)
     owner_pid: int = 0  # the sweep process; loky workers exit when it dies
     fidelity: str = "closed"  # closed: cost.evaluate; event: the event-driven simulator (sim)
+    folder: str | None = None  # the partial folder: workers write their chunk files there
+    send: bool = True  # return the table (in-process and dask) or only write it (local workers)
 
     @property
     def n_chunks(self) -> int:
@@ -255,51 +324,110 @@ class Job:
         return start, min(start + self.chunk_size, self.grid.n)
 
 
-def _with_columns(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    """``df`` plus any of ``names`` it lacks, as missing values (other systems' columns)."""
-    missing = [n for n in names if n not in df.columns]
-    if not missing:
-        return df
-    return pd.concat([df, pd.DataFrame({n: np.full(len(df), np.nan) for n in missing}, index=df.index)], axis=1)
+def _arrow_of(values: np.ndarray, name: str) -> pa.DataType:
+    """The arrow type a result column gets (numbers by their numpy kind; text; the registry's when unknown)."""
+    kind = values.dtype.kind
+    if kind == "f":
+        return pa.float64()
+    if kind in "iu":
+        return pa.int64()
+    if kind == "b":
+        return pa.bool_()
+    if kind == "O":
+        vals = [v for v in values.tolist() if v is not None and not (isinstance(v, float) and v != v)]
+        if not vals:
+            col = registry.column(name)
+            dtype = col.dtype if col is not None else "str"
+            return {"float": pa.float64(), "int": pa.int64(), "bool": pa.bool_()}.get(dtype, pa.large_string())
+        if all(isinstance(v, (bool, np.bool_)) for v in vals):
+            return pa.bool_()
+    return pa.large_string()
+
+
+def _array(values: Any, typ: pa.DataType, n: int) -> pa.Array:
+    """``values`` (one value or an array of ``n``) as an arrow array of type ``typ``."""
+    if not isinstance(values, np.ndarray) or values.ndim == 0:
+        v = _json_value(values)
+        if v is None:
+            return pa.nulls(n, typ)
+        try:
+            return pa.repeat(pa.scalar(v, typ), n)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return pa.repeat(pa.scalar(v).cast(typ), n)
+    try:
+        return pa.array(values, typ, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array(values, from_pandas=True).cast(typ)
+
+
+def _block_table(job: Job, blk: Block, a: int, b: int, refs: list[str]) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """(fixed knobs, per-row arrays of knobs and results, rows) of block rows ``a:b``, evaluated and filtered."""
+    fixed, varying = blk.arrays(a, b)
+    n = b - a
+    try:
+        if job.fidelity == "event":
+            from ..sim import evaluate_frame_event
+
+            df = evaluate_frame_event(blk.frame(a, b))
+            results = {c: df[c].to_numpy() for c in df.columns if c not in set(blk.columns)}
+        else:
+            results = evaluate_columns(blk.kind, fixed, varying, n)
+    except Exception as e:  # the cost model's own error, reported with the rows it concerns
+        lo, hi = blk.start + a, blk.start + b - 1
+        which = f"design point {lo}" if lo == hi else f"design points {lo}–{hi}"
+        raise ChunkFailed(f"{which} ({blk.system}, {blk.model}) could not be evaluated: {type(e).__name__}: {e}") from None
+    arrays: dict[str, Any] = {**varying, **results}
+    if job.filters:
+        cols = {c: np.broadcast_to(np.asarray(v, dtype=object if isinstance(v, str) else None), (n,)) for c, v in fixed.items()}
+        cols.update(arrays)
+        fdf = pd.DataFrame({c: cols[c] if c in cols else np.full(n, np.nan) for c in dict.fromkeys([*cols, *refs])})
+        keep = np.ones(n, dtype=bool)
+        for expr in job.filters:
+            keep &= query.mask(fdf, expr)
+        arrays = {c: np.asarray(v)[keep] for c, v in arrays.items()}
+        n = int(keep.sum())
+    return fixed, arrays, n
 
 
 def evaluate_rows(job: Job, start: int, stop: int) -> pa.Table:
-    """Rows ``start:stop`` of the grid, evaluated, filtered and trimmed, as one arrow table."""
+    """Rows ``start:stop`` of the grid, evaluated, filtered and trimmed, as one arrow table of ``job.schema``."""
     tables = []
     refs = sorted({n for e in job.filters for n in query.names(e)})
     for blk, a, b in job.grid.segments(start, stop):
-        try:
-            if job.fidelity == "event":
-                from ..sim import evaluate_frame_event
-
-                df = evaluate_frame_event(blk.frame(a, b))
+        fixed, arrays, n = _block_table(job, blk, a, b, refs)
+        schema = job.schema
+        if schema is None:  # preflight: every knob and every result, types as they come
+            knob_types = {c: arrow_type(job.grid.dtypes[c]) for c in blk.columns}
+            results = [c for c in arrays if c not in knob_types]
+            schema = pa.schema([pa.field(c, knob_types[c]) for c in blk.columns]
+                               + [pa.field(c, _arrow_of(np.asarray(arrays[c]), c)) for c in results])
+        cols = []
+        for f in schema:
+            if f.name in arrays:
+                cols.append(_array(np.asarray(arrays[f.name]), f.type, n))
+            elif f.name in fixed:
+                cols.append(_array(fixed[f.name], f.type, n))
             else:
-                df = evaluate_frame(blk.frame(a, b))
-        except Exception as e:  # the cost model's own error, reported with the rows it concerns
-            lo, hi = blk.start + a, blk.start + b - 1
-            which = f"design point {lo}" if lo == hi else f"design points {lo}–{hi}"
-            raise ChunkFailed(
-                f"{which} ({blk.system}, {blk.model}) could not be evaluated: {type(e).__name__}: {e}"
-            ) from None
-        if job.filters:
-            fdf = _with_columns(df, refs)
-            keep = np.ones(len(df), dtype=bool)
-            for expr in job.filters:
-                keep &= query.mask(fdf, expr)
-            df = df[keep]
-        knobs = set(blk.columns)
-        results = [c for c in df.columns if c not in knobs]
-        df = df[blk.columns + keep_columns(results, job.patterns)]
-        tables.append(to_arrow(df, job.knob_types))
-    return combine(tables, job.grid.columns)
+                cols.append(pa.nulls(n, f.type))
+        tables.append(pa.Table.from_arrays(cols, schema=schema))
+    if job.schema is None:
+        from ..report.writer import combine
+
+        return combine(tables, job.grid.columns)
+    if not tables:
+        return job.schema.empty_table()
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
-def evaluate_chunk(job: Job, k: int) -> tuple[int, int, pa.Table]:
-    """Chunk ``k``: (k, points evaluated, table of kept rows)."""
+def evaluate_chunk(job: Job, k: int) -> tuple[int, int, pa.Table | None]:
+    """Chunk ``k``: (k, points evaluated, table of kept rows, or None when only written to its file)."""
     if job.owner_pid:
         _watch_parent(job.owner_pid)
     start, stop = job.bounds(k)
-    return k, stop - start, evaluate_rows(job, start, stop)
+    table = evaluate_rows(job, start, stop)
+    if job.folder is not None:
+        ChunkStore(job.folder).write(k, table)
+    return k, stop - start, table if job.send else None
 
 
 # ---- execution -------------------------------------------------------------------------------
@@ -458,16 +586,20 @@ class RunResult:
     resumed_chunks: int
 
 
-def preflight(sweep: SweepSpec, grid: Grid) -> list[str]:
+def preflight(sweep: SweepSpec, grid: Grid) -> pa.Schema:
     """Evaluate the first point of every block and check filters, columns and pareto metrics.
 
-    Returns the result columns seen. SpecError (exit 2) for a bad name or expression.
+    Returns the schema of every result column seen (one point per block). SpecError (exit 2)
+    for a bad name or expression.
     """
+    from ..report.writer import combine, to_pandas
+
     samples = []
     for blk in grid.blocks:
         if blk.n:
-            samples.append(evaluate_rows(Job(grid, 1, [], ["*"], {}), blk.start, blk.start + 1))
-    sample = combine(samples, grid.columns).to_pandas() if samples else pd.DataFrame(columns=grid.columns)
+            samples.append(evaluate_rows(Job(grid, 1, [], ["*"]), blk.start, blk.start + 1))
+    table = combine(samples, grid.columns) if samples else pa.schema([]).empty_table()
+    sample = to_pandas(table) if samples else pd.DataFrame(columns=grid.columns)
     knobs = set(grid.columns)
     results = [c for c in sample.columns if c not in knobs]
     for i, expr in enumerate(sweep.filters):
@@ -481,7 +613,24 @@ def preflight(sweep: SweepSpec, grid: Grid) -> list[str]:
     for m in sweep.pareto:
         if m not in results:
             raise SpecError(grid.source, "pareto", f"{m!r} is not a result column")
-    return results
+    return pa.schema([f for f in table.schema if f.name not in knobs])
+
+
+_REGISTRY_TYPES = {"float": pa.float64(), "int": pa.int64(), "bool": pa.bool_(), "str": pa.large_string()}
+
+
+def output_schema(grid: Grid, row_knobs: list[str], results: pa.Schema, patterns: list[str] | None) -> pa.Schema:
+    """The output's columns: the knobs written on every row, then the kept results (headline ones first).
+
+    A registered result column has its registry type whatever the sample showed (a column
+    that is NaN in the one-point sample is still a float).
+    """
+    kept = keep_columns(results.names, patterns)
+    fields = [pa.field(c, arrow_type(grid.dtypes[c])) for c in row_knobs]
+    for c in kept:
+        col = registry.column(c)
+        fields.append(pa.field(c, _REGISTRY_TYPES[col.dtype] if col is not None else results.field(c).type))
+    return unify_schema([pa.schema(fields)], row_knobs)
 
 
 def run_sweep(
@@ -499,8 +648,13 @@ def run_sweep(
     on_chunk: Callable[[int], None] | None = None,
     log: Callable[[str], None] | None = None,
     fidelity: str = "closed",
+    all_knobs: bool = False,
+    timings: dict[str, float] | None = None,
 ) -> RunResult:
-    """Evaluate ``grid`` into ``output`` (CSV or Parquet), resumably; see the module docstring."""
+    """Evaluate ``grid`` into ``output`` (CSV or Parquet), resumably; see the module docstring.
+
+    ``timings``, when given, receives this process's CPU seconds per phase (make bench).
+    """
     t0 = time.perf_counter()
     output = Path(output)
     output_format(output)
@@ -513,24 +667,30 @@ def run_sweep(
         _check_scheduler(scheduler)
     if fidelity not in ("closed", "event"):
         raise SpecError("--fidelity", None, f"must be closed or event, got {fidelity!r}")
-    preflight(sweep, grid)
+    c0 = time.process_time()
+    results = preflight(sweep, grid)
+    row_knobs, constants = plan_knobs(grid, all_knobs)
+    schema = output_schema(grid, row_knobs, results, sweep.columns)
+    if timings is not None:
+        timings["preflight"] = timings.get("preflight", 0.0) + time.process_time() - c0
 
     cs = chunk_size or default_chunk_size(grid.n)
-    job = Job(grid, cs, list(sweep.filters), sweep.columns, {c: arrow_type(t) for c, t in grid.dtypes.items()},
-              fidelity=fidelity)
+    folder = partial_dir(output)
+    job = Job(grid, cs, list(sweep.filters), sweep.columns, schema, fidelity=fidelity)
     if backend == "loky":
         job.owner_pid = os.getpid()
+        job.folder = str(folder)
     manifest = {
         "grid": grid.digest(),
         "code": code_hash(),
         "chunk_size": cs,
         "n_points": grid.n,
         "n_chunks": job.n_chunks,
-        "columns": hashlib.sha256(repr((sweep.filters, sweep.columns)).encode()).hexdigest()[:16],
+        "columns": hashlib.sha256(repr((sweep.filters, sweep.columns, schema.to_string())).encode()).hexdigest()[:16],
         "schema_version": SCHEMA_VERSION,
         **({"fidelity": fidelity} if fidelity != "closed" else {}),
+        **({"all_knobs": True} if all_knobs else {}),
     }
-    folder = partial_dir(output)
     lock = OutputLock(folder, output).acquire()
     store = ChunkStore(folder)
     try:
@@ -538,13 +698,14 @@ def run_sweep(
         if before is not None and not force:  # appeared while we waited for the lock
             raise SpecError(str(output), None, "already exists; pass --force to overwrite it, or -o to write elsewhere")
         return _run_locked(
-            sweep, grid, job, manifest, store, output, before, t0,
+            sweep, grid, job, manifest, store, output, before, t0, constants,
             jobs=jobs, backend=backend, scheduler=scheduler, resume=resume, quiet=quiet, on_chunk=on_chunk, log=log,
+            timings=timings,
         )
     finally:
         # A run that stopped before storing any chunk leaves nothing behind.
         try:
-            if folder.exists() and not any(folder.glob("chunk-*.parquet")) and not any(folder.glob("output.tmp.*")):
+            if folder.exists() and not any(folder.glob(ChunkStore.PATTERN)) and not any(folder.glob("output.tmp.*")):
                 store.remove()
         except OSError:
             pass
@@ -562,7 +723,40 @@ def _stat(path: Path) -> tuple[int, int] | None:
 INPUTS = "inputs.json"
 
 
-def _run_locked(sweep, grid, job, manifest, store, output, before, t0, *, jobs, backend, scheduler, resume, quiet, on_chunk, log):
+class _InOrder:
+    """Finished chunks, fed to the sink and the summary strictly in grid order as they become available."""
+
+    def __init__(self, store: ChunkStore, sink: ResultSink, summary: Summary, done: set[int], n_chunks: int,
+                 timings: dict[str, float] | None):
+        self.store, self.sink, self.summary, self.n_chunks = store, sink, summary, n_chunks
+        self.on_disk = set(done)
+        self.held: dict[int, pa.Table] = {}
+        self.next = 0
+        self.timings = timings
+
+    def add(self, k: int, table: pa.Table | None) -> None:
+        if table is None:
+            self.on_disk.add(k)
+        else:
+            self.held[k] = table
+        self.drain()
+
+    def drain(self) -> None:
+        while self.next < self.n_chunks and (self.next in self.held or self.next in self.on_disk):
+            k = self.next
+            table = self.held.pop(k) if k in self.held else self.store.read(k)
+            c = time.process_time()
+            self.sink.write(table)
+            c2 = time.process_time()
+            self.summary.add_table(table)
+            if self.timings is not None:
+                self.timings["writing"] = self.timings.get("writing", 0.0) + c2 - c
+                self.timings["summary"] = self.timings.get("summary", 0.0) + time.process_time() - c2
+            self.next += 1
+
+
+def _run_locked(sweep, grid, job, manifest, store, output, before, t0, constants, *, jobs, backend, scheduler, resume,
+                quiet, on_chunk, log, timings):
     """The body of :func:`run_sweep`, with the output's lock held."""
     old_inputs = None
     if resume:
@@ -590,40 +784,44 @@ def _run_locked(sweep, grid, job, manifest, store, output, before, t0, *, jobs, 
         raise _write_error(store.folder, e) from None
     pending = [k for k in range(job.n_chunks) if k not in done]
     done_points = sum(job.bounds(k)[1] - job.bounds(k)[0] for k in done)
+    if job.folder is not None:
+        job.send = jobs == 1 or (jobs <= 0 and (os.cpu_count() or 1) == 1) or len(pending) <= 1
 
+    id_cols = ["hw.name", "model.name"] + [a for a in grid.axes if a not in ("hw.name", "model.name")]
+    summary = Summary(id_cols, list(sweep.pareto))
+    sink = ResultSink(output, store.folder, job.schema, {META_SWEEP: grid.name.encode()}, constants)
+    feed = _InOrder(store, sink, summary, done, job.n_chunks, timings)
     stage = "evaluating"
     try:
-        with _Progress(f"sweep {grid.name}", grid.n, done_points, quiet) as progress:
-            for k, points, table in execute(job, pending, jobs, backend, scheduler):
-                try:
-                    store.write(k, table)
-                except OSError as e:
-                    raise _write_error(store.folder, e) from None
-                progress.advance(points)
-                if on_chunk is not None:
-                    on_chunk(k)
-
-        id_cols = ["hw.name", "model.name"] + [a for a in grid.axes if a not in ("hw.name", "model.name")]
-        summary = Summary(id_cols, list(sweep.pareto))
-        stage = "assembling"
         try:
-            rows = assemble(
-                store,
-                job.n_chunks,
-                output,
-                grid.columns,
-                {META_SWEEP: grid.name.encode()},
-                on_rows=summary.add_table,
-            )
+            feed.drain()  # chunks of an interrupted run, up to the first missing one
+            with _Progress(f"sweep {grid.name}", grid.n, done_points, quiet) as progress:
+                for k, points, table in execute(job, pending, jobs, backend, scheduler):
+                    if job.folder is None:  # dask: the workers sent their tables
+                        store.write(k, table)
+                    progress.advance(points)
+                    if on_chunk is not None:
+                        on_chunk(k)
+                    feed.add(k, table)
+            feed.drain()
+        except OSError as e:
+            raise _write_error(store.folder if e.filename is None or "output.tmp" not in str(e.filename) else output, e) from None
+        stage = "finishing"
+        try:
+            rows = sink.close()
         except OSError as e:
             raise _write_error(output, e) from None
         stage = "written"
         store.remove()
-    except KeyboardInterrupt:
-        # os.replace is atomic: a new file at the output path means assembly had finished.
-        completed = stage == "written" or (stage == "assembling" and _stat(output) not in (None, before))
+    except BaseException as exc:
+        completed = stage == "written" or (stage == "finishing" and _stat(output) not in (None, before))
+        if not completed:
+            sink.abort()
+        if not isinstance(exc, KeyboardInterrupt):
+            raise
+        # os.replace is atomic: a new file at the output path means the output had been finished.
         if completed:
             store.remove()
-        n = len(list(store.folder.glob("chunk-*.parquet"))) if store.folder.exists() else 0
+        n = store.count() if store.folder.exists() else 0
         raise SweepInterrupted(output, completed, store.folder, n) from None
     return RunResult(output, grid.n, rows, time.perf_counter() - t0, summary, len(done))
