@@ -14,7 +14,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from aimc_dse.cost.metrics import HEADLINE_COLUMNS, SCHEMA_VERSION
-from aimc_dse.report.writer import partial_dir, schema_version
+from aimc_dse.report.writer import partial_dir, read_constants, read_results, result_columns, schema_version, sidecar_path
 from aimc_dse.sweep.grid import load_grid
 from aimc_dse.sweep.runner import _local_cluster, run_sweep
 
@@ -75,11 +75,12 @@ def values(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_csv_and_parquet_round_trip_with_every_knob_in_every_row(small, tmp_path):
-    path, ref, _ = small
-    pq_out = tmp_path / "r.parquet"
-    assert invoke(sweep_cmd(path, pq_out, "-j", "1"))[0] == 0
-    csv_out = tmp_path / "r.csv"
-    csv_out.write_bytes(ref)
+    """--all-knobs: every knob on every row, CSV and Parquet alike, equal to the grid."""
+    path, _, _ = small
+    pq_out, csv_out = tmp_path / "r.parquet", tmp_path / "r.csv"
+    assert invoke(sweep_cmd(path, pq_out, "-j", "1", "--all-knobs"))[0] == 0
+    assert invoke(sweep_cmd(path, csv_out, "-j", "1", "--all-knobs"))[0] == 0
+    assert not sidecar_path(csv_out).exists()
     from_csv = pd.read_csv(csv_out)
     from_pq = pd.read_parquet(pq_out)
     pd.testing.assert_frame_equal(values(from_csv), values(from_pq), check_exact=True)
@@ -87,11 +88,69 @@ def test_csv_and_parquet_round_trip_with_every_knob_in_every_row(small, tmp_path
     assert schema_version(pq_out) == SCHEMA_VERSION == 2
     meta = pq.read_schema(pq_out).metadata
     assert meta[b"aimc_dse.sweep"] == b"small"
+    assert b"aimc_dse.constants" not in meta
 
     _, grid = load_grid(path)
     assert list(from_csv.columns) == grid.columns + HEADLINE_COLUMNS
     pd.testing.assert_frame_equal(values(from_csv[grid.columns]), values(grid.frame()), check_exact=True)
     pd.testing.assert_frame_equal(values(from_pq[grid.columns]), values(grid.frame()), check_exact=True)
+
+
+def test_rows_carry_what_varies_and_readers_put_the_constant_knobs_back(small, tmp_path):
+    """Default: identity, axes and varying knobs on the rows; the rest once (metadata / sidecar), restored on reading."""
+    path, ref, _ = small
+    _, grid = load_grid(path)
+    full = tmp_path / "all.csv"
+    assert invoke(sweep_cmd(path, full, "-j", "1", "--all-knobs"))[0] == 0
+    for suffix in (".csv", ".parquet"):
+        out = tmp_path / f"d{suffix[1:]}{suffix}"
+        assert invoke(sweep_cmd(path, out, "-j", "2"))[0] == 0
+        raw = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
+        knobs = [c for c in raw.columns if c in grid.columns]
+        # hw.tiles and workload.batch are the axes; the ids name the design; hw.kind etc. are per hardware
+        assert knobs == ["hw.name", "hw.tiles", "model.name", "workload.batch"]
+        assert list(raw.columns[len(knobs):]) == HEADLINE_COLUMNS
+        consts = read_constants(out)
+        assert consts is not None and consts.values["hw.name"]["hermes-3d"]["hw.kind"] == "aimc"
+        assert consts.values["model.name"]["olmoe-1b-7b"]["model.moe.experts"] == 64
+        assert consts.values["all"][""]["workload.prompt_len"] == 32
+        back = read_results(out)
+        same_format = full if suffix == ".csv" else _all_parquet(path, tmp_path)
+        want = read_results(same_format)
+        assert result_columns(out) == list(want.columns) == list(back.columns)
+        pd.testing.assert_frame_equal(back, want, check_exact=True)
+        cols = ["tokens_per_s", "hw.tier_rows", "model.layers", "workload.batch"]
+        pd.testing.assert_frame_equal(read_results(out, cols), read_results(same_format, cols), check_exact=True)
+    assert sidecar_path(tmp_path / "dcsv.csv").exists() and not sidecar_path(tmp_path / "dparquet.parquet").exists()
+    assert (tmp_path / "dcsv.csv").stat().st_size < 0.5 * full.stat().st_size
+
+
+def _all_parquet(path, tmp_path):
+    out = tmp_path / "all.parquet"
+    if not out.exists():
+        assert invoke(sweep_cmd(path, out, "-j", "1", "--all-knobs"))[0] == 0
+    return out
+
+
+def test_all_knobs_again_replaces_a_stale_sidecar(small, tmp_path):
+    path, _, _ = small
+    out = tmp_path / "r.csv"
+    assert invoke(sweep_cmd(path, out, "-j", "1"))[0] == 0
+    assert sidecar_path(out).exists()
+    assert invoke(sweep_cmd(path, out, "-j", "1", "--force", "--all-knobs"))[0] == 0
+    assert not sidecar_path(out).exists()
+
+
+def test_the_bytes_do_not_depend_on_the_chunk_size_when_the_rows_do_not(tmp_path):
+    """Row groups have a fixed size: only the rows decide the bytes (GPU rows: no batching effects)."""
+    data = dict(SMALL, systems=["a100-sxm4-80gb", "h100-sxm"], axes={"workload.batch": [1, 4, 16], "workload.gen_len": [4, 8]})
+    path = write_sweep(tmp_path, data)
+    outs = []
+    for cs in ("1", "3", "100"):
+        out = tmp_path / f"c{cs}.parquet"
+        assert invoke(["sweep", path, "-o", out, "--chunk-size", cs, "-q", "-j", "1"])[0] == 0
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1] == outs[2]
 
 
 def test_summary_lists_the_best_designs_and_a_pareto_front(small):
@@ -191,7 +250,7 @@ def test_killed_sweep_leaves_no_output_and_resume_completes_it_to_the_same_bytes
     partial = partial_dir(out)
     deadline = time.monotonic() + 300
     try:
-        while not list(partial.glob("chunk-*.parquet")):
+        while not list(partial.glob("chunk-*.arrow")):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "no chunk landed"
             time.sleep(0.002)
@@ -202,7 +261,7 @@ def test_killed_sweep_leaves_no_output_and_resume_completes_it_to_the_same_bytes
             proc.kill()
             proc.wait()
     n_points = 12 * 5 + 5
-    done = len(list(partial.glob("chunk-*.parquet")))
+    done = len(list(partial.glob("chunk-*.arrow")))
     assert 1 <= done < n_points, "interrupted mid-way"
     assert not out.exists(), "no output file after an interruption"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([partial.name, path.name]), "nothing else written"
@@ -233,7 +292,7 @@ def test_resume_reuses_finished_chunks(tmp_path, kill_ref):
     with pytest.raises(KeyboardInterrupt):
         run_sweep(spec, grid, out, jobs=1, quiet=True, chunk_size=1, on_chunk=stop_after_three)
     assert not out.exists()
-    assert len(list(partial_dir(out).glob("chunk-*.parquet"))) == 3
+    assert len(list(partial_dir(out).glob("chunk-*.arrow"))) == 3
 
     code, _, err = invoke(["sweep", path, "-o", out, "-j", "1", "--chunk-size", "1", "--resume"])
     assert code == 0, err
