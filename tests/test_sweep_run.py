@@ -14,7 +14,14 @@ import pyarrow.parquet as pq
 import pytest
 
 from aimc_dse.cost.metrics import HEADLINE_COLUMNS, SCHEMA_VERSION
-from aimc_dse.report.writer import partial_dir, read_constants, read_results, result_columns, schema_version, sidecar_path
+from aimc_dse.report.writer import (
+    partial_dir,
+    read_constants,
+    read_results,
+    result_columns,
+    schema_version,
+    sidecar_path,
+)
 from aimc_dse.sweep.grid import load_grid
 from aimc_dse.sweep.runner import _local_cluster, run_sweep
 

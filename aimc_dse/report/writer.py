@@ -21,13 +21,13 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-import pyarrow.ipc  # noqa: F401  (registers pa.ipc)
 import pyarrow.csv  # noqa: F401  (registers pa.csv)
+import pyarrow.ipc  # noqa: F401  (registers pa.ipc)
 import pyarrow.parquet as pq
 
 from ..cost.metrics import HEADLINE_COLUMNS, SCHEMA_VERSION

@@ -46,7 +46,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
@@ -506,6 +506,44 @@ def _check_scheduler(address: str, timeout_s: float = 3.0) -> None:
         raise SpecError(f"--scheduler {address}", None, f"cannot reach a dask scheduler there ({why})") from None
 
 
+_warm_up = None  # the pending warm-up of local workers (start_workers)
+
+
+def _warm(owner: int) -> int:
+    """In a fresh loky worker: watch the parent and import the cost models (what the first chunk would pay)."""
+    _watch_parent(owner)
+    from ..cost import aimc, gpu  # noqa: F401
+
+    return os.getpid()
+
+
+def start_workers(jobs: int) -> None:
+    """Start ``jobs`` local (loky) workers now, without waiting: they import while the grid is built.
+
+    ``execute`` then reuses them (joblib keeps one executor per worker count and settings).
+    """
+    global _warm_up
+    jobs = (os.cpu_count() or 1) if jobs <= 0 else jobs
+    if jobs <= 1 or _warm_up is not None:
+        return
+    from joblib import Parallel, delayed
+
+    _warm_up = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered", batch_size=1)(
+        delayed(_warm)(os.getpid()) for _ in range(jobs)
+    )
+
+
+def finish_warm_up() -> None:
+    """Wait for a pending warm-up (``start_workers``) to end, so no unused task is left behind."""
+    global _warm_up
+    g, _warm_up = _warm_up, None
+    if g is not None:
+        try:
+            list(g)
+        except Exception:  # a worker that failed to start: execute starts its own
+            pass
+
+
 def execute(
     job: Job,
     pending: list[int],
@@ -548,6 +586,7 @@ def execute(
         return
     from joblib import Parallel, delayed
 
+    finish_warm_up()
     yield from Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered", batch_size=1)(
         delayed(evaluate_chunk)(job, k) for k in pending
     )
@@ -691,6 +730,16 @@ def run_sweep(
 
     ``timings``, when given, receives this process's CPU seconds per phase (make bench).
     """
+    try:
+        return _run_sweep(sweep, grid, output, jobs=jobs, backend=backend, scheduler=scheduler, resume=resume,
+                          force=force, quiet=quiet, chunk_size=chunk_size, on_chunk=on_chunk, log=log,
+                          fidelity=fidelity, all_knobs=all_knobs, timings=timings)
+    finally:
+        finish_warm_up()  # workers started for a run that stopped before using them
+
+
+def _run_sweep(sweep, grid, output, *, jobs, backend, scheduler, resume, force, quiet, chunk_size, on_chunk, log,
+               fidelity, all_knobs, timings) -> RunResult:
     t0 = time.perf_counter()
     output = Path(output)
     output_format(output)
@@ -791,9 +840,8 @@ class _InOrder:
             self.next += 1
 
 
-def _run_locked(sweep, grid, job, manifest, store, output, before, t0, constants, *, jobs, backend, scheduler, resume,
-                quiet, on_chunk, log, timings):
-    """The body of :func:`run_sweep`, with the output's lock held."""
+def _start_store(store: ChunkStore, manifest: dict, grid: Grid, resume: bool, log) -> set[int]:
+    """Prepare the partial folder; the chunks to reuse (SpecError when an input changed since them)."""
     old_inputs = None
     if resume:
         try:
@@ -814,6 +862,13 @@ def _run_locked(sweep, grid, job, manifest, store, output, before, t0, constants
                 "old and new inputs. Run without --resume to start over",
             )
     _clean_stale(store.folder)
+    return done
+
+
+def _run_locked(sweep, grid, job, manifest, store, output, before, t0, constants, *, jobs, backend, scheduler, resume,
+                quiet, on_chunk, log, timings):
+    """The body of :func:`run_sweep`, with the output's lock held."""
+    done = _start_store(store, manifest, grid, resume, log)
     try:
         store._write_atomic(store.folder / INPUTS, json.dumps(grid.inputs, indent=1, sort_keys=True).encode())
     except OSError as e:
