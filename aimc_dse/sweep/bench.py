@@ -15,6 +15,7 @@ asserts a time):
   per CPU-second (this process and its workers, which are shut down after each run so their
   CPU time is counted), the speed-up, and peak memory (largest resident set of this process
   and of any worker);
+* the size of the default CSV of the same grid;
 * the per-phase CPU breakdown of the 1-core run: grid building, preflight, the cost model,
   conversion to arrow, chunk files, the output writer, the summary/Pareto fold, and the rest;
 * the AIMC cost model alone on cold caches (no grid, no I/O);
@@ -167,6 +168,13 @@ def main(argv: list[str] | None = None) -> int:
                 f"{r['n'] / r['cpu']:,.0f} per CPU-second ({r['size'] / 1e6:.1f} MB Parquet; {_load()})",
                 flush=True,
             )
+        # the CSV a user gets by default (rows carry what varies; constant knobs in the sidecar)
+        csv = Path(tmp) / "bench.csv"
+        t = time.perf_counter()
+        run_sweep(sweep, runs[args.jobs]["grid"], csv, jobs=args.jobs, quiet=True, chunk_size=args.chunk_size, force=True)
+        _shutdown_workers()
+        print(f"CSV by default: {csv.stat().st_size / 1e6:,.1f} MB ({csv.stat().st_size / runs[1]['n']:.0f} bytes a point) "
+              f"in {time.perf_counter() - t:.2f} s on {args.jobs} core(s)", flush=True)
     one = runs[1]
     total = one["cpu"]
     shown = sum(one["phases"].values())
