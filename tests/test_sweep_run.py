@@ -216,6 +216,43 @@ def test_a_cost_model_failure_exits_1_naming_the_points(tmp_path, monkeypatch):
     assert not (tmp_path / "x.csv").exists()
 
 
+def test_the_cost_models_batches_do_not_follow_the_chunk_size(tmp_path, monkeypatch):
+    """The AIMC model's last bits depend on which rows it evaluates together; batches end at
+    global multiples of EVAL_ROWS, so chunk sizes that are multiples of it give the same batches
+    (and the same bytes)."""
+    from aimc_dse.sweep import runner
+
+    monkeypatch.setattr(runner, "EVAL_ROWS", 4)
+    real = runner.evaluate_columns
+    path = write_sweep(tmp_path, SMALL)  # blocks of 6 AIMC rows: batches cross chunk and block ends
+    batches, outs = [], []
+    for cs in ("4", "8", "12", "40"):
+        seen = []
+
+        def spy(kind, fixed, varying, n):
+            seen.append((fixed["hw.name"], fixed["model.name"], tuple(varying.get("hw.tiles", ())),
+                         tuple(varying.get("workload.batch", ()))))
+            return real(kind, fixed, varying, n)
+
+        monkeypatch.setattr(runner, "evaluate_columns", spy)
+        out = tmp_path / f"c{cs}.parquet"
+        assert invoke(["sweep", path, "-o", out, "--chunk-size", cs, "-q", "-j", "1"])[0] == 0
+        batches.append(sorted(seen))
+        outs.append(out.read_bytes())
+    assert batches[0] == batches[1] == batches[2] == batches[3]
+    assert max(len(b[3]) for b in batches[0]) == 4 and min(len(b[3]) for b in batches[0]) < 4
+    assert outs[0] == outs[1] == outs[2] == outs[3]
+
+
+def test_default_chunks_are_whole_batches():
+    from aimc_dse.sweep.runner import EVAL_ROWS, MAX_CHUNK, default_chunk_size
+
+    assert MAX_CHUNK % EVAL_ROWS == 0
+    for n in (200_000, 1_000_000, 100_000_000):
+        assert default_chunk_size(n) % EVAL_ROWS == 0 and default_chunk_size(n) <= MAX_CHUNK
+    assert default_chunk_size(30) == 1_000 and default_chunk_size(64_000) == 4_000  # small grids: 16 chunks
+
+
 # ---- interruption and resume ---------------------------------------------------------------
 
 KILL = {

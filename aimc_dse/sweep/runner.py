@@ -73,7 +73,7 @@ from ..specs.base import SpecError
 from ..specs.sweep import SweepSpec
 from .grid import Block, Grid
 
-MAX_CHUNK = 50_000  # rows: about 0.5–1 s of the cost model on one core (make bench)
+MAX_CHUNK = 49_152  # rows (6 × EVAL_ROWS): 0.2–3.5 s of the cost model on one core (GPU … AIMC, make bench)
 MIN_CHUNK = 1_000
 EVAL_ROWS = 8_192  # rows per call of the cost model (cache-sized; see _evaluate_in_batches)
 MIN_CHUNKS = 16  # smaller grids are cut into at least this many chunks (to share among cores)
@@ -242,8 +242,13 @@ def _watch_parent(owner: int, period_s: float = 0.5) -> None:
 
 
 def default_chunk_size(n: int) -> int:
-    """Rows per chunk: ``MAX_CHUNK`` (about a second of work), fewer for small grids (a function of the grid only)."""
-    return int(min(MAX_CHUNK, max(MIN_CHUNK, -(-n // MIN_CHUNKS))))
+    """Rows per chunk: ``MAX_CHUNK`` (about a second of work), fewer for small grids (a function of the grid only).
+
+    At least ``EVAL_ROWS`` rows it is a multiple of them, so the cost model's batches (and
+    the output's bytes) are the same whatever the chunk size (``_evaluate_in_batches``).
+    """
+    rows = int(min(MAX_CHUNK, max(MIN_CHUNK, -(-n // MIN_CHUNKS))))
+    return rows if rows < EVAL_ROWS else -(-rows // EVAL_ROWS) * EVAL_ROWS
 
 
 def code_hash() -> str:
@@ -378,12 +383,17 @@ def _evaluate_in_batches(job: Job, blk: Block, fixed: dict[str, Any], varying: d
     speed; in cache-sized batches they keep most of it.) Only the columns the output or the
     filters need are kept.
     """
-    if n <= EVAL_ROWS:
+    # Slices end at global multiples of EVAL_ROWS (and at the chunk's ends): with chunk sizes
+    # that are multiples of EVAL_ROWS, the batches — and so the last bits of the cost model's
+    # sums — do not depend on the chunk size.
+    first = blk.start + a
+    cuts = [0, *range(EVAL_ROWS - first % EVAL_ROWS, n, EVAL_ROWS), n]
+    cuts = sorted(set(c for c in cuts if 0 <= c <= n))
+    if len(cuts) <= 2:
         return evaluate_columns(blk.kind, fixed, varying, n)
     need = None if job.schema is None else set(job.schema.names) | set(refs)
     parts: list[dict[str, np.ndarray]] = []
-    for lo in range(0, n, EVAL_ROWS):
-        hi = min(n, lo + EVAL_ROWS)
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
         res = evaluate_columns(blk.kind, fixed, {c: v[lo:hi] for c, v in varying.items()}, hi - lo)
         parts.append(res if need is None else {c: v for c, v in res.items() if c in need})
     return {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}
