@@ -132,6 +132,20 @@ def test_rows_carry_what_varies_and_readers_put_the_constant_knobs_back(small, t
     assert (tmp_path / "dcsv.csv").stat().st_size < 0.5 * full.stat().st_size
 
 
+def test_a_swept_hardware_name_keeps_its_knobs(tmp_path):
+    """hw.name as an axis names rows, not blocks: the hardware's knobs are stored for the whole sweep."""
+    data = {"name": "names", "systems": ["nature-3d-aimc"], "model": "olmoe-1b-7b", "workload": {"prompt_len": 16, "gen_len": 4},
+            "axes": {"hw.name": ["chip-a", "chip-b"], "workload.batch": [1, 2]}}
+    path = write_sweep(tmp_path, data)
+    for suffix in (".csv", ".parquet"):
+        out, full = tmp_path / f"n{suffix}", tmp_path / f"all{suffix}"
+        assert invoke(sweep_cmd(path, out, "-j", "1"))[0] == 0
+        assert invoke(sweep_cmd(path, full, "-j", "1", "--all-knobs"))[0] == 0
+        back = read_results(out)
+        assert back["hw.kind"].tolist() == ["aimc"] * 4 and back["hw.name"].tolist() == ["chip-a"] * 2 + ["chip-b"] * 2
+        pd.testing.assert_frame_equal(back, read_results(full), check_exact=True)
+
+
 def _all_parquet(path, tmp_path):
     out = tmp_path / "all.parquet"
     if not out.exists():

@@ -288,10 +288,13 @@ def plan_knobs(grid: Grid, all_knobs: bool = False) -> tuple[list[str], Constant
     per_row = set(IDENTITY) | set(grid.axes)
     absent = object()
     values: dict[str, dict[str, dict]] = {}
+    # An identity that is itself swept (axes: {hw.name: [...]}) names rows, not blocks: its
+    # knobs can only be constant for the whole sweep.
+    unkeyed = {k for k in IDENTITY if any(k in comp.columns for blk in grid.blocks for comp in blk.components)}
     for c in grid.columns:
         if c in per_row:
             continue
-        scope = _scope(c)
+        scope = ALL_ROWS if _scope(c) in unkeyed else _scope(c)
         seen: dict[str, object] = {}
         for blk in grid.blocks:
             if any(c in comp.columns for comp in blk.components) or (scope != ALL_ROWS and scope not in blk.base):
