@@ -6,6 +6,7 @@ These run the real cost models (AIMC and GPU) on small grids cut into small chun
 from __future__ import annotations
 
 import signal
+from pathlib import Path
 import subprocess
 import time
 
@@ -356,6 +357,16 @@ def test_resume_reuses_finished_chunks(tmp_path, kill_ref):
     assert code == 0, err
     assert "20 points, 3 chunk(s) reused" in err
     assert out.read_bytes() == kill_ref
+
+
+def test_the_code_hash_covers_the_cost_models_subpackages():
+    from aimc_dse.sweep.runner import code_files
+
+    import aimc_dse
+
+    package = Path(aimc_dse.__file__).parent
+    rel = {p.relative_to(package).as_posix() for p in code_files()}
+    assert {"cost/aimc/__init__.py", "cost/gpu.py", "moe/routing.py", "sim/core.py"} <= rel
 
 
 def test_resume_of_a_changed_sweep_is_refused(tmp_path):

@@ -200,6 +200,7 @@ class _Part:
         self.head, self.label, self.data, self.src, self.sets = head, label, data, src, sets
         self.sweep_src, self.where = sweep_src, where
         self._cache: dict[str, dict[str, Any] | SpecError] = {}
+        self.joints: dict[tuple, dict[str, np.ndarray]] = {}  # _head_components' columns, per axis values
         if head == "hw":
             self.classes = loader.hw_classes(data)
         else:
@@ -360,15 +361,21 @@ def _head_components(part: _Part, factors: list[Factor], block_cols: list[str]) 
         return {f.paths[j]: f.entries[e][j] for j in js}
 
     def joint(group: list[tuple[int, list[int]]]) -> Component:
-        sizes = [len(factors[i].entries) for i, _ in group]
-        rows = []
-        for digits in np.ndindex(*sizes):
-            vals: dict[str, Any] = {}
-            for (i, js), d in zip(group, digits):
-                vals.update(values(i, js, d))
-            rows.append(part.realise(vals))
-        changed = [c for c in block_cols if c in base and any(not _same(r[c], base[c]) for r in rows)]
-        return Component(tuple(i for i, _ in group), _arrays(rows, changed))
+        # The same part over the same axis values in another block (a system with each
+        # model) gives the same columns: computed once per part.
+        mine_cols = tuple(c for c in block_cols if c in base)
+        key = (mine_cols, tuple((factors[i].paths, factors[i].entries, tuple(js)) for i, js in group))
+        if key not in part.joints:
+            sizes = [len(factors[i].entries) for i, _ in group]
+            rows = []
+            for digits in np.ndindex(*sizes):
+                vals: dict[str, Any] = {}
+                for (i, js), d in zip(group, digits):
+                    vals.update(values(i, js, d))
+                rows.append(part.realise(vals))
+            changed = [c for c in mine_cols if any(not _same(r[c], base[c]) for r in rows)]
+            part.joints[key] = _arrays(rows, changed)
+        return Component(tuple(i for i, _ in group), part.joints[key])
 
     total = math.prod(len(factors[i].entries) for i, _ in mine)
     if total <= JOINT_LIMIT:

@@ -251,11 +251,21 @@ def default_chunk_size(n: int) -> int:
     return rows if rows < EVAL_ROWS else -(-rows // EVAL_ROWS) * EVAL_ROWS
 
 
+CODE_PACKAGES = ("cost", "moe", "sim")  # what computes the results (with their subpackages)
+
+
+def code_files() -> list[Path]:
+    root = Path(__file__).resolve().parent.parent
+    return sorted(q for d in CODE_PACKAGES for q in (root / d).rglob("*.py"))
+
+
 def code_hash() -> str:
-    """Hash of the cost model's sources: results of different code are never mixed on resume."""
+    """Hash of the sources that compute results (``CODE_PACKAGES``): results of different code are
+    never mixed on resume. (Before, only ``cost/*.py`` was hashed, not ``cost/aimc/``.)"""
     h = hashlib.sha256()
-    for p in sorted((Path(__file__).resolve().parent.parent / "cost").glob("*.py")):
-        h.update(p.name.encode())
+    root = Path(__file__).resolve().parent.parent
+    for p in code_files():
+        h.update(p.relative_to(root).as_posix().encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
