@@ -6,9 +6,9 @@ These run the real cost models (AIMC and GPU) on small grids cut into small chun
 from __future__ import annotations
 
 import signal
-from pathlib import Path
 import subprocess
 import time
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
@@ -360,9 +360,8 @@ def test_resume_reuses_finished_chunks(tmp_path, kill_ref):
 
 
 def test_the_code_hash_covers_the_cost_models_subpackages():
-    from aimc_dse.sweep.runner import code_files
-
     import aimc_dse
+    from aimc_dse.sweep.runner import code_files
 
     package = Path(aimc_dse.__file__).parent
     rel = {p.relative_to(package).as_posix() for p in code_files()}
