@@ -259,6 +259,43 @@ def test_the_cost_models_batches_do_not_follow_the_chunk_size(tmp_path, monkeypa
     assert outs[0] == outs[1] == outs[2] == outs[3]
 
 
+def test_measured_chunk_sizes_resume_and_give_the_same_bytes(tmp_path, monkeypatch):
+    """Big grids get chunks of ~CHUNK_SECONDS at the measured rate, in whole batches; a resume
+    keeps the interrupted run's size; the bytes do not depend on it. (Scaled down: batches of
+    4 rows, any grid calibrates, the rate is set rather than measured.)"""
+    import json
+
+    from aimc_dse.sweep import runner
+
+    monkeypatch.setattr(runner, "EVAL_ROWS", 4)
+    monkeypatch.setattr(runner, "CALIBRATE_POINTS", 0)
+    path = write_sweep(tmp_path, SMALL)
+    spec, grid = load_grid(path)
+    seen = []
+
+    def at(rate):
+        monkeypatch.setattr(runner, "measured_rate", lambda job: rate)
+
+    def stop_after_two(k):
+        seen.append(json.loads((partial_dir(out) / "manifest.json").read_text())["chunk_size"])
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "m.parquet"
+    at(8 / runner.CHUNK_SECONDS)  # 8 points in CHUNK_SECONDS: chunks of 2 batches
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, grid, out, jobs=1, quiet=True, on_chunk=stop_after_two)
+    assert seen == [8, 8]
+    at(1e9)  # a resume measures nothing: it takes the interrupted run's chunks
+    res = run_sweep(spec, grid, out, jobs=1, quiet=True, resume=True)
+    assert res.resumed_chunks == 2
+    fresh = tmp_path / "f.parquet"
+    run_sweep(spec, grid, fresh, jobs=1, quiet=True)  # 16 batches a chunk: one chunk of 30 rows
+    assert out.read_bytes() == fresh.read_bytes()
+    at(0.001)
+    assert runner._chunk_size(runner.Job(grid, 0, [], None), runner.ChunkStore(tmp_path / "x"), False) == 4
+
+
 def test_default_chunks_are_whole_batches():
     from aimc_dse.sweep.runner import EVAL_ROWS, MAX_CHUNK, default_chunk_size
 

@@ -144,7 +144,8 @@ def end_to_end(sweep: SweepSpec, out: Path, jobs: int, chunk_size: int | None) -
     _shutdown_workers()
     cpu = _cpu() - c0
     phases = {"grid building": c_grid, **{k: v for k, v in timings.items()}, **dict(runner.PHASES)}
-    return {"n": grid.n, "rows": res.rows, "wall": wall, "cpu": cpu, "phases": phases, "size": out.stat().st_size, "grid": grid}
+    return {"n": grid.n, "rows": res.rows, "wall": wall, "cpu": cpu, "phases": phases, "size": out.stat().st_size, "grid": grid,
+            "chunk": res.chunk_size}
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -167,7 +168,8 @@ def main(argv: list[str] | None = None) -> int:
             print(
                 f"{jobs} core(s): {r['n']:,} points ({', '.join(SYSTEMS)} × {', '.join(MODELS)}) in {r['wall']:.2f} s wall, "
                 f"{r['cpu']:.2f} s CPU = {r['n'] / r['wall']:,.0f} points per wall-second, "
-                f"{r['n'] / r['cpu']:,.0f} per CPU-second ({r['size'] / 1e6:.1f} MB Parquet; {_load()})",
+                f"{r['n'] / r['cpu']:,.0f} per CPU-second ({r['size'] / 1e6:.1f} MB Parquet, chunks of {r['chunk']:,} points; "
+                f"{_load()})",
                 flush=True,
             )
         # the CSV a user gets by default (rows carry what varies; constant knobs in the sidecar)

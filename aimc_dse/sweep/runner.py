@@ -682,6 +682,7 @@ class RunResult:
     seconds: float
     summary: Summary
     resumed_chunks: int
+    chunk_size: int = 0
 
 
 def preflight(sweep: SweepSpec, grid: Grid) -> pa.Schema:
@@ -782,29 +783,32 @@ def _run_sweep(sweep, grid, output, *, jobs, backend, scheduler, resume, force, 
     if timings is not None:
         timings["preflight"] = timings.get("preflight", 0.0) + time.process_time() - c0
 
-    cs = chunk_size or default_chunk_size(grid.n)
     folder = partial_dir(output)
-    job = Job(grid, cs, list(sweep.filters), sweep.columns, schema, fidelity=fidelity)
-    if backend == "loky":
-        job.owner_pid = os.getpid()
-        job.folder = str(folder)
-    manifest = {
-        "grid": grid.digest(),
-        "code": code_hash(),
-        "chunk_size": cs,
-        "n_points": grid.n,
-        "n_chunks": job.n_chunks,
-        "columns": hashlib.sha256(repr((sweep.filters, sweep.columns, schema.to_string())).encode()).hexdigest()[:16],
-        "schema_version": SCHEMA_VERSION,
-        **({"fidelity": fidelity} if fidelity != "closed" else {}),
-        **({"all_knobs": True} if all_knobs else {}),
-    }
     lock = OutputLock(folder, output).acquire()
     store = ChunkStore(folder)
     try:
         before = _stat(output)
         if before is not None and not force:  # appeared while we waited for the lock
             raise SpecError(str(output), None, "already exists; pass --force to overwrite it, or -o to write elsewhere")
+        job = Job(grid, 0, list(sweep.filters), sweep.columns, schema, fidelity=fidelity)
+        c0 = time.process_time()
+        job.chunk_size = chunk_size or _chunk_size(job, store, resume)
+        if timings is not None:
+            timings["chunk sizing"] = time.process_time() - c0
+        if backend == "loky":
+            job.owner_pid = os.getpid()
+            job.folder = str(folder)
+        manifest = {
+            "grid": grid.digest(),
+            "code": code_hash(),
+            "chunk_size": job.chunk_size,
+            "n_points": grid.n,
+            "n_chunks": job.n_chunks,
+            "columns": hashlib.sha256(repr((sweep.filters, sweep.columns, schema.to_string())).encode()).hexdigest()[:16],
+            "schema_version": SCHEMA_VERSION,
+            **({"fidelity": fidelity} if fidelity != "closed" else {}),
+            **({"all_knobs": True} if all_knobs else {}),
+        }
         return _run_locked(
             sweep, grid, job, manifest, store, output, before, t0, constants,
             jobs=jobs, backend=backend, scheduler=scheduler, resume=resume, quiet=quiet, on_chunk=on_chunk, log=log,
@@ -818,6 +822,42 @@ def _run_sweep(sweep, grid, output, *, jobs, backend, scheduler, resume, force, 
         except OSError:
             pass
         lock.release()
+
+
+CALIBRATE_POINTS = 16 * EVAL_ROWS  # grids at least this big get chunks sized by a measured rate
+CHUNK_SECONDS = 0.75  # the work a chunk should hold (issue 15: 0.5–1 s)
+MAX_CHUNK_BATCHES = 16  # at most 16 × EVAL_ROWS rows a chunk (memory)
+
+
+def measured_rate(job: Job, rows: int = 1_024, blocks: int = 4) -> float:
+    """Points per CPU-second of the cost model on this grid: ``rows`` points of its (up to)
+    ``blocks`` largest blocks, each weighted by its share of their points."""
+    big = sorted(job.grid.blocks, key=lambda b: -b.n)[:blocks]
+    total = sum(b.n for b in big)
+    per_point = 0.0
+    for blk in big:
+        m = min(blk.n, rows)
+        c = time.process_time()
+        evaluate_rows(job, blk.start, blk.start + m)
+        per_point += blk.n / total * (time.process_time() - c) / m
+    return 1.0 / per_point if per_point > 0 else float("inf")
+
+
+def _chunk_size(job: Job, store: ChunkStore, resume: bool) -> int:
+    """Rows per chunk when ``--chunk-size`` is not given.
+
+    Resuming: the interrupted run's (its manifest), so its chunks are reused. A big grid:
+    about ``CHUNK_SECONDS`` of work at the measured rate, in whole ``EVAL_ROWS`` batches —
+    which keeps the bytes independent of the choice (``_evaluate_in_batches``). Otherwise
+    ``default_chunk_size``.
+    """
+    old = store._read_manifest() if resume else None
+    if old and old.get("grid") == job.grid.digest() and isinstance(old.get("chunk_size"), int):
+        return int(old["chunk_size"])
+    if job.grid.n < CALIBRATE_POINTS or job.fidelity != "closed":
+        return default_chunk_size(job.grid.n)
+    batches = round(CHUNK_SECONDS * measured_rate(job) / EVAL_ROWS)
+    return int(min(MAX_CHUNK_BATCHES, max(1, batches))) * EVAL_ROWS
 
 
 def _stat(path: Path) -> tuple[int, int] | None:
@@ -938,4 +978,4 @@ def _run_locked(sweep, grid, job, manifest, store, output, before, t0, constants
             store.remove()
         n = store.count() if store.folder.exists() else 0
         raise SweepInterrupted(output, completed, store.folder, n) from None
-    return RunResult(output, grid.n, rows, time.perf_counter() - t0, summary, len(done))
+    return RunResult(output, grid.n, rows, time.perf_counter() - t0, summary, len(done), job.chunk_size)
