@@ -1,7 +1,8 @@
 """Run a sweep: grid → cost model → one sink (the output file and the running summary), once.
 
-A chunk is a fixed row range of the grid (``chunk_size`` rows, a function of the grid only,
-about half a second to a second of cost-model work for large grids). A worker builds its
+A chunk is a fixed row range of the grid (``chunk_size`` rows: about a second of cost-model
+work at the rate measured on a sample of a big grid, recorded in the manifest for
+``--resume``; a function of the grid for small ones). A worker builds its
 rows straight from the grid's columns (``Block.arrays``: a knob fixed within a (system,
 model) block is passed as one value, never repeated), evaluates them
 (``cost.evaluate.evaluate_columns``), filters them, and turns them into an arrow table with
@@ -73,7 +74,7 @@ from ..specs.base import SpecError
 from ..specs.sweep import SweepSpec
 from .grid import Block, Grid
 
-MAX_CHUNK = 49_152  # rows (6 × EVAL_ROWS): 0.2–3.5 s of the cost model on one core (GPU … AIMC, make bench)
+MAX_CHUNK = 49_152  # rows (6 × EVAL_ROWS) a chunk of a big grid that is not timed (--fidelity event)
 MIN_CHUNK = 1_000
 EVAL_ROWS = 8_192  # rows per call of the cost model (cache-sized; see _evaluate_in_batches)
 MIN_CHUNKS = 16  # smaller grids are cut into at least this many chunks (to share among cores)
@@ -242,7 +243,7 @@ def _watch_parent(owner: int, period_s: float = 0.5) -> None:
 
 
 def default_chunk_size(n: int) -> int:
-    """Rows per chunk: ``MAX_CHUNK`` (about a second of work), fewer for small grids (a function of the grid only).
+    """Rows per chunk without a measured rate: ``MAX_CHUNK``, fewer for small grids (a function of the grid only).
 
     At least ``EVAL_ROWS`` rows it is a multiple of them, so the cost model's batches (and
     the output's bytes) are the same whatever the chunk size (``_evaluate_in_batches``).
@@ -791,8 +792,10 @@ def _run_sweep(sweep, grid, output, *, jobs, backend, scheduler, resume, force, 
         if before is not None and not force:  # appeared while we waited for the lock
             raise SpecError(str(output), None, "already exists; pass --force to overwrite it, or -o to write elsewhere")
         job = Job(grid, 0, list(sweep.filters), sweep.columns, schema, fidelity=fidelity)
-        c0 = time.process_time()
+        c0, phases = time.process_time(), dict(PHASES)
         job.chunk_size = chunk_size or _chunk_size(job, store, resume)
+        PHASES.clear()
+        PHASES.update(phases)  # the calibration's evaluations count as chunk sizing, not as chunks
         if timings is not None:
             timings["chunk sizing"] = time.process_time() - c0
         if backend == "loky":
@@ -825,7 +828,7 @@ def _run_sweep(sweep, grid, output, *, jobs, backend, scheduler, resume, force, 
 
 
 CALIBRATE_POINTS = 16 * EVAL_ROWS  # grids at least this big get chunks sized by a measured rate
-CHUNK_SECONDS = 0.75  # the work a chunk should hold (issue 15: 0.5–1 s)
+CHUNK_SECONDS = 1.0  # the work a chunk should hold (issue 15: 0.5–1 s; each chunk costs ~5 ms besides)
 MAX_CHUNK_BATCHES = 16  # at most 16 × EVAL_ROWS rows a chunk (memory)
 
 
