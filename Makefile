@@ -29,7 +29,9 @@ lint: $(STAMP)
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 
-# Design points per second on one core and on $(JOBS) cores (100,000 points), and peak memory.
+# Sweeps end to end on a 1,000,000-point mixed grid: points per CPU- and wall-second on one core and
+# on $(JOBS) cores, CPU by phase, peak memory, start-up, default CSV size, the AIMC cost model alone, the
+# event mode (docs/sweeps.md); the load average is printed beside the numbers.
 bench: $(STAMP)
 	$(BIN)/python -m aimc_dse.sweep.bench --jobs $(JOBS)
 

@@ -66,6 +66,19 @@ def test_default_senses():
     assert senses(["tokens_per_s"], minimize=["tokens_per_s"]) == [False]
 
 
+def test_nondominated_equals_the_definition_with_ties_and_signed_zeros():
+    """Against a brute-force dominance check: many ties, -0.0 beside 0.0, 1 to 3 metrics."""
+    from aimc_dse.report.pareto import nondominated
+
+    rng = np.random.default_rng(7)
+    for _ in range(300):
+        n, d = int(rng.integers(1, 50)), int(rng.integers(1, 4))
+        v = rng.integers(-2, 3, (n, d)).astype(float)
+        v[rng.random(v.shape) < 0.1] = -0.0
+        dominated = [bool(np.any(np.all(v >= v[i], axis=1) & np.any(v > v[i], axis=1))) for i in range(n)]
+        assert nondominated(v).tolist() == [not x for x in dominated]
+
+
 def test_front_folded_chunk_by_chunk_equals_the_front_of_the_whole():
     rng = np.random.default_rng(1)
     df = pd.DataFrame(rng.integers(0, 20, size=(500, 3)).astype(float), columns=["x", "y", "z"])

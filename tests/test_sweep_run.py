@@ -8,13 +8,21 @@ from __future__ import annotations
 import signal
 import subprocess
 import time
+from pathlib import Path
 
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
 from aimc_dse.cost.metrics import HEADLINE_COLUMNS, SCHEMA_VERSION
-from aimc_dse.report.writer import partial_dir, schema_version
+from aimc_dse.report.writer import (
+    partial_dir,
+    read_constants,
+    read_results,
+    result_columns,
+    schema_version,
+    sidecar_path,
+)
 from aimc_dse.sweep.grid import load_grid
 from aimc_dse.sweep.runner import _local_cluster, run_sweep
 
@@ -75,11 +83,12 @@ def values(df: pd.DataFrame) -> pd.DataFrame:
 
 
 def test_csv_and_parquet_round_trip_with_every_knob_in_every_row(small, tmp_path):
-    path, ref, _ = small
-    pq_out = tmp_path / "r.parquet"
-    assert invoke(sweep_cmd(path, pq_out, "-j", "1"))[0] == 0
-    csv_out = tmp_path / "r.csv"
-    csv_out.write_bytes(ref)
+    """--all-knobs: every knob on every row, CSV and Parquet alike, equal to the grid."""
+    path, _, _ = small
+    pq_out, csv_out = tmp_path / "r.parquet", tmp_path / "r.csv"
+    assert invoke(sweep_cmd(path, pq_out, "-j", "1", "--all-knobs"))[0] == 0
+    assert invoke(sweep_cmd(path, csv_out, "-j", "1", "--all-knobs"))[0] == 0
+    assert not sidecar_path(csv_out).exists()
     from_csv = pd.read_csv(csv_out)
     from_pq = pd.read_parquet(pq_out)
     pd.testing.assert_frame_equal(values(from_csv), values(from_pq), check_exact=True)
@@ -87,11 +96,83 @@ def test_csv_and_parquet_round_trip_with_every_knob_in_every_row(small, tmp_path
     assert schema_version(pq_out) == SCHEMA_VERSION == 2
     meta = pq.read_schema(pq_out).metadata
     assert meta[b"aimc_dse.sweep"] == b"small"
+    assert b"aimc_dse.constants" not in meta
 
     _, grid = load_grid(path)
     assert list(from_csv.columns) == grid.columns + HEADLINE_COLUMNS
     pd.testing.assert_frame_equal(values(from_csv[grid.columns]), values(grid.frame()), check_exact=True)
     pd.testing.assert_frame_equal(values(from_pq[grid.columns]), values(grid.frame()), check_exact=True)
+
+
+def test_rows_carry_what_varies_and_readers_put_the_constant_knobs_back(small, tmp_path):
+    """Default: identity, axes and varying knobs on the rows; the rest once (metadata / sidecar), restored on reading."""
+    path, ref, _ = small
+    _, grid = load_grid(path)
+    full = tmp_path / "all.csv"
+    assert invoke(sweep_cmd(path, full, "-j", "1", "--all-knobs"))[0] == 0
+    for suffix in (".csv", ".parquet"):
+        out = tmp_path / f"d{suffix[1:]}{suffix}"
+        assert invoke(sweep_cmd(path, out, "-j", "2"))[0] == 0
+        raw = pd.read_csv(out) if suffix == ".csv" else pd.read_parquet(out)
+        knobs = [c for c in raw.columns if c in grid.columns]
+        # hw.tiles and workload.batch are the axes; the ids name the design; hw.kind etc. are per hardware
+        assert knobs == ["hw.name", "hw.tiles", "model.name", "workload.batch"]
+        assert list(raw.columns[len(knobs):]) == HEADLINE_COLUMNS
+        consts = read_constants(out)
+        assert consts is not None and consts.values["hw.name"]["hermes-3d"]["hw.kind"] == "aimc"
+        assert consts.values["model.name"]["olmoe-1b-7b"]["model.moe.experts"] == 64
+        assert consts.values["all"][""]["workload.prompt_len"] == 32
+        back = read_results(out)
+        same_format = full if suffix == ".csv" else _all_parquet(path, tmp_path)
+        want = read_results(same_format)
+        assert result_columns(out) == list(want.columns) == list(back.columns)
+        pd.testing.assert_frame_equal(back, want, check_exact=True)
+        cols = ["tokens_per_s", "hw.tier_rows", "model.layers", "workload.batch"]
+        pd.testing.assert_frame_equal(read_results(out, cols), read_results(same_format, cols), check_exact=True)
+    assert sidecar_path(tmp_path / "dcsv.csv").exists() and not sidecar_path(tmp_path / "dparquet.parquet").exists()
+    assert (tmp_path / "dcsv.csv").stat().st_size < 0.5 * full.stat().st_size
+
+
+def test_a_swept_hardware_name_keeps_its_knobs(tmp_path):
+    """hw.name as an axis names rows, not blocks: the hardware's knobs are stored for the whole sweep."""
+    data = {"name": "names", "systems": ["nature-3d-aimc"], "model": "olmoe-1b-7b", "workload": {"prompt_len": 16, "gen_len": 4},
+            "axes": {"hw.name": ["chip-a", "chip-b"], "workload.batch": [1, 2]}}
+    path = write_sweep(tmp_path, data)
+    for suffix in (".csv", ".parquet"):
+        out, full = tmp_path / f"n{suffix}", tmp_path / f"all{suffix}"
+        assert invoke(sweep_cmd(path, out, "-j", "1"))[0] == 0
+        assert invoke(sweep_cmd(path, full, "-j", "1", "--all-knobs"))[0] == 0
+        back = read_results(out)
+        assert back["hw.kind"].tolist() == ["aimc"] * 4 and back["hw.name"].tolist() == ["chip-a"] * 2 + ["chip-b"] * 2
+        pd.testing.assert_frame_equal(back, read_results(full), check_exact=True)
+
+
+def _all_parquet(path, tmp_path):
+    out = tmp_path / "all.parquet"
+    if not out.exists():
+        assert invoke(sweep_cmd(path, out, "-j", "1", "--all-knobs"))[0] == 0
+    return out
+
+
+def test_all_knobs_again_replaces_a_stale_sidecar(small, tmp_path):
+    path, _, _ = small
+    out = tmp_path / "r.csv"
+    assert invoke(sweep_cmd(path, out, "-j", "1"))[0] == 0
+    assert sidecar_path(out).exists()
+    assert invoke(sweep_cmd(path, out, "-j", "1", "--force", "--all-knobs"))[0] == 0
+    assert not sidecar_path(out).exists()
+
+
+def test_the_bytes_do_not_depend_on_the_chunk_size_when_the_rows_do_not(tmp_path):
+    """Row groups have a fixed size: only the rows decide the bytes (GPU rows: no batching effects)."""
+    data = dict(SMALL, systems=["a100-sxm4-80gb", "h100-sxm"], axes={"workload.batch": [1, 4, 16], "workload.gen_len": [4, 8]})
+    path = write_sweep(tmp_path, data)
+    outs = []
+    for cs in ("1", "3", "100"):
+        out = tmp_path / f"c{cs}.parquet"
+        assert invoke(["sweep", path, "-o", out, "--chunk-size", cs, "-q", "-j", "1"])[0] == 0
+        outs.append(out.read_bytes())
+    assert outs[0] == outs[1] == outs[2]
 
 
 def test_summary_lists_the_best_designs_and_a_pareto_front(small):
@@ -150,6 +231,80 @@ def test_a_cost_model_failure_exits_1_naming_the_points(tmp_path, monkeypatch):
     assert not (tmp_path / "x.csv").exists()
 
 
+def test_the_cost_models_batches_do_not_follow_the_chunk_size(tmp_path, monkeypatch):
+    """The AIMC model's last bits depend on which rows it evaluates together; batches end at
+    global multiples of EVAL_ROWS, so chunk sizes that are multiples of it give the same batches
+    (and the same bytes)."""
+    from aimc_dse.sweep import runner
+
+    monkeypatch.setattr(runner, "EVAL_ROWS", 4)
+    real = runner.evaluate_columns
+    path = write_sweep(tmp_path, SMALL)  # blocks of 6 AIMC rows: batches cross chunk and block ends
+    batches, outs = [], []
+    for cs in ("4", "8", "12", "40"):
+        seen = []
+
+        def spy(kind, fixed, varying, n):
+            seen.append((fixed["hw.name"], fixed["model.name"], tuple(varying.get("hw.tiles", ())),
+                         tuple(varying.get("workload.batch", ()))))
+            return real(kind, fixed, varying, n)
+
+        monkeypatch.setattr(runner, "evaluate_columns", spy)
+        out = tmp_path / f"c{cs}.parquet"
+        assert invoke(["sweep", path, "-o", out, "--chunk-size", cs, "-q", "-j", "1"])[0] == 0
+        batches.append(sorted(seen))
+        outs.append(out.read_bytes())
+    assert batches[0] == batches[1] == batches[2] == batches[3]
+    assert max(len(b[3]) for b in batches[0]) == 4 and min(len(b[3]) for b in batches[0]) < 4
+    assert outs[0] == outs[1] == outs[2] == outs[3]
+
+
+def test_measured_chunk_sizes_resume_and_give_the_same_bytes(tmp_path, monkeypatch):
+    """Big grids get chunks of ~CHUNK_SECONDS at the measured rate, in whole batches; a resume
+    keeps the interrupted run's size; the bytes do not depend on it. (Scaled down: batches of
+    4 rows, any grid calibrates, the rate is set rather than measured.)"""
+    import json
+
+    from aimc_dse.sweep import runner
+
+    monkeypatch.setattr(runner, "EVAL_ROWS", 4)
+    monkeypatch.setattr(runner, "CALIBRATE_POINTS", 0)
+    path = write_sweep(tmp_path, SMALL)
+    spec, grid = load_grid(path)
+    seen = []
+
+    def at(rate):
+        monkeypatch.setattr(runner, "measured_rate", lambda job: rate)
+
+    def stop_after_two(k):
+        seen.append(json.loads((partial_dir(out) / "manifest.json").read_text())["chunk_size"])
+        if len(seen) == 2:
+            raise KeyboardInterrupt
+
+    out = tmp_path / "m.parquet"
+    at(8 / runner.CHUNK_SECONDS)  # 8 points in CHUNK_SECONDS: chunks of 2 batches
+    with pytest.raises(KeyboardInterrupt):
+        run_sweep(spec, grid, out, jobs=1, quiet=True, on_chunk=stop_after_two)
+    assert seen == [8, 8]
+    at(1e9)  # a resume measures nothing: it takes the interrupted run's chunks
+    res = run_sweep(spec, grid, out, jobs=1, quiet=True, resume=True)
+    assert res.resumed_chunks == 2
+    fresh = tmp_path / "f.parquet"
+    run_sweep(spec, grid, fresh, jobs=1, quiet=True)  # 16 batches a chunk: one chunk of 30 rows
+    assert out.read_bytes() == fresh.read_bytes()
+    at(0.001)
+    assert runner._chunk_size(runner.Job(grid, 0, [], None), runner.ChunkStore(tmp_path / "x"), False) == 4
+
+
+def test_default_chunks_are_whole_batches():
+    from aimc_dse.sweep.runner import EVAL_ROWS, MAX_CHUNK, default_chunk_size
+
+    assert MAX_CHUNK % EVAL_ROWS == 0
+    for n in (200_000, 1_000_000, 100_000_000):
+        assert default_chunk_size(n) % EVAL_ROWS == 0 and default_chunk_size(n) <= MAX_CHUNK
+    assert default_chunk_size(30) == 1_000 and default_chunk_size(64_000) == 4_000  # small grids: 16 chunks
+
+
 # ---- interruption and resume ---------------------------------------------------------------
 
 KILL = {
@@ -191,7 +346,7 @@ def test_killed_sweep_leaves_no_output_and_resume_completes_it_to_the_same_bytes
     partial = partial_dir(out)
     deadline = time.monotonic() + 300
     try:
-        while not list(partial.glob("chunk-*.parquet")):
+        while not list(partial.glob("chunk-*.arrow")):
             assert proc.poll() is None, proc.communicate()
             assert time.monotonic() < deadline, "no chunk landed"
             time.sleep(0.002)
@@ -202,7 +357,7 @@ def test_killed_sweep_leaves_no_output_and_resume_completes_it_to_the_same_bytes
             proc.kill()
             proc.wait()
     n_points = 12 * 5 + 5
-    done = len(list(partial.glob("chunk-*.parquet")))
+    done = len(list(partial.glob("chunk-*.arrow")))
     assert 1 <= done < n_points, "interrupted mid-way"
     assert not out.exists(), "no output file after an interruption"
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted([partial.name, path.name]), "nothing else written"
@@ -233,12 +388,21 @@ def test_resume_reuses_finished_chunks(tmp_path, kill_ref):
     with pytest.raises(KeyboardInterrupt):
         run_sweep(spec, grid, out, jobs=1, quiet=True, chunk_size=1, on_chunk=stop_after_three)
     assert not out.exists()
-    assert len(list(partial_dir(out).glob("chunk-*.parquet"))) == 3
+    assert len(list(partial_dir(out).glob("chunk-*.arrow"))) == 3
 
     code, _, err = invoke(["sweep", path, "-o", out, "-j", "1", "--chunk-size", "1", "--resume"])
     assert code == 0, err
     assert "20 points, 3 chunk(s) reused" in err
     assert out.read_bytes() == kill_ref
+
+
+def test_the_code_hash_covers_the_cost_models_subpackages():
+    import aimc_dse
+    from aimc_dse.sweep.runner import code_files
+
+    package = Path(aimc_dse.__file__).parent
+    rel = {p.relative_to(package).as_posix() for p in code_files()}
+    assert {"cost/aimc/__init__.py", "cost/gpu.py", "moe/routing.py", "sim/core.py"} <= rel
 
 
 def test_resume_of_a_changed_sweep_is_refused(tmp_path):

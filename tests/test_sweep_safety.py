@@ -18,7 +18,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aimc_dse.report.writer import ChunkStore, partial_dir
+from aimc_dse.report.writer import ChunkStore, ResultSink, partial_dir, read_results
 from aimc_dse.sweep import runner
 from aimc_dse.sweep.grid import load_grid
 from aimc_dse.sweep.runner import run_sweep
@@ -75,7 +75,7 @@ def wait_for(cond, proc: subprocess.Popen | None = None, timeout: float = 180.0,
 
 
 def chunks(out: Path) -> list[Path]:
-    return sorted(partial_dir(out).glob("chunk-*.parquet"))
+    return sorted(partial_dir(out).glob("chunk-*.arrow"))
 
 
 def one_line_error(err: str) -> str:
@@ -136,7 +136,7 @@ def test_the_filter_language_keeps_what_users_write(results_csv):
     ]:
         code, out, err = invoke(["pareto", results_csv, "--x", "tokens_per_s", "--y", "area_mm2", "--all", "--where", where, "-f", "csv"])
         assert code == 0, (where, err)
-        df = pd.read_csv(results_csv)
+        df = read_results(results_csv)  # constant knobs (hw.kind) put back from the sidecar
         want = df[keep(df).fillna(False).astype(bool)]
         got = pd.read_csv(__import__("io").StringIO(out)) if out.strip() else pd.DataFrame()
         assert len(got) <= len(want) and len(want) > 0, where  # the front is drawn from the kept rows
@@ -203,7 +203,7 @@ def test_the_lock_survives_discarding_leftovers(tmp_path):
     folder = tmp_path / "p"
     folder.mkdir()
     (folder / ChunkStore.LOCK).write_text("1\n")
-    (folder / "chunk-0000000.parquet").write_bytes(b"x")
+    (folder / "chunk-0000000.arrow").write_bytes(b"x")
     store = ChunkStore(folder)
     done, note = store.start({"n_chunks": 1}, resume=False)
     assert done == set() and "discarding 1" in note
@@ -249,13 +249,13 @@ def test_killed_sweep_resumes_to_the_same_bytes_even_when_sigint_is_ignored_by_t
 def test_interrupt_after_the_output_is_complete_says_so(tmp_path, monkeypatch):
     path = write_sweep(tmp_path, SMALL)
     out = tmp_path / "o.csv"
-    real = runner.assemble
+    real = ResultSink.close
 
-    def assemble_then_ctrl_c(*a, **kw):
-        real(*a, **kw)
+    def close_then_ctrl_c(self):
+        real(self)
         raise KeyboardInterrupt  # just after os.replace put the output in place
 
-    monkeypatch.setattr(runner, "assemble", assemble_then_ctrl_c)
+    monkeypatch.setattr(ResultSink, "close", close_then_ctrl_c)
     code, _, err = invoke(["sweep", path, "-o", out, "-j", "1", "-q"])
     assert code == 130
     line = one_line_error(err)
@@ -290,11 +290,11 @@ def test_stale_temporary_files_are_removed_by_the_next_run(tmp_path):
         run_sweep(spec, grid, out, jobs=1, quiet=True, chunk_size=4, on_chunk=stop)
     folder = partial_dir(out)
     (folder / "output.tmp.csv").write_text("half an output of a run killed while assembling")
-    (folder / "chunk-0000005.parquet.tmp").write_bytes(b"half a chunk")
+    (folder / "chunk-0000005.arrow.tmp").write_bytes(b"half a chunk")
     code, _, err = invoke(["sweep", path, "-o", out, "-j", "1", "--chunk-size", "4", "-q", "--resume"])
     assert code == 0, err
     assert not folder.exists()
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.csv", "sweep.yaml"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o.constants.csv", "o.csv", "sweep.yaml"]
 
 
 def test_workers_exit_when_the_sweep_process_is_killed(tmp_path):

@@ -14,6 +14,22 @@ import typer
 from ..sweep.grid import DEFAULT_MAX_POINTS, load_grid
 from .common import FormatOpt
 
+WARM_POINTS = 200_000  # grids at least this big start their workers before the grid is built
+
+
+def _points_bound(path: Path) -> int:
+    """An upper bound of the grid's size from the sweep file alone (0 if it cannot be read: load_grid says why)."""
+    import math
+
+    from ..specs.base import SpecError
+    from ..specs.sweep import axis_len, load_sweep_spec
+
+    try:
+        spec, _ = load_sweep_spec(path)
+    except SpecError:
+        return 0
+    return math.prod(axis_len(a) for a in spec.axes.values()) * len(spec.systems) * len(spec.model_refs())
+
 
 def register(app: typer.Typer) -> None:
     from .errors import EvaluationError, cli_errors, err_console
@@ -37,7 +53,7 @@ def register(app: typer.Typer) -> None:
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
         max_points: Annotated[int, typer.Option("--max-points", help="refuse grids with more points")] = DEFAULT_MAX_POINTS,
         chunk_size: Annotated[
-            Optional[int], typer.Option("--chunk-size", help="points per chunk (default: about 1/64 of the grid, 1,000 to 50,000)")
+            Optional[int], typer.Option("--chunk-size", help="points per chunk (default: about 1 s of work, timed on a sample; at least 16 chunks for small grids)")
         ] = None,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="check the sweep file and print the grid's size, evaluate nothing")] = False,
         fmt: FormatOpt = "table",
@@ -45,12 +61,23 @@ def register(app: typer.Typer) -> None:
             Literal["closed", "event"],
             typer.Option("--fidelity", help="closed: the closed-form model; event: the event-driven simulator, point by point (closed)"),
         ] = "closed",
+        all_knobs: Annotated[
+            bool,
+            typer.Option("--all-knobs", help="write every knob on every row (default: knobs fixed per hardware, model or sweep go "
+                         "once into the Parquet metadata / a NAME.constants.csv sidecar)"),
+        ] = False,
     ) -> None:
         """Evaluate every design point of a sweep file; write CSV/Parquet; print the best designs and a Pareto front."""
         from ..report.output import emit
-        from ..sweep.runner import ChunkFailed, SweepInterrupted, run_sweep
+        from ..sweep.runner import ChunkFailed, SweepInterrupted, finish_warm_up, run_sweep, start_workers
 
-        spec, grid = load_grid(sweep_file, max_points)
+        if not dry_run and not scheduler and backend == "loky" and jobs != 1 and _points_bound(sweep_file) >= WARM_POINTS:
+            start_workers(jobs)  # a big grid: the workers import the cost model while it is built
+        try:
+            spec, grid = load_grid(sweep_file, max_points)
+        except BaseException:
+            finish_warm_up()  # unused workers are stopped quietly
+            raise
         if dry_run:
             rows = [{"system": b.system, "model": b.model, "points": b.n, "axes": ", ".join(p for f in b.factors for p in f.paths)} for b in grid.blocks]
             emit(rows, fmt, title=f"sweep {grid.name}: {grid.n:,} points")
@@ -76,6 +103,7 @@ def register(app: typer.Typer) -> None:
                 chunk_size=chunk_size,
                 log=log,
                 fidelity=fidelity,
+                all_knobs=all_knobs,
             )
         except ChunkFailed as e:
             raise EvaluationError(str(e)) from None

@@ -51,6 +51,19 @@ def evaluate_frame(grid: pd.DataFrame) -> pd.DataFrame:
     return result
 
 
+def evaluate_columns(kind: str, fixed: dict[str, Any], varying: dict[str, np.ndarray], n: int) -> dict[str, np.ndarray]:
+    """Result columns (arrays of ``n``) of ``n`` points of one hardware kind, given as columns.
+
+    ``fixed`` columns hold one value for every point and are passed to the cost model as
+    broadcast views, never repeated: the sweep runner's fast path (same numbers as
+    ``evaluate_frame``).
+    """
+    data: dict[str, Any] = {c: np.broadcast_to(np.asarray(v), (n,)) for c, v in fixed.items()}
+    data.update(varying)
+    res = _cost_fn(kind)(Cols(data))
+    return {k: np.broadcast_to(np.asarray(v), (n,)) if np.ndim(v) == 0 else np.asarray(v) for k, v in res.items()}
+
+
 def evaluate_point(hw: AimcHardware | GpuHardware, model: ModelSpec, workload: Workload) -> dict[str, Any]:
     """One design point from specs: its columns plus results, as a plain dict."""
     grid = pd.DataFrame([spec_columns(hw, model, workload)])

@@ -1,13 +1,20 @@
 """The one writer (and reader) of result files: CSV or Parquet, written so a crash leaves no half file.
 
-A sweep's rows arrive as chunks (row ranges of the grid). Each finished chunk is stored as a
-Parquet file in a folder beside the output, ``.aimc-dse-<output name>.partial/``, written to a
-temporary name and renamed into place, so a chunk file is either whole or absent. A manifest
-there records what the chunks were computed from (grid hash, code hash, chunk size), so
-``--resume`` reuses finished chunks only for the same sweep. When every chunk is in, the
-output is assembled by streaming the chunk files in row order (Parquet row groups, or CSV text
-appended chunk by chunk) into a temporary file in that folder, which then replaces the output
-in one ``os.replace``; the folder is removed last. Memory stays bounded by a chunk, not the grid.
+A sweep's rows arrive as chunks (row ranges of the grid). Each finished chunk is stored as an
+Arrow IPC file (LZ4) in a folder beside the output, ``.aimc-dse-<output name>.partial/``,
+written to a temporary name and renamed into place, so a chunk file is either whole or absent.
+A manifest there records what the chunks were computed from (grid hash, code hash, chunk
+size, output columns), so ``--resume`` reuses finished chunks only for the same sweep. As
+chunks finish, ``ResultSink`` streams them in row order into a temporary output file in that
+folder (Parquet row groups or CSV batches of exactly ``ROW_GROUP_ROWS`` rows), which replaces
+the output in one ``os.replace`` when the last one is in; the folder is removed last. Memory
+stays bounded by a few chunks, not the grid.
+
+Knobs that do not vary along the rows (fixed per hardware, per model, or for the whole
+sweep) can be stored once (``Constants``): in the Parquet metadata, or in a
+``NAME.constants.csv`` sidecar beside a CSV file (one knob per line, so a spreadsheet reads
+it). ``iter_results`` / ``read_results`` / ``result_columns`` put them back, so every reader
+sees the columns an ``--all-knobs`` file has.
 
 Bytes are deterministic: rows in grid order, columns in a fixed order (knobs, headline
 metrics, then other result columns as they first appear), floats printed by the shortest
@@ -21,11 +28,13 @@ import json
 import os
 import shutil
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any, Iterable, Iterator
 
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.csv  # noqa: F401  (registers pa.csv)
+import pyarrow.ipc  # noqa: F401  (registers pa.ipc)
 import pyarrow.parquet as pq
 
 from ..cost.metrics import HEADLINE_COLUMNS, SCHEMA_VERSION
@@ -139,20 +148,186 @@ def to_pandas(table: pa.Table) -> pd.DataFrame:
     return table.to_pandas(types_mapper=_PANDAS_TYPES.get)
 
 
+# ---- constant knobs -------------------------------------------------------------------------
+
+META_CONSTANTS = b"aimc_dse.constants"
+SIDECAR_SUFFIX = ".constants.csv"
+ALL_ROWS = "all"  # scope of a knob constant over the whole sweep
+
+
+def sidecar_path(output: str | Path) -> Path:
+    """The CSV sidecar holding a CSV result file's constant knobs: ``NAME.constants.csv``."""
+    out = Path(output)
+    return out.with_name(out.stem + SIDECAR_SUFFIX)
+
+
+def _json_value(v: Any) -> Any:
+    """A knob value as plain JSON (numpy scalars unwrapped, NaN/NA as null)."""
+    if hasattr(v, "item"):
+        v = v.item()
+    if v is None or v is pd.NA or (isinstance(v, float) and v != v):
+        return None
+    return v
+
+
+class Constants:
+    """Knob columns that are not written on every row, and their values.
+
+    A knob whose value is fixed for every row of one hardware (``hw.*``, keyed by
+    ``hw.name``), one model (``model.*``, keyed by ``model.name``) or the whole sweep (the
+    rest) is stored once: ``values[scope][name][column]`` with scope ``hw.name``,
+    ``model.name`` or ``all`` (name ``""``). ``order`` is every knob column in the grid's
+    order (written ones included), ``dtypes`` their arrow type names, so a reader restores
+    the exact columns an ``--all-knobs`` file has (``restore``).
+    """
+
+    def __init__(self, order: list[str], dtypes: dict[str, str], values: dict[str, dict[str, dict[str, Any]]]):
+        self.order, self.dtypes, self.values = list(order), dict(dtypes), values
+
+    @property
+    def columns(self) -> list[str]:
+        """The columns held here (not on the rows), in the grid's order."""
+        held = {c for names in self.values.values() for cols in names.values() for c in cols}
+        return [c for c in self.order if c in held]
+
+    def scope_of(self, column: str) -> str:
+        for scope, names in self.values.items():
+            if any(column in cols for cols in names.values()):
+                return scope
+        raise KeyError(column)
+
+    # -- serialisation: Parquet metadata (JSON) and the CSV sidecar (long table, one knob a line)
+
+    def to_json(self) -> bytes:
+        doc = {"order": self.order, "dtypes": self.dtypes, "values": self.values}
+        return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode()
+
+    @classmethod
+    def from_json(cls, data: bytes) -> "Constants":
+        doc = json.loads(data)
+        return cls(doc["order"], doc["dtypes"], doc["values"])
+
+    def to_table(self) -> pa.Table:
+        """The sidecar: ``applies_to, name, knob, value, type, position`` (a spreadsheet reads it as is)."""
+        pos = {c: i for i, c in enumerate(self.order)}
+        rows = []
+        for scope in sorted(self.values):
+            for name in sorted(self.values[scope]):
+                for c, v in self.values[scope][name].items():
+                    rows.append((scope, name, c, "" if v is None else _cell(v), self.dtypes[c], pos[c]))
+        # the knobs written on every row too, so the sidecar alone lists every knob in order
+        held = set(self.columns)
+        rows += [("row", "", c, "", self.dtypes[c], pos[c]) for c in self.order if c not in held]
+        rows.sort(key=lambda r: (r[5], r[0], r[1]))
+        cols = list(zip(*rows)) if rows else [()] * 6
+        names = ["applies_to", "name", "knob", "value", "type", "position"]
+        arrays = [pa.array(list(col), pa.int64() if n == "position" else pa.string()) for n, col in zip(names, cols)]
+        return pa.Table.from_arrays(arrays, names=names)
+
+    @classmethod
+    def from_table(cls, df: pd.DataFrame) -> "Constants":
+        df = df.sort_values("position", kind="stable")
+        order = list(dict.fromkeys(df["knob"].astype(str)))
+        dtypes = dict(zip(df["knob"].astype(str), df["type"].astype(str)))
+        values: dict[str, dict[str, dict[str, Any]]] = {}
+        for scope, name, knob, value, typ in zip(df["applies_to"], df["name"], df["knob"], df["value"], df["type"]):
+            if scope == "row":
+                continue
+            name = "" if pd.isna(name) else str(name)
+            values.setdefault(str(scope), {}).setdefault(name, {})[str(knob)] = _parse_cell(value, str(typ))
+        return cls(order, dtypes, values)
+
+    # -- reading back
+
+    def restore(self, table: pa.Table, columns: list[str] | None = None) -> pa.Table:
+        """``table`` (rows of a result file) with the held knobs put back, in the grid's column order."""
+        n = len(table)
+        have = set(table.column_names)
+        extra: dict[str, pa.Array] = {}
+        for c in self.columns:
+            if columns is not None and c not in columns:
+                continue
+            typ = _arrow_type_name(self.dtypes[c])
+            scope = self.scope_of(c)
+            names = self.values[scope]
+            if scope == ALL_ROWS:
+                v = names.get("", {}).get(c)
+                extra[c] = pa.nulls(n, typ) if v is None else pa.repeat(pa.scalar(v, typ), n)
+                continue
+            keys = table.column(scope).to_pylist() if scope in have else [None] * n
+            extra[c] = pa.array([names.get(k, {}).get(c) if k is not None else None for k in keys], typ)
+        knobs = [c for c in self.order if c in have or c in extra]
+        rest = [c for c in table.column_names if c not in set(knobs)]
+        arrays = [table.column(c) if c in have else extra[c] for c in knobs] + [table.column(c) for c in rest]
+        out = pa.Table.from_arrays(arrays, names=knobs + rest)
+        return out if columns is None else out.select([c for c in columns if c in out.column_names])
+
+
+def _arrow_type_name(name: str) -> pa.DataType:
+    return {"bool": pa.bool_(), "int64": pa.int64(), "double": pa.float64(), "large_string": pa.large_string(),
+            "string": pa.string(), "null": pa.null()}.get(name, pa.large_string())
+
+
+def _cell(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, float):
+        s = repr(v)
+        return s[:-2] if s.endswith(".0") else s
+    return str(v)
+
+
+def _parse_cell(v: Any, typ: str) -> Any:
+    if v is None or (isinstance(v, float) and v != v) or v == "":
+        return None if typ != "large_string" or v is None or v != "" else ""
+    t = _arrow_type_name(typ)
+    if pa.types.is_boolean(t):
+        return str(v).lower() == "true"
+    if pa.types.is_integer(t):
+        return int(float(v))
+    if pa.types.is_floating(t):
+        return float(v)
+    return str(v)
+
+
+def read_constants(path: str | Path) -> Constants | None:
+    """The constant knobs of a result file (Parquet metadata or the CSV sidecar); None if it has all."""
+    path = Path(path)
+    if output_format(path) == "parquet":
+        meta = pq.read_schema(path).metadata or {}
+        data = meta.get(META_CONSTANTS)
+        return Constants.from_json(data) if data else None
+    side = sidecar_path(path)
+    if not side.is_file():
+        return None
+    try:
+        df = pd.read_csv(side, dtype=str, keep_default_na=False)
+        df["position"] = df["position"].astype(int)
+        return Constants.from_table(df)
+    except (ValueError, KeyError, pd.errors.ParserError, OSError) as e:
+        raise SpecError(str(side), None, f"cannot read the constant knobs: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+
+
 # ---- the chunk store ------------------------------------------------------------------------
 
 
 class ChunkStore:
-    """Finished chunks of one run, each an atomically written Parquet file, plus a manifest."""
+    """Finished chunks of one run, each an atomically written Arrow IPC file, plus a manifest.
+
+    A chunk file holds exactly the output's columns and types (the writer's schema), so the
+    parent reads it (memory-mapped, LZ4-compressed) and streams it into the output without
+    converting anything.
+    """
 
     MANIFEST = "manifest.json"
     LOCK = "run.lock"  # held by the run writing this folder (sweep.runner); never removed while held
+    PATTERN = "chunk-*.arrow"
 
     def __init__(self, folder: str | Path):
         self.folder = Path(folder)
 
     def path(self, k: int) -> Path:
-        return self.folder / f"chunk-{k:07d}.parquet"
+        return self.folder / f"chunk-{k:07d}.arrow"
 
     def start(self, manifest: dict[str, Any], resume: bool) -> tuple[set[int], str | None]:
         """Prepare the folder; return the chunks to reuse and a note for the user (or None).
@@ -174,6 +349,7 @@ class ChunkStore:
                 "code": "the cost model's code has changed",
                 "chunk_size": f"--chunk-size was {old.get('chunk_size')}",
                 "columns": "the sweep's columns, filters or output format changed",
+                "all_knobs": "--all-knobs was " + ("given" if old.get("all_knobs") else "not given"),
             }
             why = "; ".join(reasons.get(k, f"{k} changed") for k in what)
             raise SpecError(
@@ -212,7 +388,10 @@ class ChunkStore:
     def _chunk_files(self) -> list[int]:
         if not self.folder.exists():
             return []
-        return sorted(int(p.stem.split("-")[1]) for p in self.folder.glob("chunk-*.parquet"))
+        return sorted(int(p.name.split("-")[1].split(".")[0]) for p in self.folder.glob(self.PATTERN))
+
+    def count(self) -> int:
+        return len(self._chunk_files())
 
     @staticmethod
     def _write_atomic(path: Path, data: bytes) -> None:
@@ -221,80 +400,117 @@ class ChunkStore:
         os.replace(tmp, path)
 
     def write(self, k: int, table: pa.Table) -> None:
+        """Store chunk ``k`` (to a temporary name, then renamed: a chunk file is whole or absent)."""
         path = self.path(k)
         tmp = path.with_name(path.name + ".tmp")
-        pq.write_table(table, tmp)
+        # LZ4 halves the files (the names compress to nothing) for about 0.1 µs a row each way.
+        opts = pa.ipc.IpcWriteOptions(compression="lz4")
+        with pa.OSFile(str(tmp), "wb") as f, pa.ipc.new_file(f, table.schema, options=opts) as w:
+            w.write_table(table)
         os.replace(tmp, path)
 
     def read(self, k: int) -> pa.Table:
-        return pq.read_table(self.path(k))
-
-    def schema(self, k: int) -> pa.Schema:
-        return pq.read_schema(self.path(k))
+        """Chunk ``k`` (memory-mapped: the pages are those the worker just wrote, still in the page cache)."""
+        with pa.memory_map(str(self.path(k)), "r") as src:
+            return pa.ipc.open_file(src).read_all()
 
     def remove(self) -> None:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def assemble(
-    store: ChunkStore,
-    n_chunks: int,
-    output: str | Path,
-    first_columns: list[str],
-    metadata: dict[bytes, bytes] | None = None,
-    on_rows: Callable[[pa.Table], None] | None = None,
-) -> int:
-    """Stream the chunk files into ``output`` (CSV or Parquet), atomically; return rows written.
+class ResultSink:
+    """The output file, written as rows stream in (in grid order), then moved into place atomically.
 
-    ``on_rows`` sees each chunk's rows (an arrow table, for summaries) on the way through.
+    Rows go to a temporary file in the partial folder; Parquet row groups (and CSV batches)
+    are exactly ``ROW_GROUP_ROWS`` rows whatever the chunks were, so the bytes depend on the
+    rows only — not on chunk sizes, workers or resumes. ``close`` fsyncs and renames the file
+    over the output (with the CSV sidecar of constant knobs first); ``abort`` removes it.
     """
-    output = Path(output)
-    fmt = output_format(output)
-    schema = unify_schema([store.schema(k) for k in range(n_chunks)], first_columns)
-    meta = {META_SCHEMA: str(SCHEMA_VERSION).encode(), **(metadata or {})}
-    schema = schema.with_metadata(meta)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    tmp = store.folder / ("output.tmp" + output.suffix)
-    rows = 0
-    try:
-        if fmt == "parquet":
-            sink = pq.ParquetWriter(tmp, schema)
+
+    def __init__(self, output: str | Path, folder: str | Path, schema: pa.Schema,
+                 metadata: dict[bytes, bytes] | None = None, constants: Constants | None = None):
+        self.output = Path(output)
+        self.fmt = output_format(self.output)
+        self.constants = constants
+        meta = {META_SCHEMA: str(SCHEMA_VERSION).encode(), **(metadata or {})}
+        if constants is not None and self.fmt == "parquet":
+            meta[META_CONSTANTS] = constants.to_json()
+        self.schema = schema.with_metadata(meta)
+        self.tmp = Path(folder) / ("output.tmp" + self.output.suffix)
+        self.rows = 0
+        self._pending: list[pa.Table] = []
+        self._pending_rows = 0
+        self._sink: Any = None
+
+    def _open(self) -> None:
+        self.tmp.parent.mkdir(parents=True, exist_ok=True)
+        if self.fmt == "parquet":
+            self._sink = pq.ParquetWriter(self.tmp, self.schema)
         else:
-            sink = pa.csv.CSVWriter(str(tmp), schema, write_options=pa.csv.WriteOptions(quoting_style="needed"))
-        with sink:
-            # Chunks are gathered into writes (Parquet row groups) of at least ROW_GROUP_ROWS rows.
-            pending: list[pa.Table] = []
-            pending_rows = 0
-            for k in range(n_chunks):
-                t = conform(store.read(k), schema)
-                rows += len(t)
-                if on_rows is not None:
-                    on_rows(t)
-                pending.append(t)
-                pending_rows += len(t)
-                if pending_rows >= ROW_GROUP_ROWS or k == n_chunks - 1:
-                    if pending_rows:
-                        sink.write_table(pa.concat_tables(pending).combine_chunks())
-                    pending, pending_rows = [], 0
-        with open(tmp, "rb+") as f:
+            self._sink = pa.csv.CSVWriter(str(self.tmp), self.schema, write_options=pa.csv.WriteOptions(quoting_style="needed"))
+
+    def write(self, table: pa.Table) -> None:
+        """Append rows (exactly the sink's columns and types)."""
+        if self._sink is None:
+            self._open()
+        if not table.schema.equals(self.schema, check_metadata=False):
+            table = conform(table, self.schema)
+        self.rows += len(table)
+        self._pending.append(table)
+        self._pending_rows += len(table)
+        while self._pending_rows >= ROW_GROUP_ROWS:
+            self._flush(ROW_GROUP_ROWS)
+
+    def _flush(self, n: int) -> None:
+        both = pa.concat_tables(self._pending)
+        head, tail = both.slice(0, n), both.slice(n)
+        self._sink.write_table(head.combine_chunks(), row_group_size=n) if self.fmt == "parquet" else self._sink.write_table(head)
+        self._pending = [tail] if len(tail) else []
+        self._pending_rows = len(tail)
+
+    def close(self) -> int:
+        """Finish the file and put it in place (and the CSV sidecar before it); return rows written."""
+        if self._sink is None:
+            self._open()
+        if self._pending_rows:
+            self._flush(self._pending_rows)
+        self._sink.close()
+        with open(self.tmp, "rb+") as f:
             os.fsync(f.fileno())
-        os.replace(tmp, output)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return rows
+        side = sidecar_path(self.output)
+        if self.fmt == "csv" and self.constants is not None:
+            stmp = self.tmp.with_name("sidecar.tmp.csv")
+            pa.csv.write_csv(self.constants.to_table(), str(stmp), pa.csv.WriteOptions(quoting_style="needed"))
+            os.replace(stmp, side)
+        elif self.fmt == "csv" and side.exists():
+            side.unlink()  # a stale sidecar of an earlier run would describe columns this file has
+        os.replace(self.tmp, self.output)
+        return self.rows
+
+    def abort(self) -> None:
+        try:
+            if self._sink is not None:
+                self._sink.close()
+        except Exception:
+            pass
+        self._sink = None
+        if self.tmp.exists():
+            self.tmp.unlink()
 
 
 def write_frame(df: pd.DataFrame, output: str | Path, first_columns: Iterable[str] = (), metadata=None) -> None:
     """Write one in-memory table (small reference tables) by the same rules, atomically."""
     output = Path(output)
-    store = ChunkStore(partial_dir(output))
-    store.folder.mkdir(parents=True, exist_ok=True)
+    folder = partial_dir(output)
+    folder.mkdir(parents=True, exist_ok=True)
+    t = to_arrow(df)
+    sink = ResultSink(output, folder, unify_schema([t.schema], list(first_columns)), metadata)
     try:
-        store.write(0, to_arrow(df))
-        assemble(store, 1, output, list(first_columns), metadata)
+        sink.write(t)
+        sink.close()
     finally:
-        store.remove()
+        sink.abort()
+        shutil.rmtree(folder, ignore_errors=True)
 
 
 # ---- reading results -------------------------------------------------------------------------
@@ -307,38 +523,92 @@ def _check_readable(path: Path) -> str:
 
 
 def result_columns(path: str | Path) -> list[str]:
-    """Column names of a result file (reads only the header / footer); SpecError when unreadable."""
+    """Column names of a result file, constant knobs included (reads only the header / footer)."""
     path = Path(path)
     fmt = _check_readable(path)
     if not path.is_file():
         raise SpecError(str(path), None, "is not a regular file")
     try:
         if fmt == "parquet":
-            return pq.read_schema(path).names
-        return list(pd.read_csv(path, nrows=0).columns)
+            names = pq.read_schema(path).names
+        else:
+            names = list(pd.read_csv(path, nrows=0).columns)
     except pd.errors.EmptyDataError:
         raise SpecError(str(path), None, "is empty (no header line); not a results file") from None
     except (pa.ArrowException, pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as e:
         raise SpecError(str(path), None, f"cannot read results: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    consts = read_constants(path)
+    if consts is None:
+        return names
+    knobs = [c for c in consts.order if c in names or c in set(consts.columns)]
+    return knobs + [c for c in names if c not in set(knobs)]
 
 
 def iter_results(path: str | Path, columns: list[str] | None = None, batch_rows: int = 250_000) -> Iterator[pd.DataFrame]:
-    """A result file in batches of rows (bounded memory), optionally only some columns."""
+    """A result file in batches of rows (bounded memory), optionally only some columns.
+
+    Knobs stored once (``Constants``: Parquet metadata or the CSV sidecar) are put back on
+    every row, so readers see the same columns as in an ``--all-knobs`` file.
+    """
     path = Path(path)
     fmt = _check_readable(path)
+    consts = read_constants(path) if path.is_file() else None
+    read_cols = columns
+    if consts is not None and columns is not None:
+        held = set(consts.columns)
+        keys = {consts.scope_of(c) for c in columns if c in held} - {ALL_ROWS}
+        read_cols = [c for c in columns if c not in held] + sorted(k for k in keys if k not in columns)
     try:
         if fmt == "parquet":
             f = pq.ParquetFile(path)
-            for batch in f.iter_batches(batch_size=batch_rows, columns=columns):
-                yield to_pandas(pa.Table.from_batches([batch]))
+            for batch in f.iter_batches(batch_size=batch_rows, columns=read_cols):
+                t = pa.Table.from_batches([batch])
+                yield to_pandas(consts.restore(t, columns) if consts is not None else t)
         else:
-            for df in pd.read_csv(path, usecols=columns, chunksize=batch_rows, dtype_backend="numpy_nullable"):
-                yield _like_parquet(df)
+            for df in pd.read_csv(path, usecols=read_cols, chunksize=batch_rows, dtype_backend="numpy_nullable"):
+                df = _like_parquet(df)
+                if consts is not None:
+                    df = _restore_frame(df, consts, columns)
+                yield df
     except pd.errors.EmptyDataError:
         raise SpecError(str(path), None, "is empty (no header line); not a results file") from None
     except (pa.ArrowException, pd.errors.ParserError, UnicodeDecodeError, ValueError, OSError) as e:
         msg = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise SpecError(str(path), None, f"cannot read results: {msg}") from None
+
+
+def _restore_frame(df: pd.DataFrame, consts: Constants, columns: list[str] | None) -> pd.DataFrame:
+    """A CSV batch with the constant knobs put back, typed exactly as reading an ``--all-knobs`` CSV types them.
+
+    The distinct identities of the batch get their constants written as CSV text and read
+    back by the same reader (so an integral float reads as an integer, as it would on every
+    row), then are joined onto the rows.
+    """
+    import io
+
+    held = [c for c in consts.columns if columns is None or c in columns]
+    keys = [k for k in ("hw.name", "model.name") if k in df.columns]
+    if keys:
+        ids = df[keys].drop_duplicates()
+        table = pa.Table.from_arrays([pa.array(ids[k].astype(object).tolist(), pa.large_string()) for k in keys], names=keys)
+    else:
+        ids, table = None, pa.table({"_": pa.nulls(1)})
+    restored = consts.restore(table, held).select(held)
+    buf = io.BytesIO()
+    pa.csv.write_csv(restored, buf, pa.csv.WriteOptions(quoting_style="needed"))
+    buf.seek(0)
+    text = _like_parquet(pd.read_csv(buf, dtype_backend="numpy_nullable"))
+    if ids is not None:
+        text.index = pd.MultiIndex.from_frame(ids.reset_index(drop=True)) if len(keys) > 1 else pd.Index(ids[keys[0]].to_numpy())
+        where = pd.MultiIndex.from_frame(df[keys]) if len(keys) > 1 else pd.Index(df[keys[0]].to_numpy())
+        text = text.iloc[text.index.get_indexer(where)]
+    else:
+        text = text.iloc[np.zeros(len(df), dtype=np.int64)]
+    text.index = df.index
+    order = [c for c in consts.order if c in df.columns or c in text.columns]
+    order += [c for c in df.columns if c not in set(order)]
+    # usecols keeps the file's order (not the requested one): so do we
+    return pd.concat([df, text], axis=1)[[c for c in order if columns is None or c in columns]]
 
 
 def _like_parquet(df: pd.DataFrame) -> pd.DataFrame:

@@ -1,15 +1,27 @@
-"""Benchmark of the sweep runner: design points per second on one core and on all cores.
+"""Benchmark of sweeps end to end (issue 15): points per CPU-second and per wall-second, where the CPU goes.
 
-The grid: two full-size MoE models (Mixtral-8×7B and Büchel et al.'s 51 B-parameter MoE) on
-two 3D AIMC presets and an A100, over tile counts, batch sizes, prompt and generated lengths — about
-100,000 points (``--points``). Each run is the whole pipeline of ``aimc-dse sweep`` (grid
-chunks → cost model → chunk files → assembled Parquet) into a temporary folder. Peak memory
-is the largest resident set of this process and of the worker processes
-(``resource.getrusage``). Then the event-driven simulator's time for the stacked-batch corpus
-and for nature-moe-51b at batch 16, 128 + 128 tokens (``aimc_dse.sim.bench``; ``--no-event``
-skips it). A benchmark, not a test: nothing here asserts a time.
+The grid is a realistic mix: two full-size MoE models (Mixtral-8×7B and Büchel et al.'s
+51 B-parameter MoE) on two 3D-stacked AIMC chips (nature-3d-aimc, hermes-3d), a planar one
+(moewithpim-hermes, one tier per tile) and an A100, over tile counts, batch 1–256, prompt
+64/512 and generated lengths 8–512 — 1,000,000 points by default (``--points``).
 
-    python -m aimc_dse.sweep.bench [--points 100000] [--jobs N]
+Printed, with the machine's load average beside them (a benchmark, not a test: nothing here
+asserts a time):
+
+* start-up: ``aimc-dse --help`` and importing the sweep machinery and the cost model, in fresh
+  processes (what every loky worker pays once);
+* end to end — grid building plus ``run_sweep`` into a temporary Parquet file, as
+  ``aimc-dse sweep`` runs them — on 1 core and on ``--jobs`` cores: points per wall-second and
+  per CPU-second (this process and its workers, which are shut down after each run so their
+  CPU time is counted), the speed-up, and peak memory (largest resident set of this process
+  and of any worker);
+* the size of the default CSV of the same grid;
+* the per-phase CPU breakdown of the 1-core run: grid building, preflight, the cost model,
+  conversion to arrow, chunk files, the output writer, the summary/Pareto fold, and the rest;
+* the AIMC cost model alone on cold caches (no grid, no I/O);
+* the event mode per point (``aimc_dse.sim.bench``; ``--no-event`` skips it).
+
+    python -m aimc_dse.sweep.bench [--points 1000000] [--jobs N] [--no-event]
 """
 
 from __future__ import annotations
@@ -17,28 +29,30 @@ from __future__ import annotations
 import argparse
 import os
 import resource
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 from ..specs.sweep import SweepSpec
+from . import runner
 from .grid import build_grid
 from .runner import run_sweep
 
-SYSTEMS = ["nature-3d-aimc", "hermes-3d", "a100-sxm4-80gb"]
+SYSTEMS = ["nature-3d-aimc", "hermes-3d", "moewithpim-hermes", "a100-sxm4-80gb"]
+STACKED, PLANAR, GPUS = 2, 1, 1
 MODELS = ["mixtral-8x7b", "nature-moe-51b"]
 BATCHES = [2**i for i in range(9)]  # 1 … 256
 PROMPT_LENS = [64, 512]
-GEN_LENS = [8, 32, 128]
+GEN_LENS = [8, 32, 128, 512]
 
 
 def bench_sweep(points: int) -> SweepSpec:
     """The benchmark's sweep, with as many tile counts as needed for at least ``points`` points."""
     per_system = len(MODELS) * len(BATCHES) * len(PROMPT_LENS) * len(GEN_LENS)
-    per_tiles = 2 * per_system  # two AIMC systems; the GPU has no tiles
-    gpu = per_system
-    n_tiles = max(1, -(-(points - gpu) // per_tiles))
+    per_tiles = (STACKED + PLANAR) * per_system  # the GPU has no tiles
+    n_tiles = max(1, -(-(points - GPUS * per_system) // per_tiles))
     return SweepSpec(
         name="bench",
         systems=SYSTEMS,
@@ -68,10 +82,10 @@ def bench_aimc_model(grid, chunk: int = 20_000, limit: int = 100_000) -> dict:
     out = {"points": len(aim)}
     mapping.expected_expert_stage_w.cache_clear()
     for label in ("cold", "warm"):
-        t = time.perf_counter()
+        t = time.process_time()
         for c in parts:
             aimc_cost(c)
-        out[label] = len(aim) / (time.perf_counter() - t)
+        out[label] = len(aim) / (time.process_time() - t)
     return out
 
 
@@ -79,8 +93,14 @@ def _peak_mb(who: int) -> float:
     return resource.getrusage(who).ru_maxrss / 1024.0  # Linux: KiB
 
 
+def _cpu() -> float:
+    """CPU seconds of this process and of its waited-for children."""
+    s, c = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
+
+
 def _shutdown_workers() -> None:
-    """Stop loky's reusable workers so their peak memory is counted as children's."""
+    """Stop loky's reusable workers, so their CPU time and peak memory are counted as children's."""
     try:
         from joblib.externals.loky import get_reusable_executor
 
@@ -89,45 +109,93 @@ def _shutdown_workers() -> None:
         pass
 
 
+def _load() -> str:
+    return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
+def startup() -> dict[str, float]:
+    """Wall seconds of fresh processes: the CLI's --help, and importing what a sweep worker imports."""
+    out = {}
+    py = sys.executable
+    for label, args in (
+        ("aimc-dse --help", [py, "-m", "aimc_dse.cli", "--help"]),
+        ("import runner + cost model", [py, "-c", "import aimc_dse.sweep.runner, aimc_dse.cost.aimc, aimc_dse.cost.gpu"]),
+    ):
+        best = float("inf")
+        for _ in range(3):
+            t = time.perf_counter()
+            subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            best = min(best, time.perf_counter() - t)
+        out[label] = best
+    return out
+
+
+def end_to_end(sweep: SweepSpec, out: Path, jobs: int, chunk_size: int | None) -> dict:
+    """Grid building + run_sweep, timed (wall and CPU of this process and its workers)."""
+    runner.PHASES.clear()
+    c0, t0 = _cpu(), time.perf_counter()
+    if jobs != 1:
+        runner.start_workers(jobs)  # as aimc-dse sweep does for big grids: imports overlap the grid
+    grid = build_grid(sweep, "bench")
+    c_grid = _cpu() - c0
+    timings: dict[str, float] = {}
+    res = run_sweep(sweep, grid, out, jobs=jobs, quiet=True, chunk_size=chunk_size, timings=timings, force=True)
+    wall = time.perf_counter() - t0
+    _shutdown_workers()
+    cpu = _cpu() - c0
+    phases = {"grid building": c_grid, **{k: v for k, v in timings.items()}, **dict(runner.PHASES)}
+    return {"n": grid.n, "rows": res.rows, "wall": wall, "cpu": cpu, "phases": phases, "size": out.stat().st_size, "grid": grid,
+            "chunk": res.chunk_size}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="python -m aimc_dse.sweep.bench", description=__doc__.splitlines()[0])
-    ap.add_argument("--points", type=int, default=100_000, help="grid size (at least)")
+    ap.add_argument("--points", type=int, default=1_000_000, help="grid size (at least)")
     ap.add_argument("--jobs", type=int, default=os.cpu_count() or 1, help="cores for the parallel run")
     ap.add_argument("--chunk-size", type=int, default=None, help="points per chunk (default: the runner's)")
     ap.add_argument("--no-event", action="store_true", help="skip the event-driven simulator's timings")
     args = ap.parse_args(argv)
-    print(f"load average: {' '.join(f'{x:.2f}' for x in os.getloadavg())} on {os.cpu_count()} cores", flush=True)
+    print(f"{os.cpu_count()} cores, {_load()}", flush=True)
+    for label, s in startup().items():
+        print(f"start-up: {label}: {s:.2f} s wall", flush=True)
 
     sweep = bench_sweep(args.points)
-    t = time.perf_counter()
-    grid = build_grid(sweep, "bench")
-    t_grid = time.perf_counter() - t
-    print(f"grid: {grid.n:,} points ({', '.join(SYSTEMS)} × {', '.join(MODELS)}), built in {t_grid:.2f} s", flush=True)
-
-    rates = {}
+    runs = {}
     with tempfile.TemporaryDirectory(prefix="aimc-dse-bench-") as tmp:
-        for label, jobs in (("1 core", 1), (f"{args.jobs} cores", args.jobs)):
-            out = Path(tmp) / f"bench-{jobs}.parquet"
-            t = time.perf_counter()
-            res = run_sweep(sweep, grid, out, jobs=jobs, quiet=True, chunk_size=args.chunk_size)
-            dt = time.perf_counter() - t
-            rates[label] = grid.n / dt
-            size = out.stat().st_size / 1e6
+        for jobs in dict.fromkeys((1, args.jobs)):
+            r = end_to_end(sweep, Path(tmp) / f"bench-{jobs}.parquet", jobs, args.chunk_size)
+            runs[jobs] = r
             print(
-                f"{label:>8}: {grid.n:,} points in {dt:.2f} s = {grid.n / dt:,.0f} points/s "
-                f"({res.rows:,} rows, {size:.1f} MB Parquet)",
+                f"{jobs} core(s): {r['n']:,} points ({', '.join(SYSTEMS)} × {', '.join(MODELS)}) in {r['wall']:.2f} s wall, "
+                f"{r['cpu']:.2f} s CPU = {r['n'] / r['wall']:,.0f} points per wall-second, "
+                f"{r['n'] / r['cpu']:,.0f} per CPU-second ({r['size'] / 1e6:.1f} MB Parquet, chunks of {r['chunk']:,} points; "
+                f"{_load()})",
                 flush=True,
             )
+        # the CSV a user gets by default (rows carry what varies; constant knobs in the sidecar)
+        csv = Path(tmp) / "bench.csv"
+        t = time.perf_counter()
+        run_sweep(sweep, runs[args.jobs]["grid"], csv, jobs=args.jobs, quiet=True, chunk_size=args.chunk_size, force=True)
         _shutdown_workers()
-    print(f"peak memory of the sweeps: this process {_peak_mb(resource.RUSAGE_SELF):,.0f} MB, "
+        print(f"CSV by default: {csv.stat().st_size / 1e6:,.1f} MB ({csv.stat().st_size / runs[1]['n']:.0f} bytes a point) "
+              f"in {time.perf_counter() - t:.2f} s on {args.jobs} core(s)", flush=True)
+    one = runs[1]
+    total = one["cpu"]
+    shown = sum(one["phases"].values())
+    print("CPU by phase, 1 core (seconds, share of the run's CPU):")
+    # "other" is the rest of the run's CPU (rusage) beyond the phases (process_time); both
+    # clocks tick separately, so a rest within ±0.1 s is noise.
+    for k, v in list(one["phases"].items()) + [("other (interpreter, joins, clock noise)", total - shown)]:
+        print(f"  {k:<38} {v:7.2f} s  {100 * v / total:5.1f} %")
+    if args.jobs != 1:
+        n = runs[args.jobs]
+        print(f"speed-up on {args.jobs} cores: {one['wall'] / n['wall']:.2f}x (points per wall-second)")
+    print(f"peak memory: this process {_peak_mb(resource.RUSAGE_SELF):,.0f} MB, "
           f"largest worker {_peak_mb(resource.RUSAGE_CHILDREN):,.0f} MB")
-    if len(rates) == 2:
-        a, b = rates.values()
-        print(f"speed-up on {args.jobs} cores: {b / a:.2f}x")
-    model_rates = bench_aimc_model(grid)
+    model_rates = bench_aimc_model(one["grid"])
     print(f"AIMC cost model alone, 1 core, {model_rates['points']:,} points: "
-          f"{model_rates['cold']:,.0f} points/s first pass (fills the per-mapping caches), "
-          f"{model_rates['warm']:,.0f} points/s once they are warm", flush=True)
+          f"{model_rates['cold']:,.0f} points per CPU-second on cold caches, "
+          f"{model_rates['warm']:,.0f} once they are warm ({_load()})", flush=True)
     if not args.no_event:  # --fidelity event: the corpus and the 51 B MoE at batch 16 (issue 11)
         from ..sim.bench import bench as bench_event
 

@@ -80,6 +80,25 @@ class Block:
     def n(self) -> int:
         return math.prod(self.sizes)
 
+    def arrays(self, a: int = 0, b: int | None = None) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+        """Rows ``a:b`` as (columns fixed in this block → their one value, varying columns → arrays).
+
+        What the runner feeds the cost model: a fixed column is never repeated n times.
+        """
+        b = self.n if b is None else b
+        sizes = self.sizes
+        digits = np.unravel_index(np.arange(a, b, dtype=np.int64), sizes) if sizes else ()
+        varying: dict[str, np.ndarray] = {}
+        for comp in self.components:
+            if comp.factors:
+                k = np.ravel_multi_index([digits[f] for f in comp.factors], [sizes[f] for f in comp.factors])
+            else:
+                k = np.zeros(b - a, dtype=np.int64)
+            for c, arr in comp.columns.items():
+                varying[c] = arr[k]
+        fixed = {c: self.base[c][0] for c in self.columns if c not in varying}
+        return fixed, varying
+
     def frame(self, a: int = 0, b: int | None = None, columns: list[str] | None = None) -> pd.DataFrame:
         """Rows ``a:b`` of this block (block-local indices), this block's columns (or ``columns`` of them)."""
         b = self.n if b is None else b
@@ -181,6 +200,7 @@ class _Part:
         self.head, self.label, self.data, self.src, self.sets = head, label, data, src, sets
         self.sweep_src, self.where = sweep_src, where
         self._cache: dict[str, dict[str, Any] | SpecError] = {}
+        self.joints: dict[tuple, dict[str, np.ndarray]] = {}  # _head_components' columns, per axis values
         if head == "hw":
             self.classes = loader.hw_classes(data)
         else:
@@ -341,15 +361,21 @@ def _head_components(part: _Part, factors: list[Factor], block_cols: list[str]) 
         return {f.paths[j]: f.entries[e][j] for j in js}
 
     def joint(group: list[tuple[int, list[int]]]) -> Component:
-        sizes = [len(factors[i].entries) for i, _ in group]
-        rows = []
-        for digits in np.ndindex(*sizes):
-            vals: dict[str, Any] = {}
-            for (i, js), d in zip(group, digits):
-                vals.update(values(i, js, d))
-            rows.append(part.realise(vals))
-        changed = [c for c in block_cols if c in base and any(not _same(r[c], base[c]) for r in rows)]
-        return Component(tuple(i for i, _ in group), _arrays(rows, changed))
+        # The same part over the same axis values in another block (a system with each
+        # model) gives the same columns: computed once per part.
+        mine_cols = tuple(c for c in block_cols if c in base)
+        key = (mine_cols, tuple((factors[i].paths, factors[i].entries, tuple(js)) for i, js in group))
+        if key not in part.joints:
+            sizes = [len(factors[i].entries) for i, _ in group]
+            rows = []
+            for digits in np.ndindex(*sizes):
+                vals: dict[str, Any] = {}
+                for (i, js), d in zip(group, digits):
+                    vals.update(values(i, js, d))
+                rows.append(part.realise(vals))
+            changed = [c for c in mine_cols if any(not _same(r[c], base[c]) for r in rows)]
+            part.joints[key] = _arrays(rows, changed)
+        return Component(tuple(i for i, _ in group), part.joints[key])
 
     total = math.prod(len(factors[i].entries) for i, _ in mine)
     if total <= JOINT_LIMIT:

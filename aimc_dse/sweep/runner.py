@@ -1,13 +1,27 @@
-"""Run a sweep: evaluate the grid chunk by chunk, in parallel, and write the results safely.
+"""Run a sweep: grid → cost model → one sink (the output file and the running summary), once.
 
-A chunk is a fixed row range of the grid (``chunk_size`` rows; the size depends only on the
-grid, never on the number of workers, so results are byte-identical whatever runs them). Each
-chunk is built lazily (``Grid.segments``), evaluated with ``cost.evaluate.evaluate_frame`` per
-(system, model) block, filtered, trimmed to the kept columns and returned as an arrow table.
+A chunk is a fixed row range of the grid (``chunk_size`` rows: about a second of cost-model
+work at the rate measured on a sample of a big grid, recorded in the manifest for
+``--resume``; a function of the grid for small ones). A worker builds its
+rows straight from the grid's columns (``Block.arrays``: a knob fixed within a (system,
+model) block is passed as one value, never repeated), evaluates them
+(``cost.evaluate.evaluate_columns``), filters them, and turns them into an arrow table with
+exactly the output's columns and types — decided once, before anything runs, from the grid
+and a one-point preflight per block. The worker writes that table as its chunk file (Arrow
+IPC, for ``--resume``) and this process memory-maps it and streams the chunks, in grid
+order, into the output writer and the summary/Pareto fold: no read-back-and-rewrite pass.
 Chunks run in this process (``-j 1``), on local cores with joblib's loky backend, or on a
-dask.distributed cluster through joblib's dask backend. Only this process touches files:
-workers return tables, which ``report.writer.ChunkStore`` stores as they arrive, so a remote
-cluster needs no shared disk.
+dask.distributed cluster through joblib's dask backend (there workers return their tables
+and this process writes the chunk files, so a remote cluster needs no shared disk).
+
+Output columns (issue 15): the knobs that vary within a (system, model) block, the swept
+axes and the design's identity (``hw.name``, ``model.name``) on every row, then the result
+columns; knobs fixed per hardware, per model or for the whole sweep are stored once
+(``report.writer.Constants``: Parquet metadata, or a ``NAME.constants.csv`` sidecar) and
+put back by every reader. ``--all-knobs`` writes every knob on every row.
+
+Bytes are the same whatever runs the chunks: output row groups have a fixed size, rows come
+in grid order, and the columns and types are fixed before the first chunk.
 
 Safety (issue 16): one run writes an output at a time — an exclusive ``fcntl.flock`` on
 ``run.lock`` in the partial folder is held for the whole run (a second run exits 2 naming the
@@ -33,32 +47,48 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..cost.evaluate import evaluate_frame
+from ..cost import registry
+from ..cost.evaluate import evaluate_columns
 from ..cost.metrics import HEADLINE_COLUMNS, SCHEMA_VERSION
 from ..report import query
 from ..report.summary import Summary
 from ..report.writer import (
+    ALL_ROWS,
     META_SWEEP,
+    ROW_GROUP_ROWS,
     ChunkStore,
+    Constants,
+    ResultSink,
+    _json_value,
     arrow_type,
-    assemble,
-    combine,
     output_format,
     partial_dir,
-    to_arrow,
+    unify_schema,
 )
 from ..specs.base import SpecError
 from ..specs.sweep import SweepSpec
-from .grid import Grid
+from .grid import Block, Grid
 
-MAX_CHUNK = 50_000
+MAX_CHUNK = 49_152  # rows (6 × EVAL_ROWS) a chunk of a big grid that is not timed (--fidelity event)
 MIN_CHUNK = 1_000
+EVAL_ROWS = 8_192  # rows per call of the cost model (cache-sized; see _evaluate_in_batches)
+MIN_CHUNKS = 16  # smaller grids are cut into at least this many chunks (to share among cores)
+IDENTITY = ("hw.name", "model.name")
+
+# CPU seconds per phase of the chunks evaluated in this process (make bench reads them at -j 1).
+PHASES: dict[str, float] = {}
+
+
+def _spent(phase: str, since: float) -> float:
+    now = time.process_time()
+    PHASES[phase] = PHASES.get(phase, 0.0) + now - since
+    return now
 
 
 class ChunkFailed(RuntimeError):
@@ -214,15 +244,30 @@ def _watch_parent(owner: int, period_s: float = 0.5) -> None:
 
 
 def default_chunk_size(n: int) -> int:
-    """Rows per chunk: about 64 chunks, between 1,000 and 50,000 rows (a function of the grid only)."""
-    return int(min(MAX_CHUNK, max(MIN_CHUNK, -(-n // 64))))
+    """Rows per chunk without a measured rate: ``MAX_CHUNK``, fewer for small grids (a function of the grid only).
+
+    At least ``EVAL_ROWS`` rows it is a multiple of them, so the cost model's batches (and
+    the output's bytes) are the same whatever the chunk size (``_evaluate_in_batches``).
+    """
+    rows = int(min(MAX_CHUNK, max(MIN_CHUNK, -(-n // MIN_CHUNKS))))
+    return rows if rows < EVAL_ROWS else -(-rows // EVAL_ROWS) * EVAL_ROWS
+
+
+CODE_PACKAGES = ("cost", "moe", "sim")  # what computes the results (with their subpackages)
+
+
+def code_files() -> list[Path]:
+    root = Path(__file__).resolve().parent.parent
+    return sorted(q for d in CODE_PACKAGES for q in (root / d).rglob("*.py"))
 
 
 def code_hash() -> str:
-    """Hash of the cost model's sources: results of different code are never mixed on resume."""
+    """Hash of the sources that compute results (``CODE_PACKAGES``): results of different code are
+    never mixed on resume. (Before, only ``cost/*.py`` was hashed, not ``cost/aimc/``.)"""
     h = hashlib.sha256()
-    for p in sorted((Path(__file__).resolve().parent.parent / "cost").glob("*.py")):
-        h.update(p.name.encode())
+    root = Path(__file__).resolve().parent.parent
+    for p in code_files():
+        h.update(p.relative_to(root).as_posix().encode())
         h.update(p.read_bytes())
     return h.hexdigest()[:16]
 
@@ -234,6 +279,58 @@ def keep_columns(result_cols: list[str], patterns: list[str] | None) -> list[str
     return [c for c in result_cols if any(fnmatch.fnmatchcase(c, p) for p in patterns)]
 
 
+# ---- which knobs go on every row -----------------------------------------------------------------
+
+
+def _scope(column: str) -> str:
+    """The identity a knob belongs to: ``hw.name`` for hardware knobs, ``model.name`` for model ones."""
+    head = column.partition(".")[0]
+    return {"hw": "hw.name", "model": "model.name"}.get(head, ALL_ROWS)
+
+
+def plan_knobs(grid: Grid, all_knobs: bool = False) -> tuple[list[str], Constants | None]:
+    """(knob columns written on every row, the others with their values) for ``grid``.
+
+    On every row: the identity, the swept axes, and any knob that varies within a block or
+    differs between blocks of the same identity. The rest is fixed per hardware name, per
+    model name, or for the whole sweep, and is stored once (``Constants``).
+    """
+    if all_knobs:
+        return list(grid.columns), None
+    per_row = set(IDENTITY) | set(grid.axes)
+    absent = object()
+    values: dict[str, dict[str, dict]] = {}
+    # An identity that is itself swept (axes: {hw.name: [...]}) names rows, not blocks: its
+    # knobs can only be constant for the whole sweep.
+    unkeyed = {k for k in IDENTITY if any(k in comp.columns for blk in grid.blocks for comp in blk.components)}
+    for c in grid.columns:
+        if c in per_row:
+            continue
+        scope = ALL_ROWS if _scope(c) in unkeyed else _scope(c)
+        seen: dict[str, object] = {}
+        for blk in grid.blocks:
+            if any(c in comp.columns for comp in blk.components) or (scope != ALL_ROWS and scope not in blk.base):
+                per_row.add(c)
+                break
+            name = "" if scope == ALL_ROWS else str(blk.base[scope][0])
+            v = _json_value(blk.base[c][0]) if c in blk.base else absent
+            if name in seen and (seen[name] is absent or v is absent or json.dumps(seen[name]) != json.dumps(v)):
+                if not (seen[name] is absent and v is absent):
+                    per_row.add(c)
+                    break
+            seen[name] = v
+        else:
+            for name, v in seen.items():
+                if v is not absent:
+                    values.setdefault(scope, {}).setdefault(name, {})[c] = v
+    rows = [c for c in grid.columns if c in per_row]
+    dtypes = {c: str(arrow_type(grid.dtypes[c])) for c in grid.columns}
+    return rows, Constants(grid.columns, dtypes, values)
+
+
+# ---- a chunk: grid rows → cost model → arrow -------------------------------------------------------
+
+
 @dataclass
 class Job:
     """Everything a worker needs to produce any chunk (picklable)."""
@@ -242,9 +339,11 @@ class Job:
     chunk_size: int
     filters: list[str]
     patterns: list[str] | None
-    knob_types: dict[str, pa.DataType]
+    schema: pa.Schema | None = None  # the output's columns and types (None: every column seen, preflight)
     owner_pid: int = 0  # the sweep process; loky workers exit when it dies
     fidelity: str = "closed"  # closed: cost.evaluate; event: the event-driven simulator (sim)
+    folder: str | None = None  # the partial folder: workers write their chunk files there
+    send: bool = True  # return the table (in-process and dask) or only write it (local workers)
 
     @property
     def n_chunks(self) -> int:
@@ -255,51 +354,141 @@ class Job:
         return start, min(start + self.chunk_size, self.grid.n)
 
 
-def _with_columns(df: pd.DataFrame, names: list[str]) -> pd.DataFrame:
-    """``df`` plus any of ``names`` it lacks, as missing values (other systems' columns)."""
-    missing = [n for n in names if n not in df.columns]
-    if not missing:
-        return df
-    return pd.concat([df, pd.DataFrame({n: np.full(len(df), np.nan) for n in missing}, index=df.index)], axis=1)
+def _arrow_of(values: np.ndarray, name: str) -> pa.DataType:
+    """The arrow type a result column gets (numbers by their numpy kind; text; the registry's when unknown)."""
+    kind = values.dtype.kind
+    if kind == "f":
+        return pa.float64()
+    if kind in "iu":
+        return pa.int64()
+    if kind == "b":
+        return pa.bool_()
+    if kind == "O":
+        vals = [v for v in values.tolist() if v is not None and not (isinstance(v, float) and v != v)]
+        if not vals:
+            col = registry.column(name)
+            dtype = col.dtype if col is not None else "str"
+            return {"float": pa.float64(), "int": pa.int64(), "bool": pa.bool_()}.get(dtype, pa.large_string())
+        if all(isinstance(v, (bool, np.bool_)) for v in vals):
+            return pa.bool_()
+    return pa.large_string()
+
+
+def _array(values: Any, typ: pa.DataType, n: int) -> pa.Array:
+    """``values`` (one value or an array of ``n``) as an arrow array of type ``typ``."""
+    if not isinstance(values, np.ndarray) or values.ndim == 0:
+        v = _json_value(values)
+        if v is None:
+            return pa.nulls(n, typ)
+        try:
+            return pa.repeat(pa.scalar(v, typ), n)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return pa.repeat(pa.scalar(v).cast(typ), n)
+    try:
+        return pa.array(values, typ, from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        return pa.array(values, from_pandas=True).cast(typ)
+
+
+def _evaluate_in_batches(job: Job, blk: Block, fixed: dict[str, Any], varying: dict[str, np.ndarray], a: int, n: int,
+                         refs: list[str]) -> dict[str, np.ndarray]:
+    """The cost model on ``EVAL_ROWS`` rows at a time: its many temporaries stay in the core's cache.
+
+    (Two workers on 2 cores evaluating 50,000-row batches each ran at about half their solo
+    speed; in cache-sized batches they keep most of it.) Only the columns the output or the
+    filters need are kept.
+    """
+    # Slices end at global multiples of EVAL_ROWS (and at the chunk's ends): with chunk sizes
+    # that are multiples of EVAL_ROWS, the batches — and so the last bits of the cost model's
+    # sums — do not depend on the chunk size.
+    first = blk.start + a
+    cuts = [0, *range(EVAL_ROWS - first % EVAL_ROWS, n, EVAL_ROWS), n]
+    cuts = sorted(set(c for c in cuts if 0 <= c <= n))
+    if len(cuts) <= 2:
+        return evaluate_columns(blk.kind, fixed, varying, n)
+    need = None if job.schema is None else set(job.schema.names) | set(refs)
+    parts: list[dict[str, np.ndarray]] = []
+    for lo, hi in zip(cuts[:-1], cuts[1:]):
+        res = evaluate_columns(blk.kind, fixed, {c: v[lo:hi] for c, v in varying.items()}, hi - lo)
+        parts.append(res if need is None else {c: v for c, v in res.items() if c in need})
+    return {c: np.concatenate([p[c] for p in parts]) for c in parts[0]}
+
+
+def _block_table(job: Job, blk: Block, a: int, b: int, refs: list[str]) -> tuple[dict[str, Any], dict[str, Any], int]:
+    """(fixed knobs, per-row arrays of knobs and results, rows) of block rows ``a:b``, evaluated and filtered."""
+    fixed, varying = blk.arrays(a, b)
+    n = b - a
+    c = time.process_time()
+    try:
+        if job.fidelity == "event":
+            from ..sim import evaluate_frame_event
+
+            df = evaluate_frame_event(blk.frame(a, b))
+            results = {c: df[c].to_numpy() for c in df.columns if c not in set(blk.columns)}
+        else:
+            results = _evaluate_in_batches(job, blk, fixed, varying, a, n, refs)
+    except Exception as e:  # the cost model's own error, reported with the rows it concerns
+        lo, hi = blk.start + a, blk.start + b - 1
+        which = f"design point {lo}" if lo == hi else f"design points {lo}–{hi}"
+        raise ChunkFailed(f"{which} ({blk.system}, {blk.model}) could not be evaluated: {type(e).__name__}: {e}") from None
+    _spent("cost model", c)
+    arrays: dict[str, Any] = {**varying, **results}
+    if job.filters:
+        cols = {c: np.broadcast_to(np.asarray(v, dtype=object if isinstance(v, str) else None), (n,)) for c, v in fixed.items()}
+        cols.update(arrays)
+        fdf = pd.DataFrame({c: cols[c] if c in cols else np.full(n, np.nan) for c in dict.fromkeys([*cols, *refs])})
+        keep = np.ones(n, dtype=bool)
+        for expr in job.filters:
+            keep &= query.mask(fdf, expr)
+        arrays = {c: np.asarray(v)[keep] for c, v in arrays.items()}
+        n = int(keep.sum())
+    return fixed, arrays, n
 
 
 def evaluate_rows(job: Job, start: int, stop: int) -> pa.Table:
-    """Rows ``start:stop`` of the grid, evaluated, filtered and trimmed, as one arrow table."""
+    """Rows ``start:stop`` of the grid, evaluated, filtered and trimmed, as one arrow table of ``job.schema``."""
     tables = []
     refs = sorted({n for e in job.filters for n in query.names(e)})
     for blk, a, b in job.grid.segments(start, stop):
-        try:
-            if job.fidelity == "event":
-                from ..sim import evaluate_frame_event
-
-                df = evaluate_frame_event(blk.frame(a, b))
+        c, cost0 = time.process_time(), PHASES.get("cost model", 0.0)
+        fixed, arrays, n = _block_table(job, blk, a, b, refs)
+        schema = job.schema
+        if schema is None:  # preflight: every knob and every result, types as they come
+            knob_types = {c: arrow_type(job.grid.dtypes[c]) for c in blk.columns}
+            results = [c for c in arrays if c not in knob_types]
+            schema = pa.schema([pa.field(c, knob_types[c]) for c in blk.columns]
+                               + [pa.field(c, _arrow_of(np.asarray(arrays[c]), c)) for c in results])
+        cols = []
+        for f in schema:
+            if f.name in arrays:
+                cols.append(_array(np.asarray(arrays[f.name]), f.type, n))
+            elif f.name in fixed:
+                cols.append(_array(fixed[f.name], f.type, n))
             else:
-                df = evaluate_frame(blk.frame(a, b))
-        except Exception as e:  # the cost model's own error, reported with the rows it concerns
-            lo, hi = blk.start + a, blk.start + b - 1
-            which = f"design point {lo}" if lo == hi else f"design points {lo}–{hi}"
-            raise ChunkFailed(
-                f"{which} ({blk.system}, {blk.model}) could not be evaluated: {type(e).__name__}: {e}"
-            ) from None
-        if job.filters:
-            fdf = _with_columns(df, refs)
-            keep = np.ones(len(df), dtype=bool)
-            for expr in job.filters:
-                keep &= query.mask(fdf, expr)
-            df = df[keep]
-        knobs = set(blk.columns)
-        results = [c for c in df.columns if c not in knobs]
-        df = df[blk.columns + keep_columns(results, job.patterns)]
-        tables.append(to_arrow(df, job.knob_types))
-    return combine(tables, job.grid.columns)
+                cols.append(pa.nulls(n, f.type))
+        tables.append(pa.Table.from_arrays(cols, schema=schema))
+        conv = "conversion (grid rows, filters, arrow)"
+        PHASES[conv] = PHASES.get(conv, 0.0) + time.process_time() - c - (PHASES["cost model"] - cost0)
+    if job.schema is None:
+        from ..report.writer import combine
+
+        return combine(tables, job.grid.columns)
+    if not tables:
+        return job.schema.empty_table()
+    return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
-def evaluate_chunk(job: Job, k: int) -> tuple[int, int, pa.Table]:
-    """Chunk ``k``: (k, points evaluated, table of kept rows)."""
+def evaluate_chunk(job: Job, k: int) -> tuple[int, int, pa.Table | None]:
+    """Chunk ``k``: (k, points evaluated, table of kept rows, or None when only written to its file)."""
     if job.owner_pid:
         _watch_parent(job.owner_pid)
     start, stop = job.bounds(k)
-    return k, stop - start, evaluate_rows(job, start, stop)
+    table = evaluate_rows(job, start, stop)
+    if job.folder is not None:
+        c = time.process_time()
+        ChunkStore(job.folder).write(k, table)
+        _spent("chunk files", c)
+    return k, stop - start, table if job.send else None
 
 
 # ---- execution -------------------------------------------------------------------------------
@@ -340,6 +529,44 @@ def _check_scheduler(address: str, timeout_s: float = 3.0) -> None:
     except OSError as e:
         why = "timed out" if isinstance(e, TimeoutError) else (e.strerror or str(e))
         raise SpecError(f"--scheduler {address}", None, f"cannot reach a dask scheduler there ({why})") from None
+
+
+_warm_up = None  # the pending warm-up of local workers (start_workers)
+
+
+def _warm(owner: int) -> int:
+    """In a fresh loky worker: watch the parent and import the cost models (what the first chunk would pay)."""
+    _watch_parent(owner)
+    from ..cost import aimc, gpu  # noqa: F401
+
+    return os.getpid()
+
+
+def start_workers(jobs: int) -> None:
+    """Start ``jobs`` local (loky) workers now, without waiting: they import while the grid is built.
+
+    ``execute`` then reuses them (joblib keeps one executor per worker count and settings).
+    """
+    global _warm_up
+    jobs = (os.cpu_count() or 1) if jobs <= 0 else jobs
+    if jobs <= 1 or _warm_up is not None:
+        return
+    from joblib import Parallel, delayed
+
+    _warm_up = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered", batch_size=1)(
+        delayed(_warm)(os.getpid()) for _ in range(jobs)
+    )
+
+
+def finish_warm_up() -> None:
+    """Wait for a pending warm-up (``start_workers``) to end, so no unused task is left behind."""
+    global _warm_up
+    g, _warm_up = _warm_up, None
+    if g is not None:
+        try:
+            list(g)
+        except Exception:  # a worker that failed to start: execute starts its own
+            pass
 
 
 def execute(
@@ -384,6 +611,7 @@ def execute(
         return
     from joblib import Parallel, delayed
 
+    finish_warm_up()
     yield from Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered", batch_size=1)(
         delayed(evaluate_chunk)(job, k) for k in pending
     )
@@ -456,18 +684,23 @@ class RunResult:
     seconds: float
     summary: Summary
     resumed_chunks: int
+    chunk_size: int = 0
 
 
-def preflight(sweep: SweepSpec, grid: Grid) -> list[str]:
+def preflight(sweep: SweepSpec, grid: Grid) -> pa.Schema:
     """Evaluate the first point of every block and check filters, columns and pareto metrics.
 
-    Returns the result columns seen. SpecError (exit 2) for a bad name or expression.
+    Returns the schema of every result column seen (one point per block). SpecError (exit 2)
+    for a bad name or expression.
     """
+    from ..report.writer import combine, to_pandas
+
     samples = []
     for blk in grid.blocks:
         if blk.n:
-            samples.append(evaluate_rows(Job(grid, 1, [], ["*"], {}), blk.start, blk.start + 1))
-    sample = combine(samples, grid.columns).to_pandas() if samples else pd.DataFrame(columns=grid.columns)
+            samples.append(evaluate_rows(Job(grid, 1, [], ["*"]), blk.start, blk.start + 1))
+    table = combine(samples, grid.columns) if samples else pa.schema([]).empty_table()
+    sample = to_pandas(table) if samples else pd.DataFrame(columns=grid.columns)
     knobs = set(grid.columns)
     results = [c for c in sample.columns if c not in knobs]
     for i, expr in enumerate(sweep.filters):
@@ -481,7 +714,24 @@ def preflight(sweep: SweepSpec, grid: Grid) -> list[str]:
     for m in sweep.pareto:
         if m not in results:
             raise SpecError(grid.source, "pareto", f"{m!r} is not a result column")
-    return results
+    return pa.schema([f for f in table.schema if f.name not in knobs])
+
+
+_REGISTRY_TYPES = {"float": pa.float64(), "int": pa.int64(), "bool": pa.bool_(), "str": pa.large_string()}
+
+
+def output_schema(grid: Grid, row_knobs: list[str], results: pa.Schema, patterns: list[str] | None) -> pa.Schema:
+    """The output's columns: the knobs written on every row, then the kept results (headline ones first).
+
+    A registered result column has its registry type whatever the sample showed (a column
+    that is NaN in the one-point sample is still a float).
+    """
+    kept = keep_columns(results.names, patterns)
+    fields = [pa.field(c, arrow_type(grid.dtypes[c])) for c in row_knobs]
+    for c in kept:
+        col = registry.column(c)
+        fields.append(pa.field(c, _REGISTRY_TYPES[col.dtype] if col is not None else results.field(c).type))
+    return unify_schema([pa.schema(fields)], row_knobs)
 
 
 def run_sweep(
@@ -499,8 +749,23 @@ def run_sweep(
     on_chunk: Callable[[int], None] | None = None,
     log: Callable[[str], None] | None = None,
     fidelity: str = "closed",
+    all_knobs: bool = False,
+    timings: dict[str, float] | None = None,
 ) -> RunResult:
-    """Evaluate ``grid`` into ``output`` (CSV or Parquet), resumably; see the module docstring."""
+    """Evaluate ``grid`` into ``output`` (CSV or Parquet), resumably; see the module docstring.
+
+    ``timings``, when given, receives this process's CPU seconds per phase (make bench).
+    """
+    try:
+        return _run_sweep(sweep, grid, output, jobs=jobs, backend=backend, scheduler=scheduler, resume=resume,
+                          force=force, quiet=quiet, chunk_size=chunk_size, on_chunk=on_chunk, log=log,
+                          fidelity=fidelity, all_knobs=all_knobs, timings=timings)
+    finally:
+        finish_warm_up()  # workers started for a run that stopped before using them
+
+
+def _run_sweep(sweep, grid, output, *, jobs, backend, scheduler, resume, force, quiet, chunk_size, on_chunk, log,
+               fidelity, all_knobs, timings) -> RunResult:
     t0 = time.perf_counter()
     output = Path(output)
     output_format(output)
@@ -513,23 +778,13 @@ def run_sweep(
         _check_scheduler(scheduler)
     if fidelity not in ("closed", "event"):
         raise SpecError("--fidelity", None, f"must be closed or event, got {fidelity!r}")
-    preflight(sweep, grid)
+    c0 = time.process_time()
+    results = preflight(sweep, grid)
+    row_knobs, constants = plan_knobs(grid, all_knobs)
+    schema = output_schema(grid, row_knobs, results, sweep.columns)
+    if timings is not None:
+        timings["preflight"] = timings.get("preflight", 0.0) + time.process_time() - c0
 
-    cs = chunk_size or default_chunk_size(grid.n)
-    job = Job(grid, cs, list(sweep.filters), sweep.columns, {c: arrow_type(t) for c, t in grid.dtypes.items()},
-              fidelity=fidelity)
-    if backend == "loky":
-        job.owner_pid = os.getpid()
-    manifest = {
-        "grid": grid.digest(),
-        "code": code_hash(),
-        "chunk_size": cs,
-        "n_points": grid.n,
-        "n_chunks": job.n_chunks,
-        "columns": hashlib.sha256(repr((sweep.filters, sweep.columns)).encode()).hexdigest()[:16],
-        "schema_version": SCHEMA_VERSION,
-        **({"fidelity": fidelity} if fidelity != "closed" else {}),
-    }
     folder = partial_dir(output)
     lock = OutputLock(folder, output).acquire()
     store = ChunkStore(folder)
@@ -537,18 +792,76 @@ def run_sweep(
         before = _stat(output)
         if before is not None and not force:  # appeared while we waited for the lock
             raise SpecError(str(output), None, "already exists; pass --force to overwrite it, or -o to write elsewhere")
+        job = Job(grid, 0, list(sweep.filters), sweep.columns, schema, fidelity=fidelity)
+        c0, phases = time.process_time(), dict(PHASES)
+        job.chunk_size = chunk_size or _chunk_size(job, store, resume)
+        PHASES.clear()
+        PHASES.update(phases)  # the calibration's evaluations count as chunk sizing, not as chunks
+        if timings is not None:
+            timings["chunk sizing"] = time.process_time() - c0
+        if backend == "loky":
+            job.owner_pid = os.getpid()
+            job.folder = str(folder)
+        manifest = {
+            "grid": grid.digest(),
+            "code": code_hash(),
+            "chunk_size": job.chunk_size,
+            "n_points": grid.n,
+            "n_chunks": job.n_chunks,
+            "columns": hashlib.sha256(repr((sweep.filters, sweep.columns, schema.to_string())).encode()).hexdigest()[:16],
+            "schema_version": SCHEMA_VERSION,
+            **({"fidelity": fidelity} if fidelity != "closed" else {}),
+            **({"all_knobs": True} if all_knobs else {}),
+        }
         return _run_locked(
-            sweep, grid, job, manifest, store, output, before, t0,
+            sweep, grid, job, manifest, store, output, before, t0, constants,
             jobs=jobs, backend=backend, scheduler=scheduler, resume=resume, quiet=quiet, on_chunk=on_chunk, log=log,
+            timings=timings,
         )
     finally:
         # A run that stopped before storing any chunk leaves nothing behind.
         try:
-            if folder.exists() and not any(folder.glob("chunk-*.parquet")) and not any(folder.glob("output.tmp.*")):
+            if folder.exists() and not any(folder.glob(ChunkStore.PATTERN)) and not any(folder.glob("output.tmp.*")):
                 store.remove()
         except OSError:
             pass
         lock.release()
+
+
+CALIBRATE_POINTS = 16 * EVAL_ROWS  # grids at least this big get chunks sized by a measured rate
+CHUNK_SECONDS = 1.0  # the work a chunk should hold (issue 15: 0.5–1 s; each chunk costs ~5 ms besides)
+MAX_CHUNK_BATCHES = 16  # at most 16 × EVAL_ROWS rows a chunk (memory)
+
+
+def measured_rate(job: Job, rows: int = 1_024, blocks: int = 4) -> float:
+    """Points per CPU-second of the cost model on this grid: ``rows`` points of its (up to)
+    ``blocks`` largest blocks, each weighted by its share of their points."""
+    big = sorted(job.grid.blocks, key=lambda b: -b.n)[:blocks]
+    total = sum(b.n for b in big)
+    per_point = 0.0
+    for blk in big:
+        m = min(blk.n, rows)
+        c = time.process_time()
+        evaluate_rows(job, blk.start, blk.start + m)
+        per_point += blk.n / total * (time.process_time() - c) / m
+    return 1.0 / per_point if per_point > 0 else float("inf")
+
+
+def _chunk_size(job: Job, store: ChunkStore, resume: bool) -> int:
+    """Rows per chunk when ``--chunk-size`` is not given.
+
+    Resuming: the interrupted run's (its manifest), so its chunks are reused. A big grid:
+    about ``CHUNK_SECONDS`` of work at the measured rate, in whole ``EVAL_ROWS`` batches —
+    which keeps the bytes independent of the choice (``_evaluate_in_batches``). Otherwise
+    ``default_chunk_size``.
+    """
+    old = store._read_manifest() if resume else None
+    if old and old.get("grid") == job.grid.digest() and isinstance(old.get("chunk_size"), int):
+        return int(old["chunk_size"])
+    if job.grid.n < CALIBRATE_POINTS or job.fidelity != "closed":
+        return default_chunk_size(job.grid.n)
+    batches = round(CHUNK_SECONDS * measured_rate(job) / EVAL_ROWS)
+    return int(min(MAX_CHUNK_BATCHES, max(1, batches))) * EVAL_ROWS
 
 
 def _stat(path: Path) -> tuple[int, int] | None:
@@ -562,8 +875,48 @@ def _stat(path: Path) -> tuple[int, int] | None:
 INPUTS = "inputs.json"
 
 
-def _run_locked(sweep, grid, job, manifest, store, output, before, t0, *, jobs, backend, scheduler, resume, quiet, on_chunk, log):
-    """The body of :func:`run_sweep`, with the output's lock held."""
+class _InOrder:
+    """Finished chunks, fed to the sink and the summary strictly in grid order as they become available."""
+
+    def __init__(self, store: ChunkStore, sink: ResultSink, summary: Summary, done: set[int], n_chunks: int,
+                 timings: dict[str, float] | None):
+        self.store, self.sink, self.summary, self.n_chunks = store, sink, summary, n_chunks
+        self.on_disk = set(done)
+        self.held: dict[int, pa.Table] = {}
+        self.next = 0
+        self.for_summary: list[pa.Table] = []
+        self.summary_rows = 0
+        self.timings = timings
+
+    def add(self, k: int, table: pa.Table | None) -> None:
+        if table is None:
+            self.on_disk.add(k)
+        else:
+            self.held[k] = table
+        self.drain()
+
+    def drain(self) -> None:
+        while self.next < self.n_chunks and (self.next in self.held or self.next in self.on_disk):
+            k = self.next
+            table = self.held.pop(k) if k in self.held else self.store.read(k)
+            c = time.process_time()
+            self.sink.write(table)
+            c2 = time.process_time()
+            # The summary takes rows in batches of at least ROW_GROUP_ROWS (its fold costs
+            # ~3 ms a call whatever the rows); its result does not depend on the batching.
+            self.for_summary.append(table)
+            self.summary_rows += len(table)
+            if self.summary_rows >= ROW_GROUP_ROWS or self.next == self.n_chunks - 1:
+                self.summary.add_table(pa.concat_tables(self.for_summary))
+                self.for_summary, self.summary_rows = [], 0
+            if self.timings is not None:
+                self.timings["writing"] = self.timings.get("writing", 0.0) + c2 - c
+                self.timings["summary"] = self.timings.get("summary", 0.0) + time.process_time() - c2
+            self.next += 1
+
+
+def _start_store(store: ChunkStore, manifest: dict, grid: Grid, resume: bool, log) -> set[int]:
+    """Prepare the partial folder; the chunks to reuse (SpecError when an input changed since them)."""
     old_inputs = None
     if resume:
         try:
@@ -584,46 +937,57 @@ def _run_locked(sweep, grid, job, manifest, store, output, before, t0, *, jobs, 
                 "old and new inputs. Run without --resume to start over",
             )
     _clean_stale(store.folder)
+    return done
+
+
+def _run_locked(sweep, grid, job, manifest, store, output, before, t0, constants, *, jobs, backend, scheduler, resume,
+                quiet, on_chunk, log, timings):
+    """The body of :func:`run_sweep`, with the output's lock held."""
+    done = _start_store(store, manifest, grid, resume, log)
     try:
         store._write_atomic(store.folder / INPUTS, json.dumps(grid.inputs, indent=1, sort_keys=True).encode())
     except OSError as e:
         raise _write_error(store.folder, e) from None
     pending = [k for k in range(job.n_chunks) if k not in done]
     done_points = sum(job.bounds(k)[1] - job.bounds(k)[0] for k in done)
+    if job.folder is not None:
+        job.send = jobs == 1 or (jobs <= 0 and (os.cpu_count() or 1) == 1) or len(pending) <= 1
 
+    id_cols = ["hw.name", "model.name"] + [a for a in grid.axes if a not in ("hw.name", "model.name")]
+    summary = Summary(id_cols, list(sweep.pareto))
+    sink = ResultSink(output, store.folder, job.schema, {META_SWEEP: grid.name.encode()}, constants)
+    feed = _InOrder(store, sink, summary, done, job.n_chunks, timings)
     stage = "evaluating"
     try:
-        with _Progress(f"sweep {grid.name}", grid.n, done_points, quiet) as progress:
-            for k, points, table in execute(job, pending, jobs, backend, scheduler):
-                try:
-                    store.write(k, table)
-                except OSError as e:
-                    raise _write_error(store.folder, e) from None
-                progress.advance(points)
-                if on_chunk is not None:
-                    on_chunk(k)
-
-        id_cols = ["hw.name", "model.name"] + [a for a in grid.axes if a not in ("hw.name", "model.name")]
-        summary = Summary(id_cols, list(sweep.pareto))
-        stage = "assembling"
         try:
-            rows = assemble(
-                store,
-                job.n_chunks,
-                output,
-                grid.columns,
-                {META_SWEEP: grid.name.encode()},
-                on_rows=summary.add_table,
-            )
+            feed.drain()  # chunks of an interrupted run, up to the first missing one
+            with _Progress(f"sweep {grid.name}", grid.n, done_points, quiet) as progress:
+                for k, points, table in execute(job, pending, jobs, backend, scheduler):
+                    if job.folder is None:  # dask: the workers sent their tables
+                        store.write(k, table)
+                    progress.advance(points)
+                    if on_chunk is not None:
+                        on_chunk(k)
+                    feed.add(k, table)
+            feed.drain()
+        except OSError as e:
+            raise _write_error(store.folder if e.filename is None or "output.tmp" not in str(e.filename) else output, e) from None
+        stage = "finishing"
+        try:
+            rows = sink.close()
         except OSError as e:
             raise _write_error(output, e) from None
         stage = "written"
         store.remove()
-    except KeyboardInterrupt:
-        # os.replace is atomic: a new file at the output path means assembly had finished.
-        completed = stage == "written" or (stage == "assembling" and _stat(output) not in (None, before))
+    except BaseException as exc:
+        completed = stage == "written" or (stage == "finishing" and _stat(output) not in (None, before))
+        if not completed:
+            sink.abort()
+        if not isinstance(exc, KeyboardInterrupt):
+            raise
+        # os.replace is atomic: a new file at the output path means the output had been finished.
         if completed:
             store.remove()
-        n = len(list(store.folder.glob("chunk-*.parquet"))) if store.folder.exists() else 0
+        n = store.count() if store.folder.exists() else 0
         raise SweepInterrupted(output, completed, store.folder, n) from None
-    return RunResult(output, grid.n, rows, time.perf_counter() - t0, summary, len(done))
+    return RunResult(output, grid.n, rows, time.perf_counter() - t0, summary, len(done), job.chunk_size)
