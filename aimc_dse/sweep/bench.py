@@ -18,7 +18,8 @@ asserts a time):
 * the size of the default CSV of the same grid;
 * the per-phase CPU breakdown of the 1-core run: grid building, preflight, the cost model,
   conversion to arrow, chunk files, the output writer, the summary/Pareto fold, and the rest;
-* the AIMC cost model alone on cold caches (no grid, no I/O);
+* the AIMC cost model alone per AIMC system, on cold and warm caches, and at gen_len 8 vs 512
+  (no grid, no I/O);
 * the event mode per point (``aimc_dse.sim.bench``; ``--no-event`` skips it).
 
     python -m aimc_dse.sweep.bench [--points 1000000] [--jobs N] [--no-event]
@@ -34,6 +35,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import numpy as np
 
 from ..specs.sweep import SweepSpec
 from . import runner
@@ -66,26 +69,43 @@ def bench_sweep(points: int) -> SweepSpec:
     )
 
 
-def bench_aimc_model(grid, chunk: int = 20_000, limit: int = 100_000) -> dict:
-    """The AIMC cost model alone (no grid building, no I/O) on up to ``limit`` AIMC rows, one core.
-
-    The first pass also fills the caches of per-mapping values (expected expert
-    serialisation), which a fresh worker process pays once per distinct mapping.
-    """
+def bench_aimc_model(grid, chunk: int = 8_192, per_system: int = 40_000) -> dict:
+    """The AIMC cost model alone (no grid building, no I/O), one core: ``per_system`` rows of
+    each AIMC system of the grid, first on cold caches (a fresh worker pays the per-mapping
+    Monte-Carlo, routing draws and MoE-separated replays once), then warm; and the same number
+    of gen_len 8 and gen_len 512 rows, whose ratio shows whether the model's time grows with
+    the generated length."""
     from ..cost import mapping
     from ..cost.aimc import aimc_cost
+    from ..cost.aimc.separated import separated_loads
     from ..cost.columns import Cols
 
-    df = grid.frame(0, min(grid.n, 2 * limit))
-    aim = df[df["hw.kind"] == "aimc"].dropna(axis=1, how="all").head(limit).reset_index(drop=True)
-    parts = [Cols(aim.iloc[s : s + chunk]) for s in range(0, len(aim), chunk)]
-    out = {"points": len(aim)}
-    mapping.expected_expert_stage_w.cache_clear()
-    for label in ("cold", "warm"):
+    frames = {}
+    for blk in grid.blocks:
+        if blk.system not in frames and len(frames) < 8:
+            df = blk.frame(0, min(blk.n, 4 * per_system)).reindex(columns=grid.columns)
+            if (df["hw.kind"] == "aimc").all():
+                frames[blk.system] = df.dropna(axis=1, how="all")
+
+    def rate(df) -> float:
+        parts = [Cols(df.iloc[s: s + chunk]) for s in range(0, len(df), chunk)]
         t = time.process_time()
         for c in parts:
             aimc_cost(c)
-        out[label] = len(aim) / (time.process_time() - t)
+        return len(df) / max(time.process_time() - t, 1e-9)
+
+    out: dict = {"systems": {}}
+    for label in ("cold", "warm"):
+        if label == "cold":
+            for cached in (mapping.expected_expert_stage_w, mapping._routings, separated_loads):
+                cached.cache_clear()
+        for name, df in frames.items():
+            sub = df.iloc[np.linspace(0, len(df) - 1, min(per_system, len(df))).astype(int)].reset_index(drop=True)
+            out["systems"].setdefault(name, {})[label] = rate(sub)
+    for name, df in frames.items():  # warm: the generated length alone
+        for g in (8, 512):
+            sub = df[df["workload.gen_len"] == g].head(per_system // 2).reset_index(drop=True)
+            out["systems"][name][f"gen{g}"] = rate(sub) if len(sub) else float("nan")
     return out
 
 
@@ -193,9 +213,10 @@ def main(argv: list[str] | None = None) -> int:
     print(f"peak memory: this process {_peak_mb(resource.RUSAGE_SELF):,.0f} MB, "
           f"largest worker {_peak_mb(resource.RUSAGE_CHILDREN):,.0f} MB")
     model_rates = bench_aimc_model(one["grid"])
-    print(f"AIMC cost model alone, 1 core, {model_rates['points']:,} points: "
-          f"{model_rates['cold']:,.0f} points per CPU-second on cold caches, "
-          f"{model_rates['warm']:,.0f} once they are warm ({_load()})", flush=True)
+    print(f"AIMC cost model alone, 1 core, points per CPU-second ({_load()}):", flush=True)
+    for name, r in model_rates["systems"].items():
+        print(f"  {name:<20} {r['cold']:>9,.0f} on cold caches, {r['warm']:>9,.0f} warm; gen_len 8 {r['gen8']:>9,.0f}, "
+              f"512 {r['gen512']:>9,.0f} (time ratio {r['gen8'] / r['gen512']:.2f})", flush=True)
     if not args.no_event:  # --fidelity event: the corpus and the 51 B MoE at batch 16 (issue 11)
         from ..sim.bench import bench as bench_event
 
