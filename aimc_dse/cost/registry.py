@@ -132,6 +132,10 @@ COLUMNS: tuple[Column, ...] = (
     _c("area_mm2.moe", "mm²", "float", AIMC, "the MoE part's area: expert tiles scaled by peripheral sharing f_g",
        perf=False, better="lower"),
     _c("area_mm2.digital", "mm²", "float", AIMC, "area of the digital unit (heterogeneous MoE)", perf=False),
+    _c("area_mm2.per_chip", "mm²", "float", AIMC, "area of one of the hw.chips identical chips: area_mm2 / chips",
+       perf=False, better="lower"),
+    _c("power_w.per_chip", "W", "float", AIMC, "mean power of one of the hw.chips identical chips: power_w / chips "
+       "(links included)", better="lower"),
     _c("gops_per_mm2.moe", "op/ns/mm²", "float", AIMC, "flops / latency / area_mm2.moe", better="higher"),
     _c("gops_per_w_per_mm2.moe", "op/nJ/mm²", "float", AIMC, "flops / energy / area_mm2.moe (Gao & Yang's "
        "metric)", better="higher"),

@@ -100,6 +100,9 @@ def aimc_outputs(inp: Inputs, acc: Accounting, mp: Mapping, tot: StepTotals, bt:
             "stacked": mp.stacked,
             "area_mm2.moe": np.where(is_moe, area_moe, np.nan),
             "area_mm2.digital": eng.area_mm2,
+            # identical chips (hw.chips): each one's share of the system
+            "area_mm2.per_chip": area / inp.chip.chips,
+            "power_w.per_chip": energy / bt.makespan / inp.chip.chips,
             "gops_per_mm2.moe": np.where(is_moe, flops / bt.makespan / area_moe, np.nan),
             "gops_per_w_per_mm2.moe": np.where(is_moe, flops / energy / area_moe, np.nan),
             "grouping.f_m": gf.f_m,
