@@ -210,3 +210,19 @@ def test_expected_expert_serialisation_matches_brute_force_tile_counts():
         k, stride = int(rng.integers(1, E + 1)), int(rng.integers(1, 12))
         span = int(rng.integers(1, stride + 1))
         assert _mc(N, E, k, stride, span, 0.0, 3, 64) == brute(N, E, k, stride, span, 3, 64)
+
+
+def test_tile_demand_lines_equal_the_weighted_ranges_maximum():
+    # TileDemand keeps the busiest tile's load as lines in the step's tokens; they must give
+    # max_weighted_ranges exactly for any token count
+    from aimc_dse.cost.aimc.stages import tile_demand
+    from aimc_dse.cost.mapping import max_weighted_ranges
+
+    rng = np.random.default_rng(3)
+    n = 400
+    dense, expert, lm = rng.integers(0, 3000, n), rng.integers(0, 9000, n), rng.integers(0, 300, n)
+    N, p = rng.integers(1, 700, n), rng.random(n)
+    td = tile_demand(np.ones(n), dense, expert, p, lm, N)
+    for t in (1.0, 2.0, 7.0, 333.0):
+        ref = max_weighted_ranges([dense, expert, lm], [t, t * p, 1.0], N)
+        assert td.at(np.full(n, t)) == pytest.approx(ref, rel=1e-12)

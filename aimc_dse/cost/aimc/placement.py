@@ -51,7 +51,7 @@ from .blocks import Mapping, StageBlocks
 from .digital import DigitalModules
 from .grouping import GroupingFactors
 from .inputs import Chip
-from .stages import TileDemand, TileLoads
+from .stages import TileDemand, TileLoads, tile_demand
 from .tokens import TokenWork
 
 PARALLELISM = ("pipeline", "expert", "best")
@@ -179,8 +179,7 @@ def ep_tile_demand(chip: Chip, mp: Mapping, sh: ModelShape, nb: StageBlocks, tw:
     C = np.maximum(chip.chips, 1).astype(np.int64)
     per_token = np.where(pl.ep, ceil_div(per_token, C), per_token)
     expert = np.where(pl.ep, sh.moe_layers * pl.experts_here * nb.expert_stride, expert)
-    return TileDemand(mvm_latency_ns=chip.mvm_latency_ns, dense=per_token, expert=expert, p_hot=p_hot, lm=nb.lm,
-                      n_all=np.where(pl.ep, mp.N, mp.n_all))
+    return tile_demand(chip.mvm_latency_ns, per_token, expert, p_hot, nb.lm, np.where(pl.ep, mp.N, mp.n_all))
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..mapping import expected_expert_stage_w, max_per_tile, max_weighted_ranges
+from ..mapping import expected_expert_stage_w, max_per_tile
 from ..memo import per_distinct
 from ..numeric import Array, ceil_div
 from ..shapes import ModelShape
@@ -148,19 +148,45 @@ class TileDemand:
     """The busiest tile's MVM time in a step of t tokens: the per-token blocks (non-expert at
     weight 1, the routed experts at their hottest expert's selection probability) and the LM
     head, used once per step, as three ranges placed one after another round-robin on the
-    chip's tiles (mapping order: layers, then the LM head)."""
+    chip's tiles (mapping order: layers, then the LM head; ``mapping.max_weighted_ranges``).
+
+    With weights (t, t·p_hot, 1) every candidate tile's load is a line in t, so the lines are
+    kept: T_mvm·(base_s·t + base_i + max(0, max_x(s_x·t + i_x)))."""
 
     mvm_latency_ns: Array
-    dense: Array  # per-token non-expert blocks
-    expert: Array  # routed-expert blocks of all layers
-    p_hot: Array
-    lm: Array
-    n_all: Array
+    base_s: Array  # the full rounds: slope in t …
+    base_i: Array  # … and intercept
+    s: Array  # (3, n): each arc start's extra load, slope in t …
+    i: Array  # (3, n): … and intercept
 
     def at(self, tokens: Array) -> Array:
-        tok = np.asarray(tokens, dtype=np.float64)
-        return self.mvm_latency_ns * max_weighted_ranges(
-            [self.dense, self.expert, self.lm], [tok, tok * self.p_hot, 1.0], self.n_all)
+        t = np.asarray(tokens, dtype=np.float64)
+        best = np.maximum(np.maximum(self.s[0] * t + self.i[0], self.s[1] * t + self.i[1]),
+                          np.maximum(self.s[2] * t + self.i[2], 0.0))
+        return self.mvm_latency_ns * (self.base_s * t + self.base_i + best)
+
+
+def tile_demand(mvm_latency_ns: Array, dense: Array, expert: Array, p_hot: Array, lm: Array,
+                n_all: Array) -> TileDemand:
+    """TileDemand of the three ranges: per-token blocks ``dense`` (weight t), ``expert`` (t·p_hot)
+    and ``lm`` (1), round-robin on ``n_all`` tiles."""
+    N = np.asarray(n_all, dtype=np.int64)
+    ms = [np.asarray(m, dtype=np.int64) for m in (dense, expert, lm)]
+    slope = [np.ones(np.shape(p_hot)), np.asarray(p_hot, dtype=np.float64), np.zeros(np.shape(p_hot))]
+    icpt = [np.zeros(np.shape(p_hot)), np.zeros(np.shape(p_hot)), np.ones(np.shape(p_hot))]
+    full = [m // N for m in ms]
+    starts, arcs, off = [], [], np.zeros_like(N)
+    for m in ms:
+        starts.append(off % N)
+        arcs.append(m % N)
+        off = off + m
+    s_x, i_x = [], []
+    for x, r_x in zip(starts, arcs):
+        on = [(r > 0) & ((x - o) % N < r) & (r_x > 0) for o, r in zip(starts, arcs)]
+        s_x.append(sum(np.where(b, w, 0.0) for b, w in zip(on, slope)))
+        i_x.append(sum(np.where(b, w, 0.0) for b, w in zip(on, icpt)))
+    return TileDemand(mvm_latency_ns=mvm_latency_ns, base_s=full[0] + slope[1] * full[1], base_i=full[2] * 1.0,
+                      s=np.array(s_x), i=np.array(i_x))
 
 
 @dataclass(frozen=True)
