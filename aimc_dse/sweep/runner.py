@@ -551,11 +551,12 @@ def start_workers(jobs: int) -> None:
     jobs = (os.cpu_count() or 1) if jobs <= 0 else jobs
     if jobs <= 1 or _warm_up is not None:
         return
-    from joblib import Parallel, delayed
+    from joblib import Parallel, delayed, parallel_config
 
-    _warm_up = Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered", batch_size=1)(
-        delayed(_warm)(os.getpid()) for _ in range(jobs)
-    )
+    with parallel_config(**_loky_config()):
+        _warm_up = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)(
+            delayed(_warm)(os.getpid()) for _ in range(jobs)
+        )
 
 
 def finish_warm_up() -> None:
@@ -609,12 +610,21 @@ def execute(
         for k in pending:
             yield evaluate_chunk(job, k)
         return
-    from joblib import Parallel, delayed
+    from joblib import Parallel, delayed, parallel_config
 
     finish_warm_up()
-    yield from Parallel(n_jobs=jobs, backend="loky", return_as="generator_unordered", batch_size=1)(
-        delayed(evaluate_chunk)(job, k) for k in pending
-    )
+    with parallel_config(**_loky_config()):
+        yield from Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)(
+            delayed(evaluate_chunk)(job, k) for k in pending
+        )
+
+
+def _loky_config() -> dict:
+    """Local workers watch this process from their start (``_watch_parent`` as loky's
+    initializer), not from their first chunk: a worker still starting when the sweep is
+    killed would otherwise wait for work until loky's idle timeout. The same settings for
+    the warm-up and the run, so joblib reuses one executor."""
+    return {"backend": "loky", "initializer": _watch_parent, "initargs": (os.getpid(),)}
 
 
 # ---- progress --------------------------------------------------------------------------------
