@@ -58,31 +58,6 @@ def max_weighted_two_ranges(m1: ArrayLike, w1: ArrayLike, m2: ArrayLike, w2: Arr
     return base + extra
 
 
-def max_weighted_ranges(ms: list[ArrayLike], ws: list[ArrayLike], N: ArrayLike) -> Array:
-    """Max over tiles of Σ_i w_i·(count of range i), for ranges placed one after another
-    round-robin on N tiles (w_i ≥ 0).
-
-    Range i (m_i blocks) puts ⌊m_i/N⌋ blocks on every tile and one more on an arc of
-    m_i mod N consecutive tiles starting where the ranges before it ended. A sum of weighted
-    arcs peaks at the start of one of them, so the maximum is the full rounds plus the best
-    of the arcs' starting tiles.
-    """
-    N = np.asarray(N, dtype=np.int64)
-    ms = [np.asarray(m, dtype=np.int64) for m in ms]
-    ws = [np.asarray(w, dtype=np.float64) for w in ws]
-    base = sum(w * (m // N) for m, w in zip(ms, ws))
-    starts, arcs, off = [], [], np.zeros_like(N)
-    for m in ms:
-        starts.append(off % N)
-        arcs.append(m % N)
-        off = off + m
-    best = np.zeros(np.broadcast(base, N).shape)
-    for x, r_x in zip(starts, arcs):
-        at = sum(np.where((r > 0) & ((x - o) % N < r), w, 0.0) for o, r, w in zip(starts, arcs, ws))
-        best = np.maximum(best, np.where(r_x > 0, at, 0.0))
-    return base + best
-
-
 # Routings drawn per distinct (chip, expert layout, routing model) for the expected
 # serialisation: the standard error of the mean of a max over k ≤ 8 arcs stays below ~2 %.
 ROUTING_DRAWS = 256
@@ -108,7 +83,7 @@ def expected_expert_stage_w(
 
 
 @lru_cache(maxsize=256)
-def _routings(E: int, k: int, zipf: float, seed: int, draws: int) -> np.ndarray:
+def routing_draws(E: int, k: int, zipf: float, seed: int, draws: int) -> np.ndarray:
     """The chosen experts of ``draws`` seeded routings (draws × k); the same for every chip
     and stage, so a sweep over tiles or stage spans draws them once."""
     rng = np.random.default_rng(seed)
@@ -124,7 +99,7 @@ def _routings(E: int, k: int, zipf: float, seed: int, draws: int) -> np.ndarray:
 
 
 def _mc(N: int, E: int, k: int, stride: int, span: int, zipf: float, seed: int, draws: int) -> float:
-    chosen = _routings(E, k, zipf, seed, draws)
+    chosen = routing_draws(E, k, zipf, seed, draws)
     # Each chosen expert covers `span` consecutive slots of a circle of N tiles: ⌊span/N⌋
     # full turns plus an arc of length span mod N. The most-covered tile lies at the start of
     # some arc, so the maximum is a k×k comparison per draw.

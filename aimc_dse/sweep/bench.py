@@ -97,7 +97,7 @@ def bench_aimc_model(grid, chunk: int = 8_192, per_system: int = 40_000) -> dict
     out: dict = {"systems": {}}
     for label in ("cold", "warm"):
         if label == "cold":
-            for cached in (mapping.expected_expert_stage_w, mapping._routings, separated_loads):
+            for cached in (mapping.expected_expert_stage_w, mapping.routing_draws, separated_loads):
                 cached.cache_clear()
         for name, df in frames.items():
             sub = df.iloc[np.linspace(0, len(df) - 1, min(per_system, len(df))).astype(int)].reset_index(drop=True)

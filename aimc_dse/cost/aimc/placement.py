@@ -41,8 +41,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ...moe.routing import zipf_weights
-from ..mapping import ROUTING_DRAWS, max_per_tile
+from ..mapping import ROUTING_DRAWS, max_per_tile, routing_draws
 from ..memo import per_distinct
 from ..numeric import Array, ceil_div
 from ..shapes import ModelShape
@@ -122,14 +121,7 @@ def expected_ep_stage_w(N: int, E: int, C: int, k: int, stride: int, span: int, 
     full, rem = divmod(span, N)
     if not sep and here * stride <= N:  # a chip's experts of the layer sit on distinct tiles
         return float(ceil_div(span, N))
-    rng = np.random.default_rng(seed)
-    if zipf > 0:
-        p = zipf_weights(E, zipf)[rng.permutation(E)]
-        keys = -(rng.gumbel(size=(draws, E)) + np.log(p))
-    else:
-        keys = rng.random((draws, E))
-    chosen = keys.argsort(axis=1)[:, :k] if k >= E else np.argpartition(keys, k - 1, axis=1)[:, :k]
-    chosen = chosen.astype(np.int64)
+    chosen = routing_draws(E, k, zipf, seed, draws).astype(np.int64)
     same = (chosen[:, :, None] % C) == (chosen[:, None, :] % C)
     if sep:
         return float(same.sum(axis=2).max(axis=1).mean() * -(-span // N))

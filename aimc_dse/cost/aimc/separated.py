@@ -9,8 +9,9 @@ because each of its blocks raises the chosen tile's weight by only 1/E, the leas
 tile keeps winning — a matrix of 16 blocks on 8 tiles can land 8 deep on two tiles. And the
 linear matrices placed afterwards favour the expert tiles, which look light. Stage and phase
 latencies follow from those piles, not from an even spread, so this module replays the
-placement block by block, as the reference does (same order, same float increments, lowest
-tile index on ties), and reports, averaged over the MoE layers:
+placement block by block with the reference's mapper (cost/tile_mapper.py, the event
+simulator's too: same order, same float increments, lowest tile index on ties), and reports,
+averaged over the MoE layers:
 
 * ``up``, ``down``, ``both``: the most blocks one tile holds of one expert's up-projection(s),
   its down-projection, and both together (the k chosen experts are stacked copies, so a
@@ -33,116 +34,51 @@ from functools import lru_cache
 import numpy as np
 
 from ..memo import per_distinct
-from ..numeric import Array, ceil_div
+from ..numeric import Array
+from ..tile_mapper import DoesNotFit, TileMapper
 from .inputs import Inputs
 
 
-class _NoRoom(Exception):
-    pass
+def _counts(used: list[int], N: int) -> np.ndarray:
+    return np.bincount(np.asarray(used, dtype=np.int64), minlength=N)
 
 
-class _Tiles:
-    """The reference mapper's weighted mode (aimc_dse/sim/mapper.py), reduced to tile counts."""
-
-    def __init__(self, N: int, Z: int):
-        self.fill = np.zeros(N, dtype=np.int64)  # tiers in use
-        self.wfill = np.zeros(N, dtype=np.float64)  # weighted fill
-        self.N, self.Z = N, Z
-
-    def _pick(self, used: list[int], nblocks: int, repeat: int) -> int:
-        room = self.fill + repeat < self.Z
-        mask = room.copy()
-        if nblocks <= self.N and used:
-            mask[used] = False
-        if not mask.any():
-            mask = room
-        if not mask.any():
-            raise _NoRoom
-        idx = np.flatnonzero(mask)
-        return int(idx[np.argmin(self.wfill[idx])])
-
-    def place(self, rows: int, cols: int, R: int, C: int, util: float, repeat: int = 0,
-              tiles: list[int] | None = None, dry_run: bool = False) -> list[int]:
-        """One matrix block by block; the tile of each block in order."""
-        if not (self.fill < self.Z).any():
-            raise _NoRoom
-        v, h = int(ceil_div(rows, R)), int(ceil_div(cols, C))
-        saved = (self.fill.copy(), self.wfill.copy()) if dry_run else None
-        used: list[int] = []
-        for _ in range(v):
-            for _ in range(h):
-                if tiles is None:
-                    t = self._pick(used, v * h, repeat)
-                else:
-                    t = tiles[len(used) % len(tiles)]
-                    if self.fill[t] >= self.Z:
-                        t = int(np.argmin(self.fill))
-                if self.fill[t] >= self.Z:
-                    raise _NoRoom
-                used.append(t)
-                self.fill[t] += 1
-                self.wfill[t] += util
-            if saved is not None:  # the reference restores inside the row loop: a dry run is one row
-                self.fill, self.wfill = saved[0].copy(), saved[1].copy()
-        return used
-
-    def siblings(self, used: list[int], copies: int, util: float) -> None:
-        """Experts 1 … E − 1 of a matrix on expert 0's tiles, expert after expert, block after
-        block; a full tile sends the block to the least-filled tile, as the reference does."""
-        cnt = self.counts(used)
-        if np.all(self.fill + copies * cnt <= self.Z):  # nothing overflows: add them at once
-            self.fill += copies * cnt
-            self.wfill += copies * util * cnt  # exact when 1/E is (E a power of two)
-            return
-        for _ in range(copies):
-            for t in used:
-                if self.fill[t] >= self.Z:
-                    t = int(np.argmin(self.fill))
-                if self.fill[t] >= self.Z:
-                    raise _NoRoom
-                self.fill[t] += 1
-                self.wfill[t] += util
-
-    def counts(self, used: list[int]) -> np.ndarray:
-        return np.bincount(np.asarray(used, dtype=np.int64), minlength=self.N)
-
-
-def _place_moe_layer(tl: _Tiles, s: dict, l: int, out: dict) -> None:
-    R, C, d, E = s["R"], s["C"], s["d"], s["E"]
-    out[("router", l)] = tl.place(d, E, R, C, 1.0)
+def _place_moe_layer(tl: TileMapper, s: dict, l: int, out: dict) -> None:
+    d, E = s["d"], s["E"]
+    out[("router", l)] = tl.place(d, E, 1.0)[1]
     counts = []
     for rows, cols in [(d, s["dffe"])] * s["up_mats"] + [(s["dffe"], d)]:
-        used = tl.place(rows, cols, R, C, 1.0 / E, repeat=E)
-        tl.siblings(used, E - 1, 1.0 / E)
-        counts.append(tl.counts(used))
+        used = tl.place(rows, cols, 1.0 / E, is_repeated=E)[1]
+        tl.stack_siblings(used, E - 1, 1.0 / E)
+        counts.append(_counts(used, tl.N))
     out[("up", l)], out[("down", l)] = np.sum(counts[:-1], axis=0), counts[-1]
     shared = []
     for _ in range(s["shared"]):
         for rows, cols in [(d, s["dffs"])] * s["up_mats"] + [(s["dffs"], d)]:
-            shared += tl.place(rows, cols, R, C, 1.0)
+            shared += tl.place(rows, cols, 1.0)[1]
     out[("shared", l)] = shared
 
 
-def _place_rest(tl: _Tiles, s: dict, out: dict) -> None:
+def _place_rest(tl: TileMapper, s: dict, out: dict) -> None:
     """The non-MoE matrices in the reference's registration order (sim/mapper.module_list)."""
-    R, C, d, q, kv, L = s["R"], s["C"], s["d"], s["q"], s["kv"], s["L"]
+    R, d, q, kv, L = s["R"], s["d"], s["q"], s["kv"], s["L"]
+    qkv = [(d, q), (d, kv), (d, kv)]
     for l in range(L):
         if l == 0:
             for rows in (s["vocab"], s["positions"]):  # the embedding, then learned positions
                 if rows <= 0:
                     continue
                 util = min(1.0, R / rows)
-                tiles = tl.place(R, d, R, C, util, dry_run=True) if s["stack_embedding"] else None
-                tl.place(rows, d, R, C, util, tiles=tiles)
-            out[("qkv", 0)] = tl.place(d, q, R, C, 1.0) + tl.place(d, kv, R, C, 1.0) + tl.place(d, kv, R, C, 1.0)
+                tiles = tl.place(R, d, util, dry_run=True)[1] if s["stack_embedding"] else None
+                tl.place(rows, d, util, tile_indices=tiles)
+            out[("qkv", 0)] = [t for rows, cols in qkv for t in tl.place(rows, cols, 1.0)[1]]
         if l < L - 1:
-            out[("qkv", l + 1)] = (tl.place(d, q, R, C, 1.0) + tl.place(d, kv, R, C, 1.0)
-                                   + tl.place(d, kv, R, C, 1.0))
-        out[("out", l)] = tl.place(q, d, R, C, 1.0)
+            out[("qkv", l + 1)] = [t for rows, cols in qkv for t in tl.place(rows, cols, 1.0)[1]]
+        out[("out", l)] = tl.place(q, d, 1.0)[1]
         if l not in s["moe"]:
             for rows, cols in [(d, s["dff"])] * s["up_mats"] + [(s["dff"], d)]:
-                tl.place(rows, cols, R, C, 1.0)
-    tl.place(d, s["vocab"], R, C, 1.0)
+                tl.place(rows, cols, 1.0)
+    tl.place(d, s["vocab"], 1.0)
 
 
 @lru_cache(maxsize=4096)
@@ -156,19 +92,19 @@ def separated_loads(N: int, Z: int, R: int, C: int, d: int, q: int, kv: int, d_f
         return None
     s = dict(R=R, C=C, d=d, q=q, kv=kv, dff=d_ff, dffe=d_ff_expert, E=E, L=layers, moe=set(moe), up_mats=up_mats,
              shared=shared, dffs=d_ff_shared, vocab=vocab, positions=positions, stack_embedding=stack_embedding)
-    tl = _Tiles(N, Z)
+    tl = TileMapper(N, Z, R, C, weighted=True)
     out: dict = {}
     try:
         for l in moe:
             _place_moe_layer(tl, s, l, out)
         _place_rest(tl, s, out)
-    except _NoRoom:
+    except DoesNotFit:
         return None
     rows = []
     for l in moe:
         up, down = out[("up", l)], out[("down", l)]
-        lin = (tl.counts(out[("out", l)]) + tl.counts(out[("router", l)]) + tl.counts(out[("shared", l)])
-               + (tl.counts(out[("qkv", l + 1)]) if ("qkv", l + 1) in out else 0))
+        lin = sum(_counts(out[key], N) for key in (("out", l), ("router", l), ("shared", l), ("qkv", l + 1))
+                  if key in out)
         rows.append((up.max(), down.max(), (up + down).max(), (lin + k * (up + down)).max()))
     a = np.asarray(rows, dtype=np.float64).mean(axis=0)
     return float(a[0]), float(a[1]), float(a[2]), float(a[3])
