@@ -216,7 +216,8 @@ def test_tile_demand_lines_equal_the_weighted_ranges_maximum():
     # TileDemand keeps the busiest tile's load as lines in the step's tokens; they must give
     # max_weighted_ranges exactly for any token count
     from aimc_dse.cost.aimc.stages import tile_demand
-    from aimc_dse.cost.mapping import max_weighted_ranges
+
+    from .support.round_robin import max_weighted_ranges
 
     rng = np.random.default_rng(3)
     n = 400

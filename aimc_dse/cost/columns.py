@@ -16,17 +16,21 @@ from ..specs.columns import hardware_columns, model_columns, spec_columns, workl
 __all__ = ["Cols", "hardware_columns", "model_columns", "spec_columns", "workload_columns"]
 
 
+def _distinct_strings(values: Any) -> np.ndarray | None:
+    """A string column as a fixed-width unicode array built from its distinct values (a sweep
+    holds few), much faster than converting every Python string; None if not all strings."""
+    codes, uniq = pd.factorize(values, use_na_sentinel=False)
+    if not all(isinstance(x, str) or pd.isna(x) for x in uniq):
+        return None
+    return np.asarray([str(x) for x in uniq], dtype=str)[codes]
+
+
 def _column(s: pd.Series) -> np.ndarray:
-    """A column as numpy; strings (pandas string, categorical or object columns, which hold
-    few distinct values per sweep) as a fixed-width unicode array built from their distinct
-    values, much faster than converting every Python string."""
+    """A column as numpy; pandas string, categorical and object columns of strings as unicode."""
     if s.dtype.kind in "biuf":
         return s.to_numpy()
-    codes, uniq = s.factorize(use_na_sentinel=False)
-    names = [str(x) for x in uniq]
-    if not all(isinstance(x, str) or pd.isna(x) for x in uniq):
-        return s.to_numpy()  # not a string column
-    return np.asarray(names, dtype=str)[codes] if len(names) else np.asarray(s.to_numpy(), dtype=str)
+    text = _distinct_strings(s)
+    return s.to_numpy() if text is None else text
 
 
 class Cols:
@@ -67,10 +71,8 @@ class Cols:
         a = self.raw(key, default)
         if a.dtype.kind == "U":
             return a
-        if a.dtype == object and len(a) > 64:  # few distinct strings: convert those, then gather
-            codes, uniq = pd.factorize(a, use_na_sentinel=False)
-            return np.asarray(uniq, dtype=str)[codes]
-        return a.astype(str)
+        text = _distinct_strings(a) if a.dtype == object else None
+        return a.astype(str) if text is None else text
 
     def eq(self, key: str, value: str) -> np.ndarray:
         return self.s(key) == value

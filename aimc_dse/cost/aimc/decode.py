@@ -159,8 +159,7 @@ def decode_steps(tot: StepTotals, m: StepModel, single_decode: Array) -> None:
     fast = np.flatnonzero(todo & single_decode & CLOSED_FORM)
     if len(fast):
         mf = take(m, fast, n)
-        inv, first = distinct_index(*(np.asarray(k)[fast] if np.ndim(k) else np.full(len(fast), k)
-                                      for k in job_key(m)))
+        inv, first = distinct_index(*job_key(mf))
         n_max = int((mf.work.prompt + mf.work.G - 1).max())
         per_block = max(1, DECODE_BLOCK_CELLS // max(n_max, 1))
         ok = np.zeros(len(fast), bool)

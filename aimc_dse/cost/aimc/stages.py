@@ -125,10 +125,9 @@ def tile_loads(chip: Chip, N: Array, sh: ModelShape, nb: StageBlocks, acc: Accou
     # stacked copies, so each pile serialises k times
     if sep_loads is not None and np.isfinite(sep_loads[0]).any():
         kf = sh.top_k.astype(np.float64)
-        loads = sep_loads
-        ok = np.isfinite(loads[0])
-        w_e1, w_e2, w_both = (np.where(ok, kf * x, w) for x, w in zip(loads, (w_e1, w_e2, w_both)))
-        one1, one2 = np.where(ok, loads[0], one1), np.where(ok, loads[1], one2)
+        ok = np.isfinite(sep_loads[0])
+        w_e1, w_e2, w_both = (np.where(ok, kf * x, w) for x, w in zip(sep_loads, (w_e1, w_e2, w_both)))
+        one1, one2 = np.where(ok, sep_loads[0], one1), np.where(ok, sep_loads[1], one2)
     # A shared periphery serves one crossbar at a time: a token whose experts share a group
     # serialises (expected max_g ℓ_g(t) = single-token schedule length per token).
     serial = acc.grouping_on_expert_phase & gf.grouped
@@ -148,7 +147,8 @@ class TileDemand:
     """The busiest tile's MVM time in a step of t tokens: the per-token blocks (non-expert at
     weight 1, the routed experts at their hottest expert's selection probability) and the LM
     head, used once per step, as three ranges placed one after another round-robin on the
-    chip's tiles (mapping order: layers, then the LM head; ``mapping.max_weighted_ranges``).
+    chip's tiles (mapping order: layers, then the LM head). A sum of weighted arcs of tiles
+    peaks where one of the arcs starts, so only those tiles are candidates.
 
     With weights (t, t·p_hot, 1) every candidate tile's load is a line in t, so the lines are
     kept: T_mvm·(base_s·t + base_i + max(0, max_x(s_x·t + i_x)))."""

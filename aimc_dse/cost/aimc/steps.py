@@ -78,20 +78,16 @@ class StepTotals:
 
     def merge(self, idx: Array, part: StepTotals) -> None:
         """Add ``part`` (totals of the points ``idx``) in: sums add, the spacings δ take the maximum."""
-        every = len(idx) == self.n and np.array_equal(idx, np.arange(self.n))
+        # all points in order: a slice, no fancy indexing
+        sel = slice(None) if len(idx) == self.n and np.array_equal(idx, np.arange(self.n)) else idx
         for f in fields(self):
             if f.name in ("n", "units_dpu", "units_io"):
                 continue
             mine, theirs = getattr(self, f.name), getattr(part, f.name)
-            if every:  # all points in order: no fancy indexing
-                if f.name in ("delta", "delta_pre"):
-                    np.maximum(mine, theirs, out=mine)
-                else:
-                    mine += theirs
-            elif f.name in ("delta", "delta_pre"):
-                mine[idx] = np.maximum(mine[idx], theirs)
+            if f.name in ("delta", "delta_pre"):
+                mine[sel] = np.maximum(mine[sel], theirs)
             else:
-                mine[idx] += theirs
+                mine[sel] += theirs
 
     @property
     def active_energy(self) -> Array:
