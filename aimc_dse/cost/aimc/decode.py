@@ -1,17 +1,17 @@
-"""The steps of a request, with one-token decode steps in closed form (docs/cost-model.md §4.7).
+"""The steps of a request, with the decode steps in closed form (docs/cost-model.md §4.7).
 
-A decode step that runs one token (KV or GO cache) costs the same at every step but for its
-attention jobs, whose compute and KV/GO loads grow with the context n = prompt + j. So over
-the G − 1 decode steps of a point everything is (G − 1) × a per-step constant except sums
-over n of the attention job's terms, the per-step maximum max(K, d_io(n)) of the throughput
-bound, and the largest stage spacing. Those depend on n only through a few knobs (attention
-costs, d, the KV shape, memory hierarchy, batch, cache flags): per distinct combination of
-them we tabulate the job's terms at n = 1 … n_max once, keep their prefix sums, and read any
-point's range [prompt + 1, prompt + G − 1] as a difference of two prefix sums. Where the job
-time is non-decreasing over the range (it grows with n; only latency rounding can make it
-dip), Σ max(K, t(n)) splits at the crossing point found by bisection. The cost is then
-independent of the generated length; points it cannot take (whole-context recomputation
-without caches, a dip inside the range) run the step loop of ``steps.decode_loop``.
+A decode step at context n = prompt + j runs τ0 + τ1·n tokens: one (KV or GO cache) or the
+whole context again. Everything it costs is affine in n but for its attention jobs, whose
+compute and KV/GO loads depend on n through a few knobs (attention costs, d, the KV shape,
+memory hierarchy, batch, cache flags): per distinct combination of them we tabulate the
+job's terms at n = 1 … n_max once, keep their prefix sums, and read any point's range
+[prompt + 1, prompt + G − 1] as a difference of two prefix sums. The per-step maximum of
+the throughput bound, max(K(n), D_MHA(n)), has K the upper envelope of the step's other
+demands — lines in n — summed exactly per line share; where D_MHA − K is monotone over the
+range it changes sign once, at a point found by bisection. The cost is then independent of
+the generated length; points it cannot take (whole-context steps with digital-engine work,
+ranges where neither monotonicity holds, a one-token job that dips) run the step loop of
+``steps.decode_loop``.
 
 Tables start at n = 1 whatever the chunk holds, so a point's result does not depend on
 which other points share its chunk (byte-identical sweeps across chunkings).
@@ -58,12 +58,14 @@ def job_key(m: StepModel) -> tuple[Array, ...]:
 
 @dataclass(frozen=True)
 class JobTables:
-    """Prefix sums P[n, key] = Σ_{m ≤ n} term(m) (row 0 = 0), the job time itself, and the last
-    context at which the job time dips (0: never)."""
+    """Prefix sums P[n, key] = Σ_{m ≤ n} term(m) (row 0 = 0), the job time itself, and the
+    smallest rise of the job time from each context on: min_rise[n] = min_{m ≥ n} job(m + 1) −
+    job(m) (+inf at the last row; negative where latency rounding makes the job dip later)."""
 
     prefix: dict[str, Array]
     job: Array
-    last_dip: Array
+    min_rise: Array
+    max_rise: Array  # … and the largest (−inf at the last row)
 
 
 def job_tables(mk: StepModel, n_max: int) -> JobTables:
@@ -80,85 +82,221 @@ def job_tables(mk: StepModel, n_max: int) -> JobTables:
     zero = np.zeros((1, u))
     prefix = {k: np.concatenate([zero, np.cumsum(terms[k], axis=0)]) for k in _TERMS}
     job = np.concatenate([zero, terms["job"]])
-    dips = np.diff(job[1:], axis=0) < 0  # dips[i]: job(i + 2) < job(i + 1)
-    last = np.where(dips.any(axis=0), n_max - np.argmax(dips[::-1], axis=0), 0)
-    return JobTables(prefix=prefix, job=job, last_dip=last)
+    rise = np.concatenate([np.diff(job[1:], axis=0), np.full((1, u), np.inf)])  # rise[n − 1] = job(n + 1) − job(n)
+    min_rise = np.concatenate([zero, np.minimum.accumulate(rise[::-1], axis=0)[::-1]])
+    rise[-1] = -np.inf
+    max_rise = np.concatenate([zero, np.maximum.accumulate(rise[::-1], axis=0)[::-1]])
+    return JobTables(prefix=prefix, job=job, min_rise=min_rise, max_rise=max_rise)
 
 
-def sum_max(tb: JobTables, key: Array, a: Array, b: Array, floor: Array) -> Array:
-    """Σ_{n=a}^{b} max(floor, job(n)) for a non-decreasing job on [a, b]: below the crossing
-    point m (the first n with job(n) ≥ floor) each step counts floor."""
-    # most points cross nowhere in their range: all steps above the floor, or all below
-    m = np.where(tb.job[a, key] >= floor, a, np.where(tb.job[b, key] < floor, b + 1, -1))
+@dataclass(frozen=True)
+class Lines:
+    """Per point, k lines in the context n, v_k(n) = s[k]·n + i[k] (arrays (k, points)); the
+    step's demands that do not come from the attention job are such lines, and their
+    maximum K(n) is a convex piecewise-linear function."""
+
+    s: Array
+    i: Array
+
+    def at(self, nn: Array, idx: Array | slice = slice(None)) -> Array:
+        return (self.s[:, idx] * nn + self.i[:, idx]).max(axis=0)
+
+    @property
+    def max_slope(self) -> Array:
+        return self.s.max(axis=0)
+
+
+@dataclass(frozen=True)
+class Envelope:
+    """Each line's share [lo[k], hi[k]] of the integer contexts [a, b] where it is the maximum
+    (empty: hi < lo), and whether the shares cover [a, b] exactly."""
+
+    lines: Lines
+    lo: Array  # (k, points)
+    hi: Array
+    exact: Array
+
+    def sum(self, x: Array, y: Array) -> Array:
+        """Σ_{n=x}^{y} K(n) for a ≤ x and y ≤ b (0 where y < x)."""
+        lo, hi = np.maximum(self.lo, x), np.minimum(self.hi, y)
+        cnt = np.maximum(hi - lo + 1, 0.0)
+        with np.errstate(invalid="ignore"):  # an empty share may have an infinite end
+            part = np.where(cnt > 0, self.lines.s * (lo + hi) * cnt / 2.0 + self.lines.i * cnt, 0.0)
+        return part.sum(axis=0)
+
+    def slopes(self) -> tuple[Array, Array]:
+        """The least and the greatest slope of the lines that are the maximum somewhere in
+        [a, b]: K(n + 1) − K(n) lies between them."""
+        active = self.hi >= self.lo
+        s = self.lines.s
+        return np.where(active, s, np.inf).min(axis=0), np.where(active, s, -np.inf).max(axis=0)
+
+
+def envelope(lines: Lines, a: Array, b: Array) -> Envelope:
+    """The upper envelope of ``lines`` on the integer contexts [a, b].
+
+    For every pair of lines the crossing x splits the range once (the lower-numbered line
+    takes ties), and a line's share is the intersection of its pairs' sides. The thresholds
+    are computed once per pair, so two lines never both claim a context; rounding in x could
+    in principle leave a context to none (a non-transitive tie), which ``exact`` reports."""
+    k = lines.s.shape[0]
+    lo = [np.asarray(a, np.float64).copy() for _ in range(k)]
+    hi = [np.asarray(b, np.float64).copy() for _ in range(k)]
+    s, i = lines.s, lines.i
+    for p in range(k):
+        for q in range(p + 1, k):
+            ds, di = s[p] - s[q], i[q] - i[p]
+            with np.errstate(divide="ignore", invalid="ignore"):
+                x = di / ds
+            up, down = ds > 0, ds < 0
+            cx, fx = np.ceil(x), np.floor(x)
+            lo[p] = np.where(up, np.maximum(lo[p], cx), lo[p])  # p wins for n ≥ x
+            hi[q] = np.where(up, np.minimum(hi[q], cx - 1), hi[q])
+            hi[p] = np.where(down, np.minimum(hi[p], fx), hi[p])  # p wins for n ≤ x
+            lo[q] = np.where(down, np.maximum(lo[q], fx + 1), lo[q])
+            p_wins = i[p] >= i[q]  # parallel: the higher line everywhere
+            hi[q] = np.where((ds == 0) & p_wins, -np.inf, hi[q])
+            hi[p] = np.where((ds == 0) & ~p_wins, -np.inf, hi[p])
+    lo_, hi_ = np.array(lo), np.array(hi)
+    covered = np.maximum(hi_ - lo_ + 1, 0.0).sum(axis=0)
+    return Envelope(lines=lines, lo=lo_, hi=hi_, exact=covered == np.maximum(np.asarray(b) - np.asarray(a) + 1, 0))
+
+
+def sum_max(tb: JobTables, key: Array, a: Array, b: Array, lines: Lines, scale: Array,
+            constant: bool) -> tuple[Array, Array]:
+    """(Σ_{n=a}^{b} max(K(n), scale·job(n)), whether it was exact), K the maximum of ``lines``.
+
+    Exact when g = scale·job − K is monotone on [a, b]: it does not decrease where the job
+    rises at least as fast as the steepest line of K's envelope there (``JobTables.min_rise``),
+    and does not increase where the job rises at most as fast as the flattest. Then g changes
+    sign at most once, at a point found by bisection; on one side each step counts K(n), on
+    the other scale·job(n). ``constant``: every line is flat (one-token steps)."""
+    job = tb.job
+    if constant:
+        k_a = lines.at(a)
+        env = None
+        rising = tb.min_rise[a, key] >= 0
+        ok = rising
+    else:
+        env = envelope(lines, a, b)
+        s_lo, s_hi = env.slopes()
+        rising = scale * tb.min_rise[a, key] >= s_hi
+        ok = env.exact & (rising | (scale * tb.max_rise[a, key] <= s_lo))
+
+    def job_side(nn: Array, idx: Array | slice) -> Array:
+        """The steps at ``nn`` count scale·job: g ≥ 0 where g rises, g > 0 where it falls."""
+        g = (scale[idx] * job[nn, key[idx]]) - (k_a[idx] if constant else lines.at(nn, idx))
+        return np.where(rising[idx], g >= 0, g > 0)
+
+    all_ = slice(None)
+    # the first n of [a, b + 1] on the side the steps reach last: most points change nowhere
+    first_side = job_side(a, all_)
+    last_side = job_side(b, all_)
+    m = np.where(first_side == last_side, np.where(first_side == rising, a, b + 1), -1)
     open_ = np.flatnonzero(m < 0)
     if len(open_):
-        lo, hi, k, f = a[open_] + 1, b[open_], key[open_], floor[open_]  # job(a) < f ≤ job(b)
-        while np.any(lo < hi):  # bisection for the first n with job(n) ≥ f
+        lo, hi = a[open_] + 1, b[open_]  # the side flips in (a, b]
+        want = rising[open_]
+        while np.any(lo < hi):
             mid = (lo + hi) // 2
-            below = tb.job[mid, k] < f
+            before = job_side(mid, open_) != want
             go = lo < hi
-            lo = np.where(go & below, mid + 1, lo)
-            hi = np.where(go & ~below, mid, hi)
+            lo = np.where(go & before, mid + 1, lo)
+            hi = np.where(go & ~before, mid, hi)
         m[open_] = lo
     p = tb.prefix["job"]
-    return floor * (m - a) + p[b, key] - p[m - 1, key]
+
+    def k_sum(x: Array, y: Array) -> Array:
+        return k_a * np.maximum(y - x + 1, 0) if env is None else env.sum(x, y)
+
+    def j_sum(x: Array, y: Array) -> Array:
+        return np.where(y >= x, scale * (p[np.maximum(y, x - 1), key] - p[x - 1, key]), 0.0)
+
+    # rising: K on [a, m − 1], the job on [m, b]; falling: the job on [a, m − 1], K on [m, b]
+    total = np.where(rising, k_sum(a, m - 1) + j_sum(m, b), j_sum(a, m - 1) + k_sum(m, b))
+    return total, ok
 
 
-def decode_closed_form(m: StepModel, keys: Array, tb: JobTables) -> StepTotals:
-    """The G − 1 one-token decode steps of every point of ``m`` (module docstring)."""
+def decode_closed_form(m: StepModel, keys: Array, tb: JobTables, recompute: bool) -> tuple[StepTotals, Array]:
+    """The G − 1 decode steps of every point of ``m`` (module docstring), and where the
+    closed form was exact (elsewhere the caller runs the step loop). ``recompute``: every
+    step runs its whole context (tokens = n) and the points have no digital engine work;
+    else every step runs one token."""
     sh, chip, t, tw, work = m.sh, m.chip, m.t, m.tw, m.work
     n = len(work.G)
     L, Lm, B, Tm = sh.layers, sh.moe_layers, work.B, chip.mvm_latency_ns
     a, b = work.prompt + 1, work.prompt + work.G - 1
     cnt = (work.G - 1).astype(np.float64)
     s_first = (~work.prefill).astype(np.float64)
+    # a step's tokens are τ0 + τ1·n: one, or the whole context
+    tau0, tau1 = (0.0, 1.0) if recompute else (1.0, 0.0)
+    s_tok = tau0 * cnt + tau1 * (a + b) * cnt / 2.0  # Σ tokens over the steps
+    tok_a, tok_b = tau0 + tau1 * a, tau0 + tau1 * b
     tot = StepTotals(n)
 
     def rng(term: str) -> Array:
         p = tb.prefix[term]
         return p[b, keys] - p[a - 1, keys]
 
-    one = np.ones(n)
-    if np.any(tw.dig_macs > 0) or np.any(m.dmac.lm > 0):
-        e_dig, t_dig = digital_step(m, one)
+    zero = np.zeros(n)
+    if not recompute and (np.any(tw.dig_macs > 0) or np.any(m.dmac.lm > 0)):
+        e_dig, t_dig = digital_step(m, np.ones(n))
         tot.e_dig += cnt * e_dig
         tot.busy_dig += cnt * t_dig
     else:
-        t_dig = np.zeros(n)
-    d_tile = m.tile.at(one)
-    d_dpu = (tw.dpu_lat + tw.step_dpu_lat) / (chip.P * chip.chips)
-    lk = link_step(chip, m.link, one)
+        t_dig = zero
+    # the step's non-attention demands as lines in n (steps.add_block): the busiest tile's
+    # four, the DPU pool, the digital engine and one chip's link port
+    ts, ti = m.tile.lines(tau0, tau1)
+    P = chip.P * chip.chips
+    dpu_s, dpu_i = tau1 * tw.dpu_lat / P, (tau0 * tw.dpu_lat + tw.step_dpu_lat) / P
+    port = m.link.port_bytes_per_token / chip.link_gbps
+    full = np.broadcast_arrays(*ts, dpu_s, zero, tau1 * port)
+    tile = Lines(s=ts, i=ti)
+    other = Lines(s=np.array(full), i=np.array(np.broadcast_arrays(*ti, dpu_i, t_dig, tau0 * port)))
     s_io = L / (chip.M * chip.chips)  # d_io(n) = s_io · job(n)
-    k_other = np.maximum(np.maximum(np.maximum(d_tile, d_dpu), t_dig), lk.occupancy)
-    s_job = rng("job")
-    tot.t1 += cnt * m.st.token + (cnt - s_first) * t.transfer_in + L * s_job + cnt * lk.time
-    tot.tthr += B * s_io * sum_max(tb, keys, a, b, k_other / s_io)
-    tot.dem_tile += cnt * d_tile
-    tot.dem_dpu += cnt * d_dpu
-    tot.dem_io += s_io * sum_max(tb, keys, a, b, t_dig / s_io)
-    job_last = tb.job[b, keys]  # the longest job: the last step's
-    tot.delta = np.maximum(Tm * m.w.busiest, np.where(B > chip.M, job_last, 0.0))
-    tot.e_link += cnt * lk.energy_nj
-    tot.busy_link += cnt * lk.busy
-    tot.link_bytes += cnt * lk.bytes
-    _add_counts(tot, m, False, cnt, cnt, s_first)
+    s_io = np.broadcast_to(s_io, (n,)).astype(np.float64)
+    thr, ok = sum_max(tb, keys, a, b, other, s_io, constant=not recompute)
+    tot.tthr += B * thr
+    if recompute:
+        env = envelope(tile, a, b)
+        tot.dem_tile += env.sum(a, b)
+        ok &= env.exact
+        tot.dem_io += s_io * rng("job")
+    else:
+        tot.dem_tile += cnt * tile.at(1.0)
+        dem_io, _ = sum_max(tb, keys, a, b, Lines(s=zero[None], i=t_dig[None]), s_io, constant=True)
+        tot.dem_io += dem_io
+    tot.dem_dpu += dpu_s * (a + b) * cnt / 2.0 + dpu_i * cnt
+    lk = link_step(chip, m.link, s_tok)  # bytes, busy and energy are linear in the tokens
+    tot.t1 += (cnt * m.st.token + (cnt - s_first) * t.transfer_in + L * rng("job") + (s_tok - cnt) * m.ph.tau_total
+               + cnt * m.link.crossings * chip.link_ns + lk.busy)  # each step pays the crossings' latency
+    tot.delta = np.maximum(np.maximum(Tm * m.w.busiest, np.where(tok_b > 1, tok_b * m.ph.tau_max, 0.0)),
+                           np.where(B > chip.M, tb.job[b, keys], 0.0))  # the job rises: the last step's is longest
+    tot.e_link += lk.energy_nj
+    tot.busy_link += lk.busy
+    tot.link_bytes += lk.bytes
+    _add_counts(tot, m, False, cnt, s_tok, s_first * tok_a)
     tot.e_att += L * rng("e")
     tot.e_dram += L * rng("e_kv") + Lm * rng("e_go")
     tot.ops += L * rng("ops")
     tot.busy_att += L * rng("lat")
     tot.busy_dram += L * rng("t_kv") + Lm * rng("t_go")
-    return tot
+    return tot, ok
 
 
 def decode_steps(tot: StepTotals, m: StepModel, single_decode: Array) -> None:
-    """Add the decode steps of every point: closed form where each step runs one token and
-    the job time does not dip within the point's range; the step loop elsewhere."""
+    """Add the decode steps of every point: closed form where it is exact (one-token steps, and
+    whole-context steps without digital engine work, whose job rises fast enough); the step
+    loop elsewhere."""
     work = m.work
     n = len(work.G)
     todo = work.G > 1
-    fast = np.flatnonzero(todo & single_decode & CLOSED_FORM)
+    digital = (m.tw.dig_macs > 0) | (m.dmac.lm > 0)
+    fast = np.flatnonzero(todo & (single_decode | ~digital) & CLOSED_FORM)
     if len(fast):
         mf = take(m, fast, n)
+        single = np.broadcast_to(single_decode, (n,))[fast]
         inv, first = distinct_index(*job_key(mf))
         n_max = int((mf.work.prompt + mf.work.G - 1).max())
         per_block = max(1, DECODE_BLOCK_CELLS // max(n_max, 1))
@@ -166,12 +304,15 @@ def decode_steps(tot: StepTotals, m: StepModel, single_decode: Array) -> None:
         for k0 in range(0, len(first), per_block):  # tables for a block of keys at a time (memory)
             kb = np.arange(k0, min(len(first), k0 + per_block))
             tb = job_tables(take(mf, first[kb], len(fast)), n_max)
-            sel = np.flatnonzero((inv >= k0) & (inv < k0 + len(kb)))
-            keys = inv[sel] - k0
-            smooth = tb.last_dip[keys] <= mf.work.prompt[sel] + 1  # no dip inside [prompt + 1, …]
-            sel, keys = sel[smooth], keys[smooth]
-            ok[sel] = True
-            tot.merge(fast[sel], decode_closed_form(take(mf, sel, len(fast)), keys, tb))
+            in_block = (inv >= k0) & (inv < k0 + len(kb))
+            for recompute in (False, True):
+                sel = np.flatnonzero(in_block & (single != recompute))
+                if not len(sel):
+                    continue
+                part, exact = decode_closed_form(take(mf, sel, len(fast)), inv[sel] - k0, tb, recompute)
+                good = np.flatnonzero(exact)
+                ok[sel[good]] = True
+                tot.merge(fast[sel[good]], take(part, good, len(sel)))
         todo[fast[ok]] = False
     rest = np.flatnonzero(todo)
     if len(rest):

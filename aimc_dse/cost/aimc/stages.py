@@ -165,6 +165,15 @@ class TileDemand:
                           np.maximum(self.s[2] * t + self.i[2], 0.0))
         return self.mvm_latency_ns * (self.base_s * t + self.base_i + best)
 
+    def lines(self, tau0: float, tau1: float) -> tuple[Array, Array]:
+        """The demand at t = τ0 + τ1·n tokens as the maximum of four lines in n: (slopes,
+        intercepts), each (4, points) — the full rounds alone, and with each arc start."""
+        T, bs, bi = self.mvm_latency_ns, self.base_s, self.base_i
+        s = [bs, bs + self.s[0], bs + self.s[1], bs + self.s[2]]
+        i = [bi * 1.0, bi + self.i[0], bi + self.i[1], bi + self.i[2]]
+        return (np.array(np.broadcast_arrays(*(T * tau1 * x for x in s))),
+                np.array(np.broadcast_arrays(*(T * (x * tau0 + y) for x, y in zip(s, i)))))
+
 
 def tile_demand(mvm_latency_ns: Array, dense: Array, expert: Array, p_hot: Array, lm: Array,
                 n_all: Array) -> TileDemand:
