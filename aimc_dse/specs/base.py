@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationInfo, field_validator
+from pydantic import BaseModel, ConfigDict, field_validator
 
 # ---- limits (shared by the specs; a field may set a tighter one) --------------------------
 # Generic magnitude limits for any number in a spec. 2**53 keeps integers exact as floats
@@ -48,9 +48,20 @@ MAX_TILES = 2**30
 MAX_UNITS = 2**20  # DPUs, MHA units, digital units, GPU devices, sharing group size
 
 
+def _in_bounds(v: Any) -> bool:
+    """True for the common values that need no closer look: a str, None, a bool, or an int or a
+    float (by exact type) inside the limits; this runs on every field of every spec."""
+    t = type(v)
+    if t is int:
+        return -MAX_INT <= v <= MAX_INT
+    if t is float:
+        return v == 0.0 or MIN_NONZERO_FLOAT <= abs(v) <= MAX_FLOAT  # NaN and ±inf fail both
+    return t is str or t is bool or v is None
+
+
 def _check_number(v: Any, depth: int = 0) -> None:
     """ValueError for an int or float outside the generic limits (recursing into lists/dicts)."""
-    if isinstance(v, bool) or v is None:
+    if _in_bounds(v) or isinstance(v, bool) or v is None:
         return
     if isinstance(v, int):
         if abs(v) > MAX_INT:
@@ -79,7 +90,7 @@ class Spec(BaseModel):
 
     @field_validator("*", mode="after")
     @classmethod
-    def _bounded_numbers(cls, v: Any, info: ValidationInfo) -> Any:
+    def _bounded_numbers(cls, v: Any) -> Any:
         _check_number(v)
         return v
 

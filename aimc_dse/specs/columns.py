@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from pydantic import BaseModel
 
-from .flat import flatten
+from .flat import flatten, flatten_like
 from .hardware import AimcHardware, GpuHardware
 from .model import ModelSpec
 from .workload import Workload
@@ -25,6 +25,15 @@ _DROP = ("sources", "description")
 
 def _flatten(spec: BaseModel, prefix: str) -> dict[str, Any]:
     return flatten(spec, prefix, list_sep=";", drop=_DROP)
+
+
+def raw_columns(spec: BaseModel, prefix: str, like: tuple[BaseModel, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A spec's fields as flat columns before the per-kind completion below; ``like`` = (a
+    spec of the same class, its raw columns) reads only what differs from it (a sweep's
+    variants of one spec)."""
+    if like is None:
+        return _flatten(spec, prefix)
+    return flatten_like(spec, like[0], like[1], prefix, list_sep=";", drop=_DROP)
 
 
 MOE_DEFAULTS: dict[str, Any] = {
@@ -48,8 +57,8 @@ MLA_DEFAULTS = {  # grouped-query attention: no latent dimensions
 }
 
 
-def model_columns(m: ModelSpec) -> dict[str, Any]:
-    out = _flatten(m, "model.")
+def model_columns(m: ModelSpec, raw: dict[str, Any] | None = None) -> dict[str, Any]:
+    out = _flatten(m, "model.") if raw is None else dict(raw)
     out["model.kv_heads"] = m.kv_heads or m.heads
     out["model.head_dim"] = m.head_dim or m.d_model // m.heads
     out["model.sliding_window"] = m.sliding_window or 0  # 0 = no window
@@ -68,8 +77,8 @@ def model_columns(m: ModelSpec) -> dict[str, Any]:
     return out
 
 
-def hardware_columns(hw: AimcHardware | GpuHardware) -> dict[str, Any]:
-    out = _flatten(hw, "hw.")
+def hardware_columns(hw: AimcHardware | GpuHardware, raw: dict[str, Any] | None = None) -> dict[str, Any]:
+    out = _flatten(hw, "hw.") if raw is None else dict(raw)
     if isinstance(hw, AimcHardware):
         for k in [k for k in out if k.startswith("hw.core")]:
             out.pop(k)
@@ -78,8 +87,8 @@ def hardware_columns(hw: AimcHardware | GpuHardware) -> dict[str, Any]:
     return out
 
 
-def workload_columns(w: Workload) -> dict[str, Any]:
-    out = _flatten(w, "workload.")
+def workload_columns(w: Workload, raw: dict[str, Any] | None = None) -> dict[str, Any]:
+    out = _flatten(w, "workload.") if raw is None else dict(raw)
     for k in ("mvm", "comm", "area"):
         key = f"workload.grouping.factors.{k}"
         if out.get(key) is None:

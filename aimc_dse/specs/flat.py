@@ -19,12 +19,60 @@ def flatten(obj: Any, prefix: str = "", *, list_sep: str = "; ", drop: Collectio
     return out
 
 
+def flatten_like(obj: BaseModel, base: BaseModel, base_flat: dict[str, Any], prefix: str = "", *,
+                 list_sep: str = "; ", drop: Collection[str] = ()) -> dict[str, Any]:
+    """``flatten(obj, …)`` given ``base_flat = flatten(base, …)`` of a spec of the same class:
+    the fields ``obj`` shares with ``base`` are copied from ``base_flat`` and only the
+    changed ones are read. A sweep realises thousands of variants of one spec that differ in
+    a leaf or two; anything but changed plain leaves (a group appearing, a list, a mapping)
+    falls back to the full flattening, so the result is always the same."""
+    if type(obj) is not type(base):
+        return flatten(obj, prefix, list_sep=list_sep, drop=drop)
+    out = dict(base_flat)
+    if _patch(obj, base, prefix, out, set(drop)):
+        return out
+    return flatten(obj, prefix, list_sep=list_sep, drop=drop)
+
+
+_LEAF = (int, float, str, bool)
+
+
+def _patch(obj: BaseModel, base: BaseModel, prefix: str, out: dict[str, Any], drop: set[str]) -> bool:
+    """Write ``obj``'s leaves that differ from ``base``'s into ``out``; False if a change is not a plain leaf."""
+    mine, theirs = obj.__dict__, base.__dict__
+    for name in type(obj).model_fields:
+        if name in drop:
+            continue
+        v, b = mine[name], theirs[name]
+        if v is b:
+            continue
+        tv = type(v)
+        if tv is type(b) and v == b:  # equal leaves, or equal groups (their fields compare equal)
+            continue
+        if isinstance(v, BaseModel) and tv is type(b):
+            if not _patch(v, b, f"{prefix}{name}.", out, drop):
+                return False
+        elif tv in _LEAF and type(b) in _LEAF and f"{prefix}{name}" in out:
+            out[f"{prefix}{name}"] = v  # json mode leaves an int, float, str or bool as it is
+        else:
+            return False
+    return True
+
+
 def _into(obj: Any, prefix: str, out: dict[str, Any], sep: str, drop: set[str]) -> None:
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            if k not in drop:
-                _into(v, f"{prefix}{k}.", out, sep, drop)
-    elif isinstance(obj, list):
+    if isinstance(obj, list):
         out[prefix[:-1]] = sep.join(map(str, obj))
-    else:
+        return
+    if not isinstance(obj, dict):
         out[prefix[:-1]] = obj
+        return
+    for k, v in obj.items():  # leaves inline: this runs for every realised design of a sweep
+        if k in drop:
+            continue
+        t = type(v)
+        if t is dict:
+            _into(v, f"{prefix}{k}.", out, sep, drop)
+        elif t is list:
+            out[prefix + k] = sep.join(map(str, v))
+        else:
+            out[prefix + k] = v

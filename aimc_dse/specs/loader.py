@@ -8,7 +8,6 @@ Every failure becomes a :class:`SpecError` naming the file, the field and the pr
 from __future__ import annotations
 
 import difflib
-import json
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, get_args, get_origin
@@ -248,11 +247,26 @@ def split_sets(items: list[str] | None) -> dict[str, dict[str, Any]]:
 def _apply(data: dict, sets: dict[str, Any] | None, head: str, roots: Any) -> dict:
     if not sets:
         return data
-    data = json.loads(json.dumps(data))  # deep copy of plain data
+    # copy on write: only the dicts along each path are copied (validation never mutates its
+    # input, and the caller's data stays as it was)
+    data = dict(data)
     for rest, value in sets.items():
-        check_path(roots, f"{head}.{rest}")
-        set_in(data, rest.split("."), value)
+        _check_path_once(head, tuple(tuple(c) for c in roots.values()), tuple(roots), f"{head}.{rest}")
+        cur = data
+        keys = rest.split(".")
+        for k in keys[:-1]:
+            nxt = cur.get(k)
+            nxt = dict(nxt) if isinstance(nxt, dict) else {}
+            cur[k] = nxt
+            cur = nxt
+        cur[keys[-1]] = value
     return data
+
+
+@lru_cache(maxsize=4096)
+def _check_path_once(head: str, classes: tuple, heads: tuple, path: str) -> None:
+    """check_path, once per (spec classes, path): a sweep sets the same paths thousands of times."""
+    check_path(dict(zip(heads, (list(c) for c in classes))), path)
 
 
 def _blame(src: str, e: ValidationError, head: str, sets: dict[str, Any] | None, model_cls: Any = None) -> SpecError:

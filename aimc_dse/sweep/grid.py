@@ -33,6 +33,7 @@ import pandas as pd
 from ..cost.columns import hardware_columns, model_columns, workload_columns
 from ..specs import loader
 from ..specs.base import SpecError
+from ..specs.columns import raw_columns
 from ..specs.hardware import AimcHardware, GpuHardware
 from ..specs.model import ModelSpec
 from ..specs.sweep import SpecRef, SweepSpec, axis_len, axis_values
@@ -193,6 +194,21 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
+def _changed(rows: list[dict[str, Any]], base: dict[str, Any], cols: list[str]) -> list[str]:
+    """The columns of ``cols`` in which some row differs from ``base`` (by ``_same``)."""
+    out = []
+    for c in cols:
+        b = base[c]
+        tb = type(b)
+        for r in rows:  # identical or equal and of the same type: the common case, inline
+            v = r[c]
+            if v is b or (type(v) is tb and v == b) or _same(v, b):
+                continue
+            out.append(c)
+            break
+    return out
+
+
 class _Part:
     """One spec part of the base design (a system, a model, or the workload) and how to realise it."""
 
@@ -239,10 +255,14 @@ class _Part:
 
     def _build(self, sets: dict[str, Any]) -> dict[str, Any]:
         spec = self._spec(sets)
+        columns = {"hw": hardware_columns, "model": model_columns, "workload": workload_columns}[self.head]
+        prefix = self.head + "."
         if not sets:
             self.spec = spec
-        columns = {"hw": hardware_columns, "model": model_columns, "workload": workload_columns}[self.head]
-        return columns(spec)
+            self._raw = raw_columns(spec, prefix)
+            return columns(spec, self._raw)
+        # a variant of the base spec: only the fields that differ are flattened
+        return columns(spec, raw_columns(spec, prefix, (self.spec, self._raw)))
 
     def try_realise(self, sets: dict[str, Any]) -> dict[str, Any] | SpecError:
         k = _key(sets)
@@ -373,8 +393,7 @@ def _head_components(part: _Part, factors: list[Factor], block_cols: list[str]) 
                 for (i, js), d in zip(group, digits):
                     vals.update(values(i, js, d))
                 rows.append(part.realise(vals))
-            changed = [c for c in mine_cols if any(not _same(r[c], base[c]) for r in rows)]
-            part.joints[key] = _arrays(rows, changed)
+            part.joints[key] = _arrays(rows, _changed(rows, base, mine_cols))
         return Component(tuple(i for i, _ in group), part.joints[key])
 
     total = math.prod(len(factors[i].entries) for i, _ in mine)
@@ -386,7 +405,7 @@ def _head_components(part: _Part, factors: list[Factor], block_cols: list[str]) 
     own: dict[int, set[str]] = {}
     for i, js in mine:
         rows = [part.realise(values(i, js, e)) for e in range(len(factors[i].entries))]
-        changed_by[i] = {c for c in base if any(not _same(r[c], base[c]) for r in rows)}
+        changed_by[i] = set(_changed(rows, base, list(base)))
         own[i] = {factors[i].paths[j] for j in js}
     simple = {i for i, _ in mine if changed_by[i] <= own[i] and own[i] <= set(base)}
     # Group factors whose changed columns overlap; non-simple factors always realised together.
