@@ -37,6 +37,7 @@ class Cols:
     """Typed numpy views of design-point columns (a DataFrame, or a dict of scalars/arrays)."""
 
     def __init__(self, data: Mapping[str, Any] | pd.DataFrame):
+        self._typed_cache: dict[tuple, np.ndarray] = {}
         if isinstance(data, pd.DataFrame):
             self._d = {c: _column(data[c]) for c in data.columns}
             self.n = len(data)
@@ -48,6 +49,15 @@ class Cols:
     def has(self, key: str) -> bool:
         return key in self._d
 
+    def keys(self) -> list[str]:
+        return list(self._d)
+
+    def varying(self) -> list[str]:
+        """The columns given per point; the others are one value for every point (a scalar,
+        or a broadcast view of one, as the sweep runner passes its fixed knobs)."""
+        return [k for k, v in self._d.items()
+                if np.ndim(v) > 0 and not (isinstance(v, np.ndarray) and v.strides[0] == 0 and len(v) > 1)]
+
     def raw(self, key: str, default: Any = None) -> np.ndarray:
         if key not in self._d:
             if default is None:
@@ -58,14 +68,25 @@ class Cols:
         a = np.asarray(v)
         return np.broadcast_to(a, (self.n,)) if a.ndim == 0 else a
 
+    def _typed(self, key: str, default: Any, dtype: Any) -> np.ndarray:
+        # read-only and converted once: the model reads some columns in several places
+        k = (key, np.dtype(dtype).char, None if key in self._d else repr(default))
+        got = self._typed_cache.get(k)
+        if got is None:
+            got = self.raw(key, default).astype(dtype, copy=False)
+            if got.flags.writeable and got.base is None and key in self._d and got is not self._d[key]:
+                got.flags.writeable = False
+            self._typed_cache[k] = got
+        return got
+
     def f(self, key: str, default: Any = None) -> np.ndarray:
-        return self.raw(key, default).astype(np.float64)
+        return self._typed(key, default, np.float64)
 
     def i(self, key: str, default: Any = None) -> np.ndarray:
-        return self.raw(key, default).astype(np.int64)
+        return self._typed(key, default, np.int64)
 
     def b(self, key: str, default: Any = None) -> np.ndarray:
-        return self.raw(key, default).astype(bool)
+        return self._typed(key, default, bool)
 
     def s(self, key: str, default: Any = None) -> np.ndarray:
         a = self.raw(key, default)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import functools
 from typing import Any, Callable
 
 import numpy as np
@@ -78,7 +79,59 @@ def take(obj: Any, idx: np.ndarray, n: int) -> Any:
     return _take(obj, idx, n)
 
 
+def gather(obj: Any, idx: np.ndarray, u: int) -> Any:
+    """``obj``, computed once per distinct design (u of them), for every point: point j gets
+    design ``idx[j]``. Arrays whose last axis has length u are indexed on it when first read
+    (a field of a dataclass is gathered on access, so what the points never read is never
+    copied), inside dataclasses, tuples and lists; anything else is kept. ``take`` on the
+    result composes the indices without gathering."""
+    idx = np.asarray(idx)
+    if isinstance(obj, np.ndarray):
+        return obj[..., idx] if obj.ndim and obj.shape[-1] == u else obj
+    if isinstance(obj, _Gathered):
+        return gather(obj._src, obj._idx[idx], obj._u)
+    if isinstance(obj, (tuple, list)):
+        return type(obj)(gather(x, idx, u) for x in obj)
+    if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+        out: Any = object.__new__(_gathered_class(type(obj)))
+        object.__setattr__(out, "_src", obj)
+        object.__setattr__(out, "_idx", idx)
+        object.__setattr__(out, "_u", u)
+        object.__setattr__(out, "_got", {})
+        return out
+    return obj
+
+
+class _Gathered:
+    """Marker base of the lazily gathered dataclasses ``gather`` makes."""
+
+    _src: Any
+    _idx: np.ndarray
+    _u: int
+    _got: dict[str, Any]
+
+
+@functools.lru_cache(maxsize=None)
+def _gathered_class(cls: type) -> type:
+    """A subclass of dataclass ``cls`` whose fields are read through (and gathered from) the
+    per-design instance; its methods work unchanged."""
+
+    def field(name: str) -> property:
+        def get(self: Any) -> Any:
+            got = self._got
+            if name not in got:
+                got[name] = gather(getattr(self._src, name), self._idx, self._u)
+            return got[name]
+
+        return property(get)
+
+    ns: dict[str, Any] = {f.name: field(f.name) for f in dataclasses.fields(cls)}
+    return type(f"Gathered{cls.__name__}", (_Gathered, cls), ns)
+
+
 def _take(obj: Any, idx: np.ndarray, n: int) -> Any:
+    if isinstance(obj, _Gathered):
+        return gather(obj._src, obj._idx[idx], obj._u) if len(obj._idx) == n else obj
     if isinstance(obj, np.ndarray):
         return obj[..., idx] if obj.ndim and obj.shape[-1] == n else obj
     if isinstance(obj, (tuple, list)):

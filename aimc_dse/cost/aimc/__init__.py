@@ -20,29 +20,31 @@ na = (v − 1)·h reduction adds. The accounting profiles' quirks are named flag
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, fields, replace
 
 import numpy as np
+import pandas as pd
 
 from ..columns import Cols
+from ..memo import gather, take
 from ..numeric import CEIL_EPS, Array
-from .accounting import accounting
+from .accounting import Accounting, accounting
 from .batching import batching
-from .blocks import digital_fits, digital_macs, mapping, stage_blocks, tier_cut
+from .blocks import DigitalMacs, Mapping, StageBlocks, digital_fits, digital_macs, mapping, stage_blocks, tier_cut
 from .decode import run_steps
-from .digital import digital_engine, digital_modules
+from .digital import DigitalEngine, DigitalModules, digital_engine, digital_modules
 from .encoding import effective_chip, tiers_per_block
-from .grouping import grouping_factors
-from .inputs import read_inputs
+from .grouping import GroupingFactors, grouping_factors
+from .inputs import Inputs, read_inputs
 from .memory import kv_fit, kv_memory
 from .outputs import aimc_outputs
-from .phases import phases
-from .placement import PARALLELISM, ep_mapping, ep_tile_demand, ep_tile_loads, link_coeffs, placement
+from .phases import Phases, phases
+from .placement import PARALLELISM, LinkCoeffs, ep_mapping, ep_tile_demand, ep_tile_loads, link_coeffs, placement
 from .power import chip_power
 from .separated import separated_tile_loads
-from .stages import op_times, stages, tile_loads
+from .stages import OpTimes, Stages, TileDemand, TileLoads, op_times, stages, tile_loads
 from .steps import StepModel
-from .tokens import token_work
+from .tokens import TokenWork, token_work
 
 __all__ = ["aimc_cost"]
 
@@ -66,12 +68,36 @@ def aimc_cost(c: Cols) -> dict[str, Array]:
     return out
 
 
-def _aimc_cost(c: Cols, expert: Array) -> dict[str, Array]:
-    """The model's columns with the experts spread over the chips where ``expert`` holds."""
-    inp = read_inputs(c)
-    inp = replace(inp, chip=effective_chip(inp.chip, inp.physical))
+# Sweeps hold many points per design (hardware, model and the workload's knobs but the
+# batch and the request's lengths): the design's structures — blocks, mapping, tile loads,
+# stages, phases, per-token work — are computed once per distinct design in a chunk and
+# gathered to its points. Tests switch this off to check it changes nothing.
+DEDUPE = True
+PER_POINT = ("workload.batch", "workload.prompt_len", "workload.gen_len")
+
+
+@dataclass(frozen=True)
+class Design:
+    """What the model derives from a design alone, before any step of a request."""
+
+    nb: StageBlocks
+    dm: DigitalModules
+    dmac: DigitalMacs
+    eng: DigitalEngine
+    mp: Mapping
+    t: OpTimes
+    w: TileLoads
+    st: Stages
+    ph: Phases
+    tw: TokenWork
+    tile: TileDemand
+    link: LinkCoeffs
+
+
+def design(inp: Inputs, acc: Accounting, gf: GroupingFactors, expert: Array) -> Design:
+    """The design's structures (module docstring's order: effective tier → digital placement
+    → blocks and mapping → op times → tile loads → stages → phases → per-token work)."""
     chip, sh, work, phy = inp.chip, inp.shape, inp.work, inp.physical
-    acc = accounting(inp.profile)
     cut = tier_cut(chip, tiers_per_block(phy), phy.slices)
     dm = digital_modules(inp.digital, sh, work.zipf, inp.first_dense_layers, inp.moe_every)
     used = (dm.n_experts > 0) | dm.attention | dm.router | dm.shared | dm.lm_head | dm.dense_ffn
@@ -80,7 +106,6 @@ def _aimc_cost(c: Cols, expert: Array) -> dict[str, Array]:
     dmac = digital_macs(sh, dm, eng)
     pl = placement(chip, sh, dm, expert)
     mp = ep_mapping(mapping(chip, cut, sh, nb, dm, eng, dmac), chip, sh, nb, dm, pl, digital_fits(dmac, eng))
-    gf = grouping_factors(chip, sh, work, inp.grouping)
     t = op_times(chip, sh, acc, gf)
     sep = separated_tile_loads(inp, mp.N, cut.per_block)
     w = tile_loads(chip, mp.N, sh, nb, acc, gf, work.zipf, work.seed, sep)
@@ -90,22 +115,66 @@ def _aimc_cost(c: Cols, expert: Array) -> dict[str, Array]:
                 sep_phase=sep[3])
     tw = token_work(chip, sh, acc, nb, t, dm, dmac, gf)
     tile = ep_tile_demand(chip, mp, sh, nb, tw, ph.p_hot, pl)
+    return Design(nb=nb, dm=dm, dmac=dmac, eng=eng, mp=mp, t=t, w=w, st=st, ph=ph, tw=tw, tile=tile,
+                  link=link_coeffs(chip, sh, pl))
+
+
+def design_runs(keys: list[Array], n: int) -> tuple[Array, Array]:
+    """(design index of each point, first point of each design), a design being a run of
+    consecutive points equal in every key column. A sweep varies its workload axes fastest,
+    so a design's points are adjacent; where they are not, a design recurs as several runs,
+    each computed once (one comparison per column, no hashing)."""
+    change = np.zeros(n, bool)
+    change[:1] = True
+    for a in keys:
+        a = np.asarray(a)
+        if a.ndim and len(a) == n and n > 1:
+            diff = a[1:] != a[:-1]
+            if a.dtype.kind in "fO":  # missing values (NaN, None) equal each other, as in distinct_index
+                na = pd.isna(a)
+                diff &= ~(na[1:] & na[:-1])
+            change[1:] |= diff
+    first = np.flatnonzero(change)
+    return np.cumsum(change) - 1, first
+
+
+def _designs(c: Cols, inp: Inputs, acc: Accounting, gf: GroupingFactors, expert: Array) -> Design:
+    """``design`` for every point, computed once per distinct design of ``c`` (DEDUPE)."""
+    n = inp.n
+    if not DEDUPE:
+        return design(inp, acc, gf, expert)
+    keys = [c.raw(k) for k in c.varying() if k not in PER_POINT]
+    keys += [getattr(gf, f.name) for f in fields(gf)] + [expert]
+    inv, first = design_runs(keys, n)
+    if len(first) > n // 2:  # few points per design here: gathering would cost more than it saves
+        return design(inp, acc, gf, expert)
+    one = replace(take(inp, first, n), n=len(first))
+    return gather(design(one, take(acc, first, n), take(gf, first, n), expert[first]), inv, len(first))
+
+
+def _aimc_cost(c: Cols, expert: Array) -> dict[str, Array]:
+    """The model's columns with the experts spread over the chips where ``expert`` holds."""
+    inp = read_inputs(c)
+    inp = replace(inp, chip=effective_chip(inp.chip, inp.physical))
+    chip, sh, work, phy = inp.chip, inp.shape, inp.work, inp.physical
+    acc = accounting(inp.profile)
+    gf = grouping_factors(chip, sh, work, inp.grouping)
+    d = _designs(c, inp, acc, gf, expert)
     is_moe = sh.experts > 0
     mem = kv_memory(chip, phy, acc)
     grouped_prefill = acc.grouping_on_expert_phase & gf.grouped
     kf = np.maximum(sh.top_k, 1).astype(np.float64)
-    model = StepModel(chip=chip, sh=sh, acc=acc, work=work, nb=nb, mp=mp, t=t, w=w, st=st, ph=ph, tw=tw, dm=dm,
-                      dmac=dmac, eng=eng, mem=mem, tile=tile,
-                      prefill_transfer_delta=np.where(grouped_prefill, gf.f_c / kf - 1.0, 0.0),
-                      link=link_coeffs(chip, sh, pl))
+    model = StepModel(chip=chip, sh=sh, acc=acc, work=work, nb=d.nb, mp=d.mp, t=d.t, w=d.w, st=d.st, ph=d.ph,
+                      tw=d.tw, dm=d.dm, dmac=d.dmac, eng=d.eng, mem=mem, tile=d.tile,
+                      prefill_transfer_delta=np.where(grouped_prefill, gf.f_c / kf - 1.0, 0.0), link=d.link)
     # MoEwithPIM rescales the prompt by f_m (§E.2); decode runs one token when the caches allow it.
     prompt_tokens = np.where(acc.prompt_scaled_by_f_m, np.ceil(work.prompt * gf.f_m - CEIL_EPS).astype(np.int64),
                              work.prompt)
     single_decode = np.where(acc.go_flag_traces_one_token, work.go_flag,
                              np.where(sh.expert_choice & is_moe, work.go_cache, work.kv_cache))
     tot = run_steps(model, inp.n, prompt_tokens, single_decode)
-    bt = batching(tot, work.B, mp.stacked, work.prefill)
+    bt = batching(tot, work.B, d.mp.stacked, work.prefill)
     kv = kv_fit(mem, sh, work.kv_cache, work.B, work.prompt + work.G - 1)
-    out = aimc_outputs(inp, acc, mp, tot, bt, gf, dm, dmac, eng, chip_power(inp, acc, mp.N, eng), kv)
+    out = aimc_outputs(inp, acc, d.mp, tot, bt, gf, d.dm, d.dmac, d.eng, chip_power(inp, acc, d.mp.N, d.eng), kv)
     out["placement"] = np.where(expert & is_moe, "expert", "pipeline").astype(object)
     return out

@@ -264,7 +264,7 @@ def decode_closed_form(m: StepModel, keys: Array, tb: JobTables, recompute: bool
         ok &= env.exact
         tot.dem_io += s_io * rng("job")
     else:
-        tot.dem_tile += cnt * tile.at(1.0)
+        tot.dem_tile += cnt * tile.at(np.ones(n))
         dem_io, _ = sum_max(tb, keys, a, b, Lines(s=zero[None], i=t_dig[None]), s_io, constant=True)
         tot.dem_io += dem_io
     tot.dem_dpu += dpu_s * (a + b) * cnt / 2.0 + dpu_i * cnt
