@@ -77,6 +77,12 @@ def test_nondominated_equals_the_definition_with_ties_and_signed_zeros():
         v[rng.random(v.shape) < 0.1] = -0.0
         dominated = [bool(np.any(np.all(v >= v[i], axis=1) & np.any(v > v[i], axis=1))) for i in range(n)]
         assert nondominated(v).tolist() == [not x for x in dominated]
+    # three metrics are compared a block of 1,024 points at a time: several blocks, big fronts
+    for n, spread in ((2500, 4), (3000, 1000), (2100, 40)):
+        v = rng.integers(0, spread, (n, 3)).astype(float)
+        v[:, 2] = -v[:, 1] + rng.integers(0, 3, n) if spread == 1000 else v[:, 2]  # a trade-off: most on the front
+        dominated = [bool(np.any(np.all(v >= v[i], axis=1) & np.any(v > v[i], axis=1))) for i in range(n)]
+        assert nondominated(v).tolist() == [not x for x in dominated]
 
 
 def test_front_folded_chunk_by_chunk_equals_the_front_of_the_whole():

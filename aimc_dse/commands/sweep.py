@@ -69,12 +69,12 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Evaluate every design point of a sweep file; write CSV/Parquet; print the best designs and a Pareto front."""
         from ..report.output import emit
-        from ..sweep.runner import ChunkFailed, SweepInterrupted, finish_warm_up, run_sweep, start_workers
+        from ..sweep.runner import ChunkFailed, SweepInterrupted, finish_warm_up, realiser, run_sweep, start_workers
 
         if not dry_run and not scheduler and backend == "loky" and jobs != 1 and _points_bound(sweep_file) >= WARM_POINTS:
             start_workers(jobs)  # a big grid: the workers import the cost model while it is built
         try:
-            spec, grid = load_grid(sweep_file, max_points)
+            spec, grid = load_grid(sweep_file, max_points, realiser())  # on the workers too, when started
         except BaseException:
             finish_warm_up()  # unused workers are stopped quietly
             raise

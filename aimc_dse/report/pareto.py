@@ -60,19 +60,46 @@ def nondominated(values: np.ndarray) -> np.ndarray:
         prev = np.concatenate([[-np.inf], np.maximum.accumulate(u[:-1, 1])])
         on = u[:, 1] > prev
     else:
-        # A dominator sorts before the point it dominates, and dominance is transitive.
-        front: list[np.ndarray] = []
-        for i, p in enumerate(u):
-            if front:
-                f = np.asarray(front)
-                if np.any(np.all(f >= p, axis=1) & np.any(f > p, axis=1)):
-                    continue
-            front.append(p)
-            on[i] = True
+        on = _nondominated_sorted(u)
     on_uniq = np.zeros(len(uniq), dtype=bool)
     on_uniq[order] = on
     keep = on_uniq[inverse]
     return keep
+
+
+# Points are compared with the front found so far a block at a time: a (front × block × d)
+# comparison costs about this many cells at most.
+_CELLS = 1 << 21
+
+
+def _nondominated_sorted(u: np.ndarray) -> np.ndarray:
+    """``nondominated`` of distinct rows sorted best-first lexicographically (d ≥ 3).
+
+    A dominator sorts before the point it dominates, and dominance is transitive, so a
+    point is off the front iff some earlier front point is ≥ in every metric (distinct rows:
+    then strictly better in one). Blocks of points are compared with the front so far,
+    then the survivors with the earlier survivors of their block."""
+    n, d = u.shape
+    on = np.zeros(n, dtype=bool)
+    front = np.empty((0, d))
+    block = 1024
+    for s in range(0, n, block):
+        blk = u[s: s + block]
+        alive = np.ones(len(blk), dtype=bool)
+        step = max(1, _CELLS // (len(blk) * d))
+        for f0 in range(0, len(front), step):
+            f = front[f0: f0 + step]
+            idx = np.flatnonzero(alive)
+            if not len(idx):
+                break
+            alive[idx] = ~np.all(f[:, None, :] >= blk[idx][None, :, :], axis=2).any(axis=0)
+        idx = np.flatnonzero(alive)
+        cand = blk[idx]
+        earlier_ge = np.triu(np.all(cand[:, None, :] >= cand[None, :, :], axis=2), 1)  # [i, j]: i < j, i ≥ j
+        keep = idx[~earlier_ge.any(axis=0)]
+        on[s + keep] = True
+        front = np.concatenate([front, blk[keep]])
+    return on
 
 
 def pareto_mask(df: pd.DataFrame, metrics: list[str], maximize: list[bool]) -> np.ndarray:

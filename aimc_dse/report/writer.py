@@ -445,7 +445,10 @@ class ResultSink:
     def _open(self) -> None:
         self.tmp.parent.mkdir(parents=True, exist_ok=True)
         if self.fmt == "parquet":
-            self._sink = pq.ParquetWriter(self.tmp, self.schema)
+            # dictionary pages only where values repeat (names, knobs, flags): tried on every
+            # float column they are abandoned after costing half the writer's CPU
+            dicts = [f.name for f in self.schema if not pa.types.is_floating(f.type)]
+            self._sink = pq.ParquetWriter(self.tmp, self.schema, use_dictionary=dicts)
         else:
             self._sink = pa.csv.CSVWriter(str(self.tmp), self.schema, write_options=pa.csv.WriteOptions(quoting_style="needed"))
 

@@ -107,3 +107,6 @@ class SpecError(Exception):
         self.problem = problem
         where = f"{source}: {field}" if field else source
         super().__init__(f"{where}: {problem}")
+
+    def __reduce__(self) -> tuple:  # pickled whole (a worker's error reaches the sweep process)
+        return (SpecError, (self.source, self.field, self.problem))

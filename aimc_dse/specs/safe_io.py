@@ -57,6 +57,13 @@ def recording() -> Iterator[dict[str, str]]:
         _recording.reset(token)
 
 
+def note_recorded(inputs: dict[str, str]) -> None:
+    """Add inputs recorded elsewhere (a worker process) to the active recording (if any)."""
+    rec = _recording.get()
+    if rec is not None:
+        rec.update(inputs)
+
+
 def note_input(path: str | Path, data: bytes) -> str:
     """Record one input's content hash in the active recording (if any); return the hash."""
     digest = hashlib.sha256(data).hexdigest()

@@ -156,7 +156,7 @@ def end_to_end(sweep: SweepSpec, out: Path, jobs: int, chunk_size: int | None) -
     c0, t0 = _cpu(), time.perf_counter()
     if jobs != 1:
         runner.start_workers(jobs)  # as aimc-dse sweep does for big grids: imports overlap the grid
-    grid = build_grid(sweep, "bench")
+    grid = build_grid(sweep, "bench", realiser=runner.realiser())  # None at -j 1
     c_grid = _cpu() - c0
     timings: dict[str, float] = {}
     res = run_sweep(sweep, grid, out, jobs=jobs, quiet=True, chunk_size=chunk_size, timings=timings, force=True)

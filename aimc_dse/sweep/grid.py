@@ -25,7 +25,7 @@ import json
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any, Callable, Iterator, Mapping
 
 import numpy as np
 import pandas as pd
@@ -194,19 +194,39 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _changed(rows: list[dict[str, Any]], base: dict[str, Any], cols: list[str]) -> list[str]:
-    """The columns of ``cols`` in which some row differs from ``base`` (by ``_same``)."""
-    out = []
-    for c in cols:
-        b = base[c]
-        tb = type(b)
-        for r in rows:  # identical or equal and of the same type: the common case, inline
-            v = r[c]
-            if v is b or (type(v) is tb and v == b) or _same(v, b):
-                continue
-            out.append(c)
-            break
-    return out
+def _differs(v: Any, b: Any) -> bool:
+    """Not ``_same``; identical or equal values of one type (the common case) answered inline."""
+    return not (v is b or (type(v) is type(b) and v == b) or _same(v, b))
+
+
+# Realising a spec variant (validate + flatten) costs ~0.15 ms; a sweep over thousands of tile
+# counts realises thousands. With local workers started (``aimc-dse sweep -j N``) the runner
+# passes a Realiser that spreads them over the workers; below this many it is not worth it.
+PARALLEL_REALISE_MIN = 256
+Realiser = Callable[["_Part", list[dict[str, Any]]], list["dict[str, Any] | SpecError"]]  # try_diff of each
+
+
+def realise_batch(args: tuple, batch: list[dict[str, Any]]) -> tuple[list[dict[str, Any] | SpecError], dict[str, str]]:
+    """In a worker: ``try_diff`` of every set of ``batch`` for the part ``_Part(*args)``, and
+    the inputs read meanwhile (``safe_io.recording``, for ``--resume``)."""
+    from ..specs.safe_io import recording
+
+    with recording() as inputs:
+        part = _worker_part(args)
+        got = [part.try_diff(x) for x in batch]
+    return got, dict(inputs)
+
+
+_WORKER_PARTS: dict[str, _Part] = {}
+
+
+def _worker_part(args: tuple) -> _Part:
+    key = hashlib.sha256(json.dumps(args, sort_keys=True, default=repr).encode()).hexdigest()
+    if key not in _WORKER_PARTS:
+        if len(_WORKER_PARTS) > 64:
+            _WORKER_PARTS.clear()
+        _WORKER_PARTS[key] = _Part(*args)
+    return _WORKER_PARTS[key]
 
 
 class _Part:
@@ -216,6 +236,7 @@ class _Part:
         self.head, self.label, self.data, self.src, self.sets = head, label, data, src, sets
         self.sweep_src, self.where = sweep_src, where
         self._cache: dict[str, dict[str, Any] | SpecError] = {}
+        self._diffs: dict[str, dict[str, Any] | SpecError] = {}  # try_diff's, per variant
         self.joints: dict[tuple, dict[str, np.ndarray]] = {}  # _head_components' columns, per axis values
         if head == "hw":
             self.classes = loader.hw_classes(data)
@@ -272,6 +293,54 @@ class _Part:
             except SpecError as e:
                 self._cache[k] = e
         return self._cache[k]
+
+    def args(self) -> tuple:
+        """What rebuilds this part elsewhere (a worker process): ``_Part(*part.args())``."""
+        return (self.head, self.label, self.data, self.src, self.sets, self.sweep_src, self.where)
+
+    def try_diff(self, sets: dict[str, Any], key: str | None = None) -> dict[str, Any] | SpecError:
+        """The columns in which the variant ``sets`` differs from the base (by ``_same``), or
+        why it is rejected; cached per variant."""
+        k = _key(sets) if key is None else key
+        got = self._diffs.get(k)
+        if got is None:
+            try:
+                row = self._build(sets) if sets else self.base
+            except SpecError as e:
+                got = e
+            else:
+                got = self._columns_changed(row) if row.keys() == self.base.keys() else self._reshaped(row)
+            self._diffs[k] = got
+        return got
+
+    def _columns_changed(self, row: dict[str, Any]) -> dict[str, Any]:
+        return {c: row[c] for c, b in self.base.items() if _differs(row[c], b)}
+
+    def _reshaped(self, row: dict[str, Any]) -> SpecError:
+        """A variant whose columns are not the base's: it switches an optional group (a
+        digital unit, MoE, MLA …) on or off, which a grid of one column set cannot hold."""
+        odd = [k for k in row if k not in self.base] + [k for k in self.base if k not in row]
+        group = ".".join(odd[0].split(".")[:2])
+        what = {"hw": "system", "model": "model", "workload": "workload"}[self.head]
+        return SpecError(self.src, None, f"it turns {group} on or off, which an axis cannot; give the {what} "
+                         f"with {group} set (`set:` beside its name) and vary what is inside it")
+
+    def realise_many(self, many: list[dict[str, Any]], realiser: Realiser | None) -> list[dict[str, Any]]:
+        """``try_diff`` of every axis-value set of ``many`` in order (the first rejected one
+        raises, blamed as ``realise`` blames it); the uncached ones by ``realiser`` when given."""
+        sets = [{p.partition(".")[2]: v for p, v in vals.items()} for vals in many]
+        keys = [_key(x) for x in sets]
+        if realiser is not None:
+            todo = {k: x for k, x in zip(keys, sets) if k not in self._diffs}
+            if len(todo) >= PARALLEL_REALISE_MIN:
+                self._diffs.update(zip(todo, realiser(self, list(todo.values()))))
+        out = []
+        for vals, x, k in zip(many, sets, keys):
+            got = self.try_diff(x, k)
+            if isinstance(got, SpecError):
+                raise self._blame(got, vals)
+            out.append(got)
+        return out
 
     def realise(self, axis_values: dict[str, Any]) -> dict[str, Any]:
         """Head columns with the given axis values (full paths); SpecError naming the sweep file."""
@@ -368,7 +437,8 @@ def _merge_overlapping(groups: list[list[int]], cols: dict[int, set[str]]) -> li
     return groups
 
 
-def _head_components(part: _Part, factors: list[Factor], block_cols: list[str]) -> list[Component]:
+def _head_components(part: _Part, factors: list[Factor], block_cols: list[str],
+                     realiser: Realiser | None = None) -> list[Component]:
     """Components of one spec part in one block (see module docstring)."""
     mine = [(i, [j for j, p in enumerate(f.paths) if p.startswith(part.head + ".")]) for i, f in enumerate(factors)]
     mine = [(i, js) for i, js in mine if js]
@@ -387,13 +457,16 @@ def _head_components(part: _Part, factors: list[Factor], block_cols: list[str]) 
         key = (mine_cols, tuple((factors[i].paths, factors[i].entries, tuple(js)) for i, js in group))
         if key not in part.joints:
             sizes = [len(factors[i].entries) for i, _ in group]
-            rows = []
+            many = []
             for digits in np.ndindex(*sizes):
                 vals: dict[str, Any] = {}
                 for (i, js), d in zip(group, digits):
                     vals.update(values(i, js, d))
-                rows.append(part.realise(vals))
-            part.joints[key] = _arrays(rows, _changed(rows, base, mine_cols))
+                many.append(vals)
+            diffs = part.realise_many(many, realiser)
+            differ = set().union(*diffs)
+            changed = [c for c in mine_cols if c in differ]
+            part.joints[key] = _arrays([{c: d.get(c, base[c]) for c in changed} for d in diffs], changed)
         return Component(tuple(i for i, _ in group), part.joints[key])
 
     total = math.prod(len(factors[i].entries) for i, _ in mine)
@@ -404,8 +477,8 @@ def _head_components(part: _Part, factors: list[Factor], block_cols: list[str]) 
     changed_by: dict[int, set[str]] = {}
     own: dict[int, set[str]] = {}
     for i, js in mine:
-        rows = [part.realise(values(i, js, e)) for e in range(len(factors[i].entries))]
-        changed_by[i] = set(_changed(rows, base, list(base)))
+        diffs = part.realise_many([values(i, js, e) for e in range(len(factors[i].entries))], realiser)
+        changed_by[i] = set().union(*diffs)
         own[i] = {factors[i].paths[j] for j in js}
     simple = {i for i, _ in mine if changed_by[i] <= own[i] and own[i] <= set(base)}
     # Group factors whose changed columns overlap; non-simple factors always realised together.
@@ -490,8 +563,12 @@ def _check_size(sweep: SweepSpec, src: str, systems: list[_Part], models: list[_
         )
 
 
-def build_grid(sweep: SweepSpec, source: str | Path, max_points: int = DEFAULT_MAX_POINTS) -> Grid:
-    """Expand a sweep into its grid, refusing anything wrong before any evaluation."""
+def build_grid(sweep: SweepSpec, source: str | Path, max_points: int = DEFAULT_MAX_POINTS,
+               realiser: Realiser | None = None) -> Grid:
+    """Expand a sweep into its grid, refusing anything wrong before any evaluation.
+
+    ``realiser``: realises many variants of a spec at once (the runner's, spreading them
+    over its local workers); the grid is the same with or without it."""
     src = str(source)
     sweep_dir = Path(source).resolve().parent
 
@@ -556,7 +633,7 @@ def build_grid(sweep: SweepSpec, source: str | Path, max_points: int = DEFAULT_M
             start=start,
         )
         for part in (s, m, workload):
-            blk.components += _head_components(part, fs, cols)
+            blk.components += _head_components(part, fs, cols, realiser)
         blocks.append(blk)
         start += blk.n
 
@@ -610,7 +687,8 @@ def _applies_cls(cls, path: str) -> bool:
     return True
 
 
-def load_grid(path_or_dict: str | Path | Mapping[str, Any], max_points: int = DEFAULT_MAX_POINTS) -> tuple[SweepSpec, Grid]:
+def load_grid(path_or_dict: str | Path | Mapping[str, Any], max_points: int = DEFAULT_MAX_POINTS,
+              realiser: Realiser | None = None) -> tuple[SweepSpec, Grid]:
     """Read a sweep file (or a dict with its fields) and build its grid (SpecError on any problem).
 
     The Pareto metrics are always among the written columns, and every file the sweep reads
@@ -622,6 +700,6 @@ def load_grid(path_or_dict: str | Path | Mapping[str, Any], max_points: int = DE
     with recording() as inputs:
         sweep, src = load_sweep_spec(path_or_dict)
         sweep = with_pareto_columns(sweep)  # the front's metrics are written even when `columns` omits them
-        grid = build_grid(sweep, src, max_points)
+        grid = build_grid(sweep, src, max_points, realiser)
     grid.inputs = dict(sorted(inputs.items()))
     return sweep, grid

@@ -532,6 +532,7 @@ def _check_scheduler(address: str, timeout_s: float = 3.0) -> None:
 
 
 _warm_up = None  # the pending warm-up of local workers (start_workers)
+_warm_jobs = 0  # … and how many they are
 
 
 def _warm(owner: int) -> int:
@@ -547,16 +548,73 @@ def start_workers(jobs: int) -> None:
 
     ``execute`` then reuses them (joblib keeps one executor per worker count and settings).
     """
-    global _warm_up
+    global _warm_up, _warm_jobs
     jobs = (os.cpu_count() or 1) if jobs <= 0 else jobs
     if jobs <= 1 or _warm_up is not None:
         return
+    _warm_jobs = jobs
     from joblib import Parallel, delayed, parallel_config
 
     with parallel_config(**_loky_config()):
         _warm_up = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)(
             delayed(_warm)(os.getpid()) for _ in range(jobs)
         )
+
+
+def realiser() -> Callable[..., list] | None:
+    """The grid's spec realisations spread over the local workers ``start_workers`` started
+    (None when it started none): the workers realise their share while this process realises
+    its own, so a sweep over thousands of tile counts builds its grid on every core."""
+    return None if _warm_up is None else _realise_on_workers
+
+
+REALISE_BATCH = 256  # spec variants a worker realises per task
+
+
+def _realise_on_workers(part: Any, sets: list[dict[str, Any]]) -> list:
+    """Workers take batches from the front of the list as they become free (the first ones
+    still import the cost model) while this process realises from the back; each variant
+    is realised once, by whoever reaches it first."""
+    import threading
+    from collections import deque
+
+    from joblib import Parallel, delayed, parallel_config
+
+    from ..specs.safe_io import note_recorded
+
+    todo = deque(enumerate(sets))
+    lock = threading.Lock()
+    got: list = [None] * len(sets)
+
+    def tasks():  # pulled by joblib as workers finish (its callback thread)
+        while True:
+            with lock:
+                batch = [todo.popleft() for _ in range(min(REALISE_BATCH, len(todo)))]
+            if not batch:
+                return
+            yield delayed(_realise_indexed)(part.args(), batch)
+
+    with parallel_config(**_loky_config()):
+        results = Parallel(n_jobs=_warm_jobs, return_as="generator_unordered", batch_size=1,
+                           pre_dispatch="3*n_jobs")(tasks())
+        while True:
+            with lock:
+                if not todo:
+                    break
+                i, x = todo.pop()
+            got[i] = part.try_diff(x)
+        for rows, inputs in results:
+            note_recorded(inputs)
+            for i, row in rows:
+                got[i] = row
+    return got
+
+
+def _realise_indexed(args: tuple, batch: list[tuple[int, dict[str, Any]]]) -> tuple[list, dict[str, str]]:
+    from .grid import realise_batch
+
+    rows, inputs = realise_batch(args, [x for _, x in batch])
+    return [(i, r) for (i, _), r in zip(batch, rows)], inputs
 
 
 def finish_warm_up() -> None:
