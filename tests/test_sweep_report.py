@@ -238,3 +238,31 @@ def test_filters_take_dotted_names_and_yaml_booleans():
     assert query.mask(df, "fits == true and hw.tiles >= 200").tolist() == [False, False, True]
     with pytest.raises(query.QueryError, match="unknown column hw.tile; did you mean hw.tiles"):
         query.mask(df, "hw.tile > 1")
+
+
+def test_summary_of_arrow_chunks_equals_the_summary_of_frames():
+    """Summary.add_table picks the rows that can matter on numpy columns; the tables it
+    prints must be those of add() on the whole chunks: ties, NaN/inf metrics, null fits."""
+    import pyarrow as pa
+
+    from aimc_dse.report.summary import Summary
+    from aimc_dse.report.writer import to_pandas
+
+    rng = np.random.default_rng(11)
+    n = 5000
+    df = pd.DataFrame({
+        "hw.name": rng.choice(["a", "b", "c"], n), "hw.tiles": rng.integers(1, 40, n),
+        "fits": pd.array(rng.choice([True, False, None], n, p=[0.6, 0.3, 0.1]), dtype="boolean"),
+        "tokens_per_s": rng.integers(0, 30, n).astype(float), "tokens_per_s_per_w": rng.integers(0, 30, n).astype(float),
+        "latency_ns": rng.integers(1, 30, n).astype(float),
+    })
+    df.loc[rng.random(n) < 0.05, "tokens_per_s"] = np.nan
+    df.loc[rng.random(n) < 0.02, "latency_ns"] = np.inf
+    table = pa.Table.from_pandas(df, preserve_index=False)
+    for pareto in (["tokens_per_s", "tokens_per_s_per_w"], ["tokens_per_s", "tokens_per_s_per_w", "latency_ns"]):
+        a, b = Summary(["hw.name", "hw.tiles"], pareto), Summary(["hw.name", "hw.tiles"], pareto)
+        for s in range(0, n, 1500):
+            a.add_table(table.slice(s, 1500))
+            b.add(to_pandas(table.slice(s, 1500)))
+        assert a.records() == b.records()
+        assert a.fitting_rows == b.fitting_rows and a.rows == n

@@ -105,9 +105,14 @@ def _nondominated_sorted(u: np.ndarray) -> np.ndarray:
 def pareto_mask(df: pd.DataFrame, metrics: list[str], maximize: list[bool]) -> np.ndarray:
     """Mask of the rows of ``df`` on the front of ``metrics`` (rows with a non-finite metric excluded)."""
     vals = np.column_stack([pd.to_numeric(df[m], errors="coerce").to_numpy(dtype=float) for m in metrics])
+    return pareto_values(vals, maximize)
+
+
+def pareto_values(vals: np.ndarray, maximize: list[bool]) -> np.ndarray:
+    """``pareto_mask`` of an (n × d) array of metric values."""
     finite = np.all(np.isfinite(vals), axis=1)
     signs = np.where(maximize, 1.0, -1.0)
-    out = np.zeros(len(df), dtype=bool)
+    out = np.zeros(len(vals), dtype=bool)
     out[finite] = nondominated(vals[finite] * signs)
     return out
 

@@ -76,6 +76,15 @@ def fitting(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["fits"].fillna(False).astype(bool).to_numpy()]
 
 
+def _numbers(col) -> np.ndarray:
+    """A result column as floats (nulls and text as NaN), as ``pd.to_numeric(errors="coerce")`` reads it."""
+    import pyarrow as pa
+
+    if pa.types.is_integer(col.type) or pa.types.is_floating(col.type) or pa.types.is_boolean(col.type):
+        return col.cast(pa.float64()).fill_null(np.nan).to_numpy(zero_copy_only=False)
+    return pd.to_numeric(col.to_pandas(), errors="coerce").to_numpy(dtype=float)
+
+
 class Summary:
     """Best rows per metric and a Pareto front of a result table fed in chunks."""
 
@@ -95,15 +104,40 @@ class Summary:
         return list(dict.fromkeys(self.id_columns + ["fits"] + self.front.metrics + self.metrics))
 
     def add_table(self, table) -> None:
-        """``add`` for an arrow table, converting only the columns a summary reads."""
+        """``add`` for an arrow table: the rows that can matter — each metric's first best
+        fitting row and the chunk's own front — are found on numpy columns, and only they are
+        converted (the result is that of ``add`` on the whole table)."""
+        from .pareto import pareto_values
         from .writer import to_pandas
 
-        self.add(to_pandas(table.select([c for c in self.columns if c in table.column_names])))
+        t = table.select([c for c in self.columns if c in table.column_names])
+        n = len(t)
+        fits = np.ones(n, dtype=bool)
+        if "fits" in t.column_names:
+            fits = t["fits"].fill_null(False).to_numpy(zero_copy_only=False).astype(bool)
+        idx = np.flatnonzero(fits)
+        self.rows += n
+        self.fitting_rows += len(idx)
+        if not len(idx):
+            return
+        keep = []
+        for m in self.metrics:
+            if m in t.column_names:
+                v = _numbers(t[m])[idx]
+                v = np.where(np.isfinite(v), v, -np.inf)
+                keep.append(idx[int(np.argmax(v))])
+        if all(m in t.column_names for m in self.front.metrics):
+            vals = np.column_stack([_numbers(t[m])[idx] for m in self.front.metrics])
+            keep.extend(idx[pareto_values(vals, self.front.maximize)])
+        self._add_fitting(to_pandas(t.take(np.unique(np.asarray(keep, dtype=np.int64)))))
 
     def add(self, df: pd.DataFrame) -> None:
         self.rows += len(df)
         df = fitting(df)
         self.fitting_rows += len(df)
+        self._add_fitting(df)
+
+    def _add_fitting(self, df: pd.DataFrame) -> None:
         if df.empty:
             return
         for m in self.metrics:
