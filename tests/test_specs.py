@@ -221,3 +221,44 @@ def model_specs(draw) -> ModelSpec:
 @given(st.lists(model_specs(), min_size=1, max_size=6))
 def test_vectorised_shape_matches_spec_for_random_models(models):
     _assert_shape_agrees(models)
+
+
+def test_every_field_that_can_hold_a_number_is_bounded():
+    """Spec.__init_subclass__ attaches the bound check to the fields whose annotations may
+    hold a number; every spec class's numeric fields (resolved types) must be among them."""
+    import typing
+
+    from pydantic import BaseModel
+
+    import aimc_dse.specs  # noqa: F401  (every spec module)
+    from aimc_dse.specs.base import Spec
+
+    def may_hold_numbers(tp) -> bool:
+        if tp in (int, float) or tp is typing.Any:
+            return True
+        if isinstance(tp, type) and issubclass(tp, BaseModel):
+            return False
+        origin = typing.get_origin(tp)
+        if origin is typing.Literal or tp in (str, bool, type(None)):
+            return False
+        if origin is typing.Annotated:
+            return may_hold_numbers(typing.get_args(tp)[0])
+        args = typing.get_args(tp)
+        return any(may_hold_numbers(a) for a in args) if args else True
+
+    def subclasses(c):
+        for s in c.__subclasses__():
+            yield s
+            yield from subclasses(s)
+
+    checked = 0
+    for cls in set(subclasses(Spec)):
+        covered = set()
+        for d in cls.__pydantic_decorators__.field_validators.values():
+            if d.cls_var_name.startswith("_bounded_"):
+                covered |= set(d.info.fields)
+        for name, f in cls.model_fields.items():
+            if may_hold_numbers(f.annotation):
+                assert name in covered, f"{cls.__name__}.{name} ({f.annotation}) is not bounded"
+                checked += 1
+    assert checked > 100

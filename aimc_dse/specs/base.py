@@ -13,6 +13,8 @@ the cost model's integer products stay inside int64 and a design point evaluates
 from __future__ import annotations
 
 import math
+import re
+import sys
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, field_validator
@@ -88,11 +90,36 @@ class Spec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
-    @field_validator("*", mode="after")
-    @classmethod
-    def _bounded_numbers(cls, v: Any) -> Any:
-        _check_number(v)
-        return v
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # The bound check runs on every field that may hold a number: all but text, flags,
+        # literals and nested specs (those check their own fields). Validating a spec calls it
+        # per field, and a sweep validates thousands of variants; fields are classified from
+        # their annotations here, before pydantic collects the validators, and whatever is not
+        # recognised is checked (tests/test_specs.py holds every spec class to that).
+        super().__init_subclass__(**kwargs)
+        numeric = [name for name, ann in cls.__dict__.get("__annotations__", {}).items()
+                   if not name.startswith("_") and name != "model_config" and _may_hold_numbers(str(ann), cls)]
+        if numeric:  # one validator per class, named after it: a subclass keeps its parents'
+            setattr(cls, f"_bounded_{cls.__name__}", field_validator(*numeric, mode="after")(classmethod(_bounded)))
+
+
+def _bounded(cls: type, v: Any) -> Any:
+    _check_number(v)
+    return v
+
+
+_NO_NUMBERS = re.compile(r"^(?:str|bool|Literal\[[^\]]*\])(?: \| None)?$")
+
+
+def _may_hold_numbers(annotation: str, cls: type) -> bool:
+    """False for annotations that cannot hold a number: str, bool, a Literal, a nested spec
+    class (each optionally ``| None``); True for anything else."""
+    a = annotation.strip()
+    if _NO_NUMBERS.match(a):
+        return False
+    name = a[: -len(" | None")] if a.endswith(" | None") else a
+    obj = getattr(sys.modules.get(cls.__module__), name, None)
+    return not (isinstance(obj, type) and issubclass(obj, BaseModel))
 
 
 class SpecError(Exception):

@@ -10,6 +10,7 @@ paths, so a sweep axis *is* a column.
 from __future__ import annotations
 
 import json
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -77,10 +78,16 @@ def model_columns(m: ModelSpec, raw: dict[str, Any] | None = None) -> dict[str, 
     return out
 
 
+@lru_cache(maxsize=256)
+def _core_keys(keys: tuple[str, ...]) -> tuple[str, ...]:
+    """The core-figure columns among ``keys`` (a sweep's variants share one key layout)."""
+    return tuple(k for k in keys if k.startswith("hw.core"))
+
+
 def hardware_columns(hw: AimcHardware | GpuHardware, raw: dict[str, Any] | None = None) -> dict[str, Any]:
     out = _flatten(hw, "hw.") if raw is None else dict(raw)
     if isinstance(hw, AimcHardware):
-        for k in [k for k in out if k.startswith("hw.core")]:
+        for k in _core_keys(tuple(out)):
             out.pop(k)
     else:
         out["hw.devices"] = hw.devices or 0  # 0 = as many as memory needs

@@ -314,7 +314,8 @@ class _Part:
         return got
 
     def _columns_changed(self, row: dict[str, Any]) -> dict[str, Any]:
-        return {c: row[c] for c, b in self.base.items() if _differs(row[c], b)}
+        # unchanged leaves are the base's own objects (flatten_like): `is` settles most at once
+        return {c: row[c] for c, b in self.base.items() if row[c] is not b and _differs(row[c], b)}
 
     def _reshaped(self, row: dict[str, Any]) -> SpecError:
         """A variant whose columns are not the base's: it switches an optional group (a
