@@ -54,7 +54,7 @@ def both():
 
     def recording_steps(tot, m, single):
         seen["single"].append(single & (m.work.G > 1))
-        seen["digital"] = [(m.tw.dig_macs > 0) | (m.dmac.lm > 0)]
+        seen["digital"] = [(m.d.tw.dig_macs > 0) | (m.d.dmac.lm > 0)]
         return real_steps(tot, m, single)
 
     mp = pytest.MonkeyPatch()

@@ -20,7 +20,7 @@ na = (v − 1)·h reduction adds. The accounting profiles' quirks are named flag
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 
 import numpy as np
 import pandas as pd
@@ -30,21 +30,21 @@ from ..memo import gather, take
 from ..numeric import CEIL_EPS, Array
 from .accounting import Accounting, accounting
 from .batching import batching
-from .blocks import DigitalMacs, Mapping, StageBlocks, digital_fits, digital_macs, mapping, stage_blocks, tier_cut
+from .blocks import digital_fits, digital_macs, mapping, stage_blocks, tier_cut
 from .decode import run_steps
-from .digital import DigitalEngine, DigitalModules, digital_engine, digital_modules
+from .digital import digital_engine, digital_modules
 from .encoding import effective_chip, tiers_per_block
 from .grouping import GroupingFactors, grouping_factors
 from .inputs import Inputs, read_inputs
 from .memory import kv_fit, kv_memory
 from .outputs import aimc_outputs
-from .phases import Phases, phases
-from .placement import PARALLELISM, LinkCoeffs, ep_mapping, ep_tile_demand, ep_tile_loads, link_coeffs, placement
+from .phases import phases
+from .placement import PARALLELISM, ep_mapping, ep_tile_demand, ep_tile_loads, link_coeffs, placement
 from .power import chip_power
 from .separated import separated_tile_loads
-from .stages import OpTimes, Stages, TileDemand, TileLoads, op_times, stages, tile_loads
-from .steps import StepModel
-from .tokens import TokenWork, token_work
+from .stages import op_times, stages, tile_loads
+from .steps import Design, StepModel
+from .tokens import token_work
 
 __all__ = ["aimc_cost"]
 
@@ -74,24 +74,6 @@ def aimc_cost(c: Cols) -> dict[str, Array]:
 # gathered to its points. Tests switch this off to check it changes nothing.
 DEDUPE = True
 PER_POINT = ("workload.batch", "workload.prompt_len", "workload.gen_len")
-
-
-@dataclass(frozen=True)
-class Design:
-    """What the model derives from a design alone, before any step of a request."""
-
-    nb: StageBlocks
-    dm: DigitalModules
-    dmac: DigitalMacs
-    eng: DigitalEngine
-    mp: Mapping
-    t: OpTimes
-    w: TileLoads
-    st: Stages
-    ph: Phases
-    tw: TokenWork
-    tile: TileDemand
-    link: LinkCoeffs
 
 
 def design(inp: Inputs, acc: Accounting, gf: GroupingFactors, expert: Array) -> Design:
@@ -164,9 +146,8 @@ def _aimc_cost(c: Cols, expert: Array) -> dict[str, Array]:
     mem = kv_memory(chip, phy, acc)
     grouped_prefill = acc.grouping_on_expert_phase & gf.grouped
     kf = np.maximum(sh.top_k, 1).astype(np.float64)
-    model = StepModel(chip=chip, sh=sh, acc=acc, work=work, nb=d.nb, mp=d.mp, t=d.t, w=d.w, st=d.st, ph=d.ph,
-                      tw=d.tw, dm=d.dm, dmac=d.dmac, eng=d.eng, mem=mem, tile=d.tile,
-                      prefill_transfer_delta=np.where(grouped_prefill, gf.f_c / kf - 1.0, 0.0), link=d.link)
+    model = StepModel(chip=chip, sh=sh, acc=acc, work=work, d=d, mem=mem,
+                      prefill_transfer_delta=np.where(grouped_prefill, gf.f_c / kf - 1.0, 0.0))
     # MoEwithPIM rescales the prompt by f_m (§E.2); decode runs one token when the caches allow it.
     prompt_tokens = np.where(acc.prompt_scaled_by_f_m, np.ceil(work.prompt * gf.f_m - CEIL_EPS).astype(np.int64),
                              work.prompt)

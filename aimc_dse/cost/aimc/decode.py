@@ -222,7 +222,7 @@ def decode_closed_form(m: StepModel, keys: Array, tb: JobTables, recompute: bool
     closed form was exact (elsewhere the caller runs the step loop). ``recompute``: every
     step runs its whole context (tokens = n) and the points have no digital engine work;
     else every step runs one token."""
-    sh, chip, t, tw, work = m.sh, m.chip, m.t, m.tw, m.work
+    sh, chip, t, tw, work = m.sh, m.chip, m.d.t, m.d.tw, m.work
     n = len(work.G)
     L, Lm, B, Tm = sh.layers, sh.moe_layers, work.B, chip.mvm_latency_ns
     a, b = work.prompt + 1, work.prompt + work.G - 1
@@ -239,7 +239,7 @@ def decode_closed_form(m: StepModel, keys: Array, tb: JobTables, recompute: bool
         return p[b, keys] - p[a - 1, keys]
 
     zero = np.zeros(n)
-    if not recompute and (np.any(tw.dig_macs > 0) or np.any(m.dmac.lm > 0)):
+    if not recompute and (np.any(tw.dig_macs > 0) or np.any(m.d.dmac.lm > 0)):
         e_dig, t_dig = digital_step(m, np.ones(n))
         tot.e_dig += cnt * e_dig
         tot.busy_dig += cnt * t_dig
@@ -247,10 +247,10 @@ def decode_closed_form(m: StepModel, keys: Array, tb: JobTables, recompute: bool
         t_dig = zero
     # the step's non-attention demands as lines in n (steps.add_block): the busiest tile's
     # four, the DPU pool, the digital engine and one chip's link port
-    ts, ti = m.tile.lines(tau0, tau1)
+    ts, ti = m.d.tile.lines(tau0, tau1)
     P = chip.P * chip.chips
     dpu_s, dpu_i = tau1 * tw.dpu_lat / P, (tau0 * tw.dpu_lat + tw.step_dpu_lat) / P
-    port = m.link.port_bytes_per_token / chip.link_gbps
+    port = m.d.link.port_bytes_per_token / chip.link_gbps
     full = np.broadcast_arrays(*ts, dpu_s, zero, tau1 * port)
     tile = Lines(s=ts, i=ti)
     other = Lines(s=np.array(full), i=np.array(np.broadcast_arrays(*ti, dpu_i, t_dig, tau0 * port)))
@@ -268,10 +268,10 @@ def decode_closed_form(m: StepModel, keys: Array, tb: JobTables, recompute: bool
         dem_io, _ = sum_max(tb, keys, a, b, Lines(s=zero[None], i=t_dig[None]), s_io, constant=True)
         tot.dem_io += dem_io
     tot.dem_dpu += dpu_s * (a + b) * cnt / 2.0 + dpu_i * cnt
-    lk = link_step(chip, m.link, s_tok)  # bytes, busy and energy are linear in the tokens
-    tot.t1 += (cnt * m.st.token + (cnt - s_first) * t.transfer_in + L * rng("job") + (s_tok - cnt) * m.ph.tau_total
-               + cnt * m.link.crossings * chip.link_ns + lk.busy)  # each step pays the crossings' latency
-    tot.delta = np.maximum(np.maximum(Tm * m.w.busiest, np.where(tok_b > 1, tok_b * m.ph.tau_max, 0.0)),
+    lk = link_step(chip, m.d.link, s_tok)  # bytes, busy and energy are linear in the tokens
+    tot.t1 += (cnt * m.d.st.token + (cnt - s_first) * t.transfer_in + L * rng("job") + (s_tok - cnt) * m.d.ph.tau_total
+               + cnt * m.d.link.crossings * chip.link_ns + lk.busy)  # each step pays the crossings' latency
+    tot.delta = np.maximum(np.maximum(Tm * m.d.w.busiest, np.where(tok_b > 1, tok_b * m.d.ph.tau_max, 0.0)),
                            np.where(B > chip.M, tb.job[b, keys], 0.0))  # the job rises: the last step's is longest
     tot.e_link += lk.energy_nj
     tot.busy_link += lk.busy
@@ -292,7 +292,7 @@ def decode_steps(tot: StepTotals, m: StepModel, single_decode: Array) -> None:
     work = m.work
     n = len(work.G)
     todo = work.G > 1
-    digital = (m.tw.dig_macs > 0) | (m.dmac.lm > 0)
+    digital = (m.d.tw.dig_macs > 0) | (m.d.dmac.lm > 0)
     fast = np.flatnonzero(todo & (single_decode | ~digital) & CLOSED_FORM)
     if len(fast):
         mf = take(m, fast, n)

@@ -95,27 +95,35 @@ class StepTotals:
 
 
 @dataclass(frozen=True)
-class StepModel:
-    """Everything a step needs, per point."""
+class Design:
+    """What the model derives from a design alone, before any step of a request
+    (cost/aimc/__init__.py ``design``; shared by the points of one design)."""
 
-    chip: Chip
-    sh: ModelShape
-    acc: Accounting
-    work: Work
     nb: StageBlocks
+    dm: DigitalModules
+    dmac: DigitalMacs
+    eng: DigitalEngine
     mp: Mapping
     t: OpTimes
     w: TileLoads
     st: Stages
     ph: Phases
     tw: TokenWork
-    dm: DigitalModules
-    dmac: DigitalMacs
-    eng: DigitalEngine
-    mem: KvMemory
     tile: TileDemand  # the busiest tile's MVM time per step (throughput bound)
-    prefill_transfer_delta: Array  # extra input transfers per expert MVM in a grouped prefill
     link: LinkCoeffs  # chip-to-chip traffic per step (placement.py)
+
+
+@dataclass(frozen=True)
+class StepModel:
+    """Everything a step needs, per point: the point's chip, model and request, and its design."""
+
+    chip: Chip
+    sh: ModelShape
+    acc: Accounting
+    work: Work
+    d: Design
+    mem: KvMemory
+    prefill_transfer_delta: Array  # extra input transfers per expert MVM in a grouped prefill
 
 
 @dataclass(frozen=True)
@@ -170,10 +178,10 @@ def attention_jobs(m: StepModel, b: Block) -> AttentionJobs:
 
 def digital_step(m: StepModel, tokens: Array) -> tuple[Array, Array]:
     """Digital engine energy and time per step: its MACs and the weights the batch's tokens touch."""
-    dm, dmac, eng, B = m.dm, m.dmac, m.eng, m.work.B
+    dm, dmac, eng, B = m.d.dm, m.d.dmac, m.d.eng, m.work.B
     hit = np.where(dm.n_experts > 0, 1.0 - (1.0 - dm.picks / np.maximum(dm.n_experts, 1)) ** (tokens * B), 0.0)
     touched = (dmac.dense_weights + m.sh.moe_layers * dm.n_experts * hit * dmac.expert) / B
-    macs = tokens * m.tw.dig_macs + dmac.lm
+    macs = tokens * m.d.tw.dig_macs + dmac.lm
     f = dmac.f_dram
     e = (macs * eng.pj_per_mac + touched * eng.weight_bytes * ((1 - f) * eng.sram_pj + f * eng.dram_pj)) / 1000.0
     return e, digital_time(eng, f, macs, touched)
@@ -201,7 +209,7 @@ def link_step(chip: Chip, lc: LinkCoeffs, tokens: Array) -> LinkStep:
 
 def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
     """Accumulate a block of steps into ``tot`` (one sequence)."""
-    sh, chip, t, tw = m.sh, m.chip, m.t, m.tw
+    sh, chip, t, tw = m.sh, m.chip, m.d.t, m.d.tw
     L, Lm, B, Tm = sh.layers, sh.moe_layers, m.work.B, chip.mvm_latency_ns
     a = b.active.astype(np.float64)
     tok = b.tokens.astype(np.float64)
@@ -214,25 +222,25 @@ def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
     t_job = lat_c + t_kv + go_layers
     s_kv, s_go = (a * t_kv).sum(axis=0), (a * t_go).sum(axis=0) if np.ndim(t_go) == 2 else 0.0
     se_kv, se_go = (a * aj.e_kv).sum(axis=0), (a * aj.e_go).sum(axis=0) if np.ndim(aj.e_go) == 2 else 0.0
-    if np.any(tw.dig_macs > 0) or np.any(m.dmac.lm > 0):
+    if np.any(tw.dig_macs > 0) or np.any(m.d.dmac.lm > 0):
         e_dig, t_dig = digital_step(m, tok)
         tot.e_dig += (a * e_dig).sum(axis=0)
         tot.busy_dig += (a * t_dig).sum(axis=0)
     else:
         t_dig = np.zeros(1)
     # per-step throughput demand of each resource, and the latency-bound stage occupancy (§G.4)
-    d_tile = m.tile.at(tok)
+    d_tile = m.d.tile.at(tok)
     # each of the chips has its own DPU pool and MHA units, serving its share of the layers
     d_dpu = (tok * tw.dpu_lat + tw.step_dpu_lat) / (chip.P * chip.chips)
     # an attention job holds its MHA unit while it computes and loads its KV (and GO) cache; the
     # loads run at the full DRAM bandwidth per unit (a channel per unit, as in the event simulator)
     d_io = L * t_job / (chip.M * chip.chips)
-    lk = link_step(chip, m.link, tok)
+    lk = link_step(chip, m.d.link, tok)
     d_max = np.maximum(np.maximum(np.maximum(d_tile, d_dpu), np.maximum(d_io, t_dig)), lk.occupancy)
-    delta = np.maximum(np.maximum(Tm * m.w.busiest, np.where(b.tokens > 1, tok * m.ph.tau_max, 0.0)),
+    delta = np.maximum(np.maximum(Tm * m.d.w.busiest, np.where(b.tokens > 1, tok * m.d.ph.tau_max, 0.0)),
                        np.where(B > chip.M, t_job, 0.0))
-    tau = m.ph.tau_total_prefill if b.prefill else m.ph.tau_total
-    t_steps = (cnt * m.st.token + (cnt - s_first) * t.transfer_in + L * (a * t_job).sum(axis=0) + (snp - cnt) * tau
+    tau = m.d.ph.tau_total_prefill if b.prefill else m.d.ph.tau_total
+    t_steps = (cnt * m.d.st.token + (cnt - s_first) * t.transfer_in + L * (a * t_job).sum(axis=0) + (snp - cnt) * tau
                + (a * lk.time).sum(axis=0))
     tot.e_link += (a * lk.energy_nj).sum(axis=0)
     tot.busy_link += (a * lk.busy).sum(axis=0)
@@ -258,7 +266,7 @@ def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
 
 def _add_counts(tot: StepTotals, m: StepModel, prefill: bool, cnt: Array, snp: Array, s_first_np: Array) -> None:
     """MVMs, transfers, DPU work and operations: linear in the tokens of the steps."""
-    tw, t, nb = m.tw, m.t, m.nb
+    tw, t, nb = m.d.tw, m.d.t, m.d.nb
     n_mvm = snp * tw.mvm + cnt * nb.lm
     # the LM head's output transfer is counted once per step unless it needs reductions
     n_out = n_mvm - cnt * np.where(ceil_div(m.sh.d, m.chip.R) == 1, nb.lm, 0)
