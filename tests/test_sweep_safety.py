@@ -342,6 +342,47 @@ def test_workers_exit_when_the_sweep_process_is_killed(tmp_path):
     assert not left, f"workers outlived the killed sweep: {cmds}"
 
 
+def test_workers_started_early_exit_when_the_sweep_is_killed_while_they_import(tmp_path):
+    """A big grid starts its workers before the grid is built; a kill -9 that comes while they
+    still import must not leave them behind (their watchdog starts after the imports, when
+    the sweep process is already gone)."""
+    tiles = {"start": 256, "stop": 256 + 64 * 9999, "num": 10_000}
+    path = write_sweep(tmp_path, {"name": "early", "systems": ["nature-3d-aimc", "hermes-3d"], "models": ["mixtral-8x7b"],
+                                  "axes": {"hw.tiles": tiles, "workload.batch": {"pow2": [1, 64]}, "workload.gen_len": [8, 64]}})
+    proc = start(["sweep", path, "-o", tmp_path / "e.parquet", "-j", "2", "-q"], tmp_path)
+
+    def children() -> list[int]:
+        try:
+            text = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text()
+        except OSError:
+            return []
+        return [int(x) for x in text.split()]
+
+    def alive(pid: int) -> bool:
+        try:
+            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+        except OSError:
+            return False
+        return state != "Z"
+
+    try:
+        wait_for(lambda: len(children()) >= 2, proc, what="worker processes")
+        workers = children()
+        proc.kill()
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    deadline = time.monotonic() + 120
+    while any(alive(p) for p in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    left = [p for p in workers if alive(p)]
+    for p in left:
+        os.kill(p, signal.SIGKILL)
+    assert not left, "workers outlived a sweep killed while they imported"
+
+
 # ---- resume knows its inputs -------------------------------------------------------------------
 
 

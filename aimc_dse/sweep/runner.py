@@ -216,7 +216,13 @@ def _watch_parent(owner: int, period_s: float = 0.5) -> None:
     each) would run on until their current chunk ends and linger afterwards.
     """
     global _watchdog_started
-    if _watchdog_started or os.getpid() == owner or os.getppid() != owner:
+    if _watchdog_started or os.getpid() == owner:
+        return
+    if os.getppid() != owner:
+        # The sweep process is gone already (a worker's imports can outlast a kill -9 that
+        # comes early, and the worker is then re-parented), or this process is not its child.
+        if not _alive(owner):
+            os._exit(1)
         return
     _watchdog_started = True
     # Linux: ask the kernel to SIGKILL this worker when its parent dies. loky starts its
@@ -241,6 +247,16 @@ def _watch_parent(owner: int, period_s: float = 0.5) -> None:
                 os._exit(1)
 
     threading.Thread(target=watch, name="aimc-dse-parent-watch", daemon=True).start()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's process
+        return True
+    return True
 
 
 def default_chunk_size(n: int) -> int:
