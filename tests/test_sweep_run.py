@@ -300,8 +300,9 @@ def test_default_chunks_are_whole_batches():
     from aimc_dse.sweep.runner import EVAL_ROWS, MAX_CHUNK, default_chunk_size
 
     assert MAX_CHUNK % EVAL_ROWS == 0
-    for n in (200_000, 1_000_000, 100_000_000):
+    for n in (300_000, 1_000_000, 100_000_000):
         assert default_chunk_size(n) % EVAL_ROWS == 0 and default_chunk_size(n) <= MAX_CHUNK
+    assert default_chunk_size(200_000) == 12_500 < EVAL_ROWS  # under one batch: the chunk is the batch
     assert default_chunk_size(30) == 1_000 and default_chunk_size(64_000) == 4_000  # small grids: 16 chunks
 
 

@@ -72,7 +72,7 @@ def bench_sweep(points: int) -> SweepSpec:
     )
 
 
-def bench_aimc_model(grid, chunk: int = 8_192, per_system: int = 40_000) -> dict:
+def bench_aimc_model(grid, chunk: int = runner.EVAL_ROWS, per_system: int = 40_000) -> dict:
     """The AIMC cost model alone (no grid building, no I/O), one core: ``per_system`` rows of
     each AIMC system of the grid, first on cold caches (a fresh worker pays the per-mapping
     Monte-Carlo, routing draws and MoE-separated replays once), then warm; and the same number

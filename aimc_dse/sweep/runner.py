@@ -75,9 +75,9 @@ from ..specs.base import SpecError
 from ..specs.sweep import SweepSpec
 from .grid import Block, Grid
 
-MAX_CHUNK = 49_152  # rows (6 × EVAL_ROWS) a chunk of a big grid that is not timed (--fidelity event)
+MAX_CHUNK = 49_152  # rows (3 × EVAL_ROWS) a chunk of a big grid that is not timed (--fidelity event)
 MIN_CHUNK = 1_000
-EVAL_ROWS = 8_192  # rows per call of the cost model (cache-sized; see _evaluate_in_batches)
+EVAL_ROWS = 16_384  # rows per call of the cost model (cache-sized; see _evaluate_in_batches)
 MIN_CHUNKS = 16  # smaller grids are cut into at least this many chunks (to share among cores)
 IDENTITY = ("hw.name", "model.name")
 
@@ -411,7 +411,9 @@ def _evaluate_in_batches(job: Job, blk: Block, fixed: dict[str, Any], varying: d
     """The cost model on ``EVAL_ROWS`` rows at a time: its many temporaries stay in the core's cache.
 
     (Two workers on 2 cores evaluating 50,000-row batches each ran at about half their solo
-    speed; in cache-sized batches they keep most of it.) Only the columns the output or the
+    speed; in cache-sized batches they keep most of it. Each call also costs ~5 ms whatever
+    its rows: on the bench grid 16,384-row batches ran ~20 % faster than 8,192-row ones, alone
+    and two side by side, and 32,768 slower again.) Only the columns the output or the
     filters need are kept.
     """
     # Slices end at global multiples of EVAL_ROWS (and at the chunk's ends): with chunk sizes
@@ -912,9 +914,9 @@ def _run_sweep(sweep, grid, output, *, jobs, backend, scheduler, resume, force, 
         lock.release()
 
 
-CALIBRATE_POINTS = 16 * EVAL_ROWS  # grids at least this big get chunks sized by a measured rate
+CALIBRATE_POINTS = 131_072  # grids at least this big get chunks sized by a measured rate
 CHUNK_SECONDS = 1.0  # the work a chunk should hold (issue 15: 0.5–1 s; each chunk costs ~5 ms besides)
-MAX_CHUNK_BATCHES = 16  # at most 16 × EVAL_ROWS rows a chunk (memory)
+MAX_CHUNK_BATCHES = 8  # at most 8 × EVAL_ROWS rows a chunk (memory)
 
 
 def measured_rate(job: Job, rows: int = 1_024, blocks: int = 4) -> float:
