@@ -30,7 +30,7 @@ def realiser():
     try:
         yield runner.realiser()
     finally:
-        runner.finish_warm_up()
+        runner.stop_workers()
 
 
 def test_the_workers_build_the_same_grid(realiser):

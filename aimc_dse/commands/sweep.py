@@ -69,14 +69,14 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Evaluate every design point of a sweep file; write CSV/Parquet; print the best designs and a Pareto front."""
         from ..report.output import emit
-        from ..sweep.runner import ChunkFailed, SweepInterrupted, finish_warm_up, realiser, run_sweep, start_workers
+        from ..sweep.runner import ChunkFailed, SweepInterrupted, realiser, run_sweep, start_workers, stop_workers
 
         if not dry_run and not scheduler and backend == "loky" and jobs != 1 and _points_bound(sweep_file) >= WARM_POINTS:
             start_workers(jobs)  # a big grid: the workers import the cost model while it is built
         try:
             spec, grid = load_grid(sweep_file, max_points, realiser())  # on the workers too, when started
         except BaseException:
-            finish_warm_up()  # unused workers are stopped quietly
+            stop_workers(kill=True)  # unused workers are stopped quietly
             raise
         if dry_run:
             rows = [{"system": b.system, "model": b.model, "points": b.n, "axes": ", ".join(p for f in b.factors for p in f.paths)} for b in grid.blocks]

@@ -123,13 +123,8 @@ def _cpu() -> float:
 
 
 def _shutdown_workers() -> None:
-    """Stop loky's reusable workers, so their CPU time and peak memory are counted as children's."""
-    try:
-        from joblib.externals.loky import get_reusable_executor
-
-        get_reusable_executor().shutdown(wait=True)
-    except Exception:
-        pass
+    """Stop the local workers, so their CPU time and peak memory are counted as children's."""
+    runner.stop_workers()
 
 
 def _load() -> str:

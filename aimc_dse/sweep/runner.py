@@ -549,8 +549,10 @@ def _check_scheduler(address: str, timeout_s: float = 3.0) -> None:
         raise SpecError(f"--scheduler {address}", None, f"cannot reach a dask scheduler there ({why})") from None
 
 
-_warm_up = None  # the pending warm-up of local workers (start_workers)
-_warm_jobs = 0  # … and how many they are
+_warm_up: list = []  # the warm-up futures of local workers (start_workers), until execute
+_warm_started: list = []  # … kept: the grid's realiser gives workers work once they are done
+_warm_jobs = 0  # … and how many worker processes they are
+_pool: Any = None  # the local workers' loky executor (``_executor``)
 
 
 def _warm(owner: int) -> int:
@@ -561,29 +563,49 @@ def _warm(owner: int) -> int:
     return os.getpid()
 
 
-def start_workers(jobs: int) -> None:
-    """Start ``jobs`` local (loky) workers now, without waiting: they import while the grid is built.
+def _executor(workers: int) -> Any:
+    """The local worker processes (loky's reusable executor): they watch this process from
+    their start (``_watch_parent`` as the initializer), so a worker still starting when the
+    sweep is killed exits too."""
+    global _pool
+    from joblib.externals.loky import get_reusable_executor
 
-    ``execute`` then reuses them (joblib keeps one executor per worker count and settings).
-    """
-    global _warm_up, _warm_jobs
+    _pool = get_reusable_executor(max_workers=workers, timeout=300, initializer=_watch_parent, initargs=(os.getpid(),))
+    return _pool
+
+
+def stop_workers(kill: bool = False) -> None:
+    """Shut the local workers down (``kill``: at once, their current chunks abandoned)."""
+    global _pool
+    pool, _pool = _pool, None
+    if pool is not None:
+        pool.shutdown(wait=not kill, kill_workers=kill)
+
+
+def worker_count(jobs: int) -> int:
+    """Worker processes for ``-j jobs``: the sweep process itself evaluates chunks (and
+    realises grid variants) beside them, so ``-j 2`` starts one."""
     jobs = (os.cpu_count() or 1) if jobs <= 0 else jobs
-    if jobs <= 1 or _warm_up is not None:
-        return
-    _warm_jobs = jobs
-    from joblib import Parallel, delayed, parallel_config
+    return max(jobs - 1, 0)
 
-    with parallel_config(**_loky_config()):
-        _warm_up = Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)(
-            delayed(_warm)(os.getpid()) for _ in range(jobs)
-        )
+
+def start_workers(jobs: int) -> None:
+    """Start the local workers for ``-j jobs`` now, without waiting: they import while the grid
+    is built, then realise grid variants (``realiser``) and evaluate chunks (``execute``)."""
+    global _warm_up, _warm_jobs
+    workers = worker_count(jobs)
+    if workers < 1 or _warm_up:
+        return
+    _warm_jobs = workers
+    pool = _executor(workers)
+    _warm_up = _warm_started[:] = [pool.submit(_warm, os.getpid()) for _ in range(workers)]
 
 
 def realiser() -> Callable[..., list] | None:
     """The grid's spec realisations spread over the local workers ``start_workers`` started
     (None when it started none): the workers realise their share while this process realises
     its own, so a sweep over thousands of tile counts builds its grid on every core."""
-    return None if _warm_up is None else _realise_on_workers
+    return _realise_on_workers if _warm_up else None
 
 
 REALISE_BATCH = 256  # spec variants a worker realises per task
@@ -593,38 +615,39 @@ def _realise_on_workers(part: Any, sets: list[dict[str, Any]]) -> list:
     """Workers take batches from the front of the list as they become free (the first ones
     still import the cost model) while this process realises from the back; each variant
     is realised once, by whoever reaches it first."""
-    import threading
     from collections import deque
-
-    from joblib import Parallel, delayed, parallel_config
+    from concurrent.futures import FIRST_COMPLETED, wait
 
     from ..specs.safe_io import note_recorded
 
+    pool = _executor(_warm_jobs)
     todo = deque(enumerate(sets))
-    lock = threading.Lock()
     got: list = [None] * len(sets)
+    in_flight: dict = {}
 
-    def tasks():  # pulled by joblib as workers finish (its callback thread)
-        while True:
-            with lock:
-                batch = [todo.popleft() for _ in range(min(REALISE_BATCH, len(todo)))]
-            if not batch:
-                return
-            yield delayed(_realise_indexed)(part.args(), batch)
+    def refill() -> None:  # two batches a worker: the next is there when one ends
+        if not all(f.done() for f in _warm_started):  # workers still importing: not waited for
+            return
+        while todo and len(in_flight) < 2 * _warm_jobs:
+            batch = [todo.popleft() for _ in range(min(REALISE_BATCH, len(todo)))]
+            in_flight[pool.submit(_realise_indexed, part.args(), batch)] = batch
 
-    with parallel_config(**_loky_config()):
-        results = Parallel(n_jobs=_warm_jobs, return_as="generator_unordered", batch_size=1,
-                           pre_dispatch="3*n_jobs")(tasks())
-        while True:
-            with lock:
-                if not todo:
-                    break
-                i, x = todo.pop()
-            got[i] = part.try_diff(x)
-        for rows, inputs in results:
+    def harvest(futures) -> None:
+        for f in futures:
+            in_flight.pop(f)
+            rows, inputs = f.result()
             note_recorded(inputs)
             for i, row in rows:
                 got[i] = row
+
+    refill()
+    while todo:
+        i, x = todo.pop()
+        got[i] = part.try_diff(x)
+        harvest([f for f in in_flight if f.done()])
+        refill()
+    while in_flight:
+        harvest(wait(in_flight, return_when=FIRST_COMPLETED).done)
     return got
 
 
@@ -636,14 +659,10 @@ def _realise_indexed(args: tuple, batch: list[tuple[int, dict[str, Any]]]) -> tu
 
 
 def finish_warm_up() -> None:
-    """Wait for a pending warm-up (``start_workers``) to end, so no unused task is left behind."""
+    """Forget a pending warm-up (``start_workers``): its tasks end on their own, ahead of any
+    chunk the workers are given."""
     global _warm_up
-    g, _warm_up = _warm_up, None
-    if g is not None:
-        try:
-            list(g)
-        except Exception:  # a worker that failed to start: execute starts its own
-            pass
+    _warm_up = []
 
 
 def execute(
@@ -680,27 +699,46 @@ def execute(
         return
     if backend != "loky":
         raise SpecError("--backend", None, f"unknown backend {backend!r}; use loky or dask")
-    jobs = (os.cpu_count() or 1) if jobs <= 0 else jobs
-    jobs = min(jobs, len(pending))
-    if jobs == 1:
+    workers = min(worker_count(jobs), len(pending) - 1)
+    finish_warm_up()
+    if workers < 1:
         for k in pending:
             yield evaluate_chunk(job, k)
         return
-    from joblib import Parallel, delayed, parallel_config
-
-    finish_warm_up()
-    with parallel_config(**_loky_config()):
-        yield from Parallel(n_jobs=jobs, return_as="generator_unordered", batch_size=1)(
-            delayed(evaluate_chunk)(job, k) for k in pending
-        )
+    yield from _execute_local(job, pending, workers)
 
 
-def _loky_config() -> dict:
-    """Local workers watch this process from their start (``_watch_parent`` as loky's
-    initializer), not from their first chunk: a worker still starting when the sweep is
-    killed would otherwise wait for work until loky's idle timeout. The same settings for
-    the warm-up and the run, so joblib reuses one executor."""
-    return {"backend": "loky", "initializer": _watch_parent, "initargs": (os.getpid(),)}
+def _execute_local(job: Job, pending: list[int], workers: int) -> Iterator[tuple[int, int, pa.Table]]:
+    """The chunks on ``workers`` local processes and this one: the workers take chunks from the
+    front (two queued each, so none waits for the next), this process from the back, and it
+    hands on what the workers finished between its own chunks. The workers write their chunk
+    files; this process's chunks are written too, and fed from disk in their turn."""
+    from collections import deque
+    from concurrent.futures import FIRST_COMPLETED, wait
+
+    pool = _executor(workers)
+    todo = deque(pending)
+    in_flight: dict = {}
+
+    def refill() -> None:
+        while todo and len(in_flight) < 2 * workers:
+            k = todo.popleft()
+            in_flight[pool.submit(evaluate_chunk, job, k)] = k
+
+    try:
+        refill()
+        while todo or in_flight:
+            for f in [f for f in in_flight if f.done()]:
+                in_flight.pop(f)
+                yield f.result()
+            refill()
+            if todo:
+                yield evaluate_chunk(job, todo.pop())
+            elif in_flight:
+                wait(in_flight, return_when=FIRST_COMPLETED)
+    except BaseException:
+        stop_workers(kill=True)  # Ctrl-C, a failed chunk: abandon the workers' chunks at once
+        raise
 
 
 # ---- progress --------------------------------------------------------------------------------
@@ -915,7 +953,7 @@ def _run_sweep(sweep, grid, output, *, jobs, backend, scheduler, resume, force, 
 
 
 CALIBRATE_POINTS = 131_072  # grids at least this big get chunks sized by a measured rate
-CHUNK_SECONDS = 1.0  # the work a chunk should hold (issue 15: 0.5–1 s; each chunk costs ~5 ms besides)
+CHUNK_SECONDS = 0.5  # the work a chunk should hold (issue 15: 0.5–1 s; each chunk costs ~5 ms besides)
 MAX_CHUNK_BATCHES = 8  # at most 8 × EVAL_ROWS rows a chunk (memory)
 
 
