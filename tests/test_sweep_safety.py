@@ -297,29 +297,17 @@ def test_stale_temporary_files_are_removed_by_the_next_run(tmp_path):
     assert sorted(p.name for p in tmp_path.iterdir()) == ["o.constants.csv", "o.csv", "sweep.yaml"]
 
 
-def test_workers_exit_when_the_sweep_process_is_killed(tmp_path):
-    # A long grid (we kill it early): the workers are surely busy when we look at them.
-    path = write_sweep(tmp_path, dict(SLOW, axes=dict(SLOW["axes"], **{"hw.tiles": [1024 + 64 * i for i in range(200)]})))
-    out = tmp_path / "w.csv"
-    proc = start(["sweep", path, "-o", out, "-j", "2", "--chunk-size", "1", "-q"], tmp_path)
-
-    def children() -> list[int]:
-        try:
-            text = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text()
-        except OSError:
-            return []
-        return [int(x) for x in text.split()]
-
+def children(pid: int) -> list[int]:
+    """The child processes of ``pid`` (Linux)."""
     try:
-        wait_for(lambda: len(chunks(out)) >= 2, proc, what="chunks from the workers")
-        workers = children()
-        assert workers, "loky started worker processes"
-        proc.kill()
-        proc.wait()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(x) for x in text.split()]
+
+
+def outliving(pids: list[int], timeout_s: float = 120.0) -> list[int]:
+    """The processes of ``pids`` still alive (not zombies) after waiting up to ``timeout_s``."""
 
     def alive(pid: int) -> bool:
         try:
@@ -328,18 +316,42 @@ def test_workers_exit_when_the_sweep_process_is_killed(tmp_path):
             return False
         return state != "Z"
 
-    deadline = time.monotonic() + 120
-    while any(alive(p) for p in workers) and time.monotonic() < deadline:
+    deadline = time.monotonic() + timeout_s
+    while any(alive(p) for p in pids) and time.monotonic() < deadline:
         time.sleep(0.1)
-    left = [p for p in workers if alive(p)]
+    return [p for p in pids if alive(p)]
+
+
+def workers_left_after_kill(proc: subprocess.Popen, ready, what: str) -> tuple[list[int], list[str]]:
+    """Once ``ready()``, kill -9 the sweep ``proc``: (its child processes then, the command lines
+    of those still alive 120 s later, which are then killed)."""
+    try:
+        wait_for(ready, proc, what=what)
+        workers = children(proc.pid)
+        proc.kill()
+        proc.wait()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
     cmds = []
-    for p in left:
+    for p in outliving(workers):
         try:
             cmds.append(Path(f"/proc/{p}/cmdline").read_bytes().replace(b"\0", b" ")[:200].decode(errors="replace"))
         except OSError:
-            pass
+            cmds.append(str(p))
         os.kill(p, signal.SIGKILL)
-    assert not left, f"workers outlived the killed sweep: {cmds}"
+    return workers, cmds
+
+
+def test_workers_exit_when_the_sweep_process_is_killed(tmp_path):
+    # A long grid (we kill it early): the workers are surely busy when we look at them.
+    path = write_sweep(tmp_path, dict(SLOW, axes=dict(SLOW["axes"], **{"hw.tiles": [1024 + 64 * i for i in range(200)]})))
+    out = tmp_path / "w.csv"
+    proc = start(["sweep", path, "-o", out, "-j", "2", "--chunk-size", "1", "-q"], tmp_path)
+    workers, left = workers_left_after_kill(proc, lambda: len(chunks(out)) >= 2, "chunks from the workers")
+    assert workers, "loky started worker processes"
+    assert not left, f"workers outlived the killed sweep: {left}"
 
 
 def test_workers_started_early_exit_when_the_sweep_is_killed_while_they_import(tmp_path):
@@ -350,37 +362,8 @@ def test_workers_started_early_exit_when_the_sweep_is_killed_while_they_import(t
     path = write_sweep(tmp_path, {"name": "early", "systems": ["nature-3d-aimc", "hermes-3d"], "models": ["mixtral-8x7b"],
                                   "axes": {"hw.tiles": tiles, "workload.batch": {"pow2": [1, 64]}, "workload.gen_len": [8, 64]}})
     proc = start(["sweep", path, "-o", tmp_path / "e.parquet", "-j", "2", "-q"], tmp_path)
-
-    def children() -> list[int]:
-        try:
-            text = Path(f"/proc/{proc.pid}/task/{proc.pid}/children").read_text()
-        except OSError:
-            return []
-        return [int(x) for x in text.split()]
-
-    def alive(pid: int) -> bool:
-        try:
-            state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-        except OSError:
-            return False
-        return state != "Z"
-
-    try:
-        wait_for(lambda: len(children()) >= 2, proc, what="worker processes")
-        workers = children()
-        proc.kill()
-        proc.wait()
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
-    deadline = time.monotonic() + 120
-    while any(alive(p) for p in workers) and time.monotonic() < deadline:
-        time.sleep(0.1)
-    left = [p for p in workers if alive(p)]
-    for p in left:
-        os.kill(p, signal.SIGKILL)
-    assert not left, "workers outlived a sweep killed while they imported"
+    _, left = workers_left_after_kill(proc, lambda: len(children(proc.pid)) >= 2, "worker processes")
+    assert not left, f"workers outlived a sweep killed while they imported: {left}"
 
 
 # ---- resume knows its inputs -------------------------------------------------------------------
