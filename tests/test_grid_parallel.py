@@ -65,3 +65,25 @@ def test_an_axis_that_switches_a_group_on_is_a_clear_error():
     sweep["axes"]["hw.digital"] = ["hermes-14nm-digital"]  # the system has no digital unit
     with pytest.raises(SpecError, match=r"is rejected for system nature-3d-aimc: it turns hw.digital on or off"):
         load_grid(sweep)
+
+
+def test_variants_given_the_base_groups_validate_to_the_same_grid(monkeypatch):
+    """A hardware variant takes the base spec's validated groups it leaves untouched
+    (AimcHardware.REUSABLE_GROUPS); the grid must be what validating everything gives, for
+    axes inside and outside those groups and ones that change derived figures."""
+    sweep = {"name": "reuse", "systems": ["nature-3d-aimc", "moewithpim-hermes", "a100-sxm4-80gb"], "models": ["mixtral-8x7b"],
+             "axes": {"hw.tiles": [512, 4096], "hw.stack_height": [32, 64], "hw.dram.bandwidth_gbps": [5.0, 50.0],
+                      "hw.ops.add.latency_ns_fixed": [4, 9]}}
+    _, shared = load_grid(sweep)
+    monkeypatch.setattr(grid_mod._Part, "_reusable", lambda self, sets: None)
+    _, alone = load_grid(sweep)
+    assert shared.digest() == alone.digest()
+    assert shared.frame(0, shared.n).equals(alone.frame(0, alone.n))
+    bad = dict(sweep, axes={"hw.tiles": [512, 0]})
+    monkeypatch.undo()
+    with pytest.raises(SpecError) as reused:
+        load_grid(bad)
+    monkeypatch.setattr(grid_mod._Part, "_reusable", lambda self, sets: None)
+    with pytest.raises(SpecError) as full:
+        load_grid(bad)
+    assert str(reused.value) == str(full.value)

@@ -98,7 +98,8 @@ class Spec(BaseModel):
         # recognised is checked (tests/test_specs.py holds every spec class to that).
         super().__init_subclass__(**kwargs)
         numeric = [name for name, ann in cls.__dict__.get("__annotations__", {}).items()
-                   if not name.startswith("_") and name != "model_config" and _may_hold_numbers(str(ann), cls)]
+                   if not name.startswith("_") and name != "model_config" and not str(ann).startswith("ClassVar")
+                   and _may_hold_numbers(str(ann), cls)]
         if numeric:  # one validator per class, named after it: a subclass keeps its parents'
             setattr(cls, f"_bounded_{cls.__name__}", field_validator(*numeric, mode="after")(classmethod(_bounded)))
 

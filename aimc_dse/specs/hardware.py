@@ -10,7 +10,7 @@ its name; presets cite their sources in ``sources``.
 from __future__ import annotations
 
 import math
-from typing import Annotated, Any, Literal, Self, Union
+from typing import Annotated, Any, ClassVar, Literal, Self, Union
 
 from pydantic import Field, model_validator
 
@@ -144,6 +144,13 @@ Accounting = Literal["physical", "ibm3dsim", "moewithpim"]
 
 class AimcHardware(Spec):
     """A 3D analog in-memory-computing chip."""
+
+    # Groups no model validator reads as raw data (``_derive_from_core`` and
+    # ``_derive_from_converters`` read core, encoding, converters, stack and area): a variant
+    # that leaves one untouched may be given the base spec's validated instance of it
+    # (``loader.validate_hardware(reuse=...)``), which validation takes as it is.
+    REUSABLE_GROUPS: ClassVar[tuple[str, ...]] = ("ops", "attention", "dram", "static_power", "kv_sram", "sharing",
+                                                  "link", "mapping", "digital")
 
     kind: Literal["aimc"] = Field("aimc", description="hardware kind")
     name: str = Field("custom-aimc", description="preset name")

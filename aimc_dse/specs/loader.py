@@ -202,9 +202,14 @@ def load_hardware(name_or_path: str, sets: dict[str, Any] | None = None) -> Aimc
     return validate_hardware(data, src, sets)
 
 
-def validate_hardware(data: dict, src: str, sets: dict[str, Any] | None = None) -> AimcHardware | GpuHardware:
+def validate_hardware(data: dict, src: str, sets: dict[str, Any] | None = None,
+                      reuse: dict[str, Any] | None = None) -> AimcHardware | GpuHardware:
+    """``reuse``: validated groups of a spec that had these very groups in its data (a sweep's
+    base spec), taken as they are instead of validated again (AimcHardware.REUSABLE_GROUPS)."""
     data, sets = _resolve_digital(data, sets)
     data = _apply(data, sets, "hw", {"hw": hw_classes(data)})
+    if reuse:
+        data = {**data, **reuse}
     try:
         return _HW_ADAPTER.validate_python({"kind": "aimc", **data})
     except ValidationError as e:

@@ -269,10 +269,19 @@ class _Part:
     def _spec(self, sets: dict[str, Any]):
         merged = {**self.sets, **sets}
         if self.head == "hw":
-            return loader.validate_hardware(self.data, self.src, merged)
+            return loader.validate_hardware(self.data, self.src, merged, self._reusable(sets))
         if self.head == "model":
             return loader.validate_model(self.data, self.src, merged)
         return loader.load_workload(self.data, self.src, merged)
+
+    def _reusable(self, sets: dict[str, Any]) -> dict[str, Any] | None:
+        """The base spec's validated groups a hardware variant leaves untouched: its data holds
+        the same dicts for them, so validating them again would give these same instances."""
+        spec = getattr(self, "spec", None)
+        if not sets or not isinstance(spec, AimcHardware):
+            return None
+        touched = {p.split(".")[0] for p in sets}
+        return {g: getattr(spec, g) for g in AimcHardware.REUSABLE_GROUPS if g not in touched}
 
     def _build(self, sets: dict[str, Any]) -> dict[str, Any]:
         spec = self._spec(sets)
