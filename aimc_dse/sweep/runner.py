@@ -1,6 +1,6 @@
 """Run a sweep: grid → cost model → one sink (the output file and the running summary), once.
 
-A chunk is a fixed row range of the grid (``chunk_size`` rows: about a second of cost-model
+A chunk is a fixed row range of the grid (``chunk_size`` rows: about half a second of cost-model
 work at the rate measured on a sample of a big grid, recorded in the manifest for
 ``--resume``; a function of the grid for small ones). A worker builds its
 rows straight from the grid's columns (``Block.arrays``: a knob fixed within a (system,
@@ -10,9 +10,11 @@ exactly the output's columns and types — decided once, before anything runs, f
 and a one-point preflight per block. The worker writes that table as its chunk file (Arrow
 IPC, for ``--resume``) and this process memory-maps it and streams the chunks, in grid
 order, into the output writer and the summary/Pareto fold: no read-back-and-rewrite pass.
-Chunks run in this process (``-j 1``), on local cores with joblib's loky backend, or on a
-dask.distributed cluster through joblib's dask backend (there workers return their tables
-and this process writes the chunk files, so a remote cluster needs no shared disk).
+Chunks run in this process (``-j 1``); on local cores, ``-j N`` as N − 1 loky worker processes
+beside this one, which evaluates chunks too (``_execute_local``); or on a dask.distributed
+cluster through joblib's dask backend (there workers return their tables and this process
+writes the chunk files, so a remote cluster needs no shared disk). Local workers started for
+a big grid realise its spec variants beside this process while it is built (``realiser``).
 
 Output columns (issue 15): the knobs that vary within a (system, model) block, the swept
 axes and the design's identity (``hw.name``, ``model.name``) on every row, then the result
