@@ -180,12 +180,13 @@ def parse_set(item: str) -> tuple[str, Any]:
 
 
 def set_in(data: dict, keys: list[str], value: Any) -> None:
+    """``data[k1][k2]… = value``, copying every dict along the path (copy on write: the dicts
+    ``data`` shared with the caller's stay as they were); a missing or non-dict step becomes {}."""
     cur = data
     for k in keys[:-1]:
         nxt = cur.get(k)
-        if not isinstance(nxt, dict):
-            nxt = {}
-            cur[k] = nxt
+        nxt = dict(nxt) if isinstance(nxt, dict) else {}
+        cur[k] = nxt
         cur = nxt
     cur[keys[-1]] = value
 
@@ -257,14 +258,7 @@ def _apply(data: dict, sets: dict[str, Any] | None, head: str, roots: Any) -> di
     data = dict(data)
     for rest, value in sets.items():
         _check_path_once(head, tuple(tuple(c) for c in roots.values()), tuple(roots), f"{head}.{rest}")
-        cur = data
-        keys = rest.split(".")
-        for k in keys[:-1]:
-            nxt = cur.get(k)
-            nxt = dict(nxt) if isinstance(nxt, dict) else {}
-            cur[k] = nxt
-            cur = nxt
-        cur[keys[-1]] = value
+        set_in(data, rest.split("."), value)
     return data
 
 
