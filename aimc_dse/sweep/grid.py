@@ -194,11 +194,6 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-def _differs(v: Any, b: Any) -> bool:
-    """Not ``_same``; identical or equal values of one type (the common case) answered inline."""
-    return not (v is b or (type(v) is type(b) and v == b) or _same(v, b))
-
-
 # Realising a spec variant (validate + flatten) costs ~0.15 ms; a sweep over thousands of tile
 # counts realises thousands. With local workers started (``aimc-dse sweep -j N``) the runner
 # passes a Realiser that spreads them over the workers; below this many it is not worth it.
@@ -235,14 +230,16 @@ class _Part:
     def __init__(self, head: str, label: str, data: dict, src: str, sets: dict[str, Any], sweep_src: str, where: str):
         self.head, self.label, self.data, self.src, self.sets = head, label, data, src, sets
         self.sweep_src, self.where = sweep_src, where
-        self._cache: dict[str, dict[str, Any] | SpecError] = {}
         self._diffs: dict[str, dict[str, Any] | SpecError] = {}  # try_diff's, per variant
         self.joints: dict[tuple, dict[str, np.ndarray]] = {}  # _head_components' columns, per axis values
         if head == "hw":
             self.classes = loader.hw_classes(data)
         else:
             self.classes = [ModelSpec] if head == "model" else [Workload]
-        self.base = self.realise({})
+        try:
+            self.base = self._build({})
+        except SpecError as e:
+            raise self._blame(e, {}) from None
 
     def missing(self, path: str) -> str | None:
         """Why ``path`` is not a knob of this spec (None if it is).
@@ -294,15 +291,6 @@ class _Part:
         # a variant of the base spec: only the fields that differ are flattened
         return columns(spec, raw_columns(spec, prefix, (self.spec, self._raw)))
 
-    def try_realise(self, sets: dict[str, Any]) -> dict[str, Any] | SpecError:
-        k = _key(sets)
-        if k not in self._cache:
-            try:
-                self._cache[k] = self._build(sets)
-            except SpecError as e:
-                self._cache[k] = e
-        return self._cache[k]
-
     def args(self) -> tuple:
         """What rebuilds this part elsewhere (a worker process): ``_Part(*part.args())``."""
         return (self.head, self.label, self.data, self.src, self.sets, self.sweep_src, self.where)
@@ -324,7 +312,7 @@ class _Part:
 
     def _columns_changed(self, row: dict[str, Any]) -> dict[str, Any]:
         # unchanged leaves are the base's own objects (flatten_like): `is` settles most at once
-        return {c: row[c] for c, b in self.base.items() if row[c] is not b and _differs(row[c], b)}
+        return {c: row[c] for c, b in self.base.items() if row[c] is not b and not _same(row[c], b)}
 
     def _reshaped(self, row: dict[str, Any]) -> SpecError:
         """A variant whose columns are not the base's: it switches an optional group (a
@@ -337,7 +325,7 @@ class _Part:
 
     def realise_many(self, many: list[dict[str, Any]], realiser: Realiser | None) -> list[dict[str, Any]]:
         """``try_diff`` of every axis-value set of ``many`` in order (the first rejected one
-        raises, blamed as ``realise`` blames it); the uncached ones by ``realiser`` when given."""
+        raises, naming the sweep file and its axis); the uncached ones by ``realiser`` when given."""
         sets = [{p.partition(".")[2]: v for p, v in vals.items()} for vals in many]
         keys = [_key(x) for x in sets]
         if realiser is not None:
@@ -351,14 +339,6 @@ class _Part:
                 raise self._blame(got, vals)
             out.append(got)
         return out
-
-    def realise(self, axis_values: dict[str, Any]) -> dict[str, Any]:
-        """Head columns with the given axis values (full paths); SpecError naming the sweep file."""
-        sets = {p.partition(".")[2]: v for p, v in axis_values.items()}
-        got = self.try_realise(sets)
-        if isinstance(got, SpecError):
-            raise self._blame(got, axis_values)
-        return got
 
     def _blame(self, e: SpecError, values: dict[str, Any]) -> SpecError:
         problem = e.problem if e.field is None else f"{e.field}: {e.problem}"
