@@ -208,25 +208,20 @@ def changed_inputs(old: dict[str, str], new: dict[str, str]) -> list[str]:
 
 # ---- workers watch their parent ----------------------------------------------------------------
 
-_watchdog_started = False
-
 
 def _watch_parent(owner: int, period_s: float = 0.5) -> None:
-    """In a loky worker: exit as soon as the sweep process that started it is gone.
+    """In a local worker (the executor's initializer): exit as soon as the sweep process that
+    started it is gone.
 
     A SIGKILLed parent cannot shut its pool down; without this its workers (hundreds of MB
     each) would run on until their current chunk ends and linger afterwards.
     """
-    global _watchdog_started
-    if _watchdog_started or os.getpid() == owner:
-        return
     if os.getppid() != owner:
         # The sweep process is gone already (a worker's imports can outlast a kill -9 that
         # comes early, and the worker is then re-parented), or this process is not its child.
         if not _alive(owner):
             os._exit(1)
         return
-    _watchdog_started = True
     # Linux: ask the kernel to SIGKILL this worker when its parent dies. loky starts its
     # workers from the thread that first submits work (the sweep's main thread), so this
     # fires with the process. It needs no Python code to run, unlike the thread below,
@@ -358,7 +353,6 @@ class Job:
     filters: list[str]
     patterns: list[str] | None
     schema: pa.Schema | None = None  # the output's columns and types (None: every column seen, preflight)
-    owner_pid: int = 0  # the sweep process; loky workers exit when it dies
     fidelity: str = "closed"  # closed: cost.evaluate; event: the event-driven simulator (sim)
     folder: str | None = None  # the partial folder: workers write their chunk files there
     send: bool = True  # return the table (in-process and dask) or only write it (local workers)
@@ -500,8 +494,6 @@ def evaluate_rows(job: Job, start: int, stop: int) -> pa.Table:
 
 def evaluate_chunk(job: Job, k: int) -> tuple[int, int, pa.Table | None]:
     """Chunk ``k``: (k, points evaluated, table of kept rows, or None when only written to its file)."""
-    if job.owner_pid:
-        _watch_parent(job.owner_pid)
     start, stop = job.bounds(k)
     table = evaluate_rows(job, start, stop)
     if job.folder is not None:
@@ -551,15 +543,13 @@ def _check_scheduler(address: str, timeout_s: float = 3.0) -> None:
         raise SpecError(f"--scheduler {address}", None, f"cannot reach a dask scheduler there ({why})") from None
 
 
-_warm_up: list = []  # the warm-up futures of local workers (start_workers), until execute
-_warm_started: list = []  # … kept: the grid's realiser gives workers work once they are done
-_warm_jobs = 0  # … and how many worker processes they are
+_warm_up: list = []  # the warm-up futures of local workers (start_workers), one a worker, until execute
 _pool: Any = None  # the local workers' loky executor (``_executor``)
 
 
-def _warm(owner: int) -> int:
-    """In a fresh loky worker: watch the parent and import the cost models (what the first chunk would pay)."""
-    _watch_parent(owner)
+def _warm() -> int:
+    """In a fresh local worker (its initializer already watches the sweep process): import the
+    cost models, what the first chunk would pay."""
     from ..cost import aimc, gpu  # noqa: F401
 
     return os.getpid()
@@ -594,13 +584,12 @@ def worker_count(jobs: int) -> int:
 def start_workers(jobs: int) -> None:
     """Start the local workers for ``-j jobs`` now, without waiting: they import while the grid
     is built, then realise grid variants (``realiser``) and evaluate chunks (``execute``)."""
-    global _warm_up, _warm_jobs
+    global _warm_up
     workers = worker_count(jobs)
     if workers < 1 or _warm_up:
         return
-    _warm_jobs = workers
     pool = _executor(workers)
-    _warm_up = _warm_started[:] = [pool.submit(_warm, os.getpid()) for _ in range(workers)]
+    _warm_up = [pool.submit(_warm) for _ in range(workers)]
 
 
 def realiser() -> Callable[..., list] | None:
@@ -614,43 +603,54 @@ REALISE_BATCH = 256  # spec variants a worker realises per task
 
 
 def _realise_on_workers(part: Any, sets: list[dict[str, Any]]) -> list:
-    """Workers take batches from the front of the list as they become free (the first ones
-    still import the cost model) while this process realises from the back; each variant
-    is realised once, by whoever reaches it first."""
+    """Batches of the variants: workers take them from the front once their imports are done,
+    this process from the back (``_shared``); each is realised once, by whoever reaches it
+    first."""
     from collections import deque
-    from concurrent.futures import FIRST_COMPLETED, wait
 
     from ..specs.safe_io import note_recorded
 
-    pool = _executor(_warm_jobs)
-    todo = deque(enumerate(sets))
+    warm = _warm_up
+    items = list(enumerate(sets))
+    batches = deque(items[i: i + REALISE_BATCH] for i in range(0, len(items), REALISE_BATCH))
     got: list = [None] * len(sets)
+    for rows, inputs in _shared(_executor(len(warm)), batches, len(warm),
+                                submit=lambda pool, batch: pool.submit(_realise_indexed, part.args(), batch),
+                                own=lambda batch: ([(i, part.try_diff(x)) for i, x in batch], {}),
+                                ready=lambda: all(f.done() for f in warm)):
+        note_recorded(inputs)
+        for i, row in rows:
+            got[i] = row
+    return got
+
+
+def _shared(pool: Any, todo: Any, workers: int, submit: Callable, own: Callable,
+            ready: Callable[[], bool] = lambda: True) -> Iterator:
+    """The items of the deque ``todo`` done by ``workers`` local processes and this one, their
+    results yielded as they come: the workers take items from the front (two queued each, so
+    none waits for its next; only once ``ready()``), this process from the back, handing on
+    what the workers finished between its own items."""
+    from concurrent.futures import FIRST_COMPLETED, wait
+
     in_flight: dict = {}
 
-    def refill() -> None:  # two batches a worker: the next is there when one ends
-        if not all(f.done() for f in _warm_started):  # workers still importing: not waited for
+    def refill() -> None:
+        if not ready():
             return
-        while todo and len(in_flight) < 2 * _warm_jobs:
-            batch = [todo.popleft() for _ in range(min(REALISE_BATCH, len(todo)))]
-            in_flight[pool.submit(_realise_indexed, part.args(), batch)] = batch
-
-    def harvest(futures) -> None:
-        for f in futures:
-            in_flight.pop(f)
-            rows, inputs = f.result()
-            note_recorded(inputs)
-            for i, row in rows:
-                got[i] = row
+        while todo and len(in_flight) < 2 * workers:
+            item = todo.popleft()
+            in_flight[submit(pool, item)] = item
 
     refill()
-    while todo:
-        i, x = todo.pop()
-        got[i] = part.try_diff(x)
-        harvest([f for f in in_flight if f.done()])
+    while todo or in_flight:
+        for f in [f for f in in_flight if f.done()]:
+            in_flight.pop(f)
+            yield f.result()
         refill()
-    while in_flight:
-        harvest(wait(in_flight, return_when=FIRST_COMPLETED).done)
-    return got
+        if todo:
+            yield own(todo.pop())
+        elif in_flight:
+            wait(in_flight, return_when=FIRST_COMPLETED)
 
 
 def _realise_indexed(args: tuple, batch: list[tuple[int, dict[str, Any]]]) -> tuple[list, dict[str, str]]:
@@ -711,33 +711,14 @@ def execute(
 
 
 def _execute_local(job: Job, pending: list[int], workers: int) -> Iterator[tuple[int, int, pa.Table]]:
-    """The chunks on ``workers`` local processes and this one: the workers take chunks from the
-    front (two queued each, so none waits for the next), this process from the back, and it
-    hands on what the workers finished between its own chunks. The workers write their chunk
-    files; this process's chunks are written too, and fed from disk in their turn."""
+    """The chunks on ``workers`` local processes and this one (``_shared``). The workers write
+    their chunk files; this process's chunks are written too, and fed from disk in their turn."""
     from collections import deque
-    from concurrent.futures import FIRST_COMPLETED, wait
-
-    pool = _executor(workers)
-    todo = deque(pending)
-    in_flight: dict = {}
-
-    def refill() -> None:
-        while todo and len(in_flight) < 2 * workers:
-            k = todo.popleft()
-            in_flight[pool.submit(evaluate_chunk, job, k)] = k
 
     try:
-        refill()
-        while todo or in_flight:
-            for f in [f for f in in_flight if f.done()]:
-                in_flight.pop(f)
-                yield f.result()
-            refill()
-            if todo:
-                yield evaluate_chunk(job, todo.pop())
-            elif in_flight:
-                wait(in_flight, return_when=FIRST_COMPLETED)
+        yield from _shared(_executor(workers), deque(pending), workers,
+                           submit=lambda pool, k: pool.submit(evaluate_chunk, job, k),
+                           own=lambda k: evaluate_chunk(job, k))
     except BaseException:
         stop_workers(kill=True)  # Ctrl-C, a failed chunk: abandon the workers' chunks at once
         raise
@@ -926,7 +907,6 @@ def _run_sweep(sweep, grid, output, *, jobs, backend, scheduler, resume, force, 
         if timings is not None:
             timings["chunk sizing"] = time.process_time() - c0
         if backend == "loky":
-            job.owner_pid = os.getpid()
             job.folder = str(folder)
         manifest = {
             "grid": grid.digest(),
