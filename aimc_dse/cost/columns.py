@@ -69,13 +69,13 @@ class Cols:
         return np.broadcast_to(a, (self.n,)) if a.ndim == 0 else a
 
     def _typed(self, key: str, default: Any, dtype: Any) -> np.ndarray:
-        # read-only and converted once: the model reads some columns in several places
+        # converted once (the model reads some columns in several places) and handed out as a
+        # read-only view, since every reader shares it
         k = (key, np.dtype(dtype).char, None if key in self._d else repr(default))
         got = self._typed_cache.get(k)
         if got is None:
-            got = self.raw(key, default).astype(dtype, copy=False)
-            if got.flags.writeable and got.base is None and key in self._d and got is not self._d[key]:
-                got.flags.writeable = False
+            got = self.raw(key, default).astype(dtype, copy=False).view()
+            got.flags.writeable = False
             self._typed_cache[k] = got
         return got
 

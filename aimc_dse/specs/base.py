@@ -63,7 +63,7 @@ def _in_bounds(v: Any) -> bool:
 
 def _check_number(v: Any, depth: int = 0) -> None:
     """ValueError for an int or float outside the generic limits (recursing into lists/dicts)."""
-    if _in_bounds(v) or isinstance(v, bool) or v is None:
+    if _in_bounds(v):
         return
     if isinstance(v, int):
         if abs(v) > MAX_INT:

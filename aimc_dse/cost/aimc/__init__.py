@@ -70,8 +70,9 @@ def aimc_cost(c: Cols) -> dict[str, Array]:
 
 # Sweeps hold many points per design (hardware, model and the workload's knobs but the
 # batch and the request's lengths): the design's structures — blocks, mapping, tile loads,
-# stages, phases, per-token work — are computed once per distinct design in a chunk and
-# gathered to its points. Tests switch this off to check it changes nothing.
+# stages, phases, per-token work — are computed once per run of consecutive points sharing
+# a design (design_runs) and gathered to its points. Tests switch this off to check it
+# changes nothing.
 DEDUPE = True
 PER_POINT = ("workload.batch", "workload.prompt_len", "workload.gen_len")
 

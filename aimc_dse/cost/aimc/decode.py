@@ -101,10 +101,6 @@ class Lines:
     def at(self, nn: Array, idx: Array | slice = slice(None)) -> Array:
         return (self.s[:, idx] * nn + self.i[:, idx]).max(axis=0)
 
-    @property
-    def max_slope(self) -> Array:
-        return self.s.max(axis=0)
-
 
 @dataclass(frozen=True)
 class Envelope:
