@@ -76,6 +76,13 @@ def fitting(df: pd.DataFrame) -> pd.DataFrame:
     return df[df["fits"].fillna(False).astype(bool).to_numpy()]
 
 
+def _first_best(v: np.ndarray) -> tuple[int, float]:
+    """(the first row with the largest finite value, that value; −inf if none is finite)."""
+    v = np.where(np.isfinite(v), v, -np.inf)
+    i = int(np.argmax(v))
+    return i, float(v[i])
+
+
 def _numbers(col) -> np.ndarray:
     """A result column as floats (nulls and text as NaN), as ``pd.to_numeric(errors="coerce")`` reads it."""
     import pyarrow as pa
@@ -123,9 +130,7 @@ class Summary:
         keep = []
         for m in self.metrics:
             if m in t.column_names:
-                v = _numbers(t[m])[idx]
-                v = np.where(np.isfinite(v), v, -np.inf)
-                keep.append(idx[int(np.argmax(v))])
+                keep.append(idx[_first_best(_numbers(t[m])[idx])[0]])
         if all(m in t.column_names for m in self.front.metrics):
             vals = np.column_stack([_numbers(t[m])[idx] for m in self.front.metrics])
             keep.extend(idx[pareto_values(vals, self.front.maximize)])
@@ -143,13 +148,11 @@ class Summary:
         for m in self.metrics:
             if m not in df.columns:
                 continue
-            v = pd.to_numeric(df[m], errors="coerce").to_numpy(dtype=float)
-            v = np.where(np.isfinite(v), v, -np.inf)
-            i = int(np.argmax(v))
-            if not np.isfinite(v[i]):
+            i, best = _first_best(pd.to_numeric(df[m], errors="coerce").to_numpy(dtype=float))
+            if not np.isfinite(best):
                 continue
             # Strictly better only: the first best row (in grid order) wins ties.
-            if m not in self.best or v[i] > float(self.best[m][m]):
+            if m not in self.best or best > float(self.best[m][m]):
                 self.best[m] = df.iloc[i]
         missing = [m for m in self.front.metrics if m not in df.columns]
         if missing:
