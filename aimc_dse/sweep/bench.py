@@ -122,11 +122,6 @@ def _cpu() -> float:
     return s.ru_utime + s.ru_stime + c.ru_utime + c.ru_stime
 
 
-def _shutdown_workers() -> None:
-    """Stop the local workers, so their CPU time and peak memory are counted as children's."""
-    runner.stop_workers()
-
-
 def _load() -> str:
     return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
@@ -159,7 +154,7 @@ def end_to_end(sweep: SweepSpec, out: Path, jobs: int, chunk_size: int | None) -
     timings: dict[str, float] = {}
     res = run_sweep(sweep, grid, out, jobs=jobs, quiet=True, chunk_size=chunk_size, timings=timings, force=True)
     wall = time.perf_counter() - t0
-    _shutdown_workers()
+    runner.stop_workers()  # ended, so their CPU time and peak memory count as children's
     cpu = _cpu() - c0
     phases = {"grid building": c_grid, **{k: v for k, v in timings.items()}, **dict(runner.PHASES)}
     return {"n": grid.n, "rows": res.rows, "wall": wall, "cpu": cpu, "phases": phases, "size": out.stat().st_size, "grid": grid,
@@ -196,7 +191,7 @@ def main(argv: list[str] | None = None) -> int:
         csv = Path(tmp) / "bench.csv"
         t = time.perf_counter()
         run_sweep(sweep, runs[args.jobs]["grid"], csv, jobs=args.jobs, quiet=True, chunk_size=args.chunk_size, force=True)
-        _shutdown_workers()
+        runner.stop_workers()
         print(f"CSV by default: {csv.stat().st_size / 1e6:,.1f} MB ({csv.stat().st_size / runs[1]['n']:.0f} bytes a point) "
               f"in {time.perf_counter() - t:.2f} s on {args.jobs} core(s)", flush=True)
     one = runs[1]
