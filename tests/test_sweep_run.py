@@ -5,8 +5,10 @@ These run the real cost models (AIMC and GPU) on small grids cut into small chun
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -56,6 +58,49 @@ def test_two_loky_workers_give_the_same_bytes_as_one(small, tmp_path):
     code, _, err = invoke(sweep_cmd(path, tmp_path / "j2.csv", "-j", "2"))
     assert code == 0, err
     assert (tmp_path / "j2.csv").read_bytes() == ref
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_forked_and_spawned_workers_give_the_same_bytes_as_one_core(small, tmp_path, method):
+    path, ref, _ = small
+    out = tmp_path / f"{method}.csv"
+    env = {**os.environ, "AIMC_DSE_START_METHOD": method}
+    proc = subprocess.run(entry_point() + [str(a) for a in sweep_cmd(path, out, "-j", "2")], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert out.read_bytes() == ref
+
+
+START_METHOD = """
+import sys, threading
+from aimc_dse.sweep import runner
+print(runner.start_method())
+threading.Thread(target=threading.Event().wait, args=(5,), daemon=True).start()
+print(runner.start_method())
+"""
+
+
+def test_workers_are_forked_only_while_the_process_has_one_thread(tmp_path):
+    def run(method: str | None) -> subprocess.CompletedProcess:
+        env = {k: v for k, v in os.environ.items() if k != "AIMC_DSE_START_METHOD"}
+        if method is not None:
+            env["AIMC_DSE_START_METHOD"] = method
+        return subprocess.run([sys.executable, "-c", START_METHOD], env=env, capture_output=True, text=True, timeout=120)
+
+    assert run(None).stdout.split() == ["fork", "spawn"]
+    assert run("spawn").stdout.split() == ["spawn", "spawn"]
+    bad = run("thread")
+    assert bad.returncode != 0 and "AIMC_DSE_START_METHOD" in bad.stderr and "use fork or spawn" in bad.stderr
+
+
+def test_an_unknown_start_method_is_one_line_exit_2(small, tmp_path):
+    path, _, _ = small
+    env = {**os.environ, "AIMC_DSE_START_METHOD": "threads"}
+    proc = subprocess.run(entry_point() + [str(a) for a in sweep_cmd(path, tmp_path / "x.csv", "-j", "2")], env=env,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "AIMC_DSE_START_METHOD" in proc.stderr, proc.stderr
+    assert not (tmp_path / "x.csv").exists()
 
 
 def test_a_dask_cluster_gives_the_same_bytes_as_one_core(small, tmp_path, dask_scheduler):

@@ -53,10 +53,12 @@ def default_sigint():
     signal.signal(signal.SIGINT, signal.SIG_DFL)
 
 
-def start(args, cwd) -> subprocess.Popen:
+def start(args, cwd, start_method: str | None = None) -> subprocess.Popen:
+    env = None if start_method is None else {**os.environ, "AIMC_DSE_START_METHOD": start_method}
     return subprocess.Popen(
         entry_point() + [str(a) for a in args],
         cwd=cwd,
+        env=env,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -344,24 +346,34 @@ def workers_left_after_kill(proc: subprocess.Popen, ready, what: str) -> tuple[l
     return workers, cmds
 
 
-def test_workers_exit_when_the_sweep_process_is_killed(tmp_path):
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_workers_exit_when_the_sweep_process_is_killed(tmp_path, method):
     # A long grid (we kill it early): the workers are surely busy when we look at them.
     path = write_sweep(tmp_path, dict(SLOW, axes=dict(SLOW["axes"], **{"hw.tiles": [1024 + 64 * i for i in range(200)]})))
     out = tmp_path / "w.csv"
-    proc = start(["sweep", path, "-o", out, "-j", "2", "--chunk-size", "1", "-q"], tmp_path)
-    workers, left = workers_left_after_kill(proc, lambda: len(chunks(out)) >= 2, "chunks from the workers")
-    assert workers, "loky started worker processes"
+    proc = start(["sweep", path, "-o", out, "-j", "2", "--chunk-size", "1", "-q"], tmp_path, method)
+    own = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
+    forks = []
+
+    def ready() -> bool:
+        forks[:] = [Path(f"/proc/{p}/cmdline").read_bytes() == own for p in children(proc.pid)]
+        return len(chunks(out)) >= 2
+
+    workers, left = workers_left_after_kill(proc, ready, "chunks from the workers")
+    assert workers, "the sweep started worker processes"
+    # a forked worker runs the sweep's own command line; loky's run their own
+    assert any(forks) == (method == "fork"), forks
     assert not left, f"workers outlived the killed sweep: {left}"
 
 
 def test_workers_started_early_exit_when_the_sweep_is_killed_while_they_import(tmp_path):
     """A big grid starts its workers before the grid is built; a kill -9 that comes while they
     still import must not leave them behind (their watchdog starts after the imports, when
-    the sweep process is already gone)."""
+    the sweep process is already gone). Spawned workers import; forked ones do not."""
     tiles = {"start": 256, "stop": 256 + 64 * 9999, "num": 10_000}
     path = write_sweep(tmp_path, {"name": "early", "systems": ["nature-3d-aimc", "hermes-3d"], "models": ["mixtral-8x7b"],
                                   "axes": {"hw.tiles": tiles, "workload.batch": {"pow2": [1, 64]}, "workload.gen_len": [8, 64]}})
-    proc = start(["sweep", path, "-o", tmp_path / "e.parquet", "-j", "2", "-q"], tmp_path)
+    proc = start(["sweep", path, "-o", tmp_path / "e.parquet", "-j", "2", "-q"], tmp_path, "spawn")
     _, left = workers_left_after_kill(proc, lambda: len(children(proc.pid)) >= 2, "worker processes")
     assert not left, f"workers outlived a sweep killed while they imported: {left}"
 

@@ -164,6 +164,9 @@ class OutputLock:
 
     def release(self) -> None:
         if self.fd is not None:
+            # Unlock before closing: a worker forked while the lock was held shares this open
+            # file (and so the lock), which closing our descriptor alone would not release.
+            fcntl.flock(self.fd, fcntl.LOCK_UN)
             os.close(self.fd)
             self.fd = None
 
@@ -544,25 +547,76 @@ def _check_scheduler(address: str, timeout_s: float = 3.0) -> None:
 
 
 _warm_up: list = []  # the warm-up futures of local workers (start_workers), one a worker, until execute
-_pool: Any = None  # the local workers' loky executor (``_executor``)
+_pool: Any = None  # the local workers' executor (``_executor``)
+_pool_size = 0  # its worker count
+_pool_forked = False  # whether its workers are forks of this process (else loky's fresh interpreters)
+
+START_METHOD_ENV = "AIMC_DSE_START_METHOD"  # fork (the default, where safe) or spawn
 
 
 def _warm() -> int:
-    """In a fresh local worker (its initializer already watches the sweep process): import the
-    cost models, what the first chunk would pay."""
+    """In a local worker (its initializer already watches the sweep process): import the cost
+    models, what the first chunk would pay (nothing, in a forked worker)."""
     from ..cost import aimc, gpu  # noqa: F401
 
     return os.getpid()
 
 
+def start_method() -> str:
+    """How local workers start: ``fork`` on Linux while this process runs no thread but its
+    main one, else ``spawn`` (loky's fresh interpreters); ``AIMC_DSE_START_METHOD=spawn``
+    asks for spawn always.
+
+    A fork copies only the calling thread, so a lock another Python thread held (logging, an
+    event loop's) would stay locked in the child forever; with one thread there is none.
+    (numpy's and arrow's native thread pools re-initialise themselves in a forked child: both
+    register ``pthread_atfork`` handlers.) A notebook kernel, or a process running a dask
+    client, has threads and gets spawned workers."""
+    import multiprocessing
+
+    asked = os.environ.get(START_METHOD_ENV, "").strip().lower() or "fork"
+    if asked not in ("fork", "spawn"):
+        raise SpecError(START_METHOD_ENV, None, f"unknown start method {asked!r}; use fork or spawn")
+    if (asked == "fork" and sys.platform == "linux" and "fork" in multiprocessing.get_all_start_methods()
+            and threading.active_count() == 1):
+        return "fork"
+    return "spawn"
+
+
+def _forked_worker(owner: int) -> None:
+    """A forked worker's initializer: Ctrl-C is the sweep process's to handle (it kills its
+    workers), then watch it as every worker does."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _watch_parent(owner)
+
+
 def _executor(workers: int) -> Any:
-    """The local worker processes (loky's reusable executor): they watch this process from
-    their start (``_watch_parent`` as the initializer), so a worker still starting when the
-    sweep is killed exits too."""
-    global _pool
+    """The local worker processes. Forks of this process where that is safe (``start_method``):
+    they start in milliseconds with the cost models already imported, where a fresh
+    interpreter spends ~0.5 s of CPU importing them (a third of what a second core adds to a
+    1 M-point sweep, issue 15). Otherwise loky's reusable executor. Either way they watch this
+    process from their start (``_watch_parent`` in the initializer), so a worker still starting
+    when the sweep is killed exits too."""
+    global _pool, _pool_size, _pool_forked
+    if _pool is not None and _pool_forked and _pool_size == workers:
+        return _pool
+    if _pool is not None and _pool_forked:
+        stop_workers()
+    if _pool is None and start_method() == "fork":
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        from ..cost import aimc, gpu  # noqa: F401  (imported once, here, for every worker)
+
+        # The workers are forked at the first submit, before the executor starts its own thread.
+        _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
+                                    initializer=_forked_worker, initargs=(os.getpid(),))
+        _pool_size, _pool_forked = workers, True
+        return _pool
     from joblib.externals.loky import get_reusable_executor
 
     _pool = get_reusable_executor(max_workers=workers, timeout=300, initializer=_watch_parent, initargs=(os.getpid(),))
+    _pool_size, _pool_forked = workers, False
     return _pool
 
 
@@ -570,8 +624,17 @@ def stop_workers(kill: bool = False) -> None:
     """Shut the local workers down (``kill``: at once, their current chunks abandoned)."""
     global _pool
     pool, _pool = _pool, None
-    if pool is not None:
+    if pool is None:
+        return
+    if not _pool_forked:
         pool.shutdown(wait=not kill, kill_workers=kill)
+        return
+    if kill:
+        # concurrent.futures (before Python 3.14's kill_workers) has no way to stop a busy
+        # worker: kill its processes, which the executor then sees as a broken pool.
+        for process in list((pool._processes or {}).values()):
+            process.kill()
+    pool.shutdown(wait=not kill, cancel_futures=True)
 
 
 def worker_count(jobs: int) -> int:
@@ -617,7 +680,7 @@ def _realise_on_workers(part: Any, sets: list[dict[str, Any]]) -> list:
     for rows, inputs in _shared(_executor(len(warm)), batches, len(warm),
                                 submit=lambda pool, batch: pool.submit(_realise_indexed, part.args(), batch),
                                 own=lambda batch: ([(i, part.try_diff(x)) for i, x in batch], {}),
-                                ready=lambda: all(f.done() for f in warm)):
+                                after=warm):
         note_recorded(inputs)
         for i, row in rows:
             got[i] = row
@@ -625,32 +688,77 @@ def _realise_on_workers(part: Any, sets: list[dict[str, Any]]) -> list:
 
 
 def _shared(pool: Any, todo: Any, workers: int, submit: Callable, own: Callable,
-            ready: Callable[[], bool] = lambda: True) -> Iterator:
+            after: Any = (), in_order: bool = False) -> Iterator:
     """The items of the deque ``todo`` done by ``workers`` local processes and this one, their
-    results yielded as they come: the workers take items from the front (two queued each, so
-    none waits for its next; only once ``ready()``), this process from the back, handing on
-    what the workers finished between its own items."""
-    from concurrent.futures import FIRST_COMPLETED, wait
+    results yielded as they come (any order).
 
-    in_flight: dict = {}
+    Each worker holds one item and is handed the next the moment it finishes (from the
+    executor's thread, a future's done-callback), not when this process next looks: this
+    process may be busy for a while with its own item or with what is yielded (writing), and
+    a worker with a second item queued instead would leave this process idle at the end.
+    Workers start once the futures ``after`` (their warm-up) are done. Workers take items from
+    the front; this process from the back, or (``in_order``) the front too, so that results
+    come nearly in order and a consumer that must use them in order (the output writer) keeps
+    pace instead of holding this process's items to the end."""
+    import queue
 
-    def refill() -> None:
-        if not ready():
-            return
-        while todo and len(in_flight) < 2 * workers:
+    finished: queue.SimpleQueue = queue.SimpleQueue()  # the workers' futures, as they finish
+    lock = threading.Lock()  # todo, running and open are shared with the executor's thread
+    running = 0
+    open_ = True
+
+    def launch(_: Any = None) -> None:
+        nonlocal running
+        with lock:
+            if not (open_ and todo and running < workers and all(f.done() for f in after)):
+                return
             item = todo.popleft()
-            in_flight[submit(pool, item)] = item
+            running += 1
+        try:
+            future = submit(pool, item)
+        except RuntimeError as e:  # the pool is shut down or broken (Ctrl-C, a dead worker)
+            finished.put(e)
+            return
+        future.add_done_callback(done)
 
-    refill()
-    while todo or in_flight:
-        for f in [f for f in in_flight if f.done()]:
-            in_flight.pop(f)
-            yield f.result()
-        refill()
-        if todo:
-            yield own(todo.pop())
-        elif in_flight:
-            wait(in_flight, return_when=FIRST_COMPLETED)
+    def done(future: Any) -> None:
+        nonlocal running
+        with lock:
+            running -= 1
+        finished.put(future)
+        launch()
+
+    def result(f: Any) -> Any:
+        if isinstance(f, BaseException):
+            raise f
+        return f.result()
+
+    total = len(todo)
+    for f in after:
+        f.add_done_callback(launch)
+    for _ in range(workers):
+        launch()
+    given = 0
+    try:
+        while given < total:
+            while not finished.empty():
+                given += 1
+                yield result(finished.get())
+            with lock:
+                item = (todo.popleft() if in_order else todo.pop()) if todo else None
+            if item is not None:
+                given += 1
+                yield own(item)
+            elif given < total:
+                try:
+                    f = finished.get(timeout=0.5)  # a timeout keeps Ctrl-C deliverable
+                except queue.Empty:
+                    continue
+                given += 1
+                yield result(f)
+    finally:
+        with lock:
+            open_ = False  # a worker finishing now is given nothing more
 
 
 def _realise_indexed(args: tuple, batch: list[tuple[int, dict[str, Any]]]) -> tuple[list, dict[str, str]]:
@@ -718,10 +826,14 @@ def _execute_local(job: Job, pending: list[int], workers: int) -> Iterator[tuple
     try:
         yield from _shared(_executor(workers), deque(pending), workers,
                            submit=lambda pool, k: pool.submit(evaluate_chunk, job, k),
-                           own=lambda k: evaluate_chunk(job, k))
+                           own=lambda k: evaluate_chunk(job, k), in_order=True)
     except BaseException:
         stop_workers(kill=True)  # Ctrl-C, a failed chunk: abandon the workers' chunks at once
         raise
+    if _pool_forked:
+        # Forks are cheap to make and copy this process as it was: the next run gets fresh
+        # ones rather than workers holding what this process held then.
+        stop_workers()
 
 
 # ---- progress --------------------------------------------------------------------------------
