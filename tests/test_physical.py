@@ -196,3 +196,24 @@ def test_old_preset_stays_reachable():
     assert r["tier_blocks"] == 197872 and r["area_mm2"] == pytest.approx(210.0)
     assert r["energy_nj.passive"] == pytest.approx(5.0 * r["latency_ns"])
     assert np.isclose(r["tokens_per_s"], 1278, rtol=1e-3)
+
+
+def test_derived_mvm_figures_are_the_same_with_and_without_the_derivation_cache():
+    # A sweep validates thousands of variants with the same converters; their MVM figures are
+    # derived once (specs/hardware.py _DERIVED). Any converter, encoding, stack or tier change
+    # must still give its own figures, equal to a fresh derivation.
+    from aimc_dse.specs import hardware
+
+    variants = [{}, {"converters.adc_bits": 9}, {"converters.adc_bits": 9.0}, {"converters.input_mode": "bit_serial"},
+                {"converters.adc_overlaps_input": False}, {"encoding.devices_per_weight": 2}, {"stack_height": 160},
+                {"tier_cols": 256}, {"tiles": 700}, {"stack.mvm_latency_ns_per_tier": 0.05}]
+    for hw in ("nature-3d-aimc", "hermes-3d"):
+        cached = [load_hardware(hw, sets) for sets in variants for _ in range(2)]
+        fresh = []
+        for sets in variants:
+            hardware._DERIVED.clear()
+            fresh.append(load_hardware(hw, sets))
+        assert [(h.mvm_latency_ns, h.mvm_energy_nj) for h in cached[::2]] == [(h.mvm_latency_ns, h.mvm_energy_nj) for h in fresh]
+        assert [(h.mvm_latency_ns, h.mvm_energy_nj) for h in cached[1::2]] == [(h.mvm_latency_ns, h.mvm_energy_nj) for h in fresh]
+        figures = {(h.mvm_latency_ns, h.mvm_energy_nj) for h in fresh}
+        assert len(figures) >= 6  # the changes above do move the figures

@@ -18,6 +18,25 @@ from .base import MAX_STACK, MAX_TIER_DIM, MAX_TILES, MAX_UNITS, Spec
 from .digital import DigitalCompute
 from .physical import Converters, Encoding, KvSram, Stack, StaticPower, converter_energy_nj, converter_latency_ns
 
+# The MVM figures the converters give, by the inputs they follow from as given (a sweep over
+# tile counts validates thousands of variants with the same converters: derived once).
+_DERIVED: dict[tuple, tuple[float, float]] = {}
+
+
+def _derivation_key(data: dict[str, Any]) -> tuple | None:
+    """What ``_derive_from_converters`` reads, as a hashable key (None when a part is not plain
+    values, e.g. nested lists: then it is derived afresh)."""
+    try:
+        key = tuple(tuple(sorted(g.items())) if isinstance(g, dict) else g
+                    for g in (data["converters"], data.get("encoding"), data.get("stack"),
+                              data.get("tier_cols"), data.get("stack_height")))
+        hash(key)
+    except (KeyError, TypeError):
+        return None
+    # bool and int (and 1 and 1.0) hash alike; the types keep True and 1 apart
+    return key + (tuple(type(v).__name__ for g in key if isinstance(g, tuple) for _, v in g),
+                  type(data.get("tier_cols")).__name__, type(data.get("stack_height")).__name__)
+
 
 class OpCost(Spec):
     """Cost of one digital vector op of size s, as the references fit it (§A.5.2).
@@ -237,21 +256,30 @@ class AimcHardware(Spec):
         """With converters, the MVM latency and energy follow from them (shown by ``show``)."""
         if not isinstance(data, dict) or not isinstance(data.get("converters"), dict):
             return data
-        try:
-            conv = Converters.model_validate(data["converters"])
-            enc = Encoding.model_validate(data.get("encoding") or {})
-            stack = Stack.model_validate(data.get("stack") or {})
-            cols, z = int(data["tier_cols"]), int(data["stack_height"])
-        except (KeyError, TypeError, ValueError, OverflowError):
-            return data  # field validation reports what is wrong
-        if not (0 < cols <= MAX_TIER_DIM and 0 < z <= MAX_STACK):
-            return data  # out of bounds: field validation names it (before any arithmetic overflows)
-        serial = conv.input_mode == "bit_serial"
-        t = converter_latency_ns(conv.input_bits, serial, conv.input_ns_per_step, conv.adc_bits, conv.adc_ns_per_lsb,
-                                 conv.adc_overlaps_input, conv.overhead_ns) + stack.mvm_latency_ns_per_tier * z
-        e = converter_energy_nj(conv.input_bits, serial, cols // enc.devices_per_weight, conv.adc_bits,
-                                conv.adc_fj_per_step, conv.array_pj_per_step, conv.overhead_nj) \
-            + stack.mvm_energy_nj_per_tier * z
+        inputs = _derivation_key(data)
+        derived_te = _DERIVED.get(inputs) if inputs is not None else None
+        if derived_te is None:
+            try:
+                conv = Converters.model_validate(data["converters"])
+                enc = Encoding.model_validate(data.get("encoding") or {})
+                stack = Stack.model_validate(data.get("stack") or {})
+                cols, z = int(data["tier_cols"]), int(data["stack_height"])
+            except (KeyError, TypeError, ValueError, OverflowError):
+                return data  # field validation reports what is wrong
+            if not (0 < cols <= MAX_TIER_DIM and 0 < z <= MAX_STACK):
+                return data  # out of bounds: field validation names it (before any arithmetic overflows)
+            serial = conv.input_mode == "bit_serial"
+            t = converter_latency_ns(conv.input_bits, serial, conv.input_ns_per_step, conv.adc_bits, conv.adc_ns_per_lsb,
+                                     conv.adc_overlaps_input, conv.overhead_ns) + stack.mvm_latency_ns_per_tier * z
+            e = converter_energy_nj(conv.input_bits, serial, cols // enc.devices_per_weight, conv.adc_bits,
+                                    conv.adc_fj_per_step, conv.array_pj_per_step, conv.overhead_nj) \
+                + stack.mvm_energy_nj_per_tier * z
+            derived_te = (float(t), float(e))
+            if inputs is not None:
+                if len(_DERIVED) >= 1024:
+                    _DERIVED.clear()
+                _DERIVED[inputs] = derived_te
+        t, e = derived_te
         for key, derived in (("mvm_latency_ns", float(t)), ("mvm_energy_nj", float(e))):
             given = data.get(key)
             if given is not None and (isinstance(given, bool) or not isinstance(given, (int, float))
