@@ -10,8 +10,9 @@ exactly the output's columns and types — decided once, before anything runs, f
 and a one-point preflight per block. The worker writes that table as its chunk file (Arrow
 IPC, for ``--resume``) and this process memory-maps it and streams the chunks, in grid
 order, into the output writer and the summary/Pareto fold: no read-back-and-rewrite pass.
-Chunks run in this process (``-j 1``); on local cores, ``-j N`` as N − 1 loky worker processes
-beside this one, which evaluates chunks too (``_execute_local``); or on a dask.distributed
+Chunks run in this process (``-j 1``); on local cores, ``-j N`` as N − 1 worker processes
+beside this one, which evaluates chunks too (``_execute_local``; the workers are forks of
+this process where that is safe, else loky's: ``start_method``); or on a dask.distributed
 cluster through joblib's dask backend (there workers return their tables and this process
 writes the chunk files, so a remote cluster needs no shared disk). Local workers started for
 a big grid realise its spec variants beside this process while it is built (``realiser``).
@@ -30,7 +31,7 @@ Safety (issue 16): one run writes an output at a time — an exclusive ``fcntl.f
 holder's PID; the kernel releases the lock when its holder dies, so a stale lock of a killed
 run is simply taken over). ``inputs.json`` there records the SHA-256 of every file the sweep
 read (sweep file, specs, traces, selection files); ``--resume`` refuses if one has changed.
-Local (loky) workers watch their parent and exit when it dies; stale temporary files of a
+Local workers watch their parent and exit when it dies; stale temporary files of a
 killed run are removed by the next one; an interrupt says truthfully whether the output was
 completed.
 """
@@ -227,9 +228,9 @@ def _watch_parent(owner: int, period_s: float = 0.5) -> None:
         if not _alive(owner):
             os._exit(1)
         return
-    # Linux: ask the kernel to SIGKILL this worker when its parent dies. loky starts its
-    # workers from the thread that first submits work (the sweep's main thread), so this
-    # fires with the process. It needs no Python code to run, unlike the thread below,
+    # Linux: ask the kernel to SIGKILL this worker when its parent dies (strictly: when the
+    # thread that started it ends). Both executors start their workers from the first
+    # submit, which comes from the sweep's main thread, so this fires with the process. It needs no Python code to run, unlike the thread below,
     # which is the portable fallback (it cannot run once the interpreter is finalising).
     try:
         import ctypes
@@ -701,12 +702,14 @@ def _shared(pool: Any, todo: Any, workers: int, submit: Callable, own: Callable,
     executor's thread, a future's done-callback), not when this process next looks: this
     process may be busy for a while with its own item or with what is yielded (writing).
     With ``depth`` 2 a worker finds its next item waiting when it finishes one, except near
-    the end, where one each leaves the last items to whoever is free.
-    The hand-over needs the GIL, which this process's own item holds: the switch interval
-    is lowered meanwhile (5 ms → 0.5 ms) so that it is not kept waiting. Workers start once the futures ``after`` (their warm-up) are done. Workers take items from
-    the front; this process from the back, or (``in_order``) the front too, so that results
-    come nearly in order and a consumer that must use them in order (the output writer) keeps
-    pace instead of holding this process's items to the end."""
+    the end, where one each leaves the last items to whoever is free. The hand-over needs
+    the GIL, which this process's own item holds: the switch interval is lowered meanwhile
+    (5 ms → 0.5 ms) so that it is not kept waiting. Workers start once the futures ``after``
+    (their warm-up) are done.
+
+    Workers take items from the front; this process from the back, or (``in_order``) the
+    front too, so that results come nearly in order and a consumer that must use them in
+    order (the output writer) keeps pace instead of holding this process's items to the end."""
     import queue
 
     finished: queue.SimpleQueue = queue.SimpleQueue()  # the workers' futures, as they finish
