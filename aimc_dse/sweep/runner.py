@@ -721,7 +721,7 @@ def _shared(pool: Any, todo: Any, workers: int, submit: Callable, own: Callable,
         """Give the workers items until they hold what they may."""
         nonlocal running
         while True:
-            with lock:
+            with lock:  # held while submitting: once the loop has ended, nothing is submitted
                 # a second item each only while more remain than the workers would hold: the
                 # last ones are shared with this process
                 held = depth * workers if len(todo) > depth * workers else workers
@@ -729,12 +729,12 @@ def _shared(pool: Any, todo: Any, workers: int, submit: Callable, own: Callable,
                     return
                 item = todo.popleft()
                 running += 1
-            try:
-                future = submit(pool, item)
-            except RuntimeError as e:  # the pool is shut down or broken (Ctrl-C, a dead worker)
-                finished.put(e)
-                return
-            future.add_done_callback(done)
+                try:
+                    future = submit(pool, item)
+                except RuntimeError as e:  # the pool is shut down or broken (Ctrl-C, a dead worker)
+                    finished.put(e)
+                    return
+            future.add_done_callback(done)  # outside the lock: it runs ``done`` at once if finished
 
     def done(future: Any) -> None:
         nonlocal running
