@@ -93,6 +93,31 @@ def test_workers_are_forked_only_while_the_process_has_one_thread(tmp_path):
     assert bad.returncode != 0 and "AIMC_DSE_START_METHOD" in bad.stderr and "use fork or spawn" in bad.stderr
 
 
+FORKED_RUN = """
+import gc, sys
+from aimc_dse.sweep import runner
+from aimc_dse.sweep.grid import load_grid
+spec, grid = load_grid(sys.argv[1])
+frozen = []
+runner.run_sweep(spec, grid, sys.argv[2], jobs=2, quiet=True, chunk_size=4,
+                 on_chunk=lambda k: frozen.append((runner._pool_forked, gc.get_freeze_count())))
+print(all(forked for forked, _ in frozen), min(n for _, n in frozen) > 0, gc.get_freeze_count())
+"""
+
+
+def test_forked_workers_run_with_the_collector_frozen_and_it_is_thawed_after(small, tmp_path):
+    # Forks share this process's pages; the collector's passes would write into every object
+    # and copy those pages (gc.freeze before the fork, gc.unfreeze once the forks are gone).
+    path, ref, _ = small
+    out = tmp_path / "f.csv"
+    env = {k: v for k, v in os.environ.items() if k != "AIMC_DSE_START_METHOD"}
+    done = subprocess.run([sys.executable, "-c", FORKED_RUN, str(path), str(out)], env=env, capture_output=True,
+                          text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["True", "True", "0"]
+    assert out.read_bytes() == ref
+
+
 def test_an_unknown_start_method_is_one_line_exit_2(small, tmp_path):
     path, _, _ = small
     env = {**os.environ, "AIMC_DSE_START_METHOD": "threads"}

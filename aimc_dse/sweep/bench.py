@@ -9,28 +9,31 @@ Printed, with the machine's load average beside them (a benchmark, not a test: n
 asserts a time):
 
 * start-up: ``aimc-dse --help`` and importing the sweep machinery and the cost model, in fresh
-  processes (what every loky worker pays once);
+  processes (what a spawned worker pays once; a forked one inherits them);
 * end to end — grid building plus ``run_sweep`` into a temporary Parquet file, as
-  ``aimc-dse sweep`` runs them — on 1 core and on ``--jobs`` cores: points per wall-second and
-  per CPU-second (this process and its workers, which are shut down after each run so their
-  CPU time is counted), the speed-up, and peak memory (largest resident set of this process
-  and of any worker);
+  ``aimc-dse sweep`` runs them — on 1 core and on ``--jobs`` cores, alternately ``--repeat``
+  times (the same run varies by ~10 % on a shared VM): points per wall-second and per
+  CPU-second (this process and its workers, which are shut down after each run so their CPU
+  time is counted), the speed-up of each pair and their median, and peak memory (largest
+  resident set of this process and of any worker). The cost models are imported before
+  the first run, so that no run pays for them;
 * the size of the default CSV of the same grid;
 * the speed-up again on a bigger grid (``--scale-points``, 5,000,000 by default), where the
-  fixed costs of going parallel (each worker's imports, the sweep process's share of the
-  grid, its writing and summary) weigh less;
+  fixed costs of going parallel (the grid, the preflight and the chunk sizing before the
+  first chunk) weigh less;
 * the per-phase CPU breakdown of the 1-core run: grid building, preflight, the cost model,
   conversion to arrow, chunk files, the output writer, the summary/Pareto fold, and the rest;
 * the AIMC cost model alone per AIMC system, on cold and warm caches, and at gen_len 8 vs 512
   (no grid, no I/O);
 * the event mode per point (``aimc_dse.sim.bench``; ``--no-event`` skips it).
 
-    python -m aimc_dse.sweep.bench [--points 1000000] [--jobs N] [--scale-points 5000000] [--no-event]
+    python -m aimc_dse.sweep.bench [--points 1000000] [--jobs N] [--repeat 3] [--scale-points 5000000] [--no-event]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import resource
 import subprocess
@@ -143,12 +146,16 @@ def startup() -> dict[str, float]:
     return out
 
 
-def end_to_end(sweep: SweepSpec, out: Path, jobs: int, chunk_size: int | None) -> dict:
-    """Grid building + run_sweep, timed (wall and CPU of this process and its workers)."""
+def _timed_run(points: int, out: Path, jobs: int, chunk_size: int | None) -> dict:
+    """In a fresh process, after its imports: grid building + run_sweep, timed (wall and CPU of
+    this process and its workers), as ``aimc-dse sweep`` runs them."""
+    from ..cost import aimc, gpu  # noqa: F401  (start-up is reported apart)
+
+    sweep = bench_sweep(points)
     runner.PHASES.clear()
     c0, t0 = _cpu(), time.perf_counter()
     if jobs != 1:
-        runner.start_workers(jobs)  # as aimc-dse sweep does for big grids: imports overlap the grid
+        runner.start_workers(jobs)  # as aimc-dse sweep does for big grids: the workers share the grid
     grid = build_grid(sweep, "bench", realiser=runner.realiser())  # None at -j 1
     c_grid = _cpu() - c0
     timings: dict[str, float] = {}
@@ -157,8 +164,18 @@ def end_to_end(sweep: SweepSpec, out: Path, jobs: int, chunk_size: int | None) -
     runner.stop_workers()  # ended, so their CPU time and peak memory count as children's
     cpu = _cpu() - c0
     phases = {"grid building": c_grid, **{k: v for k, v in timings.items()}, **dict(runner.PHASES)}
-    return {"n": grid.n, "rows": res.rows, "wall": wall, "cpu": cpu, "phases": phases, "size": out.stat().st_size, "grid": grid,
-            "chunk": res.chunk_size}
+    return {"n": grid.n, "rows": res.rows, "wall": wall, "cpu": cpu, "phases": phases, "size": out.stat().st_size,
+            "chunk": res.chunk_size, "peak_mb": _peak_mb(resource.RUSAGE_SELF), "worker_peak_mb": _peak_mb(resource.RUSAGE_CHILDREN)}
+
+
+def end_to_end(points: int, out: Path, jobs: int, chunk_size: int | None) -> dict:
+    """``_timed_run`` in a fresh process, so that every run starts on cold caches as a sweep
+    command does (in one process, a run after another reuses the cost model's caches, ~15 %
+    of a 1M-point run)."""
+    args = json.dumps({"points": points, "out": str(out), "jobs": jobs, "chunk_size": chunk_size})
+    done = subprocess.run([sys.executable, "-m", "aimc_dse.sweep.bench", "--run", args], check=True,
+                          stdout=subprocess.PIPE, text=True)
+    return json.loads(done.stdout.strip().splitlines()[-1])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -168,29 +185,40 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--chunk-size", type=int, default=None, help="points per chunk (default: the runner's)")
     ap.add_argument("--scale-points", type=int, default=5_000_000,
                     help="a bigger grid, run on 1 and --jobs cores for the speed-up once start-up is amortised (0: skip)")
+    ap.add_argument("--repeat", type=int, default=3, help="runs on 1 and --jobs cores, alternately, of the main grid")
     ap.add_argument("--no-event", action="store_true", help="skip the event-driven simulator's timings")
+    ap.add_argument("--run", help=argparse.SUPPRESS)  # one timed run (end_to_end), in this process
     args = ap.parse_args(argv)
+    if args.run:
+        a = json.loads(args.run)
+        print(json.dumps(_timed_run(a["points"], Path(a["out"]), a["jobs"], a["chunk_size"])))
+        return 0
     print(f"{os.cpu_count()} cores, {_load()}", flush=True)
     for label, s in startup().items():
         print(f"start-up: {label}: {s:.2f} s wall", flush=True)
-
     sweep = bench_sweep(args.points)
-    runs = {}
+    runs: dict[int, dict] = {}
+    all_runs: dict[int, list[dict]] = {}
+    walls: dict[int, list[float]] = {}
     with tempfile.TemporaryDirectory(prefix="aimc-dse-bench-") as tmp:
-        for jobs in dict.fromkeys((1, args.jobs)):
-            r = end_to_end(sweep, Path(tmp) / f"bench-{jobs}.parquet", jobs, args.chunk_size)
-            runs[jobs] = r
-            print(
-                f"{jobs} core(s): {r['n']:,} points ({', '.join(SYSTEMS)} × {', '.join(MODELS)}) in {r['wall']:.2f} s wall, "
-                f"{r['cpu']:.2f} s CPU = {r['n'] / r['wall']:,.0f} points per wall-second, "
-                f"{r['n'] / r['cpu']:,.0f} per CPU-second ({r['size'] / 1e6:.1f} MB Parquet, chunks of {r['chunk']:,} points; "
-                f"{_load()})",
-                flush=True,
-            )
+        for _ in range(max(args.repeat, 1)):
+            for jobs in dict.fromkeys((1, args.jobs)):
+                r = end_to_end(args.points, Path(tmp) / f"bench-{jobs}.parquet", jobs, args.chunk_size)
+                runs.setdefault(jobs, r)  # the first run of each: phases, sizes
+                all_runs.setdefault(jobs, []).append(r)
+                walls.setdefault(jobs, []).append(r["wall"])
+                print(
+                    f"{jobs} core(s): {r['n']:,} points ({', '.join(SYSTEMS)} × {', '.join(MODELS)}) in {r['wall']:.2f} s wall, "
+                    f"{r['cpu']:.2f} s CPU = {r['n'] / r['wall']:,.0f} points per wall-second, "
+                    f"{r['n'] / r['cpu']:,.0f} per CPU-second ({r['size'] / 1e6:.1f} MB Parquet, chunks of {r['chunk']:,} points; "
+                    f"{_load()})",
+                    flush=True,
+                )
         # the CSV a user gets by default (rows carry what varies; constant knobs in the sidecar)
         csv = Path(tmp) / "bench.csv"
+        grid = build_grid(sweep, "bench")
         t = time.perf_counter()
-        run_sweep(sweep, runs[args.jobs]["grid"], csv, jobs=args.jobs, quiet=True, chunk_size=args.chunk_size, force=True)
+        run_sweep(sweep, grid, csv, jobs=args.jobs, quiet=True, chunk_size=args.chunk_size, force=True)
         runner.stop_workers()
         print(f"CSV by default: {csv.stat().st_size / 1e6:,.1f} MB ({csv.stat().st_size / runs[1]['n']:.0f} bytes a point) "
               f"in {time.perf_counter() - t:.2f} s on {args.jobs} core(s)", flush=True)
@@ -203,25 +231,26 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in list(one["phases"].items()) + [("other (interpreter, joins, clock noise)", total - shown)]:
         print(f"  {k:<38} {v:7.2f} s  {100 * v / total:5.1f} %")
     if args.jobs != 1:
-        n = runs[args.jobs]
-        print(f"speed-up on {args.jobs} cores: {one['wall'] / n['wall']:.2f}x (points per wall-second)")
+        ratios = [a / b for a, b in zip(walls[1], walls[args.jobs])]
+        print(f"speed-up on {args.jobs} cores: {float(np.median(ratios)):.2f}x median of {len(ratios)} "
+              f"(each pair: {', '.join(f'{x:.2f}' for x in ratios)}; points per wall-second)")
     if args.jobs != 1 and args.scale_points:
-        # Each worker imports for ~0.6 s before its first chunk, and the sweep process builds the
-        # grid (shared with the workers once they are up), writes and summarises: fixed costs
-        # that weigh less on a bigger grid.
-        big = bench_sweep(args.scale_points)
-        walls = {}
+        # The grid, the preflight and the chunk sizing come before the first chunk, partly on
+        # one core: fixed costs that weigh less on a bigger grid.
+        big_walls = {}
         with tempfile.TemporaryDirectory(prefix="aimc-dse-bench-") as tmp:
             for jobs in (1, args.jobs):
-                r = end_to_end(big, Path(tmp) / f"scale-{jobs}.parquet", jobs, args.chunk_size)
-                walls[jobs], n_big = r["wall"], r["n"]
+                r = end_to_end(args.scale_points, Path(tmp) / f"scale-{jobs}.parquet", jobs, args.chunk_size)
+                big_walls[jobs], n_big = r["wall"], r["n"]
+                all_runs.setdefault(-jobs, []).append(r)
                 print(f"{r['n']:,} points on {jobs} core(s): {r['wall']:.2f} s wall, {r['cpu']:.2f} s CPU = "
                       f"{r['n'] / r['wall']:,.0f} points per wall-second, {r['n'] / r['cpu']:,.0f} per CPU-second ({_load()})",
                       flush=True)
-        print(f"speed-up on {args.jobs} cores at {n_big:,} points: {walls[1] / walls[args.jobs]:.2f}x")
-    print(f"peak memory: this process {_peak_mb(resource.RUSAGE_SELF):,.0f} MB, "
-          f"largest worker {_peak_mb(resource.RUSAGE_CHILDREN):,.0f} MB")
-    model_rates = bench_aimc_model(one["grid"])
+        print(f"speed-up on {args.jobs} cores at {n_big:,} points: {big_walls[1] / big_walls[args.jobs]:.2f}x")
+    timed = [r for rs in all_runs.values() for r in rs]
+    print(f"peak memory of the timed runs: sweep process {max(r['peak_mb'] for r in timed):,.0f} MB, "
+          f"largest worker {max(r['worker_peak_mb'] for r in timed):,.0f} MB")
+    model_rates = bench_aimc_model(grid)
     print(f"AIMC cost model alone, 1 core, points per CPU-second ({_load()}):", flush=True)
     for name, r in model_rates["systems"].items():
         print(f"  {name:<20} {r['cold']:>9,.0f} on cold caches, {r['warm']:>9,.0f} warm; gen_len 8 {r['gen8']:>9,.0f}, "

@@ -41,6 +41,7 @@ from __future__ import annotations
 import errno
 import fcntl
 import fnmatch
+import gc
 import hashlib
 import json
 import os
@@ -611,6 +612,10 @@ def _executor(workers: int) -> Any:
 
         from ..cost import aimc, gpu  # noqa: F401  (imported once, here, for every worker)
 
+        # Objects alive now go to the garbage collector's permanent generation, which it does
+        # not traverse: its passes write into every object they visit, and on pages the fork
+        # shares, each write copies the page (in the worker and in this process alike).
+        gc.freeze()
         # The workers are forked at the first submit, before the executor starts its own thread.
         _pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork"),
                                     initializer=_forked_worker, initargs=(os.getpid(),))
@@ -638,6 +643,7 @@ def stop_workers(kill: bool = False) -> None:
         for process in list((pool._processes or {}).values()):
             process.kill()
     pool.shutdown(wait=not kill, cancel_futures=True)
+    gc.unfreeze()  # the forks are gone: what was frozen for them is collected as usual again
 
 
 def worker_count(jobs: int) -> int:

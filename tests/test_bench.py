@@ -1,0 +1,29 @@
+"""`make bench` (aimc_dse.sweep.bench) on a small grid: it runs end to end and reports every
+figure it promises. It asserts no time — speed lives in the benchmark, not in tests."""
+
+from __future__ import annotations
+
+import re
+
+from aimc_dse.sweep.bench import bench_sweep, main
+
+
+def test_bench_sweep_has_at_least_the_points_asked_for():
+    from aimc_dse.sweep.grid import build_grid
+
+    for points in (1_000, 20_000):
+        assert build_grid(bench_sweep(points), "bench").n >= points
+
+
+def test_the_bench_reports_every_figure_on_a_small_grid(capsys):
+    assert main(["--points", "3000", "--jobs", "2", "--repeat", "2", "--scale-points", "0", "--no-event"]) == 0
+    out = capsys.readouterr().out
+    assert "start-up: aimc-dse --help" in out and "start-up: import runner + cost model" in out
+    assert len(re.findall(r"^1 core\(s\): [\d,]+ points", out, re.M)) == 2
+    assert len(re.findall(r"^2 core\(s\): [\d,]+ points", out, re.M)) == 2
+    pairs = re.search(r"speed-up on 2 cores: ([\d.]+)x median of 2 \(each pair: ([\d.]+), ([\d.]+);", out)
+    assert pairs, out
+    median, a, b = map(float, pairs.groups())
+    assert abs(median - (a + b) / 2) <= 0.011  # the median of two is their mean (to the printed digits)
+    assert "CSV by default:" in out and "CPU by phase, 1 core" in out and "cost model" in out
+    assert "peak memory of the timed runs: sweep process" in out and "AIMC cost model alone" in out
