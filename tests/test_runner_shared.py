@@ -106,3 +106,39 @@ def test_a_failed_item_stops_the_loop_and_no_item_is_submitted_after():
         n = len(submitted)
     # the pool has finished what it held (its done-callbacks ran): none launched another item
     assert n < 100 and len(submitted) == n
+
+
+def test_in_order_feed_keeps_near_tables_in_memory_and_reads_far_ones_back():
+    import pyarrow as pa
+
+    from aimc_dse.sweep.runner import HOLD_AHEAD, _InOrder
+
+    class Store:  # every chunk is in its file before it is fed
+        def __init__(self):
+            self.reads = []
+
+        def read(self, k):
+            self.reads.append(k)
+            return pa.table({"k": [k]})
+
+    class Sink:
+        def __init__(self):
+            self.written = []
+
+        def write(self, table):
+            self.written.append(table["k"][0].as_py())
+
+    class Summary:
+        def add_table(self, table):
+            pass
+
+    n = HOLD_AHEAD + 4
+    store, sink = Store(), Sink()
+    feed = _InOrder(store, sink, Summary(), set(), n, None)
+    far = HOLD_AHEAD + 2
+    for k in [far, 2, 1] + [k for k in range(3, n) if k != far] + [0]:  # chunk 0 comes last
+        feed.add(k, pa.table({"k": [k]}))
+        assert len(feed.held) <= HOLD_AHEAD + 1
+    assert sink.written == list(range(n))
+    # those more than HOLD_AHEAD ahead of chunk 0 waited on disk and were read back in turn
+    assert store.reads == [k for k in range(n) if k > HOLD_AHEAD]

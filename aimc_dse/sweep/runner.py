@@ -499,15 +499,16 @@ def evaluate_rows(job: Job, start: int, stop: int) -> pa.Table:
     return pa.concat_tables(tables) if len(tables) > 1 else tables[0]
 
 
-def evaluate_chunk(job: Job, k: int) -> tuple[int, int, pa.Table | None]:
-    """Chunk ``k``: (k, points evaluated, table of kept rows, or None when only written to its file)."""
+def evaluate_chunk(job: Job, k: int, send: bool | None = None) -> tuple[int, int, pa.Table | None]:
+    """Chunk ``k``: (k, points evaluated, table of kept rows, or None when only written to its
+    file; ``send`` overrides ``job.send``)."""
     start, stop = job.bounds(k)
     table = evaluate_rows(job, start, stop)
     if job.folder is not None:
         c = time.process_time()
         ChunkStore(job.folder).write(k, table)
         _spent("chunk files", c)
-    return k, stop - start, table if job.send else None
+    return k, stop - start, table if (job.send if send is None else send) else None
 
 
 # ---- execution -------------------------------------------------------------------------------
@@ -863,7 +864,7 @@ def _execute_local(job: Job, pending: list[int], workers: int) -> Iterator[tuple
         packed, key = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL), uuid.uuid4().hex
         yield from _shared(_executor(workers), deque(pending), workers,
                            submit=lambda pool, k: pool.submit(_evaluate_packed, key, packed, k),
-                           own=lambda k: evaluate_chunk(job, k), in_order=True, depth=2)
+                           own=lambda k: evaluate_chunk(job, k, send=True), in_order=True, depth=2)
     except BaseException:
         stop_workers(kill=True)  # Ctrl-C, a failed chunk: abandon the workers' chunks at once
         raise
@@ -1130,6 +1131,9 @@ def _stat(path: Path) -> tuple[int, int] | None:
 INPUTS = "inputs.json"
 
 
+HOLD_AHEAD = 4  # chunks ahead of the next to write that _InOrder keeps in memory
+
+
 class _InOrder:
     """Finished chunks, fed to the sink and the summary strictly in grid order as they become available."""
 
@@ -1144,7 +1148,10 @@ class _InOrder:
         self.timings = timings
 
     def add(self, k: int, table: pa.Table | None) -> None:
-        if table is None:
+        # A chunk is in its file before it gets here. A table handed over in memory (this
+        # process's own chunk) is kept if its turn is near, to be written without reading
+        # it back; one further ahead waits on disk, so memory stays bounded.
+        if table is None or k > self.next + HOLD_AHEAD:
             self.on_disk.add(k)
         else:
             self.held[k] = table
