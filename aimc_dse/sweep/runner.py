@@ -855,7 +855,8 @@ def _evaluate_packed(key: str, packed: bytes, k: int) -> tuple[int, int, pa.Tabl
 
 def _execute_local(job: Job, pending: list[int], workers: int) -> Iterator[tuple[int, int, pa.Table]]:
     """The chunks on ``workers`` local processes and this one (``_shared``). The workers write
-    their chunk files; this process's chunks are written too, and fed from disk in their turn."""
+    their chunk files; this process's chunks are written too, and handed over in memory
+    (``_InOrder`` keeps them if their turn is near)."""
     from collections import deque
 
     try:
