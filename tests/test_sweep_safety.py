@@ -571,3 +571,20 @@ def test_stale_selection_temp_files_of_dead_writers_are_removed(tmp_path):
     live.write_text("{")
     write_json_atomic(tmp_path / "sel.json", {"a": 1})
     assert not stale.exists() and live.exists()
+
+
+@pytest.mark.parametrize("method", ["fork", "spawn"])
+def test_a_big_sweep_refused_once_its_workers_started_says_one_line(tmp_path, method):
+    # A grid this big starts its workers before it is built; the run is then refused (the
+    # output exists): the workers must end with it, without noise at interpreter exit.
+    tiles = {"start": 256, "stop": 256 + 64 * 2999, "num": 3000}
+    path = write_sweep(tmp_path, {"name": "big", "systems": ["nature-3d-aimc"], "model": "mixtral-8x7b",
+                                  "axes": {"hw.tiles": tiles, "workload.batch": {"pow2": [1, 64]},
+                                           "workload.gen_len": list(range(8, 18))}})
+    out = tmp_path / "big.parquet"
+    out.write_bytes(b"an earlier result")
+    proc = start(["sweep", path, "-o", out, "-j", "2", "-q"], tmp_path, method)
+    _, err = proc.communicate(timeout=300)
+    assert proc.returncode == 2, err
+    assert err.strip().count("\n") == 0 and "already exists" in err, err
+    assert out.read_bytes() == b"an earlier result"

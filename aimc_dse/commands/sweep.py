@@ -90,21 +90,26 @@ def register(app: typer.Typer) -> None:
             err_console.print(f"note: {msg}", markup=False)
 
         try:
-            res = run_sweep(
-                spec,
-                grid,
-                out,
-                jobs=jobs,
-                backend=backend,
-                scheduler=scheduler,
-                resume=resume,
-                force=force,
-                quiet=quiet,
-                chunk_size=chunk_size,
-                log=log,
-                fidelity=fidelity,
-                all_knobs=all_knobs,
-            )
+            try:
+                res = run_sweep(
+                    spec,
+                    grid,
+                    out,
+                    jobs=jobs,
+                    backend=backend,
+                    scheduler=scheduler,
+                    resume=resume,
+                    force=force,
+                    quiet=quiet,
+                    chunk_size=chunk_size,
+                    log=log,
+                    fidelity=fidelity,
+                    all_knobs=all_knobs,
+                )
+            except BaseException:
+                stop_workers(kill=True)  # workers started for the grid end with the run, whatever ends it
+                raise
+            stop_workers()  # idle ones too (a resume with nothing left to run never used them)
         except ChunkFailed as e:
             raise EvaluationError(str(e)) from None
         except SweepInterrupted as e:
