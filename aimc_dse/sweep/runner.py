@@ -598,8 +598,8 @@ def _forked_worker(owner: int) -> None:
 def _executor(workers: int) -> Any:
     """The local worker processes. Forks of this process where that is safe (``start_method``):
     they start in milliseconds with the cost models already imported, where a fresh
-    interpreter spends ~0.5 s of CPU importing them (a third of what a second core adds to a
-    1 M-point sweep, issue 15). Otherwise loky's reusable executor. Either way they watch this
+    interpreter spends ~0.5 s of CPU importing them (docs/sweeps.md, "Scaling with cores").
+    Otherwise loky's reusable executor. Either way they watch this
     process from their start (``_watch_parent`` in the initializer), so a worker still starting
     when the sweep is killed exits too."""
     global _pool, _pool_size, _pool_forked
