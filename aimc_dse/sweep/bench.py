@@ -197,16 +197,14 @@ def main(argv: list[str] | None = None) -> int:
     for label, s in startup().items():
         print(f"start-up: {label}: {s:.2f} s wall", flush=True)
     sweep = bench_sweep(args.points)
-    runs: dict[int, dict] = {}
-    all_runs: dict[int, list[dict]] = {}
-    walls: dict[int, list[float]] = {}
+    runs: dict[int, list[dict]] = {}  # the main grid's runs by core count, in order
+    timed: list[dict] = []  # every timed run (peak memory)
     with tempfile.TemporaryDirectory(prefix="aimc-dse-bench-") as tmp:
         for _ in range(max(args.repeat, 1)):
             for jobs in dict.fromkeys((1, args.jobs)):
                 r = end_to_end(args.points, Path(tmp) / f"bench-{jobs}.parquet", jobs, args.chunk_size)
-                runs.setdefault(jobs, r)  # the first run of each: phases, sizes
-                all_runs.setdefault(jobs, []).append(r)
-                walls.setdefault(jobs, []).append(r["wall"])
+                runs.setdefault(jobs, []).append(r)
+                timed.append(r)
                 print(
                     f"{jobs} core(s): {r['n']:,} points ({', '.join(SYSTEMS)} × {', '.join(MODELS)}) in {r['wall']:.2f} s wall, "
                     f"{r['cpu']:.2f} s CPU = {r['n'] / r['wall']:,.0f} points per wall-second, "
@@ -220,9 +218,9 @@ def main(argv: list[str] | None = None) -> int:
         t = time.perf_counter()
         run_sweep(sweep, grid, csv, jobs=args.jobs, quiet=True, chunk_size=args.chunk_size, force=True)
         runner.stop_workers()
-        print(f"CSV by default: {csv.stat().st_size / 1e6:,.1f} MB ({csv.stat().st_size / runs[1]['n']:.0f} bytes a point) "
+        print(f"CSV by default: {csv.stat().st_size / 1e6:,.1f} MB ({csv.stat().st_size / grid.n:.0f} bytes a point) "
               f"in {time.perf_counter() - t:.2f} s on {args.jobs} core(s)", flush=True)
-    one = runs[1]
+    one = runs[1][0]  # the first 1-core run: its phases
     total = one["cpu"]
     shown = sum(one["phases"].values())
     print("CPU by phase, 1 core (seconds, share of the run's CPU):")
@@ -231,7 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     for k, v in list(one["phases"].items()) + [("other (interpreter, joins, clock noise)", total - shown)]:
         print(f"  {k:<38} {v:7.2f} s  {100 * v / total:5.1f} %")
     if args.jobs != 1:
-        ratios = [a / b for a, b in zip(walls[1], walls[args.jobs])]
+        ratios = [a["wall"] / b["wall"] for a, b in zip(runs[1], runs[args.jobs])]
         print(f"speed-up on {args.jobs} cores: {float(np.median(ratios)):.2f}x median of {len(ratios)} "
               f"(each pair: {', '.join(f'{x:.2f}' for x in ratios)}; points per wall-second)")
     if args.jobs != 1 and args.scale_points:
@@ -242,12 +240,11 @@ def main(argv: list[str] | None = None) -> int:
             for jobs in (1, args.jobs):
                 r = end_to_end(args.scale_points, Path(tmp) / f"scale-{jobs}.parquet", jobs, args.chunk_size)
                 big_walls[jobs], n_big = r["wall"], r["n"]
-                all_runs.setdefault(-jobs, []).append(r)
+                timed.append(r)
                 print(f"{r['n']:,} points on {jobs} core(s): {r['wall']:.2f} s wall, {r['cpu']:.2f} s CPU = "
                       f"{r['n'] / r['wall']:,.0f} points per wall-second, {r['n'] / r['cpu']:,.0f} per CPU-second ({_load()})",
                       flush=True)
         print(f"speed-up on {args.jobs} cores at {n_big:,} points: {big_walls[1] / big_walls[args.jobs]:.2f}x")
-    timed = [r for rs in all_runs.values() for r in rs]
     print(f"peak memory of the timed runs: sweep process {max(r['peak_mb'] for r in timed):,.0f} MB, "
           f"largest worker {max(r['worker_peak_mb'] for r in timed):,.0f} MB")
     model_rates = bench_aimc_model(grid)
