@@ -231,8 +231,9 @@ def _watch_parent(owner: int, period_s: float = 0.5) -> None:
         return
     # Linux: ask the kernel to SIGKILL this worker when its parent dies (strictly: when the
     # thread that started it ends). Both executors start their workers from the first
-    # submit, which comes from the sweep's main thread, so this fires with the process. It needs no Python code to run, unlike the thread below,
-    # which is the portable fallback (it cannot run once the interpreter is finalising).
+    # submit, which comes from the sweep's main thread, so this fires with the process. It
+    # needs no Python code to run, unlike the thread below, which is the portable fallback
+    # (it cannot run once the interpreter is finalising).
     try:
         import ctypes
 
@@ -676,7 +677,7 @@ REALISE_BATCH = 256  # spec variants a worker realises per task
 
 
 def _realise_on_workers(part: Any, sets: list[dict[str, Any]]) -> list:
-    """Batches of the variants: workers take them from the front once their imports are done,
+    """Batches of the variants: workers take them from the front once their warm-up is done,
     this process from the back (``_shared``); each is realised once, by whoever reaches it
     first."""
     from collections import deque
