@@ -72,7 +72,7 @@ def register(app: typer.Typer) -> None:
         from ..sweep.runner import ChunkFailed, SweepInterrupted, realiser, run_sweep, start_workers, stop_workers
 
         if not dry_run and not scheduler and backend == "loky" and jobs != 1 and _points_bound(sweep_file) >= WARM_POINTS:
-            start_workers(jobs)  # a big grid: the workers import the cost model while it is built
+            start_workers(jobs)  # a big grid: the workers help build it, then evaluate chunks
         try:
             spec, grid = load_grid(sweep_file, max_points, realiser())  # on the workers too, when started
         except BaseException:

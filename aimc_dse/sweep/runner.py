@@ -656,8 +656,8 @@ def worker_count(jobs: int) -> int:
 
 
 def start_workers(jobs: int) -> None:
-    """Start the local workers for ``-j jobs`` now, without waiting: they import while the grid
-    is built, then realise grid variants (``realiser``) and evaluate chunks (``execute``)."""
+    """Start the local workers for ``-j jobs`` now, without waiting (spawned ones import
+    meanwhile): they realise grid variants (``realiser``), then evaluate chunks (``execute``)."""
     global _warm_up
     workers = worker_count(jobs)
     if workers < 1 or _warm_up:
