@@ -12,8 +12,12 @@ One style for every command's JSON and CSV: booleans ``true``/``false``, missing
 round-trip representation (an integral float is written without ``.0``, as the sweep
 writer does).
 
-Heavy libraries (numpy, pandas, rich) are imported inside the functions: ``--help`` and
-the command modules load this file without paying for them.
+Rows come as a DataFrame or as a list of dicts; both are read into plain columns
+(``_Table``), so printing a few records — a one-point ``evaluate`` — never loads pandas.
+Records are typed as a DataFrame built from them would be (``_infer``): a column of numbers
+with a gap is a float column, as in the frame. Heavy libraries (numpy, pandas, rich) are
+imported inside the functions: ``--help`` and the command modules load this file without
+paying for them.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import math
 import os
 import re
 import sys
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 Format = Literal["table", "json", "csv"]
@@ -47,9 +52,8 @@ def _plain(v: Any) -> Any:
         v = float(v)
     if isinstance(v, float) and not math.isfinite(v):
         return None
-    if not isinstance(v, (str, bool, int, float, list, dict)):
-        import pandas as pd
-
+    pd = sys.modules.get("pandas")  # NA and NaT exist only once pandas is loaded
+    if pd is not None and not isinstance(v, (str, bool, int, float, list, dict)):
         try:
             if pd.isna(v):
                 return None
@@ -79,37 +83,94 @@ def fmt_value(v: Any) -> str:
     return str(v)
 
 
-def to_frame(rows):
-    import pandas as pd
+Kind = Literal["bool", "number", "text"]
 
-    return rows if isinstance(rows, pd.DataFrame) else pd.DataFrame(list(rows))
+
+@dataclass
+class _Table:
+    """Rows as plain columns: names in order, each column's values and kind, the row labels."""
+
+    names: list[str]
+    cols: dict[str, list[Any]]
+    kinds: dict[str, Kind]
+    index: list[str] = field(default_factory=list)
+
+    @property
+    def n(self) -> int:
+        return len(self.index)
+
+    def select(self, names: list[str]) -> "_Table":
+        return _Table(names, {c: self.cols[c] for c in names}, {c: self.kinds[c] for c in names}, self.index)
+
+    def replace(self, name: str, values: list[Any], kind: Kind) -> "_Table":
+        return _Table(self.names, {**self.cols, name: values}, {**self.kinds, name: kind}, self.index)
+
+    def records(self) -> list[dict[str, Any]]:
+        return [{c: self.cols[c][i] for c in self.names} for i in range(self.n)]
+
+
+def _gap(v: Any) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _infer(values: list[Any]) -> tuple[Kind, list[Any]]:
+    """A records column's kind and values as a DataFrame built from the records holds them:
+    bools alone are bool; numbers are a number column, floats throughout once one is a float
+    or a gap (None read as NaN); anything else is text (gaps as None)."""
+    import numpy as np
+
+    if values and all(isinstance(v, (bool, np.bool_)) for v in values):
+        return "bool", [bool(v) for v in values]
+    ints = all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in values)
+    if values and ints:
+        return "number", [int(v) for v in values]
+    def number(v: Any) -> bool:
+        return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+    # numbers with gaps (NaN is a float): a float column; only Nones: text, as pandas has it
+    if any(v is not None for v in values) and all(v is None or number(v) for v in values):
+        return "number", [math.nan if v is None else float(v) for v in values]
+    return "text", [None if _gap(v) else v for v in values]
+
+
+def _table(rows, index: list[str] | None = None) -> _Table:
+    """Rows (a DataFrame or dicts) as plain columns; ``index`` labels the rows (default: the
+    frame's index, or 0, 1, …)."""
+    pd = sys.modules.get("pandas")
+    if pd is not None and isinstance(rows, pd.DataFrame):
+        names = list(rows.columns)
+        cols, kinds = {}, {}
+        for c in names:
+            col = rows[c]
+            kinds[c] = "bool" if pd.api.types.is_bool_dtype(col) else "number" if pd.api.types.is_numeric_dtype(col) else "text"
+            cols[c] = col.tolist()
+        return _Table(names, cols, kinds, index or [str(x) for x in rows.index])
+    recs = list(rows)
+    names = list(dict.fromkeys(k for r in recs for k in r))
+    cols, kinds = {}, {}
+    for c in names:
+        kinds[c], cols[c] = _infer([r.get(c, math.nan) for r in recs])  # a missing key is NaN, as in a frame
+    return _Table(names, cols, kinds, index or [str(i) for i in range(len(recs))])
 
 
 # ---- one style for programs ------------------------------------------------------------------
 
 
-def integral_knobs(df):
-    """``df`` with knob columns whose values are all whole numbers as nullable integers.
+def integral_knobs(t: _Table) -> _Table:
+    """``t`` with knob columns whose values are all whole numbers as integers (gaps None).
 
     A table mixing AIMC and GPU rows holds ``hw.tiles`` as floats (NaN for the GPU rows);
     people and programs expect ``256``, not ``256.0``.
     """
-    import numpy as np
-    import pandas as pd
-
-    out = None
-    for c in df.columns:
-        col = df[c]
-        if not str(c).startswith(KNOB_PREFIXES) or not pd.api.types.is_float_dtype(col.dtype):
+    for c in t.names:
+        if not str(c).startswith(KNOB_PREFIXES) or t.kinds[c] != "number":
             continue
-        v = col.to_numpy(dtype=float, na_value=np.nan)
-        finite = v[np.isfinite(v)]
-        if finite.size == 0 or np.any(finite != np.round(finite)) or np.any(np.abs(finite) >= 2**53):
+        vals = [_plain(x) for x in t.cols[c]]  # gaps (NaN, NA, ±inf) as None
+        present = [x for x in vals if x is not None]
+        if not any(isinstance(x, float) for x in present) or any(x != round(x) or abs(x) >= 2**53 for x in present):
             continue
-        if out is None:
-            out = df.copy()
-        out[c] = pd.array([None if not math.isfinite(x) else int(x) for x in v], dtype="Int64")
-    return df if out is None else out
+        t = t.replace(c, [None if x is None else int(x) for x in vals], "number")
+    return t
 
 
 def _csv_cell(v: Any) -> str:
@@ -128,22 +189,24 @@ def _csv_cell(v: Any) -> str:
     return str(v)
 
 
-def write_json(df, out) -> None:
+def write_json(rows, out) -> None:
+    """Rows (a DataFrame or dicts) as a JSON list of objects."""
     import json
 
-    df = integral_knobs(df)
-    recs = [{str(k): _plain(v) for k, v in r.items()} for r in df.to_dict(orient="records")]
+    t = integral_knobs(rows if isinstance(rows, _Table) else _table(rows))
+    recs = [{str(k): _plain(v) for k, v in r.items()} for r in t.records()]
     out.write(json.dumps(recs, indent=2, ensure_ascii=False) + "\n")
 
 
-def write_csv(df, out) -> None:
+def write_csv(rows, out) -> None:
+    """Rows (a DataFrame or dicts) as CSV with a header line."""
     import csv
 
-    df = integral_knobs(df)
+    t = integral_knobs(rows if isinstance(rows, _Table) else _table(rows))
     w = csv.writer(out, lineterminator="\n")
-    w.writerow([str(c) for c in df.columns])
-    for r in df.itertuples(index=False, name=None):
-        w.writerow([_csv_cell(v) for v in r])
+    w.writerow([str(c) for c in t.names])
+    for i in range(t.n):
+        w.writerow([_csv_cell(t.cols[c][i]) for c in t.names])
 
 
 # ---- tables for people -----------------------------------------------------------------------
@@ -254,14 +317,12 @@ def _groups(cols: list[_Col], width: int, keys: int) -> list[list[_Col]]:
     return groups
 
 
-def _key_count(df, transpose: bool) -> int:
-    import pandas as pd
-
+def _key_count(t: _Table, transpose: bool) -> int:
     if transpose:
         return 1
     n = 0
-    for c in df.columns[:MAX_KEY_COLUMNS]:
-        if pd.api.types.is_numeric_dtype(df[c]) and not pd.api.types.is_bool_dtype(df[c]):
+    for c in t.names[:MAX_KEY_COLUMNS]:
+        if t.kinds[c] == "number":
             break
         n += 1
     return n
@@ -293,64 +354,61 @@ def _render(console, cols: list[_Col], title: str | None, n_rows: int) -> None:
     console.print(table)
 
 
-def hoist_constants(df, title: str | None):
+def hoist_constants(t: _Table, title: str | None) -> tuple[_Table, str | None]:
     """Text columns with one value in every row move into the title (``model.name: mixtral-8x7b``)."""
-    import pandas as pd
-
-    if len(df) < 2:
-        return df, title
+    if t.n < 2:
+        return t, title
     same = []
-    for c in df.columns:
-        col = df[c]
-        if pd.api.types.is_numeric_dtype(col) or pd.api.types.is_bool_dtype(col):
+    for c in t.names:
+        if t.kinds[c] != "text":
             continue
-        vals = col.dropna().unique()
-        if len(vals) == 1 and col.notna().all():
+        col = t.cols[c]
+        if all(not _gap(v) for v in col) and all(v == col[0] for v in col):
             same.append(c)
-    if not same or len(same) == len(df.columns):
-        return df, title
-    note = ", ".join(f"{c}: {df[c].iloc[0]}" for c in same)
-    return df.drop(columns=same), f"{title} — {note}" if title else note
+    if not same or len(same) == len(t.names):
+        return t, title
+    note = ", ".join(f"{c}: {t.cols[c][0]}" for c in same)
+    return t.select([c for c in t.names if c not in same]), f"{title} — {note}" if title else note
 
 
 def print_table(
-    df, title: str | None = None, transpose: bool = False, file=None, width: int | None = None, hoist: bool = False
+    rows, title: str | None = None, transpose: bool = False, file=None, width: int | None = None, hoist: bool = False,
+    index: list[str] | None = None,
 ) -> None:
     """A table that fits ``width`` columns, split into several when it cannot (no number is cut).
 
-    ``hoist`` moves text columns that hold one value in every row into the title.
+    ``hoist`` moves text columns that hold one value in every row into the title;
+    ``transpose`` shows one column per row, headed by ``index`` (default: the frame's index).
     """
-    import pandas as pd
     from rich.console import Console
 
+    t = integral_knobs(rows if isinstance(rows, _Table) else _table(rows, index))
     out = file or sys.stdout
     width = width or table_width(out)
     if hoist and not transpose:
-        df, title = hoist_constants(df, title)
+        t, title = hoist_constants(t, title)
     if transpose:
-        names = [str(df.index[i]) for i in range(len(df))] if len(df) > 1 else ["value"]
-        cols = [_Col("field", [str(c) for c in df.columns], right=False)]
+        names = t.index if t.n > 1 else ["value"]
+        cols = [_Col("field", [str(c) for c in t.names], right=False)]
         for i, name in enumerate(names):
-            cols.append(_Col(name, [fmt_value(v) for v in df.iloc[i].tolist()], right=True))
-        n_rows = len(df.columns)
+            cols.append(_Col(name, [fmt_value(t.cols[c][i]) for c in t.names], right=True))
+        n_rows = len(t.names)
     else:
         cols = []
-        for c in df.columns:
-            col = df[c]
-            numeric = pd.api.types.is_numeric_dtype(col) and not pd.api.types.is_bool_dtype(col)
-            cells = [fmt_value(v) for v in col.tolist()]
-            right = numeric or pd.api.types.is_bool_dtype(col) or (bool(cells) and all(_NUMBER.match(x) for x in cells))
+        for c in t.names:
+            cells = [fmt_value(v) for v in t.cols[c]]
+            right = t.kinds[c] != "text" or (bool(cells) and all(_NUMBER.match(x) for x in cells))
             cols.append(_Col(str(c), cells, right=right))
-        n_rows = len(df)
+        n_rows = t.n
     # Rich never wraps a line by itself here: every column has an explicit width.
     console = Console(file=out, width=max(width, 20), soft_wrap=False, highlight=False)
-    groups = _groups(cols, width, _key_count(df, transpose))
+    groups = _groups(cols, width, _key_count(t, transpose))
     for k, g in enumerate(groups):
         _fit(g, width)
-        t = title
+        head = title
         if len(groups) > 1:
-            t = f"{title or 'table'} ({k + 1}/{len(groups)})" if k == 0 else f"(continued, {k + 1}/{len(groups)})"
-        _render(console, g, t, n_rows)
+            head = f"{title or 'table'} ({k + 1}/{len(groups)})" if k == 0 else f"(continued, {k + 1}/{len(groups)})"
+        _render(console, g, head, n_rows)
 
 
 def emit(
@@ -361,18 +419,20 @@ def emit(
     file=None,
     transpose: bool = False,
     hoist: bool = False,
+    index: list[str] | None = None,
 ) -> None:
-    """Print rows in the chosen format. ``transpose`` shows a table as field/value pairs.
+    """Print rows (a DataFrame or dicts) in the chosen format. ``transpose`` shows a table as
+    field/value pairs, one column per row headed by ``index`` (default: the frame's index).
 
     ``hoist`` (tables only): text columns with one value in every row go into the title.
     """
-    df = to_frame(rows)
+    t = _table(rows, index)
     if columns is not None:
-        df = df[[c for c in columns if c in df.columns]]
+        t = t.select([c for c in columns if c in t.names])
     out = file or sys.stdout
     if fmt == "json":
-        write_json(df, out)
+        write_json(t, out)
     elif fmt == "csv":
-        write_csv(df, out)
+        write_csv(t, out)
     else:
-        print_table(integral_knobs(df), title=title, transpose=transpose, file=out, hoist=hoist)
+        print_table(t, title=title, transpose=transpose, file=out, hoist=hoist)
