@@ -22,6 +22,7 @@ results file as a DataFrame (integers stay integers, missing values are ``<NA>``
 
 from __future__ import annotations
 
+import math
 import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping
@@ -151,30 +152,53 @@ def _as_list(v: str | Path | Iterable[str], what: str) -> list[str]:
     return out
 
 
-def build_points(hws: list[str], models: list[str], workload: dict[str, Any], overrides: dict[str, dict[str, Any]]):
-    """Validated design points (one row per hardware × model) as a columns frame, plus notes.
+def design_rows(hws: list[str], models: list[str], workload: dict[str, Any], overrides: dict[str, dict[str, Any]]):
+    """Validated design points (one dict of columns per hardware × model), plus notes.
 
-    Returns ``(frame, notes)``; notes are one-line warnings (a workload beyond a model's
+    Returns ``(rows, notes)``; notes are one-line warnings (a workload beyond a model's
     positions).
     """
-    from .specs.points import design_points
+    from .specs.points import design_rows as rows_of
     from .sweep.inputs import check_rows
 
-    grid, specs, w = design_points(hws, models, workload, overrides)
-    check_rows(grid, "command line")  # gate traces / selection files exist and fit the model
+    rows, specs, w = rows_of(hws, models, workload, overrides)
+    check_rows(rows, "command line")  # gate traces / selection files exist and fit the model
     notes = [n for n in (positions_problem(m, w) for m in specs) if n]
-    return grid, notes
+    return rows, notes
+
+
+def build_points(hws: list[str], models: list[str], workload: dict[str, Any], overrides: dict[str, dict[str, Any]]):
+    """``design_rows`` with the points as a columns frame: ``(frame, notes)``."""
+    import pandas as pd
+
+    rows, notes = design_rows(hws, models, workload, overrides)
+    return pd.DataFrame(rows), notes
+
+
+def _ratio(a: Any, b: Any) -> float:
+    """a ÷ b as the frame computed it: IEEE division (x/0 is ±inf, 0/0 NaN), no exception."""
+    import numpy as np
+
+    with np.errstate(all="ignore"):
+        return float(np.float64(a) / np.float64(b))
 
 
 def add_ratios(res):
-    """Append AIMC / GPU ratio columns ``vs.<gpu>.<metric>`` for every GPU of the same model."""
-    gpus = res[res["system"] == "gpu"]
-    out = res.copy()
-    for _, g in gpus.iterrows():
-        same = (out["model"] == g["model"]) & (out["system"] == "aimc")
+    """Append AIMC / GPU ratio columns ``vs.<gpu>.<metric>`` for every GPU of the same model
+    (``res``: rows as dicts, or a DataFrame; the same kind comes back)."""
+    if not isinstance(res, list):
+        import pandas as pd
+
+        return pd.DataFrame(add_ratios(res.to_dict(orient="records")), index=res.index)
+    out = [dict(r) for r in res]
+    for g in [r for r in res if r["system"] == "gpu"]:
         for metric in RATIO_METRICS:
             col = f"vs.{g['hardware']}.{metric}"
-            out.loc[same, col] = out.loc[same, metric] / g[metric]
+            for r in out:
+                if r["model"] == g["model"] and r["system"] == "aimc":
+                    r[col] = _ratio(r[metric], g[metric])
+                else:
+                    r.setdefault(col, math.nan)
     return out
 
 
@@ -193,7 +217,8 @@ def evaluate(
     fidelity: str = "closed",
     timeline: str | Path | None = None,
 ):
-    """Evaluate every hardware × model pair; a pandas DataFrame, one row per pair.
+    """Evaluate every hardware × model pair; a pandas DataFrame, one row per pair (the
+    records of ``evaluate_records``).
 
     ``hw`` and ``model`` are preset names or spec files (one or a list). Workload keywords
     left at None take the Workload defaults (prompt 32, gen 8, batch 1, prefill, KV cache,
@@ -203,31 +228,68 @@ def evaluate(
     ``fidelity="event"`` simulates every AIMC point event by event (``aimc_dse.sim``; GPU
     rows keep the closed form), writing its schedule to ``timeline`` (Perfetto JSON) if given.
     """
-    ov = split_overrides(set)
-    flags = dict(prompt_len=prompt_len, gen_len=gen_len, batch=batch, prefill=prefill, kv_cache=kv_cache, go_cache=go_cache)
-    wl = workload_data(flags, ov["workload"])
-    grid, notes = build_points(_as_list(hw, "hw"), _as_list(model, "model"), wl, ov)
+    import pandas as pd
+
+    recs, notes = _evaluate(hw, model, dict(prompt_len=prompt_len, gen_len=gen_len, batch=batch, prefill=prefill,
+                                            kv_cache=kv_cache, go_cache=go_cache), set, ratios, fidelity, timeline)
     for n in notes:
         warnings.warn(n, PositionsWarning, stacklevel=2)
-    res = _evaluate(grid, fidelity, None if timeline is None else Path(timeline)).reset_index(drop=True)
-    return add_ratios(res) if ratios else res
+    return pd.DataFrame(recs)
 
 
-def _evaluate(grid, fidelity: str, timeline: Path | None):
-    """The grid at the asked fidelity; with a timeline, each AIMC point's schedule is written too."""
+def evaluate_records(
+    hw: str | Iterable[str],
+    model: str | Iterable[str],
+    *,
+    prompt_len: int | None = None,
+    gen_len: int | None = None,
+    batch: int | None = None,
+    prefill: bool | None = None,
+    kv_cache: bool | None = None,
+    go_cache: bool | None = None,
+    set: Mapping[str, Any] | Iterable[str] | None = None,
+    ratios: bool = True,
+    fidelity: str = "closed",
+    timeline: str | Path | None = None,
+) -> list[dict[str, Any]]:
+    """``evaluate`` as a list of dicts, one per pair, each with every column (NaN where a row
+    lacks one). The closed form runs without pandas, so a one-point ``aimc-dse evaluate``
+    starts without loading it."""
+    recs, notes = _evaluate(hw, model, dict(prompt_len=prompt_len, gen_len=gen_len, batch=batch, prefill=prefill,
+                                            kv_cache=kv_cache, go_cache=go_cache), set, ratios, fidelity, timeline)
+    for n in notes:
+        warnings.warn(n, PositionsWarning, stacklevel=2)
+    return recs
+
+
+def _evaluate(hw, model, flags: dict[str, Any], set, ratios: bool, fidelity: str, timeline) -> tuple[list[dict[str, Any]], list[str]]:
+    """(records, positions notes) of ``evaluate``."""
+    ov = split_overrides(set)
+    wl = workload_data(flags, ov["workload"])
     if fidelity not in ("closed", "event"):
         raise SpecError("--fidelity", None, f"must be closed or event, got {fidelity!r}")
+    if fidelity == "closed" and timeline is not None:
+        raise SpecError("--timeline", None, "needs --fidelity event (the closed form has no schedule)")
+    rows, notes = design_rows(_as_list(hw, "hw"), _as_list(model, "model"), wl, ov)
     if fidelity == "closed":
-        if timeline is not None:
-            raise SpecError("--timeline", None, "needs --fidelity event (the closed form has no schedule)")
-        from .cost.evaluate import evaluate_frame
+        from .cost.evaluate import evaluate_rows
 
-        return evaluate_frame(grid)
+        res = evaluate_rows(rows)
+    else:
+        res = _event_records(rows, None if timeline is None else Path(timeline))
+    return (add_ratios(res) if ratios else res), notes
+
+
+def _event_records(rows: list[dict[str, Any]], timeline: Path | None) -> list[dict[str, Any]]:
+    """The points simulated event by event (GPU rows in closed form); with a timeline, each
+    AIMC point's schedule is written too."""
+    import pandas as pd
+
     from .sim import evaluate_frame_event
 
-    if timeline is not None and not (grid["hw.kind"].astype(str) == "aimc").any():
+    if timeline is not None and not any(str(r["hw.kind"]) == "aimc" for r in rows):
         raise SpecError("--timeline", None, "no AIMC design point to simulate (GPU rows have no schedule)")
-    return evaluate_frame_event(grid, timeline=timeline)
+    return evaluate_frame_event(pd.DataFrame(rows), timeline=timeline).reset_index(drop=True).to_dict(orient="records")
 
 
 # ---- sweep ----------------------------------------------------------------------------------

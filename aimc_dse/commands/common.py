@@ -34,22 +34,24 @@ def split_list(items: list[str] | None) -> list[str]:
 
 
 def select_columns(df, patterns: list[str] | None, keep: list[str] = ()):
-    """The columns of ``df`` matching ``patterns`` (fnmatch), ``keep`` first; SpecError for a pattern matching none."""
+    """The columns of ``df`` (a DataFrame, or rows as dicts with the same keys) matching
+    ``patterns`` (fnmatch), ``keep`` first; SpecError for a pattern matching none."""
     import difflib
     import fnmatch
 
     from ..specs.base import SpecError
 
     pats = split_list(patterns)
-    chosen = [c for c in keep if c in df.columns]
+    names = list(df[0]) if isinstance(df, list) and df else [] if isinstance(df, list) else list(df.columns)
+    chosen = [c for c in keep if c in names]
     for p in pats:
-        hits = [c for c in df.columns if fnmatch.fnmatchcase(str(c), p)]
+        hits = [c for c in names if fnmatch.fnmatchcase(str(c), p)]
         if not hits:
-            close = difflib.get_close_matches(p, [str(c) for c in df.columns], n=1)
+            close = difflib.get_close_matches(p, [str(c) for c in names], n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
             raise SpecError(f"--columns {p}", None, f"matches no column{hint}")
         chosen += [c for c in hits if c not in chosen]
-    return df[chosen]
+    return [{c: r[c] for c in chosen} for r in df] if isinstance(df, list) else df[chosen]
 
 
 def check_new_file(path: Path, force: bool) -> None:

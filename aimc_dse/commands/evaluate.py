@@ -20,6 +20,8 @@ from .common import ColumnsOpt, FormatOpt, SetOpt
 if TYPE_CHECKING:
     import pandas as pd
 
+Rows = list[dict[str, Any]]  # one dict per design, every dict with every column (api.evaluate_records)
+
 RATIO_METRICS = ["tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2"]
 RATIO_LABELS = {"tokens_per_s": "tokens/s ×", "tokens_per_s_per_w": "tokens/s/W ×", "tokens_per_s_per_mm2": "tokens/s/mm² ×"}
 HEADLINE = [c for c in HEADLINE_COLUMNS if c not in ("system", "flops")]  # the table's metrics
@@ -39,20 +41,14 @@ def build_points(hws: list[str], models: list[str], workload: dict[str, Any], se
     return grid
 
 
-def add_ratios(res: "pd.DataFrame") -> "pd.DataFrame":
-    from ..api import add_ratios as add
-
-    return add(res)
-
-
-def workload_line(res: "pd.DataFrame") -> str:
+def workload_line(res: Rows) -> str:
     """What ran, in words: prompt, generated tokens, batch, prefill and caches (from the rows)."""
     parts = []
     for key in ("prompt_len", "gen_len", "batch", "prefill", "kv_cache", "go_cache"):
         col = f"workload.{key}"
-        if col not in res.columns:
+        if col not in res[0]:
             continue
-        vals = list(dict.fromkeys(res[col].tolist()))
+        vals = list(dict.fromkeys(r[col] for r in res))
         v = vals[0] if len(vals) == 1 else "/".join(str(x) for x in vals)
         if isinstance(v, bool) or str(v) in ("True", "False"):
             v = "on" if v in (True, "True") else "off"
@@ -60,19 +56,20 @@ def workload_line(res: "pd.DataFrame") -> str:
     return "workload: " + ", ".join(parts)
 
 
-def _design_names(res: "pd.DataFrame") -> list[str]:
-    if res["model"].nunique() == 1:
-        return res["hardware"].tolist()
-    if res["hardware"].nunique() == 1:
-        return res["model"].tolist()
-    return (res["hardware"] + " / " + res["model"]).tolist()
+def _design_names(res: Rows) -> list[str]:
+    hws, models = [r["hardware"] for r in res], [r["model"] for r in res]
+    if len(set(models)) == 1:
+        return hws
+    if len(set(hws)) == 1:
+        return models
+    return [f"{h} / {m}" for h, m in zip(hws, models)]
 
 
-def ratio_rows(res: "pd.DataFrame") -> list[dict]:
+def ratio_rows(res: Rows) -> list[dict]:
     """One row per AIMC × GPU pair of the same model: AIMC ÷ GPU per metric."""
     rows = []
-    for _, a in res[res["system"] == "aimc"].iterrows():
-        for _, g in res[(res["system"] == "gpu") & (res["model"] == a["model"])].iterrows():
+    for a in [r for r in res if r["system"] == "aimc"]:
+        for g in [r for r in res if r["system"] == "gpu" and r["model"] == a["model"]]:
             rec = {"aimc": a["hardware"], "vs gpu": g["hardware"], "model": a["model"]}
             for m in RATIO_METRICS:
                 rec[RATIO_LABELS[m]] = float(a[m]) / float(g[m]) if g[m] else float("nan")
@@ -134,7 +131,7 @@ def register(app: typer.Typer) -> None:
         wl = api.workload_data(flags, ov["workload"], flag_name=_flag)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", api.PositionsWarning)
-            res = api.evaluate(hw, model, set=ov_items(ov), fidelity=fidelity, timeline=timeline, **wl)
+            res = api.evaluate_records(hw, model, set=ov_items(ov), fidelity=fidelity, timeline=timeline, **wl)
         for w in caught:
             err_console.print(f"warning: {w.message}", markup=False)
         if fmt != "table":
@@ -145,16 +142,15 @@ def register(app: typer.Typer) -> None:
         elif all_columns:
             shown = res
         else:
-            shown = res[[c for c in TABLE_COLUMNS if c in res.columns]]
+            shown = [{c: r[c] for c in TABLE_COLUMNS if c in r} for r in res]
         title = f"aimc-dse evaluate — {workload_line(res)}"
         if len(res) <= MAX_TRANSPOSED:
-            body = shown.drop(columns=[c for c in ("hardware", "model") if c in shown.columns])
-            body.index = _design_names(res)
+            body = [{c: v for c, v in r.items() if c not in ("hardware", "model")} for r in shown]
             if len(res) == 1:
-                title += f"\n{res['hardware'].iloc[0]} / {res['model'].iloc[0]}"
-            elif res["model"].nunique() == 1:
-                title += f"\nmodel {res['model'].iloc[0]}"
-            emit(body, "table", title=title, transpose=True)
+                title += f"\n{res[0]['hardware']} / {res[0]['model']}"
+            elif len({r["model"] for r in res}) == 1:
+                title += f"\nmodel {res[0]['model']}"
+            emit(body, "table", title=title, transpose=True, index=_design_names(res))
         else:
             emit(shown, "table", title=title)
         ratios = ratio_rows(res)

@@ -6,19 +6,25 @@ model); ``Cols`` gives typed arrays of them, one entry per design point.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import math
+import sys
+from typing import TYPE_CHECKING, Any, Mapping, cast
 
 import numpy as np
-import pandas as pd
 
 from ..specs.columns import hardware_columns, model_columns, spec_columns, workload_columns
 
-__all__ = ["Cols", "hardware_columns", "model_columns", "spec_columns", "workload_columns"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["Cols", "column_array", "hardware_columns", "model_columns", "spec_columns", "workload_columns"]
 
 
 def _distinct_strings(values: Any) -> np.ndarray | None:
     """A string column as a fixed-width unicode array built from its distinct values (a sweep
     holds few), much faster than converting every Python string; None if not all strings."""
+    import pandas as pd
+
     codes, uniq = pd.factorize(values, use_na_sentinel=False)
     if not all(isinstance(x, str) or pd.isna(x) for x in uniq):
         return None
@@ -33,17 +39,50 @@ def _column(s: pd.Series) -> np.ndarray:
     return s.to_numpy() if text is None else text
 
 
+def _is_nan(v: Any) -> bool:
+    return isinstance(v, (float, np.floating)) and math.isnan(v)
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
+def column_array(values: list[Any]) -> np.ndarray:
+    """One column of a few design points (Python values; NaN where a point lacks the column)
+    as ``Cols`` reads the same column of a DataFrame built from those records, without pandas.
+
+    A one-point evaluate skips pandas to start fast, so the types follow pandas's inference
+    for records (tests/test_columns_plain.py checks them against pandas): bools alone stay
+    bool, integers alone int64, numbers with gaps (None or NaN) float64 with NaN; strings,
+    with or without gaps, text (a gap written ``nan``: pandas makes every gap NaN and
+    ``_distinct_strings`` writes it out); anything else stays object.
+    """
+    if all(isinstance(v, (bool, np.bool_)) for v in values):
+        return np.asarray(values, dtype=bool)
+    if all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in values):
+        return np.asarray(values, dtype=np.int64)
+    if all(_is_number(v) or v is None for v in values) and any(_is_number(v) for v in values):
+        return np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
+    if all(isinstance(v, str) or v is None or _is_nan(v) for v in values):
+        return np.asarray(["nan" if v is None else str(v) for v in values], dtype=str)
+    out = np.empty(len(values), dtype=object)
+    out[:] = values
+    return out
+
+
 class Cols:
     """Typed numpy views of design-point columns (a DataFrame, or a dict of scalars/arrays)."""
 
     def __init__(self, data: Mapping[str, Any] | pd.DataFrame):
         self._typed_cache: dict[tuple, np.ndarray] = {}
-        if isinstance(data, pd.DataFrame):
+        pandas = sys.modules.get("pandas")  # a DataFrame means pandas is loaded; a dict needs none
+        if pandas is not None and isinstance(data, pandas.DataFrame):
             self._d = {c: _column(data[c]) for c in data.columns}
             self.n = len(data)
         else:
-            self._d = dict(data)
-            lens = [len(v) for v in self._d.values() if isinstance(v, (np.ndarray, list, pd.Series))]
+            self._d = dict(cast("Mapping[str, Any]", data))
+            lens = [len(v) for v in self._d.values()
+                    if isinstance(v, (np.ndarray, list)) or (pandas is not None and isinstance(v, pandas.Series))]
             self.n = max(lens) if lens else 1
 
     def has(self, key: str) -> bool:

@@ -15,7 +15,6 @@ import functools
 from typing import Any, Callable
 
 import numpy as np
-import pandas as pd
 
 
 def distinct_rows(*cols: np.ndarray) -> tuple[np.ndarray, list[tuple[Any, ...]]]:
@@ -55,16 +54,20 @@ def distinct_index(*cols: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     before it could overflow); constant columns cost one pass and are skipped."""
     n = max((np.size(c) for c in cols), default=0)
     key, size = np.zeros(n, dtype=np.int64), 1
+    if n <= 1:  # one point is one key (and a one-point evaluate never loads pandas)
+        return key, np.zeros(n, dtype=np.intp)
+    import pandas as pd
+
     for c in cols:
         a = np.asarray(c)
-        if a.ndim == 0 or (n and np.all(a[:1] == a)):  # constant (NaN columns fall through)
+        if a.ndim == 0 or np.all(a[:1] == a):  # constant (NaN columns fall through)
             continue
         codes, uniq = pd.factorize(a, use_na_sentinel=False)
         if size * len(uniq) >= 2**62:
             key = pd.factorize(key)[0]
             size = int(key.max()) + 1
         key, size = key * len(uniq) + codes, size * len(uniq)
-    inv = pd.factorize(key)[0] if n else key
+    inv = pd.factorize(key)[0]
     first = np.unique(inv, return_index=True)[1]
     return inv, first
 

@@ -6,15 +6,16 @@ workload, ``--set`` items) into validated design-point columns (``specs.columns`
 
 from __future__ import annotations
 
-from typing import Any
-
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from . import loader
 from .base import SpecError
 from .columns import spec_columns
 from .model import ModelSpec
 from .workload import Workload
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 
 def _hw_sets_for(data: dict, sets: dict[str, Any], all_hw: list[dict]) -> dict[str, Any]:
@@ -41,12 +42,12 @@ def _fits(data: dict, rest: str) -> bool:
         return False
 
 
-def design_points(
+def design_rows(
     hws: list[str], models: list[str], workload: dict[str, Any], overrides: dict[str, dict[str, Any]],
     src: str = "workload",
-) -> tuple[pd.DataFrame, list[ModelSpec], Workload]:
-    """Validated design points (one row per hardware × model) as a columns frame, with the
-    validated models and workload. ``overrides`` is ``loader.split_sets`` of the --set items."""
+) -> tuple[list[dict[str, Any]], list[ModelSpec], Workload]:
+    """Validated design points (one dict of columns per hardware × model, models outer), with
+    the validated models and workload. ``overrides`` is ``loader.split_sets`` of the --set items."""
     raw_hw = [loader.resolve("hw", h) for h in hws]
     w = loader.load_workload(workload, src, overrides["workload"])
     rows, specs = [], []
@@ -58,6 +59,17 @@ def design_points(
         for (data, hsrc), h_name in zip(raw_hw, hws):
             hw = loader.validate_hardware(data, hsrc, _hw_sets_for(data, overrides["hw"], [d for d, _ in raw_hw]))
             rows.append({"hardware": h_name, "model": label, **spec_columns(hw, m, w)})
+    return rows, specs, w
+
+
+def design_points(
+    hws: list[str], models: list[str], workload: dict[str, Any], overrides: dict[str, dict[str, Any]],
+    src: str = "workload",
+) -> tuple[pd.DataFrame, list[ModelSpec], Workload]:
+    """``design_rows`` with the points as a columns frame."""
+    import pandas as pd
+
+    rows, specs, w = design_rows(hws, models, workload, overrides, src)
     return pd.DataFrame(rows), specs, w
 
 

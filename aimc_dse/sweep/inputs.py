@@ -12,15 +12,18 @@ content and ``--resume`` refuses to mix results across a change to it.
 
 from __future__ import annotations
 
+import math
 import os
+import sys
 from functools import lru_cache
 from pathlib import Path
-
-import numpy as np
-import pandas as pd
+from typing import TYPE_CHECKING, Any
 
 from ..specs import safe_io
 from ..specs.base import SpecError
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 # Columns that decide which files a point reads and what shape they must have.
 REF_COLUMNS = [
@@ -95,26 +98,42 @@ def check_selection(path: str, layers: int, experts: int, first_dense: int, ever
     _check_selection(path, digest, int(layers), int(experts), int(first_dense), int(every), str(name))
 
 
+def _gap(v: Any) -> bool:
+    """None, NaN or pandas's NA (only a frame, hence a loaded pandas, holds NA)."""
+    pandas = sys.modules.get("pandas")
+    return v is None or (isinstance(v, float) and math.isnan(v)) or (pandas is not None and v is pandas.NA)
+
+
 def _text(v) -> str:
-    if v is None or (isinstance(v, float) and np.isnan(v)) or v is pd.NA:
-        return ""
-    return str(v)
+    return "" if _gap(v) else str(v)
 
 
 def _int(v) -> int:
     try:
-        return 0 if v is None or v is pd.NA or (isinstance(v, float) and np.isnan(v)) else int(v)
+        return 0 if _gap(v) else int(v)
     except (TypeError, ValueError):
         return 0
 
 
-def check_rows(df: pd.DataFrame, where: str) -> None:
-    """Check the referenced files of every distinct design in ``df`` (columns as in REF_COLUMNS)."""
-    have = [c for c in REF_COLUMNS if c in df.columns]
+def _distinct_refs(points: pd.DataFrame | list[dict[str, Any]], have: list[str]) -> list[dict[str, Any]]:
+    """The distinct combinations of the ``have`` columns, in order of first appearance."""
+    if isinstance(points, list):
+        seen: dict[tuple, dict[str, Any]] = {}
+        for r in points:
+            sub = {c: r.get(c) for c in have}
+            seen.setdefault(tuple(_text(v) for v in sub.values()), sub)
+        return list(seen.values())
+    return points[have].astype(object).drop_duplicates().to_dict(orient="records")
+
+
+def check_rows(points: pd.DataFrame | list[dict[str, Any]], where: str) -> None:
+    """Check the referenced files of every distinct design in ``points`` (a frame, or rows as
+    dicts; columns as in REF_COLUMNS)."""
+    names = points.columns if not isinstance(points, list) else dict.fromkeys(k for r in points for k in r)
+    have = [c for c in REF_COLUMNS if c in names]
     if "workload.expert_load.model" not in have and "workload.digital.selection_file" not in have:
         return
-    sub = df[have].astype(object).drop_duplicates()
-    for row in sub.to_dict(orient="records"):
+    for row in _distinct_refs(points, have):
         experts = _int(row.get("model.moe.experts"))
         if _text(row.get("workload.expert_load.model")) == "trace":
             check_trace(

@@ -23,7 +23,6 @@ from __future__ import annotations
 from dataclasses import fields, replace
 
 import numpy as np
-import pandas as pd
 
 from ..columns import Cols
 from ..memo import gather, take
@@ -114,6 +113,8 @@ def design_runs(keys: list[Array], n: int) -> tuple[Array, Array]:
         if a.ndim and len(a) == n and n > 1:
             diff = a[1:] != a[:-1]
             if a.dtype.kind in "fO":  # missing values (NaN, None) equal each other, as in distinct_index
+                import pandas as pd
+
                 na = pd.isna(a)
                 diff &= ~(na[1:] & na[:-1])
             change[1:] |= diff

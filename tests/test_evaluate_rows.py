@@ -1,0 +1,146 @@
+"""A one-point evaluate without pandas (issue 15, fast start): the same numbers and bytes.
+
+``aimc-dse evaluate`` evaluates its few points as dicts (``cost.evaluate.evaluate_rows``)
+and prints them from plain columns (``report.output._table``), so it never loads pandas.
+These tests hold that path to the frame path it replaces: the cost model's input arrays
+(``column_array`` against pandas's inference), every result to the bit, the API's frame
+(dtypes included), the printed bytes, and — in a real process — that pandas stays unloaded.
+"""
+
+from __future__ import annotations
+
+import io
+import itertools
+import json
+import math
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aimc_dse import api
+from aimc_dse.cost.columns import _column, column_array
+from aimc_dse.cost.evaluate import evaluate_frame, evaluate_rows
+from aimc_dse.report.output import emit
+
+ROOT = Path(__file__).resolve().parent.parent
+
+ATOMS = [True, False, np.bool_(True), 1, 0, np.int64(5), 2.5, np.float64(1.0), 3.0, math.nan, None, "a", "", 2**40]
+
+# (hardware, models, --set items): single systems, both systems, dense and MoE, MLA, overrides
+MIXES = [
+    (["hermes-3d"], ["mixtral-8x7b"], []),
+    (["nature-3d-aimc"], ["llama-2-7b", "mixtral-8x7b"], ["hw.tiles=900"]),
+    (["nature-3d-aimc", "a100-sxm4-80gb"], ["mixtral-8x7b"], []),
+    (["a100-sxm4-80gb", "hermes-3d", "h100-sxm"], ["deepseek-v3", "gpt2-xl"], []),
+    (["moewithpim-hermes", "b200", "nature-3d-aimc-sim"], ["moewithpim-layer", "llama-2-7b"], ["workload.batch=4", "workload.gen_len=32"]),
+    (["hermes-3d", "mi300x"], ["gpt-oss-20b", "deepseek-moe-16b"], ["hw.devices=2"]),
+]
+
+
+def _gap(v) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v))
+
+
+def _same(a: np.ndarray, b: np.ndarray) -> bool:
+    if a.dtype != b.dtype or a.shape != b.shape:
+        return False
+    if a.dtype.kind == "f":
+        return np.array_equal(a, b, equal_nan=True)
+    return all(x is y or x == y or (x != x and y != y) for x, y in zip(a.tolist(), b.tolist()))
+
+
+def test_column_array_is_what_cols_reads_from_a_frame():
+    """Every column of up to three values drawn from ATOMS: the same dtype and values as
+    ``Cols`` gets from the column of ``pd.DataFrame(records)``."""
+    wrong = []
+    for n in (1, 2, 3):
+        for values in itertools.product(ATOMS, repeat=n):
+            ref = _column(pd.DataFrame([{"x": v} for v in values])["x"])
+            got = column_array(list(values))
+            if not _same(ref, got):
+                wrong.append((values, ref.dtype, got.dtype))
+    assert not wrong, wrong[:5]
+
+
+def _rows(hws, models, sets):
+    rows, _ = api.design_rows(hws, models, {}, api.split_overrides(sets))
+    return rows
+
+
+@pytest.mark.parametrize("hws,models,sets", MIXES)
+def test_evaluate_rows_equals_evaluate_frame(hws, models, sets):
+    """Every column of every row, to the bit (NaN where a row lacks the column)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rows = _rows(hws, models, sets)
+    ref = evaluate_frame(pd.DataFrame(rows)).reset_index(drop=True)
+    got = evaluate_rows(rows)
+    assert [list(r) for r in got] == [list(ref.columns)] * len(ref)
+    for c in ref.columns:
+        want = ref[c].tolist()
+        have = [r[c] for r in got]
+        for w, h in zip(want, have):
+            assert (w == h) or (_gap(w) and _gap(h)), (c, w, h)  # a gap is NaN in the frame, None or NaN here
+            if isinstance(w, float) and isinstance(h, float) and not math.isnan(w):
+                assert h.hex() == w.hex(), (c, w, h)  # a knob the frame widened to float stays int here
+
+
+def _frame_oracle(hws, models, sets) -> pd.DataFrame:
+    """``api.evaluate`` as it was built on frames: evaluate_frame, then the ratio columns."""
+    grid = pd.DataFrame(_rows(hws, models, sets))
+    res = evaluate_frame(grid).reset_index(drop=True)
+    out = res.copy()
+    for _, g in res[res["system"] == "gpu"].iterrows():
+        same = (out["model"] == g["model"]) & (out["system"] == "aimc")
+        for metric in api.RATIO_METRICS:
+            out.loc[same, f"vs.{g['hardware']}.{metric}"] = out.loc[same, metric] / g[metric]
+    return out
+
+
+@pytest.mark.parametrize("hws,models,sets", MIXES)
+def test_api_frame_is_the_frame_path_s(hws, models, sets):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = api.evaluate(hws, models, set=sets)
+        want = _frame_oracle(hws, models, sets)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+@pytest.mark.parametrize("fmt", ["json", "csv", "table"])
+@pytest.mark.parametrize("hws,models,sets", MIXES[2:4])
+def test_records_print_as_their_frame(fmt, hws, models, sets):
+    """The same bytes from the rows as dicts and from the frame made of them."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        recs = api.evaluate_records(hws, models, set=sets)
+
+    def text(rows, **kw) -> str:
+        buf = io.StringIO()
+        emit(rows, fmt, file=buf, **kw)
+        return buf.getvalue()
+
+    assert text(recs) == text(pd.DataFrame(recs))
+    names = [f"d{i}" for i in range(len(recs))]
+    frame = pd.DataFrame(recs, index=names)
+    assert text(recs, transpose=True, index=names) == text(frame, transpose=True)
+
+
+def test_one_point_evaluate_loads_no_pandas():
+    """A real process: the one-point evaluate prints its table and leaves pandas and pyarrow
+    unloaded (they cost ~0.2 s of CPU to import)."""
+    code = (
+        "import sys; from aimc_dse.cli import main; "
+        "sys.argv = ['aimc-dse', 'evaluate', '--hw', 'nature-3d-aimc', '--model', 'mixtral-8x7b', '-f', 'json']\n"
+        "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
+        "print([m for m in ('pandas', 'pyarrow') if m in sys.modules], file=sys.stderr)"
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert p.returncode == 0, p.stderr
+    assert p.stderr.strip().splitlines()[-1] == "[]"
+    (row,) = json.loads(p.stdout)
+    assert row["hardware"] == "nature-3d-aimc" and row["fits"] is True and row["tokens_per_s"] > 0
