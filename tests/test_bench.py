@@ -18,7 +18,8 @@ def test_bench_sweep_has_at_least_the_points_asked_for():
 def test_the_bench_reports_every_figure_on_a_small_grid(capsys):
     assert main(["--points", "3000", "--jobs", "2", "--repeat", "2", "--scale-points", "0", "--no-event"]) == 0
     out = capsys.readouterr().out
-    assert "start-up: aimc-dse --help" in out and "start-up: import runner + cost model" in out
+    for label in ("aimc-dse --help", "aimc-dse evaluate (one point)", "import runner + cost model"):
+        assert re.search(rf"^start-up: {re.escape(label)}: [\d.]+ s wall, [\d.]+ s CPU$", out, re.M), (label, out)
     assert len(re.findall(r"^1 core\(s\): [\d,]+ points", out, re.M)) == 2
     assert len(re.findall(r"^2 core\(s\): [\d,]+ points", out, re.M)) == 2
     pairs = re.search(r"speed-up on 2 cores: ([\d.]+)x median of 2 \(each pair: ([\d.]+), ([\d.]+);", out)

@@ -8,8 +8,9 @@ The grid is a realistic mix: two full-size MoE models (Mixtral-8×7B and Büchel
 Printed, with the machine's load average beside them (a benchmark, not a test: nothing here
 asserts a time):
 
-* start-up: ``aimc-dse --help`` and importing the sweep machinery and the cost model, in fresh
-  processes (what a spawned worker pays once; a forked one inherits them);
+* start-up, wall and CPU seconds of fresh processes: ``aimc-dse --help``, a one-point
+  ``aimc-dse evaluate`` (it loads no pandas), and importing the sweep machinery and the cost
+  model (what a spawned worker pays once; a forked one inherits them);
 * end to end — grid building plus ``run_sweep`` into a temporary Parquet file, as
   ``aimc-dse sweep`` runs them — on 1 core and on ``--jobs`` cores, alternately ``--repeat``
   times (the same run varies by ~10 % on a shared VM): points per wall-second and per
@@ -129,19 +130,25 @@ def _load() -> str:
     return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
-def startup() -> dict[str, float]:
-    """Wall seconds of fresh processes: the CLI's --help, and importing what a sweep worker imports."""
+def startup() -> dict[str, tuple[float, float]]:
+    """(wall s, CPU s) of fresh processes, the best of three each: the CLI's --help, a one-point
+    evaluate (its imports, the cost model and the printed table), and importing what a sweep
+    worker imports."""
     out = {}
     py = sys.executable
     for label, args in (
         ("aimc-dse --help", [py, "-m", "aimc_dse.cli", "--help"]),
+        ("aimc-dse evaluate (one point)", [py, "-m", "aimc_dse.cli", "evaluate", "--hw", "nature-3d-aimc", "--model", "mixtral-8x7b"]),
         ("import runner + cost model", [py, "-c", "import aimc_dse.sweep.runner, aimc_dse.cost.aimc, aimc_dse.cost.gpu"]),
     ):
-        best = float("inf")
+        best = (float("inf"), float("inf"))
         for _ in range(3):
+            c = resource.getrusage(resource.RUSAGE_CHILDREN)
             t = time.perf_counter()
             subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            best = min(best, time.perf_counter() - t)
+            wall = time.perf_counter() - t
+            d = resource.getrusage(resource.RUSAGE_CHILDREN)
+            best = min(best, (wall, d.ru_utime + d.ru_stime - c.ru_utime - c.ru_stime))
         out[label] = best
     return out
 
@@ -194,8 +201,8 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(_timed_run(a["points"], Path(a["out"]), a["jobs"], a["chunk_size"])))
         return 0
     print(f"{os.cpu_count()} cores, {_load()}", flush=True)
-    for label, s in startup().items():
-        print(f"start-up: {label}: {s:.2f} s wall", flush=True)
+    for label, (wall, cpu) in startup().items():
+        print(f"start-up: {label}: {wall:.2f} s wall, {cpu:.2f} s CPU", flush=True)
     sweep = bench_sweep(args.points)
     runs: dict[int, list[dict]] = {}  # the main grid's runs by core count, in order
     timed: list[dict] = []  # every timed run (peak memory)
