@@ -143,6 +143,7 @@ def test_reference_profiles_keep_the_flat_passive_power():
 
 # ---- KV cache and memory hierarchy ------------------------------------------------------------
 
+@pytest.mark.filterwarnings("ignore::aimc_dse.PositionsWarning")  # 4,103 positions on purpose: the KV cache, not the model
 def test_a_long_prompt_at_batch_64_overflows_the_kv_memory():
     r = _ev(prompt_len=4096, gen_len=8, batch=64)
     assert not r["fits"] and r["fit_reason"] == "kv_cache"
