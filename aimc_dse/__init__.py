@@ -8,14 +8,13 @@ The Python API (``aimc_dse.api``, documented in README.md § Python API)::
 
 Names are loaded on first use (module ``__getattr__``), so ``import aimc_dse`` stays light
 and the CLI starts fast; the cost model loads when ``evaluate`` first runs, pandas when
-``evaluate`` builds its DataFrame (``evaluate_records`` gives the rows as dicts without it).
+``evaluate`` builds its DataFrame (``as_frame=False`` gives the rows as dicts without it).
 """
 
 __version__ = "0.1.0"
 
 _API = {
     "evaluate": "api",
-    "evaluate_records": "api",
     "load_hw": "api",
     "load_model": "api",
     "load_workload": "api",

@@ -216,9 +216,9 @@ def evaluate(
     ratios: bool = True,
     fidelity: str = "closed",
     timeline: str | Path | None = None,
+    as_frame: bool = True,
 ):
-    """Evaluate every hardware × model pair; a pandas DataFrame, one row per pair (the
-    records of ``evaluate_records``).
+    """Evaluate every hardware × model pair; a pandas DataFrame, one row per pair.
 
     ``hw`` and ``model`` are preset names or spec files (one or a list). Workload keywords
     left at None take the Workload defaults (prompt 32, gen 8, batch 1, prefill, KV cache,
@@ -227,39 +227,19 @@ def evaluate(
     :class:`PositionsWarning` when prompt + generated tokens exceed a model's positions.
     ``fidelity="event"`` simulates every AIMC point event by event (``aimc_dse.sim``; GPU
     rows keep the closed form), writing its schedule to ``timeline`` (Perfetto JSON) if given.
+    ``as_frame=False`` returns the rows as a list of dicts instead, each with every column
+    (NaN where a row lacks one); the closed form then never loads pandas, which is how a
+    one-point ``aimc-dse evaluate`` starts fast.
     """
+    flags = dict(prompt_len=prompt_len, gen_len=gen_len, batch=batch, prefill=prefill, kv_cache=kv_cache, go_cache=go_cache)
+    recs, notes = _evaluate(hw, model, flags, set, ratios, fidelity, timeline)
+    for n in notes:
+        warnings.warn(n, PositionsWarning, stacklevel=2)
+    if not as_frame:
+        return recs
     import pandas as pd
 
-    recs, notes = _evaluate(hw, model, dict(prompt_len=prompt_len, gen_len=gen_len, batch=batch, prefill=prefill,
-                                            kv_cache=kv_cache, go_cache=go_cache), set, ratios, fidelity, timeline)
-    for n in notes:
-        warnings.warn(n, PositionsWarning, stacklevel=2)
     return pd.DataFrame(recs)
-
-
-def evaluate_records(
-    hw: str | Iterable[str],
-    model: str | Iterable[str],
-    *,
-    prompt_len: int | None = None,
-    gen_len: int | None = None,
-    batch: int | None = None,
-    prefill: bool | None = None,
-    kv_cache: bool | None = None,
-    go_cache: bool | None = None,
-    set: Mapping[str, Any] | Iterable[str] | None = None,
-    ratios: bool = True,
-    fidelity: str = "closed",
-    timeline: str | Path | None = None,
-) -> list[dict[str, Any]]:
-    """``evaluate`` as a list of dicts, one per pair, each with every column (NaN where a row
-    lacks one). The closed form runs without pandas, so a one-point ``aimc-dse evaluate``
-    starts without loading it."""
-    recs, notes = _evaluate(hw, model, dict(prompt_len=prompt_len, gen_len=gen_len, batch=batch, prefill=prefill,
-                                            kv_cache=kv_cache, go_cache=go_cache), set, ratios, fidelity, timeline)
-    for n in notes:
-        warnings.warn(n, PositionsWarning, stacklevel=2)
-    return recs
 
 
 def _evaluate(hw, model, flags: dict[str, Any], set, ratios: bool, fidelity: str, timeline) -> tuple[list[dict[str, Any]], list[str]]:

@@ -117,7 +117,7 @@ def test_records_print_as_their_frame(fmt, hws, models, sets):
     """The same bytes from the rows as dicts and from the frame made of them."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        recs = api.evaluate_records(hws, models, set=sets)
+        recs = api.evaluate(hws, models, set=sets, as_frame=False)
 
     def text(rows, **kw) -> str:
         buf = io.StringIO()

@@ -20,7 +20,7 @@ from .common import ColumnsOpt, FormatOpt, SetOpt
 if TYPE_CHECKING:
     import pandas as pd
 
-Rows = list[dict[str, Any]]  # one dict per design, every dict with every column (api.evaluate_records)
+Rows = list[dict[str, Any]]  # one dict per design, every dict with every column (api.evaluate, as_frame=False)
 
 RATIO_METRICS = ["tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2"]
 RATIO_LABELS = {"tokens_per_s": "tokens/s ×", "tokens_per_s_per_w": "tokens/s/W ×", "tokens_per_s_per_mm2": "tokens/s/mm² ×"}
@@ -131,7 +131,7 @@ def register(app: typer.Typer) -> None:
         wl = api.workload_data(flags, ov["workload"], flag_name=_flag)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always", api.PositionsWarning)
-            res = api.evaluate_records(hw, model, set=ov_items(ov), fidelity=fidelity, timeline=timeline, **wl)
+            res = api.evaluate(hw, model, set=ov_items(ov), fidelity=fidelity, timeline=timeline, as_frame=False, **wl)
         for w in caught:
             err_console.print(f"warning: {w.message}", markup=False)
         if fmt != "table":
