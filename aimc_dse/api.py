@@ -252,9 +252,9 @@ def _evaluate(hw, model, flags: dict[str, Any], set, ratios: bool, fidelity: str
         raise SpecError("--timeline", None, "needs --fidelity event (the closed form has no schedule)")
     rows, notes = design_rows(_as_list(hw, "hw"), _as_list(model, "model"), wl, ov)
     if fidelity == "closed":
-        from .cost.evaluate import evaluate_rows
+        from .cost.evaluate import evaluate_records
 
-        res = evaluate_rows(rows)
+        res = evaluate_records(rows)
     else:
         res = _event_records(rows, None if timeline is None else Path(timeline))
     return (add_ratios(res) if ratios else res), notes

@@ -189,7 +189,7 @@ def test_an_unexpected_error_is_one_line_with_a_debug_hint(monkeypatch):
     def boom(*a, **kw):
         raise RuntimeError("internal\nproblem")
 
-    monkeypatch.setattr(evaluate, "evaluate_rows", boom)  # the API imports it at call time
+    monkeypatch.setattr(evaluate, "evaluate_records", boom)  # the API imports it at call time
     code, _, err = invoke(["evaluate", "--hw", "nature-3d-aimc", "--model", "olmoe-1b-7b"])
     assert code == 1
     assert err.strip() == "error: unexpected RuntimeError: internal problem (re-run with --debug for the traceback)"

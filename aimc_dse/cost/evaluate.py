@@ -5,10 +5,10 @@ row per point, and returns the same rows with the schema-1 result columns append
 (docs/architecture.md). Rows are grouped by ``hw.kind`` and each group is evaluated in one
 vectorised call; row order is preserved.
 
-``evaluate_rows(rows)`` does the same for a few points given as dicts, without pandas: a
+``evaluate_records(rows)`` does the same for a few points given as dicts, without pandas: a
 one-point ``aimc-dse evaluate`` then starts without loading it (~0.2 s of CPU). The cost
 model reads the same arrays either way (``cost.columns.column_array``), so the numbers are
-the same to the bit (tests/test_evaluate_rows.py).
+the same to the bit (tests/test_evaluate_records.py).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def _gap(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
-def evaluate_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def evaluate_records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every row of ``rows`` (design-point columns as dicts) with its result columns appended,
     as plain Python values: what ``evaluate_frame`` gives for ``pd.DataFrame(rows)``, row by
     row, with NaN where a row lacks a column (another system's knob or result).
@@ -107,4 +107,4 @@ def evaluate_columns(kind: str, fixed: dict[str, Any], varying: dict[str, np.nda
 
 def evaluate_point(hw: AimcHardware | GpuHardware, model: ModelSpec, workload: Workload) -> dict[str, Any]:
     """One design point from specs: its columns plus results, as a plain dict."""
-    return evaluate_rows([spec_columns(hw, model, workload)])[0]
+    return evaluate_records([spec_columns(hw, model, workload)])[0]

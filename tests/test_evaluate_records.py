@@ -1,6 +1,6 @@
 """A one-point evaluate without pandas (issue 15, fast start): the same numbers and bytes.
 
-``aimc-dse evaluate`` evaluates its few points as dicts (``cost.evaluate.evaluate_rows``)
+``aimc-dse evaluate`` evaluates its few points as dicts (``cost.evaluate.evaluate_records``)
 and prints them from plain columns (``report.output._table``), so it never loads pandas.
 These tests hold that path to the frame path it replaces: the cost model's input arrays
 (``column_array`` against pandas's inference), every result to the bit, the API's frame
@@ -24,7 +24,7 @@ import pytest
 
 from aimc_dse import api
 from aimc_dse.cost.columns import _column, column_array
-from aimc_dse.cost.evaluate import evaluate_frame, evaluate_rows
+from aimc_dse.cost.evaluate import evaluate_frame, evaluate_records
 from aimc_dse.report.output import emit
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,13 +73,13 @@ def _rows(hws, models, sets):
 
 
 @pytest.mark.parametrize("hws,models,sets", MIXES)
-def test_evaluate_rows_equals_evaluate_frame(hws, models, sets):
+def test_evaluate_records_equals_evaluate_frame(hws, models, sets):
     """Every column of every row, to the bit (NaN where a row lacks the column)."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         rows = _rows(hws, models, sets)
     ref = evaluate_frame(pd.DataFrame(rows)).reset_index(drop=True)
-    got = evaluate_rows(rows)
+    got = evaluate_records(rows)
     assert [list(r) for r in got] == [list(ref.columns)] * len(ref)
     for c in ref.columns:
         want = ref[c].tolist()
