@@ -64,7 +64,10 @@ def _bomb(levels: int = 9) -> str:
 
 
 SPEC_FILES = {
-    "deep.yaml": ("name: x\ntiles: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),
+    "deep.yaml": ("name: x\ntiles: " + "[" * 5000 + "]" * 5000 + "\n", "nested too deeply"),  # libyaml's limit
+    "deep100.yaml": ("name: x\ntiles: " + "[" * 100 + "]" * 100 + "\n", "nested too deeply"),  # MAX_DEPTH
+    "deepblock.yaml": ("name: x\ntiles:\n" + "".join(" " * (i + 1) + f"k{i}:\n" for i in range(2000)) + " " * 2001 + "v\n",
+                       "nested too deeply"),
     "deep.json": ('{"tiles": ' + "[" * 100000 + "]" * 100000 + "}", "nested too deeply"),
     "bomb.yaml": (_bomb() + "name: x\n", "expands to more than"),
     "binary.yaml": (bytes(range(256)) * 8, "not a UTF-8 text file"),

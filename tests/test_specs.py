@@ -262,3 +262,32 @@ def test_every_field_that_can_hold_a_number_is_bounded():
                 assert name in covered, f"{cls.__name__}.{name} ({f.annotation}) is not bounded"
                 checked += 1
     assert checked > 100
+
+
+def test_libyaml_reads_every_shipped_yaml_file_as_the_python_loader_does():
+    """Spec files are parsed by libyaml when PyYAML has it (safe_io.YAML_LOADER); every YAML
+    file of the repository (presets, sweeps, targets, examples) gives equal data either way."""
+    import math
+    from pathlib import Path
+
+    import yaml
+
+    from aimc_dse.specs.safe_io import YAML_LOADER
+
+    def same(a, b) -> bool:
+        if type(a) is not type(b):
+            return False
+        if isinstance(a, float):
+            return a == b or (math.isnan(a) and math.isnan(b))
+        if isinstance(a, dict):
+            return list(a) == list(b) and all(same(a[k], b[k]) for k in a)
+        if isinstance(a, list):
+            return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b))
+        return a == b
+
+    root = Path(__file__).resolve().parent.parent
+    files = [p for p in sorted(root.rglob("*.y*ml")) if not any(s.startswith(".") for s in p.relative_to(root).parts)]
+    assert len(files) >= 30
+    for p in files:
+        text = p.read_text(encoding="utf-8")
+        assert same(yaml.load(text, Loader=YAML_LOADER), yaml.load(text, Loader=yaml.SafeLoader)), p

@@ -16,6 +16,12 @@ and deep-nesting attacks bounded: a document may expand (aliases followed) to at
 aliased nodes once and shares them, so loading is cheap; the expansion is counted by a
 walk that stops at the budget, before anything (validation, deep copies, JSON dumps)
 would traverse the shared structure in full.
+
+YAML is parsed by libyaml (PyYAML's ``CSafeLoader``) when PyYAML was built with it, as the
+wheels are: ~8× faster than the pure-Python loader (0.011 s against 0.092 s for the 44 YAML
+files of the repository, which both parse to equal data), so a one-point ``evaluate``
+reading two presets saves ~20 ms and a sweep's start less waiting. libyaml refuses nesting
+beyond 1,000 levels itself, as a YAML error; ``MAX_DEPTH`` refuses far less.
 """
 
 from __future__ import annotations
@@ -42,6 +48,7 @@ SIZE_LIMITS = {
 }
 MAX_NODES = 1_000_000  # values a YAML/JSON document may expand to (aliases followed)
 MAX_DEPTH = 64  # nesting levels of a document
+YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it (the same data)
 
 _recording: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("aimc_dse_inputs", default=None)
 
@@ -124,13 +131,15 @@ def parse_document(data: bytes, src: str, json_syntax: bool = False) -> Any:
     if "\x00" in text:
         raise SpecError(src, None, "not a text file (it contains NUL bytes)")
     try:
-        doc = json.loads(text) if json_syntax else yaml.safe_load(text)
+        doc = json.loads(text) if json_syntax else yaml.load(text, Loader=YAML_LOADER)
     except RecursionError:
         raise SpecError(src, None, f"nested too deeply (more than {MAX_DEPTH} levels are refused)") from None
     except yaml.YAMLError as e:
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        if "maximum nesting depth" in problem:  # libyaml's own limit (1,000 levels): the same message as ours
+            raise SpecError(src, None, f"nested too deeply (more than {MAX_DEPTH} levels are refused)") from None
         mark = getattr(e, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
-        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
         raise SpecError(src, None, f"malformed YAML: {where}{problem}") from None
     except json.JSONDecodeError as e:
         raise SpecError(src, None, f"malformed JSON: line {e.lineno}, column {e.colno}: {e.msg}") from None

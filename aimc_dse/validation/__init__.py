@@ -43,7 +43,9 @@ class Check:
 
 @lru_cache(maxsize=1)
 def targets() -> dict:
-    return yaml.safe_load(TARGETS_FILE.read_text())
+    from ..specs.safe_io import YAML_LOADER
+
+    return yaml.load(TARGETS_FILE.read_text(), Loader=YAML_LOADER)
 
 
 def all_checks() -> list[Check]:
