@@ -67,6 +67,22 @@ def test_column_array_is_what_cols_reads_from_a_frame():
     assert not wrong, wrong[:5]
 
 
+def test_records_are_typed_as_their_frame():
+    """Every column of up to three ATOMS values: the kind (bool, number, text) and the values
+    ``report.output`` reads from the records are those it reads from their DataFrame."""
+    from aimc_dse.report.output import _plain, _table
+
+    wrong = []
+    for n in (1, 2, 3):
+        for values in itertools.product(ATOMS, repeat=n):
+            recs = [{"x": v} for v in values]
+            a, b = _table(recs), _table(pd.DataFrame(recs))
+            got, want = [_plain(v) for v in a.cols["x"]], [_plain(v) for v in b.cols["x"]]
+            if a.kinds != b.kinds or got != want or [type(v) for v in got] != [type(v) for v in want]:
+                wrong.append((values, a.kinds, b.kinds, got, want))
+    assert not wrong, wrong[:5]
+
+
 def _rows(hws, models, sets):
     rows, _ = api.design_rows(hws, models, {}, api.split_overrides(sets))
     return rows

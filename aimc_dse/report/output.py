@@ -113,22 +113,24 @@ def _gap(v: Any) -> bool:
     return v is None or (isinstance(v, float) and math.isnan(v))
 
 
+def _is_number(v: Any) -> bool:
+    import numpy as np
+
+    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
+
+
 def _infer(values: list[Any]) -> tuple[Kind, list[Any]]:
-    """A records column's kind and values as a DataFrame built from the records holds them:
-    bools alone are bool; numbers are a number column, floats throughout once one is a float
-    or a gap (None read as NaN); anything else is text (gaps as None)."""
+    """A records column's kind and values as a DataFrame built from the records holds them
+    (the rule ``cost.columns.column_array`` follows too): bools alone are bool; integers alone
+    are integers; numbers with a float or a gap (None read as NaN) are floats throughout;
+    anything else, and Nones alone, is text (gaps as None)."""
     import numpy as np
 
     if values and all(isinstance(v, (bool, np.bool_)) for v in values):
         return "bool", [bool(v) for v in values]
-    ints = all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in values)
-    if values and ints:
+    if values and all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in values):
         return "number", [int(v) for v in values]
-    def number(v: Any) -> bool:
-        return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
-
-    # numbers with gaps (NaN is a float): a float column; only Nones: text, as pandas has it
-    if any(v is not None for v in values) and all(v is None or number(v) for v in values):
+    if any(v is not None for v in values) and all(v is None or _is_number(v) for v in values):
         return "number", [math.nan if v is None else float(v) for v in values]
     return "text", [None if _gap(v) else v for v in values]
 
