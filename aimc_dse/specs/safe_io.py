@@ -19,9 +19,9 @@ would traverse the shared structure in full.
 
 YAML is parsed by libyaml (PyYAML's ``CSafeLoader``) when PyYAML was built with it, as the
 wheels are: ~8× faster than the pure-Python loader (0.011 s against 0.092 s for the 44 YAML
-files of the repository, which both parse to equal data): a one-point ``evaluate`` reads
-its two presets in ~1 ms instead of ~8 ms, and a sweep resolves its specs sooner. libyaml refuses nesting
-beyond 1,000 levels itself, as a YAML error; ``MAX_DEPTH`` refuses far less.
+files of the repository, which both parse to equal data). A one-point ``evaluate`` reads
+its two presets in ~1 ms instead of ~8 ms, and a sweep resolves its specs sooner. libyaml
+refuses nesting beyond 1,000 levels itself, as a YAML error; ``MAX_DEPTH`` refuses far less.
 """
 
 from __future__ import annotations
