@@ -637,7 +637,12 @@ def stop_workers(kill: bool = False) -> None:
     if pool is None:
         return
     if not _pool_forked:
-        pool.shutdown(wait=not kill, kill_workers=kill)
+        # Waiting costs milliseconds when the workers are killed, and lets loky's manager
+        # thread finish its cleanup: otherwise a run refused (or interrupted) while a worker
+        # was still starting could exit before the call queue's semaphore was unregistered,
+        # and loky's resource tracker printed a "leaked semlock" warning after our one-line
+        # error (1 run in ~20 of tests/test_sweep_safety.py's refused big sweep).
+        pool.shutdown(wait=True, kill_workers=kill)
         return
     if kill:
         # concurrent.futures (before Python 3.14's kill_workers) has no way to stop a busy
