@@ -636,12 +636,14 @@ def stop_workers(kill: bool = False) -> None:
     pool, _pool = _pool, None
     if pool is None:
         return
+    # Both executors are waited for, even when their workers are killed (milliseconds then):
+    # their manager threads finish their cleanup before this process can exit. Without the
+    # wait, a run refused (or interrupted) just after its workers started printed noise after
+    # its one-line error, 1 run in ~20-80 of tests/test_sweep_safety.py's refused big sweep:
+    # loky's resource tracker warned of a "leaked semlock" (the call queue's semaphore not yet
+    # unregistered), and concurrent.futures's exit hook wrote to the wakeup pipe its manager
+    # thread had just closed ("Bad file descriptor", a race of Python 3.11).
     if not _pool_forked:
-        # Waiting costs milliseconds when the workers are killed, and lets loky's manager
-        # thread finish its cleanup: otherwise a run refused (or interrupted) while a worker
-        # was still starting could exit before the call queue's semaphore was unregistered,
-        # and loky's resource tracker printed a "leaked semlock" warning after our one-line
-        # error (1 run in ~20 of tests/test_sweep_safety.py's refused big sweep).
         pool.shutdown(wait=True, kill_workers=kill)
         return
     if kill:
@@ -649,7 +651,7 @@ def stop_workers(kill: bool = False) -> None:
         # worker: kill its processes, which the executor then sees as a broken pool.
         for process in list((pool._processes or {}).values()):
             process.kill()
-    pool.shutdown(wait=not kill, cancel_futures=True)
+    pool.shutdown(wait=True, cancel_futures=True)
     gc.unfreeze()  # the forks are gone: what was frozen for them is collected as usual again
 
 
