@@ -183,13 +183,9 @@ def _ratio(a: Any, b: Any) -> float:
         return float(np.float64(a) / np.float64(b))
 
 
-def add_ratios(res):
-    """Append AIMC / GPU ratio columns ``vs.<gpu>.<metric>`` for every GPU of the same model
-    (``res``: rows as dicts, or a DataFrame; the same kind comes back)."""
-    if not isinstance(res, list):
-        import pandas as pd
-
-        return pd.DataFrame(add_ratios(res.to_dict(orient="records")), index=res.index)
+def add_ratios(res: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The rows with AIMC / GPU ratio columns ``vs.<gpu>.<metric>`` appended for every GPU of
+    the same model (NaN in the rows they do not apply to)."""
     out = [dict(r) for r in res]
     for g in [r for r in res if r["system"] == "gpu"]:
         for metric in RATIO_METRICS:
