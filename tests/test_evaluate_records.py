@@ -106,10 +106,13 @@ def test_evaluate_records_equals_evaluate_frame(hws, models, sets):
                 assert h.hex() == w.hex(), (c, w, h)  # a knob the frame widened to float stays int here
 
 
-def _frame_oracle(hws, models, sets) -> pd.DataFrame:
-    """``api.evaluate`` as it was built on frames: evaluate_frame, then the ratio columns."""
+def _frame_oracle(hws, models, sets, fidelity: str = "closed") -> pd.DataFrame:
+    """``api.evaluate`` as it was built on frames: evaluate_frame (or the event simulator's),
+    then the ratio columns."""
+    from aimc_dse.sim import evaluate_frame_event
+
     grid = pd.DataFrame(_rows(hws, models, sets))
-    res = evaluate_frame(grid).reset_index(drop=True)
+    res = (evaluate_frame(grid) if fidelity == "closed" else evaluate_frame_event(grid)).reset_index(drop=True)
     out = res.copy()
     for _, g in res[res["system"] == "gpu"].iterrows():
         same = (out["model"] == g["model"]) & (out["system"] == "aimc")
@@ -124,6 +127,16 @@ def test_api_frame_is_the_frame_path_s(hws, models, sets):
         warnings.simplefilter("ignore")
         got = api.evaluate(hws, models, set=sets)
         want = _frame_oracle(hws, models, sets)
+    pd.testing.assert_frame_equal(got, want, check_exact=True)
+
+
+def test_api_frame_is_the_frame_path_s_with_the_event_simulator():
+    hws, models, sets = ["moewithpim-hermes", "a100-sxm4-80gb"], ["moewithpim-layer"], ["workload.batch=2", "workload.gen_len=4"]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        got = api.evaluate(hws, models, set=sets, fidelity="event")
+        want = _frame_oracle(hws, models, sets, fidelity="event")
+    assert list(got["system"]) == ["aimc", "gpu"] and "vs.a100-sxm4-80gb.tokens_per_s" in got
     pd.testing.assert_frame_equal(got, want, check_exact=True)
 
 
