@@ -6,13 +6,13 @@ model); ``Cols`` gives typed arrays of them, one entry per design point.
 
 from __future__ import annotations
 
-import math
 import sys
 from typing import TYPE_CHECKING, Any, Mapping, cast
 
 import numpy as np
 
 from ..specs.columns import hardware_columns, model_columns, spec_columns, workload_columns
+from .numeric import column_array
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -37,37 +37,6 @@ def _column(s: pd.Series) -> np.ndarray:
         return s.to_numpy()
     text = _distinct_strings(s)
     return s.to_numpy() if text is None else text
-
-
-def _is_nan(v: Any) -> bool:
-    return isinstance(v, (float, np.floating)) and math.isnan(v)
-
-
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
-
-
-def column_array(values: list[Any]) -> np.ndarray:
-    """One column of a few design points (Python values; NaN where a point lacks the column)
-    as ``Cols`` reads the same column of a DataFrame built from those records, without pandas.
-
-    A one-point evaluate skips pandas to start fast, so the types follow pandas's inference
-    for records (tests/test_columns_plain.py checks them against pandas): bools alone stay
-    bool, integers alone int64, numbers with gaps (None or NaN) float64 with NaN; strings,
-    with or without gaps, text (a gap written ``nan``: pandas makes every gap NaN and
-    ``_distinct_strings`` writes it out); anything else stays object.
-    """
-    if all(isinstance(v, (bool, np.bool_)) for v in values):
-        return np.asarray(values, dtype=bool)
-    if all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in values):
-        return np.asarray(values, dtype=np.int64)
-    if all(_is_number(v) or v is None for v in values) and any(_is_number(v) for v in values):
-        return np.asarray([np.nan if v is None else v for v in values], dtype=np.float64)
-    if all(isinstance(v, str) or v is None or _is_nan(v) for v in values):
-        return np.asarray(["nan" if v is None else str(v) for v in values], dtype=str)
-    out = np.empty(len(values), dtype=object)
-    out[:] = values
-    return out
 
 
 class Cols:

@@ -21,7 +21,8 @@ import numpy as np
 from ..specs.hardware import AimcHardware, GpuHardware
 from ..specs.model import ModelSpec
 from ..specs.workload import Workload
-from .columns import Cols, column_array, spec_columns
+from .columns import Cols, spec_columns
+from .numeric import column_array, is_gap
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -61,10 +62,6 @@ def evaluate_frame(grid: pd.DataFrame) -> pd.DataFrame:
     return result
 
 
-def _gap(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
 def evaluate_records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Every row of ``rows`` (design-point columns as dicts) with its result columns appended,
     as plain Python values: what ``evaluate_frame`` gives for ``pd.DataFrame(rows)``, row by
@@ -81,12 +78,11 @@ def evaluate_records(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
         idx = [i for i, k in enumerate(kinds) if k == kind]
         data = {k: [rows[i].get(k, math.nan) for i in idx] for k in keys}
         if len(systems) > 1:  # as evaluate_frame: columns of other systems (empty here) are dropped
-            data = {k: v for k, v in data.items() if not all(_gap(x) for x in v)}
-        res = _cost_fn(kind)(Cols({k: column_array(v) for k, v in data.items()}))
+            data = {k: v for k, v in data.items() if not all(is_gap(x) for x in v)}
+        res = evaluate_columns(kind, {}, {k: column_array(v) for k, v in data.items()}, len(idx))
         for name, col in res.items():
-            values = np.broadcast_to(np.asarray(col), (len(idx),)).tolist()
             got = results.setdefault(name, [math.nan] * len(rows))
-            for i, v in zip(idx, values):
+            for i, v in zip(idx, col.tolist()):
                 got[i] = v
     return [{**{k: r.get(k, math.nan) for k in keys}, **{k: v[j] for k, v in results.items()}}
             for j, r in enumerate(rows)]

@@ -109,30 +109,19 @@ class _Table:
         return [{c: self.cols[c][i] for c in self.names} for i in range(self.n)]
 
 
-def _gap(v: Any) -> bool:
-    return v is None or (isinstance(v, float) and math.isnan(v))
-
-
-def _is_number(v: Any) -> bool:
-    import numpy as np
-
-    return isinstance(v, (int, float, np.integer, np.floating)) and not isinstance(v, (bool, np.bool_))
-
-
 def _infer(values: list[Any]) -> tuple[Kind, list[Any]]:
     """A records column's kind and values as a DataFrame built from the records holds them
-    (the rule ``cost.columns.column_array`` follows too): bools alone are bool; integers alone
-    are integers; numbers with a float or a gap (None read as NaN) are floats throughout;
-    anything else, and Nones alone, is text (gaps as None)."""
+    (``cost.numeric.column_array``'s typing): bools alone are bool; integers alone are
+    integers; numbers with a float or a gap (None read as NaN) are floats throughout; anything
+    else, and Nones alone, is text (gaps as None)."""
     import numpy as np
 
-    if values and all(isinstance(v, (bool, np.bool_)) for v in values):
-        return "bool", [bool(v) for v in values]
-    if values and all(isinstance(v, (int, np.integer)) and not isinstance(v, (bool, np.bool_)) for v in values):
-        return "number", [int(v) for v in values]
-    if any(v is not None for v in values) and all(v is None or _is_number(v) for v in values):
-        return "number", [math.nan if v is None else float(v) for v in values]
-    return "text", [None if _gap(v) else v for v in values]
+    from ..cost.numeric import column_array, is_gap
+
+    a = column_array(values) if values else np.empty(0, dtype=object)
+    if a.dtype.kind in "biuf":
+        return ("bool" if a.dtype.kind == "b" else "number"), a.tolist()
+    return "text", [None if is_gap(v) else v for v in values]
 
 
 def _table(rows, index: list[str] | None = None) -> _Table:
@@ -358,6 +347,8 @@ def _render(console, cols: list[_Col], title: str | None, n_rows: int) -> None:
 
 def hoist_constants(t: _Table, title: str | None) -> tuple[_Table, str | None]:
     """Text columns with one value in every row move into the title (``model.name: mixtral-8x7b``)."""
+    from ..cost.numeric import is_gap
+
     if t.n < 2:
         return t, title
     same = []
@@ -365,7 +356,7 @@ def hoist_constants(t: _Table, title: str | None) -> tuple[_Table, str | None]:
         if t.kinds[c] != "text":
             continue
         col = t.cols[c]
-        if all(not _gap(v) for v in col) and all(v == col[0] for v in col):
+        if all(not is_gap(v) for v in col) and all(v == col[0] for v in col):
             same.append(c)
     if not same or len(same) == len(t.names):
         return t, title

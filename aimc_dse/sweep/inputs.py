@@ -12,13 +12,13 @@ content and ``--resume`` refuses to mix results across a change to it.
 
 from __future__ import annotations
 
-import math
 import os
 import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..cost.numeric import is_gap
 from ..specs import safe_io
 from ..specs.base import SpecError
 
@@ -101,7 +101,7 @@ def check_selection(path: str, layers: int, experts: int, first_dense: int, ever
 def _gap(v: Any) -> bool:
     """None, NaN or pandas's NA (only a frame, hence a loaded pandas, holds NA)."""
     pandas = sys.modules.get("pandas")
-    return v is None or (isinstance(v, float) and math.isnan(v)) or (pandas is not None and v is pandas.NA)
+    return is_gap(v) or (pandas is not None and v is pandas.NA)
 
 
 def _text(v) -> str:
