@@ -33,6 +33,7 @@ import numpy as np
 
 from ..specs.base import SpecError
 from ..specs.placement import digital_count, top_mask
+from ..specs.safe_io import pid_alive
 from .score import ExpertScore
 
 SCHEMA = "aimc-dse/expert-selection/1"
@@ -113,14 +114,8 @@ def clean_stale_temps(p: Path) -> None:
         parts = tmp.name[len(p.name) + 2 :].split(".")
         if not parts or not parts[0].isdigit():
             continue
-        pid = int(parts[0])
-        try:
-            os.kill(pid, 0)
-            continue  # still running: its file
-        except ProcessLookupError:
-            pass
-        except (PermissionError, OverflowError):
-            continue
+        if pid_alive(int(parts[0])):
+            continue  # still running (or cannot tell): its file
         try:
             tmp.unlink()
         except OSError:

@@ -122,6 +122,19 @@ def read_input(path: str | Path, kind: str = "spec") -> bytes:
     return data
 
 
+def pid_alive(pid: int) -> bool:
+    """Whether process ``pid`` may still exist: False only when it surely does not. Another
+    user's process, or a number no process can have, counts as alive, so what it left (a
+    temporary file of a writer) is left alone."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OverflowError):
+        return True
+    return True
+
+
 def parse_document(data: bytes, src: str, json_syntax: bool = False) -> Any:
     """YAML (or JSON) bytes as plain data, with bounded expansion and depth; SpecError otherwise."""
     try:

@@ -78,6 +78,7 @@ from ..report.writer import (
     unify_schema,
 )
 from ..specs.base import SpecError
+from ..specs.safe_io import pid_alive
 from ..specs.sweep import SweepSpec
 from .grid import Block, Grid
 
@@ -226,7 +227,7 @@ def _watch_parent(owner: int, period_s: float = 0.5) -> None:
     if os.getppid() != owner:
         # The sweep process is gone already (a worker's imports can outlast a kill -9 that
         # comes early, and the worker is then re-parented), or this process is not its child.
-        if not _alive(owner):
+        if not pid_alive(owner):
             os._exit(1)
         return
     # Linux: ask the kernel to SIGKILL this worker when its parent dies (strictly: when the
@@ -252,16 +253,6 @@ def _watch_parent(owner: int, period_s: float = 0.5) -> None:
                 os._exit(1)
 
     threading.Thread(target=watch, name="aimc-dse-parent-watch", daemon=True).start()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # someone else's process
-        return True
-    return True
 
 
 def default_chunk_size(n: int) -> int:
