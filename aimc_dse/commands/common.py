@@ -42,7 +42,8 @@ def select_columns(df, patterns: list[str] | None, keep: list[str] = ()):
     from ..specs.base import SpecError
 
     pats = split_list(patterns)
-    names = list(df[0]) if isinstance(df, list) and df else [] if isinstance(df, list) else list(df.columns)
+    rows = isinstance(df, list)  # every dict has every column (api.evaluate, as_frame=False)
+    names = (list(df[0]) if df else []) if rows else list(df.columns)
     chosen = [c for c in keep if c in names]
     for p in pats:
         hits = [c for c in names if fnmatch.fnmatchcase(str(c), p)]
@@ -51,7 +52,7 @@ def select_columns(df, patterns: list[str] | None, keep: list[str] = ()):
             hint = f"; did you mean {close[0]}?" if close else ""
             raise SpecError(f"--columns {p}", None, f"matches no column{hint}")
         chosen += [c for c in hits if c not in chosen]
-    return [{c: r[c] for c in chosen} for r in df] if isinstance(df, list) else df[chosen]
+    return [{c: r[c] for c in chosen} for r in df] if rows else df[chosen]
 
 
 def check_new_file(path: Path, force: bool) -> None:
