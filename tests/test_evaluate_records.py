@@ -23,8 +23,9 @@ import pandas as pd
 import pytest
 
 from aimc_dse import api
-from aimc_dse.cost.columns import _column, column_array
+from aimc_dse.cost.columns import _column
 from aimc_dse.cost.evaluate import evaluate_frame, evaluate_records
+from aimc_dse.cost.numeric import column_array
 from aimc_dse.report.output import emit
 
 ROOT = Path(__file__).resolve().parent.parent

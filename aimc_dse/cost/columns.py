@@ -12,12 +12,11 @@ from typing import TYPE_CHECKING, Any, Mapping, cast
 import numpy as np
 
 from ..specs.columns import hardware_columns, model_columns, spec_columns, workload_columns
-from .numeric import column_array
 
 if TYPE_CHECKING:
     import pandas as pd
 
-__all__ = ["Cols", "column_array", "hardware_columns", "model_columns", "spec_columns", "workload_columns"]
+__all__ = ["Cols", "hardware_columns", "model_columns", "spec_columns", "workload_columns"]
 
 
 def _distinct_strings(values: Any) -> np.ndarray | None:

@@ -7,7 +7,7 @@ vectorised call; row order is preserved.
 
 ``evaluate_records(rows)`` does the same for a few points given as dicts, without pandas: a
 one-point ``aimc-dse evaluate`` then starts without loading it (~0.2 s of CPU). The cost
-model reads the same arrays either way (``cost.columns.column_array``), so the numbers are
+model reads the same arrays either way (``cost.numeric.column_array``), so the numbers are
 the same to the bit (tests/test_evaluate_records.py).
 """
 
