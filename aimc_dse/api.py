@@ -28,7 +28,17 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .specs.base import SpecError
-from .specs.sweep import load_sweep_spec, with_pareto_columns  # noqa: F401  (part of the API)
+
+# part of the API, loaded on first use: an evaluate never needs the sweep spec's models
+_SWEEP_SPEC = ("load_sweep_spec", "with_pareto_columns")
+
+
+def __getattr__(name: str):
+    if name in _SWEEP_SPEC:
+        from .specs import sweep
+
+        return getattr(sweep, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 RATIO_METRICS = ["tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2"]
 WORKLOAD_FLAGS = ("prompt_len", "gen_len", "batch", "prefill", "kv_cache", "go_cache")
