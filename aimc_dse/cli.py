@@ -18,7 +18,8 @@ import click
 import typer
 from typer.core import TyperGroup
 
-from .commands import COMMANDS
+from . import blas
+from .commands import COMMANDS, LINEAR_ALGEBRA
 from .commands.errors import EvaluationError, cli_errors, debug, err_console, report_unexpected
 
 __all__ = ["app", "main", "cli_errors", "err_console", "EvaluationError"]
@@ -39,6 +40,8 @@ class LazyGroup(TyperGroup):
     def load(self, name: str) -> None:
         if not isinstance(self.commands.get(name), _Listed):
             return
+        if name not in LINEAR_ALGEBRA:
+            blas.one_thread()  # before the command's module imports numpy (aimc_dse/blas.py)
         from .commands import module
 
         sub = typer.Typer()

@@ -26,6 +26,11 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "experts": ("experts", "Expert-level analysis from real weights (heterogeneous analog–digital MoE)."),
 }
 
+# Commands whose work is dense linear algebra (matrix products through numpy's BLAS, as the
+# experts' noise proxy computes). Every other command uses numpy element-wise only, and the
+# CLI starts them with one BLAS thread (aimc_dse/blas.py says why).
+LINEAR_ALGEBRA: frozenset[str] = frozenset({"experts"})
+
 
 def module(name: str):
     """The command module ``aimc_dse.commands.<name>`` (imported on first use)."""

@@ -616,7 +616,11 @@ def _executor(workers: int) -> Any:
         return _pool
     from joblib.externals.loky import get_reusable_executor
 
-    _pool = get_reusable_executor(max_workers=workers, timeout=300, initializer=_watch_parent, initargs=(os.getpid(),))
+    from .. import blas
+
+    # a fresh interpreter: one BLAS thread, as the CLI's own process (aimc_dse/blas.py)
+    _pool = get_reusable_executor(max_workers=workers, timeout=300, initializer=_watch_parent, initargs=(os.getpid(),),
+                                  env=blas.worker_env())
     _pool_size, _pool_forked = workers, False
     return _pool
 
