@@ -20,6 +20,9 @@ def test_the_bench_reports_every_figure_on_a_small_grid(capsys):
     out = capsys.readouterr().out
     for label in ("aimc-dse --help", "aimc-dse evaluate (one point)", "import runner + cost model"):
         assert re.search(rf"^start-up: {re.escape(label)}: [\d.]+ s wall, [\d.]+ s CPU$", out, re.M), (label, out)
+    split = re.search(r"^start-up: one-point evaluate, CPU: interpreter ([\d.]+) s, imports ([\d.]+) s, "
+                      r"evaluation and table ([\d.]+) s$", out, re.M)
+    assert split and all(float(x) >= 0 for x in split.groups()), out
     assert len(re.findall(r"^1 core\(s\): [\d,]+ points", out, re.M)) == 2
     assert len(re.findall(r"^2 core\(s\): [\d,]+ points", out, re.M)) == 2
     pairs = re.search(r"speed-up on 2 cores: ([\d.]+)x median of 2 \(each pair: ([\d.]+), ([\d.]+);", out)

@@ -130,27 +130,74 @@ def _load() -> str:
     return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+# A one-point evaluate run twice in one fresh process: the first run pays the imports, the
+# second none, so their difference bounds the imports' CPU from above (the second run also
+# reuses the cost model's caches, so the bound includes the little work they save).
+_EVALUATE_TWICE = """
+import json, os, resource, sys
+def cpu():
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+c = [cpu()]
+from aimc_dse.cli import main
+sys.stdout = open(os.devnull, "w")
+for _ in range(2):
+    sys.argv = ["aimc-dse", "evaluate", "--hw", "nature-3d-aimc", "--model", "mixtral-8x7b"]
+    try:
+        main()
+    except SystemExit as e:
+        if e.code:
+            raise
+    c.append(cpu())
+sys.stdout = sys.__stdout__
+print(json.dumps({"before": c[0], "first": c[1] - c[0], "second": c[2] - c[1]}))
+"""
+
+
 def startup() -> dict[str, tuple[float, float]]:
     """(wall s, CPU s) of fresh processes, the best of three each: the CLI's --help, a one-point
-    evaluate (its imports, the cost model and the printed table), and importing what a sweep
-    worker imports."""
+    evaluate (its imports, the cost model and the printed table), and importing what a spawned
+    sweep worker imports (with the BLAS thread setting a worker gets, aimc_dse/blas.py)."""
     out = {}
     py = sys.executable
-    for label, args in (
-        ("aimc-dse --help", [py, "-m", "aimc_dse.cli", "--help"]),
-        ("aimc-dse evaluate (one point)", [py, "-m", "aimc_dse.cli", "evaluate", "--hw", "nature-3d-aimc", "--model", "mixtral-8x7b"]),
-        ("import runner + cost model", [py, "-c", "import aimc_dse.sweep.runner, aimc_dse.cost.aimc, aimc_dse.cost.gpu"]),
+    for label, args, env in (  # the CLI sets the BLAS threads itself; a worker is started with them
+        ("aimc-dse --help", [py, "-m", "aimc_dse.cli", "--help"], None),
+        ("aimc-dse evaluate (one point)", [py, "-m", "aimc_dse.cli", "evaluate", "--hw", "nature-3d-aimc", "--model", "mixtral-8x7b"], None),
+        ("import runner + cost model", [py, "-c", "import aimc_dse.sweep.runner, aimc_dse.cost.aimc, aimc_dse.cost.gpu"], _worker_env()),
     ):
         best = (float("inf"), float("inf"))
         for _ in range(3):
             c = resource.getrusage(resource.RUSAGE_CHILDREN)
             t = time.perf_counter()
-            subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            subprocess.run(args, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
             wall = time.perf_counter() - t
             d = resource.getrusage(resource.RUSAGE_CHILDREN)
             best = min(best, (wall, d.ru_utime + d.ru_stime - c.ru_utime - c.ru_stime))
         out[label] = best
     return out
+
+
+def evaluate_imports() -> dict[str, float]:
+    """CPU seconds of a one-point evaluate's imports (median of five fresh processes): the
+    interpreter's start before any of our code, the first run minus the second
+    (``_EVALUATE_TWICE``), and the second run (the evaluation and its printed table)."""
+    runs = []
+    for _ in range(5):
+        done = subprocess.run([sys.executable, "-c", _EVALUATE_TWICE], check=True, stdout=subprocess.PIPE, text=True)
+        runs.append(json.loads(done.stdout.strip().splitlines()[-1]))
+    return {
+        "interpreter": float(np.median([r["before"] for r in runs])),
+        "imports": float(np.median([r["first"] - r["second"] for r in runs])),
+        "evaluation": float(np.median([r["second"] for r in runs])),
+    }
+
+
+def _worker_env() -> dict[str, str]:
+    """This process's environment with the BLAS thread setting a CLI command or spawned sweep
+    worker has (aimc_dse/blas.py), so that the timed processes run as they would."""
+    from .. import blas
+
+    return {**os.environ, **blas.worker_env()}
 
 
 def _timed_run(points: int, out: Path, jobs: int, chunk_size: int | None) -> dict:
@@ -181,7 +228,7 @@ def end_to_end(points: int, out: Path, jobs: int, chunk_size: int | None) -> dic
     of a 1M-point run)."""
     args = json.dumps({"points": points, "out": str(out), "jobs": jobs, "chunk_size": chunk_size})
     done = subprocess.run([sys.executable, "-m", "aimc_dse.sweep.bench", "--run", args], check=True,
-                          stdout=subprocess.PIPE, text=True)
+                          stdout=subprocess.PIPE, text=True, env=_worker_env())
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
@@ -203,6 +250,9 @@ def main(argv: list[str] | None = None) -> int:
     print(f"{os.cpu_count()} cores, {_load()}", flush=True)
     for label, (wall, cpu) in startup().items():
         print(f"start-up: {label}: {wall:.2f} s wall, {cpu:.2f} s CPU", flush=True)
+    e = evaluate_imports()
+    print(f"start-up: one-point evaluate, CPU: interpreter {e['interpreter']:.3f} s, imports {e['imports']:.3f} s, "
+          f"evaluation and table {e['evaluation']:.3f} s", flush=True)
     sweep = bench_sweep(args.points)
     runs: dict[int, list[dict]] = {}  # the main grid's runs by core count, in order
     timed: list[dict] = []  # every timed run (peak memory)
