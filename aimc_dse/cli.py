@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import sys
 
-import click
 import typer
-from typer.core import TyperGroup
+from typer.core import TyperCommand, TyperGroup
 
 from . import blas
 from .commands import COMMANDS, LINEAR_ALGEBRA
@@ -25,7 +24,7 @@ from .commands.errors import EvaluationError, cli_errors, debug, err_console, re
 __all__ = ["app", "main", "cli_errors", "err_console", "EvaluationError"]
 
 
-class _Listed(click.Command):
+class _Listed(TyperCommand):
     """Stand-in for a command not imported yet: its name and one-line help, for ``--help``."""
 
 

@@ -204,6 +204,26 @@ def test_an_unexpected_error_is_one_line_with_a_debug_hint(monkeypatch):
     assert isinstance(r.exception, RuntimeError)  # --debug lets the traceback through
 
 
+def test_a_usage_error_raised_in_a_command_stays_clicks_exit_2():
+    # typer's parameter errors are click exceptions of the click typer runs on (its own copy in
+    # newer typers): click prints them as usage errors, so the guard must not call them unexpected
+    import typer
+    from typer.testing import CliRunner
+
+    from aimc_dse.commands.errors import cli_errors
+
+    app = typer.Typer()
+
+    @app.command()
+    @cli_errors
+    def odd(n: int = 1) -> None:
+        raise typer.BadParameter("must be odd", param_hint="--n")
+
+    r = CliRunner().invoke(app, ["--n", "2"])
+    assert r.exit_code == 2
+    assert "Invalid value for --n: must be odd" in r.output and "unexpected" not in r.output
+
+
 def test_debug_flag_after_the_command_shows_the_traceback(tmp_path):
     """``--debug`` is accepted anywhere (users add it to the command they just ran)."""
     bad = tmp_path / "r.csv"

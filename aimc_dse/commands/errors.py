@@ -19,6 +19,11 @@ from typing import Any, Callable
 import typer
 from rich.console import Console
 
+try:  # the click typer runs on: its own copy (typer._click) in newer typers, the click package in older ones
+    from typer import _click as typer_click
+except ImportError:  # pragma: no cover  (typer without its own click)
+    import click as typer_click  # type: ignore[no-redef]
+
 err_console = Console(stderr=True, highlight=False, soft_wrap=True)
 
 DEBUG_HINT = "re-run with --debug for the traceback"
@@ -90,9 +95,7 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
             raise
         except Exception as e:  # the top-level guard: never a raw traceback by default
-            import click
-
-            if isinstance(e, click.ClickException) or debug.on:
+            if isinstance(e, typer_click.ClickException) or debug.on:  # click prints a usage error itself
                 raise
             raise typer.Exit(report_unexpected(e)) from None
 
