@@ -336,6 +336,9 @@ def workers_left_after_kill(proc: subprocess.Popen, ready, what: str) -> tuple[l
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+        for pipe in (proc.stdout, proc.stderr):  # nothing more will be read from a killed sweep
+            if pipe is not None:
+                pipe.close()
     cmds = []
     for p in outliving(workers):
         try:
