@@ -17,7 +17,7 @@ import sys
 import typer
 from typer.core import TyperCommand, TyperGroup
 
-from . import blas
+from . import runtime
 from .commands import COMMANDS, LINEAR_ALGEBRA
 from .commands.errors import EvaluationError, cli_errors, debug, err_console, report_unexpected
 
@@ -39,8 +39,8 @@ class LazyGroup(TyperGroup):
     def load(self, name: str) -> None:
         if not isinstance(self.commands.get(name), _Listed):
             return
-        if name not in LINEAR_ALGEBRA:
-            blas.one_thread()  # before the command's module imports numpy (aimc_dse/blas.py)
+        # before the command's module loads numpy or pyarrow (aimc_dse/runtime.py)
+        runtime.apply(linear_algebra=name in LINEAR_ALGEBRA)
         from .commands import module
 
         sub = typer.Typer()

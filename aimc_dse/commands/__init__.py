@@ -28,7 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
 
 # Commands whose work is dense linear algebra (matrix products through numpy's BLAS, as the
 # experts' noise proxy computes). Every other command uses numpy element-wise only, and the
-# CLI starts them with one BLAS thread (aimc_dse/blas.py says why).
+# CLI starts them with one BLAS thread (aimc_dse/runtime.py says why).
 LINEAR_ALGEBRA: frozenset[str] = frozenset({"experts"})
 
 

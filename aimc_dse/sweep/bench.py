@@ -157,10 +157,10 @@ print(json.dumps({"before": c[0], "first": c[1] - c[0], "second": c[2] - c[1]}))
 def startup() -> dict[str, tuple[float, float]]:
     """(wall s, CPU s) of fresh processes, the best of three each: the CLI's --help, a one-point
     evaluate (its imports, the cost model and the printed table), and importing what a spawned
-    sweep worker imports (with the BLAS thread setting a worker gets, aimc_dse/blas.py)."""
+    sweep worker imports (with the library settings a worker gets, aimc_dse/runtime.py)."""
     out = {}
     py = sys.executable
-    for label, args, env in (  # the CLI sets the BLAS threads itself; a worker is started with them
+    for label, args, env in (  # the CLI applies aimc_dse/runtime.py itself; a worker is started with it
         ("aimc-dse --help", [py, "-m", "aimc_dse.cli", "--help"], None),
         ("aimc-dse evaluate (one point)", [py, "-m", "aimc_dse.cli", "evaluate", "--hw", "nature-3d-aimc", "--model", "mixtral-8x7b"], None),
         ("import runner + cost model", [py, "-c", "import aimc_dse.sweep.runner, aimc_dse.cost.aimc, aimc_dse.cost.gpu"], _worker_env()),
@@ -193,11 +193,11 @@ def evaluate_imports() -> dict[str, float]:
 
 
 def _worker_env() -> dict[str, str]:
-    """This process's environment with the BLAS thread setting a CLI command or spawned sweep
-    worker has (aimc_dse/blas.py), so that the timed processes run as they would."""
-    from .. import blas
+    """This process's environment with the library settings a CLI command or spawned sweep
+    worker has (aimc_dse/runtime.py), so that the timed processes run as they would."""
+    from .. import runtime
 
-    return {**os.environ, **blas.worker_env()}
+    return {**os.environ, **runtime.worker_env()}
 
 
 def _timed_run(points: int, out: Path, jobs: int, chunk_size: int | None) -> dict:

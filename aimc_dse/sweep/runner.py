@@ -616,11 +616,11 @@ def _executor(workers: int) -> Any:
         return _pool
     from joblib.externals.loky import get_reusable_executor
 
-    from .. import blas
+    from .. import runtime
 
-    # a fresh interpreter: one BLAS thread, as the CLI's own process (aimc_dse/blas.py)
+    # a fresh interpreter: the library settings of the CLI's own process (aimc_dse/runtime.py)
     _pool = get_reusable_executor(max_workers=workers, timeout=300, initializer=_watch_parent, initargs=(os.getpid(),),
-                                  env=blas.worker_env())
+                                  env=runtime.worker_env())
     _pool_size, _pool_forked = workers, False
     return _pool
 
