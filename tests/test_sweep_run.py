@@ -118,49 +118,6 @@ def test_forked_workers_run_with_the_collector_frozen_and_it_is_thawed_after(sma
     assert out.read_bytes() == ref
 
 
-SHARED_PROLOGUE = """
-import os, sys, time
-from pathlib import Path
-from aimc_dse.sweep import runner
-from aimc_dse.sweep.grid import load_grid
-
-flag = Path(sys.argv[2])
-parent = os.getpid()
-
-def who(job, i):
-    # this process's items wait for a worker's first one: the worker surely takes a share
-    if os.getpid() == parent:
-        end = time.monotonic() + 120
-        while not flag.exists() and time.monotonic() < end:
-            time.sleep(0.01)
-    else:
-        flag.touch()
-    return i, os.getpid() == parent
-
-spec, grid = load_grid(sys.argv[1])
-job = runner.Job(grid, 1, [], ["*"])
-alone = [runner._first_point(job, i) for i in range(len(grid.blocks))]
-runner.start_workers(2)
-try:
-    got = runner._on_workers(job, list(range(6)), who)
-    shared = runner._on_workers(job, list(range(len(grid.blocks))), runner._first_point)
-finally:
-    runner.stop_workers()
-print([i for i, _ in got] == list(range(6)), sorted({here for _, here in got}), all(a.equals(b) for a, b in zip(alone, shared)))
-"""
-
-
-def test_the_preflight_and_chunk_sizing_are_shared_with_started_workers(small, tmp_path):
-    # the workers started for a big grid take part of the preflight's and the chunk sizing's
-    # evaluations instead of idling until the chunks; results come back in the items' order
-    path, _, _ = small
-    env = {k: v for k, v in os.environ.items() if k != "AIMC_DSE_START_METHOD"}
-    done = subprocess.run([sys.executable, "-c", SHARED_PROLOGUE, str(path), str(tmp_path / "flag")], env=env,
-                          capture_output=True, text=True, timeout=300)
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.split("\n")[-2] == "True [False, True] True", done.stdout
-
-
 def test_an_unknown_start_method_is_one_line_exit_2(small, tmp_path):
     path, _, _ = small
     env = {**os.environ, "AIMC_DSE_START_METHOD": "threads"}

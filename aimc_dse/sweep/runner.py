@@ -848,23 +848,12 @@ def execute(
 _packed_job: tuple[str, Job] | None = None  # in a local worker: the job it last unpickled, by key
 
 
-def _unpacked(key: str, packed: bytes) -> Job:
-    """In a local worker: the job pickled in ``packed``, unpickled once per job."""
+def _evaluate_packed(key: str, packed: bytes, k: int) -> tuple[int, int, pa.Table | None]:
+    """In a local worker: ``evaluate_chunk`` of the job pickled in ``packed``, unpickled once per job."""
     global _packed_job
     if _packed_job is None or _packed_job[0] != key:
         _packed_job = (key, pickle.loads(packed))
-    return _packed_job[1]
-
-
-def _evaluate_packed(key: str, packed: bytes, k: int) -> tuple[int, int, pa.Table | None]:
-    """In a local worker: ``evaluate_chunk`` of the packed job."""
-    return evaluate_chunk(_unpacked(key, packed), k)
-
-
-def _task_packed(key: str, packed: bytes, task: Callable[[Job, int], Any], item: tuple[int, int]) -> tuple[int, Any]:
-    """In a local worker: one item of ``_on_workers``, (its position, ``task(job, i)``)."""
-    n, i = item
-    return n, task(_unpacked(key, packed), i)
+    return evaluate_chunk(_packed_job[1], k)
 
 
 def _execute_local(job: Job, pending: list[int], workers: int) -> Iterator[tuple[int, int, pa.Table]]:
@@ -967,7 +956,10 @@ def preflight(sweep: SweepSpec, grid: Grid) -> pa.Schema:
     """
     from ..report.writer import combine, to_pandas
 
-    samples = _on_workers(Job(grid, 1, [], ["*"]), [i for i, blk in enumerate(grid.blocks) if blk.n], _first_point)
+    samples = []
+    for blk in grid.blocks:
+        if blk.n:
+            samples.append(evaluate_rows(Job(grid, 1, [], ["*"]), blk.start, blk.start + 1))
     table = combine(samples, grid.columns) if samples else pa.schema([]).empty_table()
     knobs = set(grid.columns)
     results = [c for c in (table.column_names if samples else grid.columns) if c not in knobs]
@@ -1102,53 +1094,23 @@ CHUNK_SECONDS = 0.5  # the work a chunk should hold (issue 15: 0.5–1 s; each c
 MAX_CHUNK_BATCHES = 8  # at most 8 × EVAL_ROWS rows a chunk (memory)
 
 
-CALIBRATE_ROWS = 1_024  # points timed per block (measured_rate)
+def measured_rate(job: Job, rows: int = 1_024, blocks: int = 4) -> float:
+    """Points per CPU-second of the cost model on this grid: ``rows`` points of its (up to)
+    ``blocks`` largest blocks, each weighted by its share of their points.
 
-
-def measured_rate(job: Job, blocks: int = 4) -> float:
-    """Points per CPU-second of the cost model on this grid: ``CALIBRATE_ROWS`` points of its
-    (up to) ``blocks`` largest blocks, each weighted by its share of their points."""
-    big = sorted(range(len(job.grid.blocks)), key=lambda i: -job.grid.blocks[i].n)[:blocks]
-    total = sum(job.grid.blocks[i].n for i in big)
-    seconds = _on_workers(job, big, _seconds_per_point)
-    per_point = sum(job.grid.blocks[i].n / total * s for i, s in zip(big, seconds))
+    Measured in this process, after the preflight, as the chunk sizes were tuned: with its
+    caches cold a worker measures a lower rate (57,000–95,000 points a second against
+    92,000–102,000 here on the bench grid), which cut the chunks to 32,768 points and made
+    the 2-core run slower although the worker was otherwise idle then."""
+    big = sorted(job.grid.blocks, key=lambda b: -b.n)[:blocks]
+    total = sum(b.n for b in big)
+    per_point = 0.0
+    for blk in big:
+        m = min(blk.n, rows)
+        c = time.process_time()
+        evaluate_rows(job, blk.start, blk.start + m)
+        per_point += blk.n / total * (time.process_time() - c) / m
     return 1.0 / per_point if per_point > 0 else float("inf")
-
-
-def _first_point(job: Job, i: int) -> pa.Table:
-    """The first point of block ``i``, evaluated (preflight)."""
-    blk = job.grid.blocks[i]
-    return evaluate_rows(job, blk.start, blk.start + 1)
-
-
-def _seconds_per_point(job: Job, i: int) -> float:
-    """CPU seconds per point of the first ``CALIBRATE_ROWS`` points of block ``i``, in the
-    process that evaluates them (measured_rate)."""
-    blk = job.grid.blocks[i]
-    m = min(blk.n, CALIBRATE_ROWS)
-    c = time.process_time()
-    evaluate_rows(job, blk.start, blk.start + m)
-    return (time.process_time() - c) / m
-
-
-def _on_workers(job: Job, items: list[int], task: Callable[[Job, int], Any]) -> list[Any]:
-    """``[task(job, i) for i in items]``, shared with the local workers started for this run
-    (``start_workers``) when there are any: until its chunks start they would sit idle while
-    this process runs the preflight and the chunk sizing (~0.1 s at 1M points, a few % of a
-    2-core run). The results are the same wherever each item runs (the preflight's samples;
-    a rate is a measurement either way)."""
-    warm = _warm_up
-    if not warm or len(items) < 2:
-        return [task(job, i) for i in items]
-    from collections import deque
-
-    packed, key = pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL), uuid.uuid4().hex
-    got: dict[int, Any] = {}
-    for n, value in _shared(_executor(len(warm)), deque(enumerate(items)), len(warm),
-                            submit=lambda pool, item: pool.submit(_task_packed, key, packed, task, item),
-                            own=lambda item: (item[0], task(job, item[1])), after=warm, depth=2):
-        got[n] = value
-    return [got[n] for n in range(len(items))]
 
 
 def _chunk_size(job: Job, store: ChunkStore, resume: bool) -> int:
