@@ -5,7 +5,8 @@ them from the environment once, when they load. The CLI sets them before a comma
 loads numpy or pyarrow (``cli.LazyGroup.load``); spawned sweep workers start with them
 (``sweep.runner``; forked ones inherit them, and dask's nanny starts its workers with one
 BLAS thread already). A value the user set is kept. A notebook's numpy and pyarrow are the
-notebook's: the Python API changes neither.
+notebook's: the Python API changes neither in its own process (the workers its sweeps spawn
+start with both, as the CLI's do).
 
 * **One OpenBLAS thread** (``OPENBLAS_NUM_THREADS=1``), for every command but those in
   ``commands.LINEAR_ALGEBRA`` (``experts``, whose noise proxy multiplies matrices). numpy's
