@@ -177,14 +177,6 @@ def design_rows(hws: list[str], models: list[str], workload: dict[str, Any], ove
     return rows, notes
 
 
-def build_points(hws: list[str], models: list[str], workload: dict[str, Any], overrides: dict[str, dict[str, Any]]):
-    """``design_rows`` with the points as a columns frame: ``(frame, notes)``."""
-    import pandas as pd
-
-    rows, notes = design_rows(hws, models, workload, overrides)
-    return pd.DataFrame(rows), notes
-
-
 def _ratio(a: Any, b: Any) -> float:
     """a ÷ b as the frame computed it: IEEE division (x/0 is ±inf, 0/0 NaN), no exception."""
     import numpy as np

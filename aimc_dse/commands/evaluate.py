@@ -34,11 +34,12 @@ WORKLOAD_DEFAULTS = {"prompt_len": 32, "gen_len": 8, "batch": 1, "prefill": True
 
 def build_points(hws: list[str], models: list[str], workload: dict[str, Any], sets: list[str] | None) -> "pd.DataFrame":
     """Validated design points (one row per hardware × model) as a columns frame."""
-    from ..api import build_points as build
-    from ..api import split_overrides
+    import pandas as pd
 
-    grid, _ = build(hws, models, workload, split_overrides(sets or []))
-    return grid
+    from ..api import design_rows, split_overrides
+
+    rows, _ = design_rows(hws, models, workload, split_overrides(sets or []))
+    return pd.DataFrame(rows)
 
 
 def workload_line(res: Rows) -> str:
