@@ -174,3 +174,13 @@ def test_one_point_evaluate_loads_no_pandas():
     assert p.stderr.strip().splitlines()[-1] == "[]"
     (row,) = json.loads(p.stdout)
     assert row["hardware"] == "nature-3d-aimc" and row["fits"] is True and row["tokens_per_s"] > 0
+
+
+@pytest.mark.parametrize("dtype", [object, "string"])
+def test_a_text_column_with_pandas_na_is_hoisted_as_the_frame_reads_it(dtype):
+    # a frame's text column may hold pandas's NA: a gap, as None and NaN are (not a value to compare)
+    for values, hoisted in ((["a", "a", "a"], True), (["a", pd.NA, "a"], False)):
+        df = pd.DataFrame({"hw.name": pd.array(values, dtype=dtype), "x": [1.5, 2.5, 3.5]})
+        out = io.StringIO()
+        emit(df, "table", title="t", hoist=True, file=out)
+        assert ("hw.name: a" in out.getvalue()) == hoisted, out.getvalue()

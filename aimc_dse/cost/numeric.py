@@ -4,6 +4,7 @@ how a column of plain Python values is typed (``column_array``, also used by rep
 from __future__ import annotations
 
 import math
+import sys
 from typing import Any
 
 import numpy as np
@@ -41,8 +42,12 @@ def ceil_div(a: Any, b: Any) -> Array:
 
 
 def is_gap(v: Any) -> bool:
-    """A missing value: None or a float NaN."""
-    return v is None or (isinstance(v, (float, np.floating)) and math.isnan(v))
+    """A missing value: None, a float NaN, or pandas's NA (which only a loaded pandas makes,
+    so pandas is not imported to ask)."""
+    if v is None or (isinstance(v, (float, np.floating)) and math.isnan(v)):
+        return True
+    pandas = sys.modules.get("pandas")
+    return pandas is not None and v is pandas.NA
 
 
 def is_number(v: Any) -> bool:

@@ -13,7 +13,6 @@ content and ``--resume`` refuses to mix results across a change to it.
 from __future__ import annotations
 
 import os
-import sys
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -98,19 +97,13 @@ def check_selection(path: str, layers: int, experts: int, first_dense: int, ever
     _check_selection(path, digest, int(layers), int(experts), int(first_dense), int(every), str(name))
 
 
-def _gap(v: Any) -> bool:
-    """None, NaN or pandas's NA (only a frame, hence a loaded pandas, holds NA)."""
-    pandas = sys.modules.get("pandas")
-    return is_gap(v) or (pandas is not None and v is pandas.NA)
-
-
 def _text(v) -> str:
-    return "" if _gap(v) else str(v)
+    return "" if is_gap(v) else str(v)
 
 
 def _int(v) -> int:
     try:
-        return 0 if _gap(v) else int(v)
+        return 0 if is_gap(v) else int(v)
     except (TypeError, ValueError):
         return 0
 
