@@ -12,6 +12,7 @@ for what is used.
 
 from __future__ import annotations
 
+import re
 import sys
 
 import typer
@@ -28,6 +29,28 @@ class _Listed(TyperCommand):
     """Stand-in for a command not imported yet: its name and one-line help, for ``--help``."""
 
 
+_LIST_TYPE = re.compile(r"^<list\[(.+)\]>$")
+
+
+def plain_metavars(command, ctx) -> None:
+    """Help that shows what an option takes: nothing beside a flag, ``<str>`` beside a
+    repeatable text option.
+
+    typer 0.29 prints each option's Python type, so every flag read ``--force <bool>`` (as if
+    it took a value: ``--force true`` is an error) and a repeatable option ``<list[str]>``.
+    Each option's help says "(repeatable)" where it is. Older typers show no type; there
+    this changes nothing."""
+    for param in [*command.params, command.get_help_option(ctx)]:
+        if param is None or param.metavar is not None or getattr(param, "count", False):
+            continue
+        if getattr(param, "is_flag", False):
+            param.metavar = ""
+        elif getattr(param, "multiple", False) and hasattr(param, "display_type_rich"):
+            shown = _LIST_TYPE.match(str(param.display_type_rich(ctx)))
+            if shown:
+                param.metavar = f"<{shown.group(1)}>"
+
+
 class LazyGroup(TyperGroup):
     """The root group: a command's module is imported when the command is resolved, not before."""
 
@@ -35,6 +58,15 @@ class LazyGroup(TyperGroup):
         super().__init__(*args, **kwargs)
         for name, (_, short) in COMMANDS.items():
             self.commands.setdefault(name, _Listed(name, help=short, short_help=short))
+        for param in self.params:  # ``--debug`` (``plain_metavars``)
+            if getattr(param, "is_flag", False) and param.metavar is None:
+                param.metavar = ""
+
+    def get_help_option(self, ctx):
+        option = super().get_help_option(ctx)
+        if option is not None and option.metavar is None:
+            option.metavar = ""  # a flag (``plain_metavars``)
+        return option
 
     def load(self, name: str) -> None:
         if not isinstance(self.commands.get(name), _Listed):
@@ -48,6 +80,7 @@ class LazyGroup(TyperGroup):
         group = typer.main.get_group(sub)
         for n, cmd in group.commands.items():
             if isinstance(self.commands.get(n), _Listed) or n not in self.commands:
+                plain_metavars(cmd, cmd.context_class(cmd, info_name=n))
                 self.commands[n] = cmd
 
     def resolve_command(self, ctx, args):

@@ -136,6 +136,22 @@ def test_help_shows_every_default():
         assert text in out, text
 
 
+def test_help_shows_no_type_beside_a_flag():
+    """typer 0.29 printed ``--force <bool>`` (as if the flag took a value) and ``<list[str]>``
+    beside repeatable options (``cli.plain_metavars``)."""
+    from aimc_dse.commands import COMMANDS
+
+    pages = {"": invoke(["--help"], 200)[1]}
+    pages.update({name: invoke([name, "--help"], 200)[1] for name in COMMANDS})
+    for name, out in pages.items():
+        assert "Usage:" in out, name
+        assert "<bool>" not in out and "<list[" not in out, (name, out)
+        assert re.search(r"--help\s+Show this message", out), name
+    assert re.search(r"--debug\s+show the full traceback", pages[""])
+    assert re.search(r"--force\s+overwrite an existing results file", pages["sweep"])
+    assert re.search(r"--all\s+include designs", pages["pareto"])
+
+
 def test_validate_unknown_group_exits_2_naming_the_groups():
     code, out, err = invoke(["validate", "--group", "nonsense"])
     assert code == 2 and out == ""

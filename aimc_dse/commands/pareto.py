@@ -65,7 +65,7 @@ def register(app: typer.Typer) -> None:
         minimize: Annotated[
             Optional[list[str]], typer.Option("--minimize", help="metrics to minimise (repeatable or comma-separated); times, energies, areas, powers are by default")
         ] = None,
-        maximize: Annotated[Optional[list[str]], typer.Option("--maximize", help="metrics to maximise against their default")] = None,
+        maximize: Annotated[Optional[list[str]], typer.Option("--maximize", help="metrics to maximise against their default (repeatable or comma-separated)")] = None,
         where: WhereOpt = None,
         all_rows: Annotated[bool, typer.Option("--all", help="include designs whose model does not fit the hardware")] = False,
         ties: Annotated[

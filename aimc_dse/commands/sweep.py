@@ -53,7 +53,7 @@ def register(app: typer.Typer) -> None:
         quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bar")] = False,
         max_points: Annotated[int, typer.Option("--max-points", help="refuse grids with more points")] = DEFAULT_MAX_POINTS,
         chunk_size: Annotated[
-            Optional[int], typer.Option("--chunk-size", help="points per chunk (default: about 1 s of work, timed on a sample; at least 16 chunks for small grids)")
+            Optional[int], typer.Option("--chunk-size", help="points per chunk (default: ~0.5 s of work at a rate timed on a sample; 16 chunks for small grids)")
         ] = None,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="check the sweep file and print the grid's size, evaluate nothing")] = False,
         fmt: FormatOpt = "table",
