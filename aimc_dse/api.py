@@ -40,7 +40,6 @@ def __getattr__(name: str):
         return getattr(sweep, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
-RATIO_METRICS = ["tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2"]
 WORKLOAD_FLAGS = ("prompt_len", "gen_len", "batch", "prefill", "kv_cache", "go_cache")
 
 
@@ -187,7 +186,10 @@ def _ratio(a: Any, b: Any) -> float:
 
 def add_ratios(res: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """The rows with AIMC / GPU ratio columns ``vs.<gpu>.<metric>`` appended for every GPU of
-    the same model (NaN in the rows they do not apply to)."""
+    the same model (NaN in the rows they do not apply to); the metrics are
+    ``cost.metrics.RATIO_METRICS``."""
+    from .cost.metrics import RATIO_METRICS
+
     out = [dict(r) for r in res]
     for g in [r for r in res if r["system"] == "gpu"]:
         for metric in RATIO_METRICS:

@@ -25,6 +25,7 @@ import pytest
 from aimc_dse import api
 from aimc_dse.cost.columns import _column
 from aimc_dse.cost.evaluate import evaluate_frame, evaluate_records
+from aimc_dse.cost.metrics import RATIO_METRICS
 from aimc_dse.cost.numeric import column_array
 from aimc_dse.report.output import emit
 
@@ -117,7 +118,7 @@ def _frame_oracle(hws, models, sets, fidelity: str = "closed") -> pd.DataFrame:
     out = res.copy()
     for _, g in res[res["system"] == "gpu"].iterrows():
         same = (out["model"] == g["model"]) & (out["system"] == "aimc")
-        for metric in api.RATIO_METRICS:
+        for metric in RATIO_METRICS:
             out.loc[same, f"vs.{g['hardware']}.{metric}"] = out.loc[same, metric] / g[metric]
     return out
 
@@ -184,3 +185,19 @@ def test_a_text_column_with_pandas_na_is_hoisted_as_the_frame_reads_it(dtype):
         out = io.StringIO()
         emit(df, "table", title="t", hoist=True, file=out)
         assert ("hw.name: a" in out.getvalue()) == hoisted, out.getvalue()
+
+
+def test_cli_ratio_table_shows_the_api_ratio_columns():
+    """`aimc-dse evaluate`'s AIMC ÷ GPU table is the API's ``vs.<gpu>.<metric>`` columns, not a second computation."""
+    from aimc_dse.commands.evaluate import RATIO_LABELS, ratio_rows
+
+    res = api.evaluate(["nature-3d-aimc", "hermes-3d", "a100-paper"], ["nature-moe-51b"], as_frame=False)
+    rows = ratio_rows(res)
+    assert [(r["aimc"], r["vs gpu"]) for r in rows] == [("nature-3d-aimc", "a100-paper"), ("hermes-3d", "a100-paper")]
+    gpu = next(r for r in res if r["system"] == "gpu")
+    for row, aimc in zip(rows, [r for r in res if r["system"] == "aimc"]):
+        assert list(RATIO_LABELS) == RATIO_METRICS
+        for metric in RATIO_METRICS:
+            np.testing.assert_equal(row[RATIO_LABELS[metric]], aimc[f"vs.a100-paper.{metric}"])
+            np.testing.assert_equal(row[RATIO_LABELS[metric]], aimc[metric] / gpu[metric])
+    assert math.isfinite(rows[0]["tokens/s/W ×"]) and math.isnan(rows[1]["tokens/s/W ×"])  # hermes-3d: does not fit

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 
-from ..cost.metrics import HEADLINE_COLUMNS
+from ..cost.metrics import HEADLINE_COLUMNS, RATIO_METRICS
 from .common import ColumnsOpt, FormatOpt, SetOpt
 
 if TYPE_CHECKING:
@@ -22,7 +22,6 @@ if TYPE_CHECKING:
 
 Rows = list[dict[str, Any]]  # one dict per design, every dict with every column (api.evaluate, as_frame=False)
 
-RATIO_METRICS = ["tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2"]
 RATIO_LABELS = {"tokens_per_s": "tokens/s ×", "tokens_per_s_per_w": "tokens/s/W ×", "tokens_per_s_per_mm2": "tokens/s/mm² ×"}
 HEADLINE = [c for c in HEADLINE_COLUMNS if c not in ("system", "flops")]  # the table's metrics
 TABLE_COLUMNS = ["hardware", "model", "system"] + HEADLINE
@@ -67,13 +66,14 @@ def _design_names(res: Rows) -> list[str]:
 
 
 def ratio_rows(res: Rows) -> list[dict]:
-    """One row per AIMC × GPU pair of the same model: AIMC ÷ GPU per metric."""
+    """One row per AIMC × GPU pair of the same model: AIMC ÷ GPU per metric, the
+    ``vs.<gpu>.<metric>`` columns ``api.evaluate`` computed (one definition of the ratio)."""
     rows = []
     for a in [r for r in res if r["system"] == "aimc"]:
         for g in [r for r in res if r["system"] == "gpu" and r["model"] == a["model"]]:
             rec = {"aimc": a["hardware"], "vs gpu": g["hardware"], "model": a["model"]}
             for m in RATIO_METRICS:
-                rec[RATIO_LABELS[m]] = float(a[m]) / float(g[m]) if g[m] else float("nan")
+                rec[RATIO_LABELS[m]] = a[f"vs.{g['hardware']}.{m}"]
             rows.append(rec)
     return rows
 

@@ -27,6 +27,10 @@ HEADLINE_COLUMNS = [
     "gops_per_w_per_mm2",
 ]
 
+# What an AIMC design is compared with a GPU on, AIMC ÷ GPU for the same model and workload:
+# ``evaluate``'s ``vs.<gpu>.<metric>`` columns and ratio table, and the papers' A100 ratios.
+RATIO_METRICS = ["tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2"]
+
 
 def headline_metrics(
     *,

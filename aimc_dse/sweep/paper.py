@@ -23,6 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..cost.metrics import RATIO_METRICS
 from ..report.output import emit
 from ..report.plot import plot
 from ..report.writer import read_results, write_frame
@@ -121,7 +122,6 @@ STUDIES = [
     ),
 ]
 
-RATIO_METRICS = ["tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2"]
 MULTICHIP_METRICS = [*RATIO_METRICS, "gops_per_w_per_mm2"]
 
 
