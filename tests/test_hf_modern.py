@@ -11,10 +11,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from aimc_dse.commands.evaluate import build_points
+from aimc_dse import api
 from aimc_dse.cost import gpu
 from aimc_dse.cost.columns import Cols, model_columns, spec_columns
-from aimc_dse.cost.evaluate import evaluate_frame
 from aimc_dse.cost.shapes import model_shape
 from aimc_dse.specs import loader
 from aimc_dse.specs.base import SpecError
@@ -128,18 +127,15 @@ def test_biases_and_sinks_are_counted():
 
 
 def test_names_come_from_the_checkout_folder_in_evaluate():
-    pts = build_points(["h100-sxm"], [str(HF / "Qwen3-30B-A3B" / "config.json")], {"batch": 1}, None)
-    assert list(pts["model"]) == ["Qwen3-30B-A3B"]
+    res = api.evaluate("h100-sxm", str(HF / "Qwen3-30B-A3B" / "config.json"), batch=1, as_frame=False)
+    assert [r["model"] for r in res] == ["Qwen3-30B-A3B"]
     assert load("gpt-oss-20b").name == "gpt-oss-20b"
 
 
 @pytest.mark.parametrize("folder", ["DeepSeek-V3", "Qwen3-30B-A3B", "gpt-oss-20b", "Qwen2.5-7B"])
 def test_evaluate_runs_on_aimc_and_gpu(folder):
-    pts = build_points(
-        ["nature-3d-aimc", "h100-sxm"], [str(HF / folder / "config.json")],
-        {"prompt_len": 64, "gen_len": 8, "batch": 2}, ["hw.size_to_model=true"],
-    )
-    res = evaluate_frame(pts)
+    res = api.evaluate(["nature-3d-aimc", "h100-sxm"], str(HF / folder / "config.json"), prompt_len=64, gen_len=8,
+                       batch=2, set=["hw.size_to_model=true"], ratios=False)
     assert list(res["system"]) == ["aimc", "gpu"]
     assert res["fits"].all()
     assert np.isfinite(res["tokens_per_s"]).all() and (res["tokens_per_s"] > 0).all()

@@ -10,15 +10,12 @@ the flags and the people's view: the workload that ran, a table that fits the te
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Optional
+from typing import Annotated, Any, Optional
 
 import typer
 
 from ..cost.metrics import HEADLINE_COLUMNS, RATIO_METRICS
 from .common import ColumnsOpt, FormatOpt, SetOpt
-
-if TYPE_CHECKING:
-    import pandas as pd
 
 Rows = list[dict[str, Any]]  # one dict per design, every dict with every column (api.evaluate, as_frame=False)
 
@@ -29,16 +26,6 @@ MAX_TRANSPOSED = 4  # up to this many designs are shown as columns (field / desi
 
 # The Workload defaults, as --help shows them (tests/test_cli_ux.py checks them against specs.workload).
 WORKLOAD_DEFAULTS = {"prompt_len": 32, "gen_len": 8, "batch": 1, "prefill": True, "kv_cache": True, "go_cache": False}
-
-
-def build_points(hws: list[str], models: list[str], workload: dict[str, Any], sets: list[str] | None) -> "pd.DataFrame":
-    """Validated design points (one row per hardware × model) as a columns frame."""
-    import pandas as pd
-
-    from ..api import design_rows, split_overrides
-
-    rows, _ = design_rows(hws, models, workload, split_overrides(sets or []))
-    return pd.DataFrame(rows)
 
 
 def workload_line(res: Rows) -> str:
