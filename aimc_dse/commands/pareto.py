@@ -14,7 +14,7 @@ from ..report.pareto import ParetoFront, collapse_ties, senses
 from ..report.summary import ID_COLUMNS, VaryingKnobs, fitting, readable
 from ..report.writer import iter_results, result_columns
 from ..specs.base import SpecError
-from .common import FormatOpt
+from .common import FormatOpt, split_list
 
 ResultsArg = Annotated[Path, typer.Argument(help="results file of a sweep (.csv or .parquet)", metavar="RESULTS")]
 WhereOpt = Annotated[
@@ -48,10 +48,6 @@ def filtered(path: Path, where: list[str], columns: list[str] | None = None):
             raise SpecError(str(path), None, f"--where: {e}") from None
 
 
-def _split(items: list[str] | None) -> list[str]:
-    return [s.strip() for it in items or [] for s in it.split(",") if s.strip()]
-
-
 def register(app: typer.Typer) -> None:
     from .errors import cli_errors
 
@@ -79,7 +75,7 @@ def register(app: typer.Typer) -> None:
             raise SpecError("pareto", None, "--x, --y and --z must be different metrics")
         where = where or []
         check_columns(results, [("--x", x), ("--y", y), ("--z", z)], where)
-        maxi = senses(metrics, _split(minimize), _split(maximize))
+        maxi = senses(metrics, split_list(minimize), split_list(maximize))
         front = ParetoFront(metrics, maxi)
         axes = VaryingKnobs()
         rows = 0
