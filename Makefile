@@ -5,15 +5,30 @@ BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 JOBS   ?= 2
 
-.PHONY: install run test lint bench paper validate docs-check clean
+.PHONY: install lock run test lint bench paper validate docs-check clean
 
-$(STAMP): pyproject.toml
+# Dependencies at the versions CI last passed with (constraints.txt; CONSTRAINTS= for the latest
+# releases pyproject.toml allows).
+CONSTRAINTS ?= constraints.txt
+
+$(STAMP): pyproject.toml $(CONSTRAINTS)
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e ".[test,plot,lint]"
+	$(BIN)/python -m pip install --quiet -e ".[test,plot,lint]" $(if $(CONSTRAINTS),-c $(CONSTRAINTS))
 	touch $(STAMP)
 
 install: $(STAMP)
+
+# Refresh constraints.txt: the latest releases pyproject.toml allows, installed into a scratch
+# environment and frozen. Run .ci/run afterwards: the file should hold what passed.
+lock:
+	rm -rf .venv-lock
+	$(PYTHON) -m venv .venv-lock
+	.venv-lock/bin/python -m pip install --quiet --upgrade pip
+	.venv-lock/bin/python -m pip install --quiet -e ".[test,plot,lint]"
+	{ sed -n '/^#/p' constraints.txt; .venv-lock/bin/python -m pip freeze --exclude-editable; } > constraints.txt.new
+	mv constraints.txt.new constraints.txt
+	rm -rf .venv-lock
 
 # The default study: two 3D AIMC chips vs an A100 on a MoE (seconds); prints its summary table.
 run: $(STAMP)

@@ -1,11 +1,13 @@
-"""The shape issue 10 gave the code: small functions in the cost model, no import cycle."""
+"""The shape issue 10 gave the code: small functions in the cost model, no import cycle; and
+the pinned dependency versions `make` installs agree with pyproject.toml."""
 
 from __future__ import annotations
 
 import ast
 from pathlib import Path
 
-PKG = Path(__file__).resolve().parent.parent / "aimc_dse"
+ROOT = Path(__file__).resolve().parent.parent
+PKG = ROOT / "aimc_dse"
 
 
 def test_no_function_in_the_cost_model_is_longer_than_80_lines():
@@ -62,3 +64,39 @@ def test_no_import_cycle_between_packages():
 
     for n in sorted(edges):
         visit(n)
+
+
+def _constraints() -> dict[str, str]:
+    from packaging.utils import canonicalize_name
+
+    pins = {}
+    for line in (ROOT / "constraints.txt").read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            name, _, version = line.partition("==")
+            assert version and " " not in line, f"constraints.txt: {line!r} is not a name==version pin"
+            pins[canonicalize_name(name)] = version
+    return pins
+
+
+def test_constraints_pin_every_dependency_within_its_range():
+    """`make` installs constraints.txt's versions: each dependency pyproject.toml declares
+    (with the extras make installs) is pinned there, to a version its range allows."""
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    declared = list(project["dependencies"])
+    for extra in ("test", "plot", "lint"):
+        declared += project["optional-dependencies"][extra]
+    pins = _constraints()
+    for text in declared:
+        req = Requirement(text)
+        name = canonicalize_name(req.name)
+        assert name in pins, f"constraints.txt pins no version of {req.name} (pyproject.toml: {text!r})"
+        assert req.specifier.contains(pins[name], prereleases=True), (
+            f"constraints.txt: {req.name}=={pins[name]} is outside pyproject.toml's {text!r}")
+        for extra in req.extras:  # dask[distributed]: the extra's package is pinned too
+            assert canonicalize_name(extra) in pins, f"constraints.txt pins no version of {extra}"
+    assert "aimc-dse" not in pins  # the project itself is installed editable, never pinned
