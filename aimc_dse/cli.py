@@ -40,7 +40,11 @@ def plain_metavars(command, ctx) -> None:
     it took a value: ``--force true`` is an error) and a repeatable option ``<list[str]>``.
     Each option's help says "(repeatable)" where it is. Older typers show no type; there
     this changes nothing."""
-    for param in [*command.params, command.get_help_option(ctx)]:
+    _plain_metavars([*command.params, command.get_help_option(ctx)], ctx)
+
+
+def _plain_metavars(params, ctx) -> None:
+    for param in params:
         if param is None or param.metavar is not None or getattr(param, "count", False):
             continue
         if getattr(param, "is_flag", False):
@@ -58,14 +62,12 @@ class LazyGroup(TyperGroup):
         super().__init__(*args, **kwargs)
         for name, (_, short) in COMMANDS.items():
             self.commands.setdefault(name, _Listed(name, help=short, short_help=short))
-        for param in self.params:  # ``--debug`` (``plain_metavars``)
-            if getattr(param, "is_flag", False) and param.metavar is None:
-                param.metavar = ""
 
     def get_help_option(self, ctx):
+        # the root's own options (``--debug``, ``--help``), as ``plain_metavars`` does a
+        # command's: click asks for the help option before it prints any option
         option = super().get_help_option(ctx)
-        if option is not None and option.metavar is None:
-            option.metavar = ""  # a flag (``plain_metavars``)
+        _plain_metavars([*self.params, option], ctx)
         return option
 
     def load(self, name: str) -> None:
