@@ -62,17 +62,8 @@ def design_rows(
     return rows, specs, w
 
 
-def design_points(
-    hws: list[str], models: list[str], workload: dict[str, Any], overrides: dict[str, dict[str, Any]],
-    src: str = "workload",
-) -> tuple[pd.DataFrame, list[ModelSpec], Workload]:
-    """``design_rows`` with the points as a columns frame."""
+def build_points(hws: list[str], models: list[str], workload: dict[str, Any], sets: list[str] | None) -> pd.DataFrame:
+    """Design points from --set items as a columns frame (``design_rows`` without the specs)."""
     import pandas as pd
 
-    rows, specs, w = design_rows(hws, models, workload, overrides, src)
-    return pd.DataFrame(rows), specs, w
-
-
-def build_points(hws: list[str], models: list[str], workload: dict[str, Any], sets: list[str] | None) -> pd.DataFrame:
-    """Design points from --set items (``design_points`` without the specs)."""
-    return design_points(hws, models, workload, loader.split_sets(sets), "command line")[0]
+    return pd.DataFrame(design_rows(hws, models, workload, loader.split_sets(sets), "command line")[0])
