@@ -126,7 +126,9 @@ def _infer(values: list[Any]) -> tuple[Kind, list[Any]]:
 
 def _table(rows, index: list[str] | None = None) -> _Table:
     """Rows (a DataFrame or dicts) as plain columns; ``index`` labels the rows (default: the
-    frame's index, or 0, 1, …)."""
+    frame's index, or 0, 1, …). A ``_Table`` is returned as it is."""
+    if isinstance(rows, _Table):
+        return rows
     pd = sys.modules.get("pandas")
     if pd is not None and isinstance(rows, pd.DataFrame):
         names = list(rows.columns)
@@ -184,7 +186,7 @@ def write_json(rows, out) -> None:
     """Rows (a DataFrame or dicts) as a JSON list of objects."""
     import json
 
-    t = integral_knobs(rows if isinstance(rows, _Table) else _table(rows))
+    t = integral_knobs(_table(rows))
     recs = [{str(k): _plain(v) for k, v in r.items()} for r in t.records()]
     out.write(json.dumps(recs, indent=2, ensure_ascii=False) + "\n")
 
@@ -193,7 +195,7 @@ def write_csv(rows, out) -> None:
     """Rows (a DataFrame or dicts) as CSV with a header line."""
     import csv
 
-    t = integral_knobs(rows if isinstance(rows, _Table) else _table(rows))
+    t = integral_knobs(_table(rows))
     w = csv.writer(out, lineterminator="\n")
     w.writerow([str(c) for c in t.names])
     for i in range(t.n):
@@ -375,7 +377,7 @@ def print_table(
     """
     from rich.console import Console
 
-    t = integral_knobs(rows if isinstance(rows, _Table) else _table(rows, index))
+    t = integral_knobs(_table(rows, index))
     out = file or sys.stdout
     width = width or table_width(out)
     if hoist and not transpose:
