@@ -291,3 +291,25 @@ def test_libyaml_reads_every_shipped_yaml_file_as_the_python_loader_does():
     for p in files:
         text = p.read_text(encoding="utf-8")
         assert same(yaml.load(text, Loader=YAML_LOADER), yaml.load(text, Loader=yaml.SafeLoader)), p
+
+
+def test_a_mapping_override_merges_into_the_group_it_names():
+    """``{efficiency: {memory: 0.8}}`` changes one field and keeps the group's others, as the
+    dotted ``efficiency.memory`` does; replacing the group would reset the A100's calibrated
+    efficiencies to their defaults without a word."""
+    base = loader.load_hardware("a100-sxm4-40gb")
+    dotted = loader.load_hardware("a100-sxm4-40gb", {"efficiency.memory": 0.8})
+    nested = loader.load_hardware("a100-sxm4-40gb", {"efficiency": {"memory": 0.8}})
+    assert nested == dotted
+    assert nested.efficiency.memory == 0.8 != base.efficiency.memory
+    assert nested.efficiency.compute == base.efficiency.compute != GpuHardware.model_fields["efficiency"].default_factory().compute
+    # deeper mappings merge level by level
+    assert loader.load_hardware("nature-3d-aimc", {"dram": {"channels": 2}}).dram.bandwidth_gbps == \
+        loader.load_hardware("nature-3d-aimc").dram.bandwidth_gbps
+
+
+def test_a_mapping_for_a_group_the_spec_lacks_is_set_whole():
+    dense = loader.load_model("llama-2-7b")
+    assert dense.moe is None
+    moe = loader.load_model("llama-2-7b", {"moe": {"experts": 8, "top_k": 2, "d_ff_expert": 11008}})
+    assert (moe.moe.experts, moe.moe.top_k, moe.moe.d_ff_expert) == (8, 2, 11008)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import difflib
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, get_args, get_origin
+from typing import Any, Iterator, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -256,9 +256,30 @@ def _apply(data: dict, sets: dict[str, Any] | None, head: str, roots: Any) -> di
     # copy on write: only the dicts along each path are copied (validation never mutates its
     # input, and the caller's data stays as it was)
     data = dict(data)
-    for rest, value in sets.items():
+    for rest, value in _leaves(data, sets):
         _check_path_once(head, tuple(tuple(c) for c in roots.values()), tuple(roots), f"{head}.{rest}")
         set_in(data, rest.split("."), value)
+    return data
+
+
+def _leaves(data: dict, sets: dict[str, Any], prefix: str = "") -> Iterator[tuple[str, Any]]:
+    """The overrides as (dotted path, value); a mapping given for a group the spec has is
+    merged into it key by key: ``{efficiency: {memory: 0.8}}`` changes ``efficiency.memory``
+    and keeps the group's other fields, as ``efficiency.memory: 0.8`` does (replacing the
+    group would silently reset them to their defaults). A mapping for a group the spec does
+    not have yet (switching one on) is set whole."""
+    for rest, value in sets.items():
+        path = prefix + rest
+        if isinstance(value, dict) and value and all(isinstance(k, str) for k in value) \
+                and isinstance(_get_in(data, path.split(".")), dict):
+            yield from _leaves(data, value, path + ".")
+        else:
+            yield path, value
+
+
+def _get_in(data: Any, keys: list[str]) -> Any:
+    for k in keys:
+        data = data.get(k) if isinstance(data, dict) else None
     return data
 
 
