@@ -217,6 +217,44 @@ def test_a_swept_hardware_name_keeps_its_knobs(tmp_path):
         pd.testing.assert_frame_equal(back, read_results(full), check_exact=True)
 
 
+def test_a_knob_one_system_leaves_unset_keeps_its_number_type(tmp_path):
+    """nature-3d-aimc sets hw.stack.max_tiers and hw.dram.channel_capacity_gb, moewithpim-hermes
+    leaves them unset (None) and the GPU has no such fields: the knobs stay numbers (they were
+    written as text, and the default Parquet file could not be read back), and every reader
+    gives what the --all-knobs file gives, whole and one knob at a time (a single knob with
+    a missing value once lost its row on the CSV path)."""
+    data = {"name": "gaps", "systems": ["nature-3d-aimc", "moewithpim-hermes", "a100-sxm4-80gb"], "model": "mixtral-8x7b",
+            "axes": {"workload.batch": [1, 2]}}
+    path = write_sweep(tmp_path, data)
+    for suffix in (".csv", ".parquet"):
+        out, full = tmp_path / f"d{suffix}", tmp_path / f"all{suffix}"
+        assert invoke(sweep_cmd(path, out, "-j", "1"))[0] == 0
+        assert invoke(sweep_cmd(path, full, "-j", "1", "--all-knobs"))[0] == 0
+        if suffix == ".parquet":
+            types = {f.name: str(f.type) for f in pq.read_schema(full)}
+            assert types["hw.stack.max_tiers"] == "int64" and types["hw.dram.channel_capacity_gb"] == "double"
+        back = read_results(out)
+        assert back["hw.stack.max_tiers"].tolist()[:2] == [321, 321] and back["hw.stack.max_tiers"].isna().tolist()[2:] == [True] * 4
+        pd.testing.assert_frame_equal(back, read_results(full), check_exact=True)
+        for cols in (["hw.tier_rows"], ["hw.dram.channel_capacity_gb"], ["hw.name", "hw.tier_rows"]):
+            pd.testing.assert_frame_equal(read_results(out, cols), read_results(full, cols), check_exact=True)
+        code, stdout, stderr = invoke(["pareto", out, "--x", "tokens_per_s_per_w", "--y", "tokens_per_s_per_mm2", "-f", "json"])
+        assert code == 0, stderr
+
+
+def test_files_that_typed_such_a_knob_as_text_still_read():
+    """Earlier versions wrote hw.stack.max_tiers as text on the rows while storing its
+    constant value as a number: reading puts it back as its text, as those rows have it."""
+    import pyarrow as pa
+
+    from aimc_dse.report.writer import Constants
+
+    consts = Constants(["hw.name", "hw.stack.max_tiers"], {"hw.name": "large_string", "hw.stack.max_tiers": "large_string"},
+                       {"hw.name": {"nature-3d-aimc": {"hw.stack.max_tiers": 321}, "moewithpim-hermes": {"hw.stack.max_tiers": None}}})
+    rows = pa.table({"hw.name": pa.array(["nature-3d-aimc", "moewithpim-hermes"], pa.large_string())})
+    assert consts.restore(rows).column("hw.stack.max_tiers").to_pylist() == ["321", None]
+
+
 def _all_parquet(path, tmp_path):
     out = tmp_path / "all.parquet"
     if not out.exists():

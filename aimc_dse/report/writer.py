@@ -250,12 +250,15 @@ class Constants:
             typ = _arrow_type_name(self.dtypes[c])
             scope = self.scope_of(c)
             names = self.values[scope]
+            # Files of earlier versions typed a numeric knob that some system leaves unset as
+            # text while storing its value as a number: such a value is read as its text.
+            text = pa.types.is_string(typ) or pa.types.is_large_string(typ)
             if scope == ALL_ROWS:
-                v = names.get("", {}).get(c)
+                v = _as_text(names.get("", {}).get(c), text)
                 extra[c] = pa.nulls(n, typ) if v is None else pa.repeat(pa.scalar(v, typ), n)
                 continue
             keys = table.column(scope).to_pylist() if scope in have else [None] * n
-            extra[c] = pa.array([names.get(k, {}).get(c) if k is not None else None for k in keys], typ)
+            extra[c] = pa.array([_as_text(names.get(k, {}).get(c), text) if k is not None else None for k in keys], typ)
         knobs = [c for c in self.order if c in have or c in extra]
         rest = [c for c in table.column_names if c not in set(knobs)]
         arrays = [table.column(c) if c in have else extra[c] for c in knobs] + [table.column(c) for c in rest]
@@ -266,6 +269,10 @@ class Constants:
 def _arrow_type_name(name: str) -> pa.DataType:
     return {"bool": pa.bool_(), "int64": pa.int64(), "double": pa.float64(), "large_string": pa.large_string(),
             "string": pa.string(), "null": pa.null()}.get(name, pa.large_string())
+
+
+def _as_text(v: Any, text: bool) -> Any:
+    return _cell(v) if text and v is not None and not isinstance(v, str) else v
 
 
 def _cell(v: Any) -> str:
@@ -568,7 +575,11 @@ def iter_results(path: str | Path, columns: list[str] | None = None, batch_rows:
                 t = pa.Table.from_batches([batch])
                 yield to_pandas(consts.restore(t, columns) if consts is not None else t)
         else:
-            for df in pd.read_csv(path, usecols=read_cols, chunksize=batch_rows, dtype_backend="numpy_nullable"):
+            # low_memory=False: each batch's types are inferred from the whole batch, not from
+            # the parser's internal blocks (which could read one column as bools in one block
+            # and as text in the next, and warn)
+            for df in pd.read_csv(path, usecols=read_cols, chunksize=batch_rows, dtype_backend="numpy_nullable",
+                                  low_memory=False):
                 df = _like_parquet(df)
                 if consts is not None:
                     df = _restore_frame(df, consts, columns)
@@ -600,7 +611,8 @@ def _restore_frame(df: pd.DataFrame, consts: Constants, columns: list[str] | Non
     buf = io.BytesIO()
     pa.csv.write_csv(restored, buf, pa.csv.WriteOptions(quoting_style="needed"))
     buf.seek(0)
-    text = _like_parquet(pd.read_csv(buf, dtype_backend="numpy_nullable"))
+    # skip_blank_lines=False: with one knob, a missing value is an empty line, not no line
+    text = _like_parquet(pd.read_csv(buf, dtype_backend="numpy_nullable", skip_blank_lines=False))
     if ids is not None:
         text.index = pd.MultiIndex.from_frame(ids.reset_index(drop=True)) if len(keys) > 1 else pd.Index(ids[keys[0]].to_numpy())
         where = pd.MultiIndex.from_frame(df[keys]) if len(keys) > 1 else pd.Index(df[keys[0]].to_numpy())

@@ -23,6 +23,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import numbers
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Iterator, Mapping
@@ -497,21 +498,45 @@ def _head_components(part: _Part, factors: list[Factor], block_cols: list[str],
     return comps
 
 
+def _kind(a: np.ndarray) -> tuple[str | None, bool]:
+    """(numpy kind of the values of ``a``, whether it holds a missing value); the kind of an
+    object array is that of its values (None when it holds only missing ones), so a knob that
+    one system leaves unset (None) and another sets to a number stays a number."""
+    if a.dtype.kind != "O":
+        return a.dtype.kind, False
+    vals = [v for v in a.tolist() if v is not None and v is not pd.NA and not (isinstance(v, float) and math.isnan(v))]
+    missing = len(vals) < len(a)
+    if not vals:
+        return None, missing
+    if all(isinstance(v, (bool, np.bool_)) for v in vals):
+        return "b", missing
+    if all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in vals):
+        return "i", missing
+    if all(isinstance(v, numbers.Real) and not isinstance(v, (bool, np.bool_)) for v in vals):
+        return "f", missing
+    if all(isinstance(v, str) for v in vals):
+        return "U", missing
+    return "O", missing
+
+
 def _dtype(arrays: list[np.ndarray], complete: bool) -> str:
-    kinds = {a.dtype.kind for a in arrays}
-    objs = [a for a in arrays if a.dtype.kind == "O"]
-    if objs:
-        vals = [v for a in objs for v in a.tolist() if v is not None and not (isinstance(v, float) and math.isnan(v))]
-        if all(isinstance(v, str) for v in vals):
-            return "str"
-        return "object"
+    """The column's dtype over every block: ``complete`` is False when a block lacks the
+    column (then ints and bools are nullable); a missing value inside a block counts alike."""
+    kinds = set()
+    for a in arrays:
+        kind, missing = _kind(a)
+        complete = complete and not missing
+        if kind is not None:
+            kinds.add(kind)
+    if not kinds or kinds <= {"U", "S"}:
+        return "str"
     if kinds == {"b"}:
         return "bool" if complete else "boolean"
     if kinds <= {"i", "u"}:
         return "int64" if complete else "Int64"
     if kinds <= {"i", "u", "f", "b"}:
         return "float64"
-    return "str" if kinds <= {"U", "S"} else "object"
+    return "object"
 
 
 def _check_filters(sweep: SweepSpec, src: str) -> None:
