@@ -252,7 +252,7 @@ def test_closed_form_decode_sum_equals_step_by_step():
     c = Cols(pd.DataFrame(rows))
     p, _ = gpu._point(c, gpu.model_shape(c))
     D = p.G - 1
-    tot, _ = gpu._decode_kv(p, D)
+    tot = gpu._decode_kv(p, D)
     keys = ("comp", "mem", "over", "comm", "flops", "bytes", "memsteps")
     loop = {key: np.zeros(c.n) for key in keys}
     for j in range(1, int(D.max()) + 1):
@@ -288,3 +288,18 @@ def test_vectorised_call_equals_row_by_row():
                 assert a == b, key
             else:
                 assert a == pytest.approx(b, rel=1e-12, nan_ok=True), key
+
+
+@pytest.mark.parametrize("hw", ["a100-sxm4-80gb", "nature-3d-aimc"])
+def test_ttft_and_tpot_exist_exactly_when_there_is_a_prefill_and_a_decode_step(hw):
+    """One definition for both systems (the registry's): TTFT is the prefill, TPOT the mean
+    decode step. The GPU model once gave the first decode step as TTFT without a prefill and
+    TTFT as TPOT at gen_len 1, where the AIMC model left them empty."""
+    h, m = load_hardware(hw), load_model("mixtral-8x7b")
+    for prefill, gen_len in [(True, 1), (True, 8), (False, 8), (False, 2)]:
+        r = evaluate_point(h, m, Workload(prompt_len=32, gen_len=gen_len, prefill=prefill))
+        assert math.isnan(r["ttft_ns"]) == (not prefill), (prefill, gen_len)
+        decode_steps = gen_len - 1
+        assert math.isnan(r["tpot_ns"]) == (decode_steps == 0), (prefill, gen_len)
+        if prefill and decode_steps:
+            assert r["tpot_ns"] == pytest.approx((r["latency_ns"] - r["ttft_ns"]) / decode_steps, rel=1e-12)

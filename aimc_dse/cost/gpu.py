@@ -555,7 +555,7 @@ def _decode_kv_range(p: _Point, lo: np.ndarray, hi: np.ndarray) -> dict:
     return tot
 
 
-def _decode_kv(p: _Point, D: np.ndarray) -> tuple[dict, dict]:
+def _decode_kv(p: _Point, D: np.ndarray) -> dict:
     """Σ over the D decode steps with a KV cache (t = 1, n = P+1 … P+D), in closed form.
 
     Every per-step quantity is affine in n except where a sliding window caps the local
@@ -567,26 +567,20 @@ def _decode_kv(p: _Point, D: np.ndarray) -> tuple[dict, dict]:
     first = _decode_kv_range(p, n0, split)
     second = _decode_kv_range(p, np.maximum(split + 1.0, n0), hi)
     second_on = split < hi
-    tot = {key: first[key] + np.where(second_on, second[key], 0.0) for key in first}
-    return tot, _single(_step(p, np.ones_like(n0), n0))
+    return {key: first[key] + np.where(second_on, second[key], 0.0) for key in first}
 
 
-def _decode_recompute(p: _Point, D: np.ndarray) -> tuple[dict, dict]:
+def _decode_recompute(p: _Point, D: np.ndarray) -> dict:
     """Σ over the D decode steps without a KV cache (t = n = P + j): a loop over steps,
     vectorised across rows."""
     tot = {key: np.zeros(len(D)) for key in ("comp", "mem", "over", "comm", "flops", "bytes", "memsteps", "steps")}
-    first = None
     for j in range(1, int(D.max()) + 1 if len(D) else 1):
         n = p.P + j
         s = _single(_step(p, n, n))
-        if first is None:
-            first = s
         on = j <= D
         for key in tot:
             tot[key] += np.where(on, s[key], 0.0)
-    if first is None:
-        first = _single(_step(p, p.P + 1.0, p.P + 1.0))
-    return tot, first
+    return tot
 
 
 def _total(s: dict) -> np.ndarray:
@@ -617,28 +611,27 @@ def gpu_cost(c: Cols) -> dict[str, np.ndarray]:
     pre = _single(_step(p, p.P, p.P))
     acc = {key: np.where(p.prefill, pre[key], 0.0) for key in keys}
     dec = {key: np.zeros(n) for key in keys}
-    first_dec = np.zeros(n)
 
     idx = np.flatnonzero(p.kv & (D > 0))
     if idx.size:
-        tot, first = _decode_kv(p.take(idx), D[idx])
+        tot = _decode_kv(p.take(idx), D[idx])
         for key in keys:
             dec[key][idx] = tot[key]
-        first_dec[idx] = _total(first)
     idx = np.flatnonzero(~p.kv & (D > 0))
     if idx.size:
-        tot, first = _decode_recompute(p.take(idx), D[idx])
+        tot = _decode_recompute(p.take(idx), D[idx])
         for key in keys:
             dec[key][idx] = tot[key]
-        first_dec[idx] = _total(first)
     for key in keys:
         acc[key] = acc[key] + dec[key]
 
     latency = _total(acc)
     roof = acc["comp"] + acc["mem"]
     dec_ns = _total(dec)
-    ttft = np.where(p.prefill, _total(pre), first_dec)
-    tpot = np.where(D > 0, dec_ns / np.maximum(D, 1.0), ttft)
+    # As the AIMC model and the registry define them: TTFT is the prefill (none without one),
+    # TPOT the mean decode step (none without decode steps, gen_len 1).
+    ttft = np.where(p.prefill, _total(pre), np.nan)
+    tpot = np.where(D > 0, dec_ns / np.maximum(D, 1.0), np.nan)
     generated = np.where(p.prefill, p.G, D)
     tokens = p.B * generated
 
