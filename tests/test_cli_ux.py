@@ -314,3 +314,16 @@ def test_plot_counts_what_it_does_not_draw_and_keeps_zero_on_log(tmp_path):
     assert stats.symlog == ("x",)  # x = 0 kept on a symlog axis, not dropped
     assert stats.lines == 2  # one line per design: never a zig-zag through both
     assert "6 of 7 rows drawn; 1 do not fit" in stats.summary()
+
+
+def test_a_design_that_does_not_fit_says_why_in_the_default_table():
+    code, out, err = invoke(["evaluate", "--hw", "nature-3d-aimc", "--hw", "a100-sxm4-80gb", "--model", "llama-2-70b",
+                             "--set", "hw.devices=1"], columns=120)
+    assert code == 0, err
+    rows = {line.split("│")[0].split()[0]: [c.strip() for c in line.split("│")[1:]] for line in out.splitlines() if "│" in line}
+    assert rows["fits"] == ["no", "no"]
+    assert rows["fit_reason"] == ["weights", "weights"]
+    assert rows["tiles_needed"] == ["823", "–"] and rows["chips_needed"] == ["2", "–"] and rows["devices_needed"] == ["–", "2"]
+    # a design that fits keeps the headline alone
+    code, out, _ = invoke(["evaluate", "--hw", "nature-3d-aimc", "--model", "mixtral-8x7b"], columns=120)
+    assert code == 0 and "fit_reason" not in out and "tiles_needed" not in out

@@ -303,3 +303,15 @@ def test_ttft_and_tpot_exist_exactly_when_there_is_a_prefill_and_a_decode_step(h
         assert math.isnan(r["tpot_ns"]) == (decode_steps == 0), (prefill, gen_len)
         if prefill and decode_steps:
             assert r["tpot_ns"] == pytest.approx((r["latency_ns"] - r["ttft_ns"]) / decode_steps, rel=1e-12)
+
+
+def test_a_gpu_design_that_does_not_fit_says_why():
+    m = load_model("mixtral-8x7b")  # ~93 GB of fp16 weights
+    one = load_hardware("a100-sxm4-80gb", {"devices": 1})
+    two = load_hardware("a100-sxm4-80gb", {"devices": 2})
+    r = evaluate_point(one, m, Workload())
+    assert (r["fits"], r["fit_reason"], r["devices_needed"]) == (False, "weights", 2)
+    r = evaluate_point(two, m, Workload(batch=4096, prompt_len=4000))
+    assert (r["fits"], r["fit_reason"]) == (False, "kv_cache") and r["devices_needed"] > 2
+    r = evaluate_point(two, m, Workload())
+    assert (r["fits"], r["fit_reason"]) == (True, "")

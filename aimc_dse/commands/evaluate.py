@@ -22,6 +22,9 @@ Rows = list[dict[str, Any]]  # one dict per design, every dict with every column
 RATIO_LABELS = {"tokens_per_s": "tokens/s ×", "tokens_per_s_per_w": "tokens/s/W ×", "tokens_per_s_per_mm2": "tokens/s/mm² ×"}
 HEADLINE = [c for c in HEADLINE_COLUMNS if c not in ("system", "flops")]  # the table's metrics
 TABLE_COLUMNS = ["hardware", "model", "system"] + HEADLINE
+# Beside `fits` when a design does not fit: why, and what it would need (the rule that a
+# design that does not fit is a result says why, not only that).
+WHY_COLUMNS = ["fit_reason", "tiles_needed", "chips_needed", "devices_needed"]
 MAX_TRANSPOSED = 4  # up to this many designs are shown as columns (field / design 1 / design 2 …)
 
 # The Workload defaults, as --help shows them (tests/test_cli_ux.py checks them against specs.workload).
@@ -130,7 +133,7 @@ def register(app: typer.Typer) -> None:
         elif all_columns:
             shown = res
         else:
-            shown = [{c: r[c] for c in TABLE_COLUMNS if c in r} for r in res]
+            shown = [{c: r[c] for c in _table_columns(res) if c in r} for r in res]
         title = f"aimc-dse evaluate — {workload_line(res)}"
         if len(res) <= MAX_TRANSPOSED:
             body = [{c: v for c, v in r.items() if c not in ("hardware", "model")} for r in shown]
@@ -144,6 +147,15 @@ def register(app: typer.Typer) -> None:
         ratios = ratio_rows(res)
         if ratios:
             emit(ratios, "table", title="AIMC ÷ GPU, same model and workload (> 1: AIMC ahead)")
+
+
+def _table_columns(res: Rows) -> list[str]:
+    """The default table's columns: the headline, and ``WHY_COLUMNS`` after ``fits`` when a design does not fit."""
+    if all(r.get("fits", True) for r in res):
+        return TABLE_COLUMNS
+    why = [c for c in WHY_COLUMNS if any(c in r for r in res)]
+    i = TABLE_COLUMNS.index("fits") + 1
+    return TABLE_COLUMNS[:i] + why + TABLE_COLUMNS[i:]
 
 
 def _flag(field: str) -> str:

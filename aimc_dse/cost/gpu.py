@@ -357,6 +357,10 @@ def _point(c: Cols, sh: ModelShape) -> tuple[_Point, dict]:
     ndev = np.where(given > 0, given, np.maximum(need, 1.0))
     rep, split = _memory_split(c, sh)
     per_dev = rep + (split + kv_peak) / ndev
+    fits = (need > 0) & (per_dev <= usable * (1 + 1e-12))
+    # why not, as the AIMC model says it: the weights alone are too big for the devices, or
+    # they fit and the batch's KV cache does not (need = 0: not even the replicated weights fit)
+    weights_fit = (need > 0) & (rep + split / ndev <= usable * (1 + 1e-12))
 
     peak = peak_tflops(c) * 1e3  # TFLOP/s → FLOP/ns
     load = c.s("workload.expert_load.model", "uniform")
@@ -389,7 +393,8 @@ def _point(c: Cols, sh: ModelShape) -> tuple[_Point, dict]:
         "weight_bytes": wbytes,
         "kv_cache_bytes": kv_peak,
         "kv_bytes_per_token": kv_bytes_per_token(c, sh),
-        "fits": (need > 0) & (per_dev <= usable * (1 + 1e-12)),
+        "fits": fits,
+        "fit_reason": np.where(fits, "", np.where(weights_fit, "kv_cache", "weights")).astype(object),
         "tdp": c.f("hw.tdp_w"),
         "idle": c.f("hw.idle_power_w"),
         "die": c.f("hw.die_area_mm2"),
@@ -658,6 +663,7 @@ def gpu_cost(c: Cols) -> dict[str, np.ndarray]:
             "latency_ns.communication": acc["comm"],
             "energy_nj.active": e_active,
             "energy_nj.idle": e_idle,
+            "fit_reason": extra["fit_reason"],
             "n_devices": extra["n_devices"],
             "devices_needed": extra["devices_needed"],
             "weight_bytes": extra["weight_bytes"],

@@ -111,9 +111,10 @@ COLUMNS: tuple[Column, ...] = (
     _c("batch_bound", "", "str", AIMC, "which bound sets the makespan of B sequences: latency or throughput"),
     _c("mvms", "", "float", AIMC, "tier MVMs executed, all sequences"),
     # ---- AIMC: mapping and design figures ---------------------------------------------------
-    _c("fit_reason", "", "str", AIMC, "why the design does not fit, the first of stack_height (stack_height > "
-       "hw.stack.max_tiers), weights (tier blocks > tiers), kv_cache (the batch's KV cache > SRAM + DRAM "
-       "capacity); '' when it fits", perf=False),
+    _c("fit_reason", "", "str", BOTH, "why the design does not fit, the first of stack_height (stack_height > "
+       "hw.stack.max_tiers), weights (AIMC: tier blocks > tiers; GPU: the weights alone exceed the devices' usable "
+       "memory), kv_cache (the batch's KV cache > SRAM + DRAM capacity; GPU: > the memory the weights leave); '' "
+       "when it fits", perf=False),
     _c("max_batch", "", "float", AIMC, "largest batch whose KV caches fit the memory at the longest context; 0 "
        "when the weights or the stack do not fit; NaN when memory does not limit it (no KV cache or unlimited "
        "capacity)", perf=False, better="higher"),
