@@ -77,6 +77,9 @@ SPEC_FILES = {
     "pyobj.yaml": ("!!python/object/apply:os.system ['touch pwned']\n", "malformed YAML"),
     "hugeint.yaml": ("kind: aimc\ntiles: " + "9" * 5000 + "\n", "malformed YAML"),
     "inf.yaml": (None, "finite number"),
+    "dupkey.yaml": ("kind: aimc\nname: x\ntiles: 200\ntiles: 300\n", "the key 'tiles' is given twice (first on line 3)"),
+    "dupkey.json": ('{"name": "x", "layers": 2, "layers": 3}', "the key 'layers' is given twice"),
+    "booltiles.yaml": (None, "hw.tiles: must be a number, not true"),
 }
 
 
@@ -90,12 +93,22 @@ def _inf_spec(folder: Path) -> Path:
     return p
 
 
+def _bool_tiles_spec(folder: Path) -> Path:
+    from aimc_dse.specs.loader import preset_dir
+
+    data = yaml.safe_load((preset_dir("hw") / "nature-3d-aimc-sim.yaml").read_text())
+    data["tiles"] = True  # pydantic's lax mode would read it as 1 tile
+    p = folder / "booltiles.yaml"
+    p.write_text(yaml.safe_dump(data))
+    return p
+
+
 @pytest.mark.parametrize("name", list(SPEC_FILES))
 def test_bad_spec_files_exit_2_with_one_line(tmp_path, monkeypatch, name):
     monkeypatch.chdir(tmp_path)
     text, fragment = SPEC_FILES[name]
     if text is None:
-        p = _inf_spec(tmp_path)
+        p = _inf_spec(tmp_path) if name == "inf.yaml" else _bool_tiles_spec(tmp_path)
     else:
         p = tmp_path / name
         p.write_bytes(text if isinstance(text, bytes) else text.encode())
@@ -126,6 +139,10 @@ def test_bad_spec_files_exit_2_with_one_line(tmp_path, monkeypatch, name):
         (["--set", "model.layers=16384", "--set", "model.moe.experts=64"], "layers × experts"),
         (["--set", "workload.seed=" + str(2**80)], "too large"),
         (["--set", "hw.tiles=" + "[" * 200 + "]" * 200], "nested too deeply"),
+        (["--set", "hw.tiles=true"], "hw.tiles: must be a number, not true"),
+        (["--set", "hw.tiles='200'"], "hw.tiles: must be a number, not the text '200'"),
+        (["--set", "hw.mvm_latency_ns=no"], "hw.mvm_latency_ns: must be a number, not false"),
+        (["--set", "workload.kv_cache=1"], "workload.kv_cache: must be true or false, not 1"),
     ],
 )
 def test_out_of_bound_values_exit_2(args, fragment):
@@ -133,6 +150,17 @@ def test_out_of_bound_values_exit_2(args, fragment):
     assert code == 2
     assert_clean(code, err)
     assert fragment in err, err
+
+
+def test_the_api_takes_no_flag_for_a_number_nor_text_for_either():
+    import aimc_dse
+    from aimc_dse.specs.base import SpecError
+
+    for kw, fragment in [({"batch": True}, "workload.batch: must be a number, not true"),
+                         ({"batch": "4"}, "workload.batch: must be a number, not the text '4'"),
+                         ({"prefill": "no"}, "workload.prefill: must be true or false, not the text 'no'")]:
+        with pytest.raises(SpecError, match=fragment):
+            aimc_dse.evaluate("nature-3d-aimc", "olmoe-1b-7b", **kw)
 
 
 @pytest.mark.parametrize("value", ["-312", "0", "nan", ".inf", "1e999"])

@@ -14,7 +14,7 @@ from typing import Any, Iterator, get_args, get_origin
 
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
-from .base import SpecError
+from .base import WRONG_TYPE, SpecError
 from .digital import DIGITAL_DIR, DigitalCompute
 from .hardware import AimcHardware, GpuHardware, Hardware
 from .model import ModelSpec
@@ -105,7 +105,11 @@ def validation_error(source: str, e: ValidationError, prefix: str = "", model_cl
     err = e.errors()[0]
     loc = _loc(err, model_cls)
     msg = err["msg"]
-    if err["type"] == "extra_forbidden":
+    if err["type"] == WRONG_TYPE:  # a spec's check of its input (specs.base): the field is in the context
+        ctx = err.get("ctx") or {}
+        loc = ".".join(x for x in (loc, str(ctx.get("field", ""))) if x)
+        msg = str(ctx.get("problem", msg))
+    elif err["type"] == "extra_forbidden":
         msg = "unknown field (not part of the spec; check its spelling)"
     elif msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]

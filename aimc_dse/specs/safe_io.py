@@ -48,7 +48,31 @@ SIZE_LIMITS = {
 }
 MAX_NODES = 1_000_000  # values a YAML/JSON document may expand to (aliases followed)
 MAX_DEPTH = 64  # nesting levels of a document
-YAML_LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # libyaml when PyYAML has it (the same data)
+class _UniqueKeys(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]
+    """The safe loader (libyaml's parser when PyYAML has it: the same data), refusing a key
+    given twice in one mapping: YAML says keys are unique, and PyYAML would silently keep the
+    last (``tiles: 200`` then ``tiles: 300`` gave 300). Keys a merge (``<<: *base``) brings in
+    may still be overridden, as YAML intends."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        if isinstance(node, yaml.MappingNode):
+            first: dict[Any, int] = {}
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":
+                    continue
+                key = self.construct_object(key_node, deep=True)
+                try:
+                    line = first.get(key)
+                except TypeError:  # an unhashable key: the constructor's own error follows
+                    continue
+                if line is not None:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"the key {key!r} is given twice (first on line {line + 1})", key_node.start_mark)
+                first[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep)
+
+
+YAML_LOADER = _UniqueKeys
 
 _recording: contextvars.ContextVar[dict[str, str] | None] = contextvars.ContextVar("aimc_dse_inputs", default=None)
 
@@ -144,7 +168,7 @@ def parse_document(data: bytes, src: str, json_syntax: bool = False) -> Any:
     if "\x00" in text:
         raise SpecError(src, None, "not a text file (it contains NUL bytes)")
     try:
-        doc = json.loads(text) if json_syntax else yaml.load(text, Loader=YAML_LOADER)
+        doc = json.loads(text, object_pairs_hook=_unique_pairs) if json_syntax else yaml.load(text, Loader=YAML_LOADER)
     except RecursionError:
         raise SpecError(src, None, f"nested too deeply (more than {MAX_DEPTH} levels are refused)") from None
     except yaml.YAMLError as e:
@@ -160,6 +184,15 @@ def parse_document(data: bytes, src: str, json_syntax: bool = False) -> Any:
         raise SpecError(src, None, f"malformed {'JSON' if json_syntax else 'YAML'}: {str(e).splitlines()[0]}") from None
     check_expansion(doc, src)
     return doc
+
+
+def _unique_pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise ValueError(f"the key {k!r} is given twice in one object")
+        out[k] = v
+    return out
 
 
 def check_expansion(doc: Any, src: str) -> None:
