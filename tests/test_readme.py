@@ -168,3 +168,63 @@ def test_readme_python_blocks_run(scratch):
     assert blocks
     for code in blocks:
         exec(compile(code, str(README), "exec"), {"__name__": "readme"})
+
+
+def _readme_command(*needles: str) -> str:
+    """The one README command holding every needle, as written (with its ``[optional]`` part)."""
+    hits = [cmd for _, cmd in COMMANDS if all(n in cmd for n in needles)]
+    assert len(hits) == 1, (needles, hits)
+    return re.sub(r"\s+#.*$", "", hits[0])
+
+
+def _cli_csv(args: list[str]) -> dict[str, str]:
+    """The one row ``aimc-dse ARGS -f csv`` prints."""
+    import csv
+    import io
+
+    r = CliRunner().invoke(app, [*args, "-f", "csv"])
+    assert r.exit_code == 0, (args, r.output)
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert len(rows) == 1, r.stdout
+    return rows[0]
+
+
+def test_readme_heterogeneous_table_matches_the_model():
+    """Every row of the heterogeneous analog–digital table is the README's command at its φ, the
+    bracketed flags added for the "dense modules digital" rows."""
+    cmd = _readme_command("--model olmoe-1b-7b", "workload.digital.fraction=")
+    optional = re.search(r"\[([^\]]*)\]", cmd)
+    assert optional, cmd
+    base = shlex.split(re.sub(r"\s*\[[^\]]*\]", "", cmd))[1:]
+    dense = shlex.split(optional.group(1))
+    rows = re.findall(r"^\| dense modules (analog|digital) \| ([\d.]+) % \| ([\d.]+) % \| ([\d,]+) \| ([\d.,]+) \| "
+                      r"([\d.,]+) \| ([\d,]+) \|$", README.read_text(), re.M)
+    assert {(p, float(f)) for p, f, *_ in rows} == {(p, f) for p in ("analog", "digital")
+                                                     for f in (0, 12.5, 25, 50, 100)}, rows
+    for placement, phi, params, tps, tpw, area, tiles in rows:
+        args = [a if not a.startswith("workload.digital.fraction=") else f"workload.digital.fraction={float(phi) / 100}"
+                for a in base] + (dense if placement == "digital" else [])
+        r = _cli_csv(args)
+        for shown, col, scale in ((params, "digital_param_fraction", 100), (tps, "tokens_per_s", 1),
+                                  (tpw, "tokens_per_s_per_w", 1), (area, "area_mm2", 1), (tiles, "tiles_needed", 1)):
+            assert _close(shown, float(r[col]) * scale), (placement, phi, col, shown, float(r[col]) * scale)
+
+
+def test_readme_grouping_table_matches_the_sweep():
+    """The grouping excerpt is rows of the sweep the README names (``aimc-dse sweep sweeps/grouping.yaml``)."""
+    import aimc_dse
+
+    text = README.read_text()
+    m = re.search(r"`aimc-dse sweep (sweeps/grouping\.yaml)`\)\. An excerpt:", text)
+    assert m, "the grouping sweep the README names"
+    df = aimc_dse.sweep(ROOT / m.group(1))
+    rows = re.findall(r"^\| ([124]) \| (uniform|sorted|balanced) \| (single|compact|optimized) \| ([\d.,]+) \| "
+                      r"([\d.,]+) \| ([\d.,]+) \| ([\d.,]+) \| ([\d.,]+) \| ([\d.,]+) \|$", text, re.M)
+    assert len(rows) == 8
+    cols = ("latency_ns", "energy_nj", "area_mm2.moe", "gops_per_w_per_mm2.moe", "grouping.f_m", "grouping.f_c")
+    for g, grouping, schedule, *shown in rows:
+        hit = df[(df["hw.sharing.group_size"] == int(g)) & (df["workload.grouping.grouping"] == grouping)
+                 & (df["workload.grouping.schedule"] == schedule)]
+        assert len(hit) == 1, (g, grouping, schedule)
+        for s, col in zip(shown, cols):
+            assert _close(s, float(hit[col].iloc[0])), (g, grouping, schedule, col, s, float(hit[col].iloc[0]))
