@@ -20,6 +20,11 @@ TARGETS_FILE = Path(__file__).with_name("targets.yaml")
 # Modules contributing checks; each defines checks() -> list[Check].
 CHECK_MODULES: list[str] = ["reference", "schedules", "gpu", "stacked"]
 
+# The groups their checks carry, in the order all_checks() returns them. `aimc-dse validate`
+# lists these in its --help and checks --group names against them before any check runs
+# (tests/test_cli_ux.py checks them against the groups of all_checks()).
+GROUPS: tuple[str, ...] = ("moewithpim", "ibm3dsim_readme", "paper_claims", "schedules", "gpu", "stacked_batch")
+
 
 @dataclass(frozen=True)
 class Check:
