@@ -151,6 +151,10 @@ def test_pareto_command_table(table_csv):
         (["--x", "tokens_per_sec", "--y", "area_mm2"], "--x tokens_per_sec: no such column; did you mean tokens_per_s?"),
         (["--x", "tokens_per_s", "--y", "tokens_per_s"], "must be different metrics"),
         (["--x", "tokens_per_s", "--y", "area_mm2", "--where", "hw.nam == 'a'"], "unknown column hw.nam"),
+        (["--x", "tokens_per_s", "--y", "hw.name"], "--y hw.name: not a number column (it holds text)"),
+        (["--x", "fits", "--y", "tokens_per_s"], "--x fits: not a number column (it holds true/false)"),
+        (["--x", "tokens_per_s", "--y", "area_mm2", "--minimize", "latency_ns"],
+         "--minimize latency_ns: not one of the metrics (--x tokens_per_s, --y area_mm2)"),
     ],
 )
 def test_pareto_command_bad_input_exits_2(table_csv, args, problem):
@@ -186,6 +190,13 @@ def test_plot_writes_png_and_byte_stable_svg(table_csv, tmp_path):
         assert invoke(args)[0] == 0
         svgs.append(out.read_bytes())
     assert svgs[0] == svgs[1] and b"<svg" in svgs[0]
+
+
+def test_plot_of_a_text_column_is_refused_and_writes_nothing(table_csv, tmp_path):
+    out = tmp_path / "f.png"
+    code, _, err = invoke(["plot", table_csv, "--x", "tokens_per_s", "--y", "hw.name", "-o", out])
+    assert code == 2 and err.strip().endswith("--y hw.name: not a number column (it holds text); name a metric or a numeric knob")
+    assert not out.exists()
 
 
 def test_plot_hue_of_several_columns(table_csv, tmp_path):

@@ -39,6 +39,20 @@ def check_columns(path: Path, wanted: list[tuple[str, str | None]], where: list[
     return cols
 
 
+def check_numbers(path: Path, df, named: list[tuple[str, str | None]]) -> None:
+    """SpecError when a column given as a metric holds text or true/false (a front or an axis
+    of ``hw.name`` or ``fits`` would be empty or meaningless, not an answer)."""
+    from pandas.api.types import is_bool_dtype, is_numeric_dtype
+
+    for opt, col in named:
+        if col is None or col not in df.columns:
+            continue
+        kind = df[col].dtype
+        if is_bool_dtype(kind) or not is_numeric_dtype(kind):
+            what = "true/false" if is_bool_dtype(kind) else "text"
+            raise SpecError(str(path), None, f"{opt} {col}: not a number column (it holds {what}); name a metric or a numeric knob")
+
+
 def filtered(path: Path, where: list[str], columns: list[str] | None = None):
     """Batches of the results file with the --where conditions applied."""
     for df in iter_results(path, columns):
@@ -74,7 +88,13 @@ def register(app: typer.Typer) -> None:
         if len(set(metrics)) < len(metrics):
             raise SpecError("pareto", None, "--x, --y and --z must be different metrics")
         where = where or []
-        check_columns(results, [("--x", x), ("--y", y), ("--z", z)], where)
+        named = [("--x", x), ("--y", y), ("--z", z)]
+        check_columns(results, named, where)
+        for opt, given in (("--minimize", split_list(minimize)), ("--maximize", split_list(maximize))):
+            for m in given:
+                if m not in metrics:
+                    raise SpecError("pareto", None, f"{opt} {m}: not one of the metrics (--x {x}, --y {y}"
+                                    + (f", --z {z}" if z else "") + ")")
         maxi = senses(metrics, split_list(minimize), split_list(maximize))
         front = ParetoFront(metrics, maxi)
         axes = VaryingKnobs()
@@ -82,6 +102,7 @@ def register(app: typer.Typer) -> None:
         for df in filtered(results, where):
             if len(df) == 0:
                 continue
+            check_numbers(results, df, named)
             rows += len(df)
             if fmt == "table":
                 axes.add(df)
@@ -99,7 +120,7 @@ def register(app: typer.Typer) -> None:
         emit(
             readable(out),
             "table",
-            columns=ids + axes.columns + metrics + ([] if ties else ["ties"]),
+            columns=list(dict.fromkeys(ids + axes.columns + metrics + ([] if ties else ["ties"]))),  # a knob may be a metric
             title=f"Pareto front ({sense}): {n_front} of {rows:,} rows{tied}",
             hoist=True,
         )

@@ -60,7 +60,7 @@ def register(app: typer.Typer) -> None:
         from ..report.plot import _pyplot
         from ..report.plot import plot as draw
         from .common import check_new_file, split_list
-        from .pareto import check_columns, filtered
+        from .pareto import check_columns, check_numbers, filtered
 
         _pyplot()  # a clear error before reading anything when matplotlib is missing
         check_new_file(output, force)
@@ -76,6 +76,7 @@ def register(app: typer.Typer) -> None:
                                     + [n for e in where for n in query.names(e)]))
         parts = list(filtered(results, where, needed))
         df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=needed)
+        check_numbers(results, df, [("--y", y)])
         # the knobs that vary separate designs: lines never join two of them
         by = [c for c in knobs if c != x and df[c].nunique(dropna=False) > 1]
         stats = draw(
