@@ -325,6 +325,14 @@ def test_filters_and_columns_shape_the_rows(tmp_path):
     assert df["tokens_per_s"].tolist() == want["tokens_per_s"].tolist()
 
 
+def test_filters_that_keep_no_row_say_so(tmp_path):
+    path = write_sweep(tmp_path, dict(SMALL, filters=["tokens_per_s > 1e12"]))
+    code, out, err = invoke(["sweep", path, "-o", tmp_path / "none.csv", "-j", "1"])
+    assert code == 0, err
+    assert "the filters kept no row; nothing to rank" in out and "fits its hardware" not in out
+    assert pd.read_csv(tmp_path / "none.csv").empty
+
+
 def test_a_cost_model_failure_exits_1_naming_the_points(tmp_path, monkeypatch):
     from aimc_dse.cost import evaluate
 

@@ -214,6 +214,9 @@ class Summary:
 
     def print(self, file=None, title: str = "") -> None:
         """Print both tables (people's view)."""
+        if self.rows == 0:  # the sweep's filters kept none (its points were evaluated)
+            emit([{"note": "the filters kept no row; nothing to rank"}], "table", file=file)
+            return
         if self.fitting_rows == 0:
             emit([{"note": f"no design of the {self.rows:,} rows fits its hardware; nothing to rank"}], "table", file=file)
             return
