@@ -113,7 +113,19 @@ def test_output_must_be_csv_or_parquet(tmp_path):
     assert "output must end in .csv or .parquet" in stderr
 
 
-def test_dry_run_prints_the_size_and_evaluates_nothing(tmp_path):
+@pytest.mark.parametrize("extra, problem", [
+    ("filters: ['nosuchcol > 3']", "filters.0: 'nosuchcol > 3': unknown column nosuchcol"),
+    ("pareto: [tokens_per_s, nosuch_metric]", "pareto: 'nosuch_metric' is not a result column"),
+    ("columns: [nosuch*]", "columns.0: 'nosuch*' matches no result column"),
+])
+def test_dry_run_checks_the_names_a_run_would_refuse(tmp_path, extra, problem):
+    sweep = write_sweep(tmp_path, BASE + "axes: {workload.batch: [1, 2]}\n" + extra + "\n")
+    code, _, err = invoke(["sweep", sweep, "--dry-run", "-o", tmp_path / "o.csv"])
+    assert code == 2 and problem in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_dry_run_prints_the_size_and_writes_nothing(tmp_path):
     sweep = write_sweep(tmp_path, BASE + "axes: {hw.tiles: [200, 400], workload.batch: [1, 2, 4]}")
     code, stdout, _ = invoke(["sweep", sweep, "--dry-run", "-o", tmp_path / "o.csv"])
     assert code == 0

@@ -55,7 +55,7 @@ def register(app: typer.Typer) -> None:
         chunk_size: Annotated[
             Optional[int], typer.Option("--chunk-size", help="points per chunk (default: ~0.5 s of work at a rate timed on a sample; 16 chunks for small grids)")
         ] = None,
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="check the sweep file and print the grid's size, evaluate nothing")] = False,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="check the sweep file (its filters, columns and pareto names against one point of each system × model) and print the grid's size; write nothing")] = False,
         fmt: FormatOpt = "table",
         fidelity: Annotated[
             Literal["closed", "event"],
@@ -69,7 +69,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Evaluate every design point of a sweep file; write CSV/Parquet; print the best designs and a Pareto front."""
         from ..report.output import emit
-        from ..sweep.runner import ChunkFailed, SweepInterrupted, realiser, run_sweep, start_workers, stop_workers
+        from ..sweep.runner import ChunkFailed, SweepInterrupted, preflight, realiser, run_sweep, start_workers, stop_workers
 
         if not dry_run and not scheduler and backend == "loky" and jobs != 1 and _points_bound(sweep_file) >= WARM_POINTS:
             start_workers(jobs)  # a big grid: the workers help build it, then evaluate chunks
@@ -79,6 +79,7 @@ def register(app: typer.Typer) -> None:
             stop_workers(kill=True)  # unused workers are stopped quietly
             raise
         if dry_run:
+            preflight(spec, grid)  # filters, columns and pareto names, on one point per block
             rows = [{"system": b.system, "model": b.model, "points": b.n, "axes": ", ".join(p for f in b.factors for p in f.paths)} for b in grid.blocks]
             emit(rows, fmt, title=f"sweep {grid.name}: {grid.n:,} points")
             return
