@@ -535,11 +535,15 @@ def test_resume_of_a_changed_sweep_is_refused(tmp_path):
     changed = write_sweep(tmp_path, dict(KILL, axes=dict(KILL["axes"], **{"workload.batch": [1, 2, 4, 8, 32]})))
     code, _, err = invoke(["sweep", changed, "-o", out, "-j", "1", "--chunk-size", "1", "--resume"])
     assert code == 2
+    # the edited file is named, not the partial folder whose grid it changed
     assert err.strip() == (
-        f"error: {partial_dir(out)}: cannot resume: the sweep's grid has changed. Run without --resume to start over"
+        f"error: {changed.resolve()}: has changed since the interrupted run (its content is hashed); cannot resume: its "
+        "results would mix old and new inputs. Run without --resume to start over"
     )
+    write_sweep(tmp_path, KILL)  # the file as it was: now the chunk size is what differs
     code, _, err = invoke(["sweep", path, "-o", out, "-j", "1", "--chunk-size", "2", "--resume"])
     assert code == 2 and "--chunk-size was 1" in err
+    changed = write_sweep(tmp_path, dict(KILL, axes=dict(KILL["axes"], **{"workload.batch": [1, 2, 4, 8, 32]})))
     # Without --resume the leftovers are discarded (and said so) and the run starts over.
     code, _, err = invoke(["sweep", changed, "-o", out, "-j", "1", "--chunk-size", "1"])
     assert code == 0, err

@@ -69,7 +69,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Evaluate every design point of a sweep file; write CSV/Parquet; print the best designs and a Pareto front."""
         from ..report.output import emit
-        from ..sweep.runner import ChunkFailed, SweepInterrupted, preflight, realiser, run_sweep, start_workers, stop_workers
+        from ..sweep.runner import (
+            ChunkFailed,
+            SweepInterrupted,
+            preflight,
+            realiser,
+            run_sweep,
+            start_workers,
+            stop_workers,
+        )
 
         if not dry_run and not scheduler and backend == "loky" and jobs != 1 and _points_bound(sweep_file) >= WARM_POINTS:
             start_workers(jobs)  # a big grid: the workers help build it, then evaluate chunks

@@ -1195,10 +1195,9 @@ def _start_store(store: ChunkStore, manifest: dict, grid: Grid, resume: bool, lo
             old_inputs = json.loads((store.folder / INPUTS).read_text())
         except (OSError, ValueError):
             old_inputs = None
-    done, note = store.start(manifest, resume)
-    if note and log is not None:
-        log(note)
-    if resume and done and isinstance(old_inputs, dict):
+    # A changed input file is named before what it changed (the grid, when it did): the file
+    # is what the person edited.
+    if resume and isinstance(old_inputs, dict) and any(store.folder.glob(ChunkStore.PATTERN)):
         changed = changed_inputs(old_inputs, grid.inputs)
         if changed:
             what = "no longer exists" if changed[0] not in grid.inputs else "has changed" if changed[0] in old_inputs else "is new"
@@ -1208,6 +1207,9 @@ def _start_store(store: ChunkStore, manifest: dict, grid: Grid, resume: bool, lo
                 f"{what} since the interrupted run (its content is hashed); cannot resume: its results would mix "
                 "old and new inputs. Run without --resume to start over",
             )
+    done, note = store.start(manifest, resume)
+    if note and log is not None:
+        log(note)
     _clean_stale(store.folder)
     return done
 
