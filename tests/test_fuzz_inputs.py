@@ -197,6 +197,27 @@ def test_corrupt_results_files_exit_2_for_pareto_and_plot(tmp_path, content, fra
     assert not (tmp_path / "f.png").exists()
 
 
+def test_a_cut_csv_is_refused_and_one_without_a_final_newline_is_not(tmp_path):
+    whole = "hw.name,fits,tokens_per_s,area_mm2\na,true,10.0,5.0\nb,true,20.0,7.5\n"
+    cut, plain = tmp_path / "cut.csv", tmp_path / "plain.csv"
+    cut.write_text(whole[:-6])  # "b,true,20" : the copy stopped mid-row
+    plain.write_text(whole[:-1])
+    code, _, err = invoke(["pareto", cut, "--x", "tokens_per_s", "--y", "area_mm2"])
+    assert code == 2 and "is truncated: its last line has fewer fields than the header" in err
+    assert_clean(code, err)
+    assert read_results(plain)["area_mm2"].tolist() == [5.0, 7.5]
+
+
+def test_a_sweep_csv_without_its_sidecar_says_so_when_a_knob_is_missing(tmp_path):
+    path = write_sweep(tmp_path, {"name": "s", "systems": ["nature-3d-aimc"], "model": "olmoe-1b-7b", "axes": {"workload.batch": [1, 2]}})
+    out = tmp_path / "s.csv"
+    assert invoke(["sweep", path, "-o", out, "-j", "1", "-q"])[0] == 0
+    (tmp_path / "s.constants.csv").unlink()
+    code, _, err = invoke(["pareto", out, "--x", "tokens_per_s", "--y", "area_mm2", "--where", "hw.kind == 'aimc'"])
+    assert code == 2 and "(the constant knobs of a sweep's CSV are in s.constants.csv, which is missing)" in err
+    assert_clean(code, err)
+
+
 def test_nan_weights_are_refused_naming_the_tensor(tmp_path):
     from .test_experts import OLMOE, TINY, tiny_weights
 

@@ -12,7 +12,7 @@ from ..report import query
 from ..report.output import emit
 from ..report.pareto import ParetoFront, collapse_ties, senses
 from ..report.summary import ID_COLUMNS, VaryingKnobs, fitting, readable
-from ..report.writer import iter_results, result_columns
+from ..report.writer import iter_results, missing_sidecar, result_columns
 from ..specs.base import SpecError
 from .common import FormatOpt, split_list
 
@@ -30,12 +30,12 @@ def check_columns(path: Path, wanted: list[tuple[str, str | None]], where: list[
         if col is not None and col not in cols:
             close = difflib.get_close_matches(col, cols, n=1)
             hint = f"; did you mean {close[0]}?" if close else ""
-            raise SpecError(str(path), None, f"{opt} {col}: no such column{hint}")
+            raise SpecError(str(path), None, f"{opt} {col}: no such column{hint}{_sidecar_hint(path)}")
     for expr in where:
         try:
             query.check_names(expr, cols)
         except query.QueryError as e:
-            raise SpecError(str(path), None, f"--where {expr!r}: {e}") from None
+            raise SpecError(str(path), None, f"--where {expr!r}: {e}{_sidecar_hint(path)}") from None
     return cols
 
 
@@ -51,6 +51,11 @@ def check_numbers(path: Path, df, named: list[tuple[str, str | None]]) -> None:
         if is_bool_dtype(kind) or not is_numeric_dtype(kind):
             what = "true/false" if is_bool_dtype(kind) else "text"
             raise SpecError(str(path), None, f"{opt} {col}: not a number column (it holds {what}); name a metric or a numeric knob")
+
+
+def _sidecar_hint(path: Path) -> str:
+    side = missing_sidecar(path)
+    return f" (the constant knobs of a sweep's CSV are in {side.name}, which is missing)" if side else ""
 
 
 def filtered(path: Path, where: list[str], columns: list[str] | None = None):

@@ -431,7 +431,8 @@ class ResultSink:
     Rows go to a temporary file in the partial folder; Parquet row groups (and CSV batches)
     are exactly ``ROW_GROUP_ROWS`` rows whatever the chunks were, so the bytes depend on the
     rows only — not on chunk sizes, workers or resumes. ``close`` fsyncs and renames the file
-    over the output (with the CSV sidecar of constant knobs first); ``abort`` removes it.
+    over the output (a CSV's old sidecar removed first, the new one put beside it after);
+    ``abort`` removes it.
     """
 
     def __init__(self, output: str | Path, folder: str | Path, schema: pa.Schema,
@@ -479,22 +480,27 @@ class ResultSink:
         self._pending_rows = len(tail)
 
     def close(self) -> int:
-        """Finish the file and put it in place (and the CSV sidecar before it); return rows written."""
+        """Finish the file and put it in place (a CSV with its sidecar of constant knobs); return rows written."""
         if self._sink is None:
             self._open()
         if self._pending_rows:
             self._flush(self._pending_rows)
         self._sink.close()
-        with open(self.tmp, "rb+") as f:
-            os.fsync(f.fileno())
+        _fsync(self.tmp)
         side = sidecar_path(self.output)
+        stmp = self.tmp.with_name("sidecar.tmp.csv")
         if self.fmt == "csv" and self.constants is not None:
-            stmp = self.tmp.with_name("sidecar.tmp.csv")
             pa.csv.write_csv(self.constants.to_table(), str(stmp), pa.csv.WriteOptions(quoting_style="needed"))
-            os.replace(stmp, side)
-        elif self.fmt == "csv" and side.exists():
-            side.unlink()  # a stale sidecar of an earlier run would describe columns this file has
+            _fsync(stmp)
+        # Two files cannot appear at once. The old sidecar goes first, so that a crash between
+        # the renames leaves a CSV without a sidecar (which readers point out), never a new
+        # CSV beside an old sidecar that describes other knobs.
+        if self.fmt == "csv" and side.exists():
+            side.unlink()
         os.replace(self.tmp, self.output)
+        if self.fmt == "csv" and self.constants is not None:
+            os.replace(stmp, side)
+        _fsync(self.output.parent)
         return self.rows
 
     def abort(self) -> None:
@@ -506,6 +512,24 @@ class ResultSink:
         self._sink = None
         if self.tmp.exists():
             self.tmp.unlink()
+
+
+def _fsync(path: Path) -> None:
+    """Flush a file's (or a folder's entries') data to the disk; a folder that cannot be
+    opened for it (some file systems) is left to the system."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        if path.is_dir():
+            return
+        raise
+    try:
+        os.fsync(fd)
+    except OSError:
+        if not path.is_dir():
+            raise
+    finally:
+        os.close(fd)
 
 
 def write_frame(df: pd.DataFrame, output: str | Path, first_columns: Iterable[str] = (), metadata=None) -> None:
@@ -529,7 +553,48 @@ def write_frame(df: pd.DataFrame, output: str | Path, first_columns: Iterable[st
 def _check_readable(path: Path) -> str:
     if not path.exists():
         raise SpecError(str(path), None, "file not found")
-    return output_format(path)
+    fmt = output_format(path)
+    if fmt == "csv" and path.is_file() and _last_row_cut(path):
+        raise SpecError(str(path), None, "is truncated: its last line has fewer fields than the header (an interrupted copy?)")
+    return fmt
+
+
+def _last_row_cut(path: Path, tail_bytes: int = 1 << 16) -> bool:
+    """True when a CSV's last line does not end in a newline and has fewer fields than its
+    header: a cut file, whose partial row a reader would take as a row with missing values."""
+    import csv
+
+    with open(path, "rb") as f:
+        size = f.seek(0, os.SEEK_END)
+        if size == 0:
+            return False
+        f.seek(size - 1)
+        if f.read(1) == b"\n":
+            return False
+        f.seek(0)
+        head = f.readline(tail_bytes)
+        f.seek(max(0, size - tail_bytes))
+        tail = f.read().rsplit(b"\n", 1)[-1]
+    try:
+        n_head = len(next(csv.reader([head.decode("utf-8")])))
+        n_last = len(next(csv.reader([tail.decode("utf-8")])))
+    except (UnicodeDecodeError, StopIteration, csv.Error):
+        return False  # the reader's own error follows
+    return tail != head and n_last < n_head
+
+
+def missing_sidecar(path: str | Path) -> Path | None:
+    """The sidecar a CSV written by a sweep should have beside it and does not: its rows carry
+    an identity and results but not the knobs every --all-knobs file has (``hw.kind``)."""
+    path = Path(path)
+    side = sidecar_path(path)
+    if output_format(path) != "csv" or side.exists():
+        return None
+    try:
+        names = set(pd.read_csv(path, nrows=0).columns)
+    except (ValueError, OSError, UnicodeDecodeError, pd.errors.ParserError):
+        return None
+    return side if {"hw.name", "fits"} <= names and "hw.kind" not in names else None
 
 
 def result_columns(path: str | Path) -> list[str]:
