@@ -341,3 +341,15 @@ def test_a_design_that_does_not_fit_says_why_in_the_default_table():
     # a design that fits keeps the headline alone
     code, out, _ = invoke(["evaluate", "--hw", "nature-3d-aimc", "--model", "mixtral-8x7b"], columns=120)
     assert code == 0 and "fit_reason" not in out and "tiles_needed" not in out
+
+
+def test_integer_columns_are_integers_in_json_and_csv_of_a_mixed_table():
+    args = ["evaluate", "--hw", "nature-3d-aimc", "--hw", "a100-sxm4-80gb", "--model", "mixtral-8x7b",
+            "--columns", "n_devices,tiles_needed,chips_needed,tier_blocks"]
+    code, out, err = invoke([*args, "-f", "json"])
+    assert code == 0, err
+    aimc, gpu = json.loads(out)
+    assert aimc["tiles_needed"] == 558 and isinstance(aimc["tiles_needed"], int) and isinstance(aimc["tier_blocks"], int)
+    assert gpu["n_devices"] == 2 and isinstance(gpu["n_devices"], int) and gpu["tiles_needed"] is None
+    code, out, _ = invoke([*args, "-f", "csv"])
+    assert out.splitlines()[1:] == ["nature-3d-aimc,mixtral-8x7b,,558,1,178416", "a100-sxm4-80gb,mixtral-8x7b,2,,,"]

@@ -150,14 +150,21 @@ def _table(rows, index: list[str] | None = None) -> _Table:
 
 
 def integral_knobs(t: _Table) -> _Table:
-    """``t`` with knob columns whose values are all whole numbers as integers (gaps None).
+    """``t`` with knob columns whose values are all whole numbers, and the registry's integer
+    result columns, as integers (gaps None).
 
-    A table mixing AIMC and GPU rows holds ``hw.tiles`` as floats (NaN for the GPU rows);
-    people and programs expect ``256``, not ``256.0``.
+    A table mixing AIMC and GPU rows holds ``hw.tiles`` and ``tiles_needed`` as floats (NaN
+    for the GPU rows); people and programs expect ``256``, not ``256.0``.
     """
+    from ..cost import registry
+
     for c in t.names:
-        if not str(c).startswith(KNOB_PREFIXES) or t.kinds[c] != "number":
+        if t.kinds[c] != "number":
             continue
+        if not str(c).startswith(KNOB_PREFIXES):
+            col = registry.column(str(c))
+            if col is None or col.dtype != "int":
+                continue
         vals = [_plain(x) for x in t.cols[c]]  # gaps (NaN, NA, ±inf) as None
         present = [x for x in vals if x is not None]
         if not any(isinstance(x, float) for x in present) or any(x != round(x) or abs(x) >= 2**53 for x in present):
