@@ -4,7 +4,9 @@ Exit codes and error lines are ``commands.errors``' (docs/architecture.md): 0 su
 design point could not be evaluated as asked, or an unexpected internal error; 2 bad input
 (one line naming the file, the field and the problem; never a traceback by default —
 ``--debug``, before or after the command, or ``AIMC_DSE_DEBUG=1`` shows it); 130
-interrupted. Commands live in ``aimc_dse/commands/``; each module registers itself on
+interrupted. A usage error (a bad option value, a missing option, an unknown
+command) is one line too, ``error: --batch: 'abc' is not a valid integer``
+(``usage_error_line``). Commands live in ``aimc_dse/commands/``; each module registers itself on
 ``app``. The root group loads a command's module only when that command runs
 (``commands.COMMANDS`` lists names and one-line help for ``--help``), so start-up pays only
 for what is used.
@@ -20,7 +22,7 @@ from typer.core import TyperCommand, TyperGroup
 
 from . import runtime
 from .commands import COMMANDS, LINEAR_ALGEBRA
-from .commands.errors import EvaluationError, cli_errors, debug, err_console, report_unexpected
+from .commands.errors import EvaluationError, cli_errors, debug, err_console, report_unexpected, typer_click
 
 __all__ = ["app", "main", "cli_errors", "err_console", "EvaluationError"]
 
@@ -53,6 +55,72 @@ def _plain_metavars(params, ctx) -> None:
             shown = _LIST_TYPE.match(str(param.display_type_rich(ctx)))
             if shown:
                 param.metavar = f"<{shown.group(1)}>"
+
+
+def _command_line(ctx) -> str:
+    """``aimc-dse evaluate`` (``aimc-dse trace synth``): the command a context belongs to, as typed."""
+    names = []
+    while ctx is not None and ctx.parent is not None:
+        names.append(ctx.info_name)
+        ctx = ctx.parent
+    return " ".join(["aimc-dse", *reversed(names)])
+
+
+def _param_name(param) -> str:
+    """An option by its long name (``--format``, not ``-f``), an argument by its metavar."""
+    if getattr(param, "param_type_name", "") == "argument":
+        return str(param.metavar or param.name.upper()).strip("{}[]")
+    opts = list(getattr(param, "opts", []) or [])
+    return next((o for o in opts if o.startswith("--")), opts[0] if opts else str(param.name))
+
+
+def _value_problem(e) -> str:
+    """What was wrong with a value: ``'abc' is not a valid integer`` (typer checks values with
+    pydantic, whose message names no value), ``'xml' is not one of 'table', 'json', 'csv'``."""
+    cause = e.__cause__
+    errors = cause.errors() if hasattr(cause, "errors") else []
+    if errors:
+        msg, value = str(errors[0].get("msg", "")), errors[0].get("input")
+        valid = re.match(r"Input should be (a valid [\w ]+?)(,|$)", msg)
+        if valid:
+            return f"{value!r} is not {valid.group(1)}"
+        if msg.startswith("Value error, "):
+            return msg[len("Value error, "):].rstrip(".")
+        return f"{msg.rstrip('.')} (got {value!r})"
+    return str(e.message).rstrip(".")
+
+
+def usage_error_line(e) -> str:
+    """A usage error as one line, ``error: --batch: 'abc' is not a valid integer``; where the
+    command's help helps (a missing or unknown option, an unknown command), it says where to
+    look, on the same line. click prints a usage box of 5–6 lines instead."""
+    exc = typer_click.exceptions
+    ctx = getattr(e, "ctx", None)
+    see = f"; see `{_command_line(ctx)} --help`" if ctx is not None else ""
+    if isinstance(e, exc.MissingParameter) and e.param is not None:
+        kind = "argument" if e.param.param_type_name == "argument" else "option"
+        line = f"{_param_name(e.param)}: required {kind} not given{see}"
+    elif isinstance(e, exc.BadParameter):
+        hint = e.param_hint if isinstance(e.param_hint, str) else None
+        name = hint or (_param_name(e.param) if e.param is not None else None)
+        line = f"{name}: {_value_problem(e)}" if name else _value_problem(e)
+    elif isinstance(e, exc.NoSuchOption):
+        close = f" (did you mean {' or '.join(sorted(e.possibilities))}?)" if e.possibilities else ""
+        line = f"{e.option_name}: no such option{close}{see}"
+    elif isinstance(e, exc.BadOptionUsage):
+        problem = str(e.message).removeprefix(f"Option '{e.option_name}' ").rstrip(".")
+        line = f"{e.option_name}: {problem}{see}"
+    elif isinstance(e, exc.UsageError):
+        unknown = re.match(r"No such command '(.+?)'\.(?: Did you mean (.+)\?)?$", str(e.message))
+        if unknown:
+            close = f" (did you mean {unknown.group(2).replace(chr(39), '').replace(', ', ' or ')}?)" if unknown.group(2) else ""
+            line = f"{unknown.group(1)}: no such command{close}{see}"
+        else:
+            text = str(e.message).rstrip(".")
+            line = f"{text[:1].lower()}{text[1:]}{see}"
+    else:
+        line = e.format_message()
+    return "error: " + " ".join(line.split())
 
 
 class LazyGroup(TyperGroup):
@@ -89,6 +157,22 @@ class LazyGroup(TyperGroup):
         if args and args[0] in COMMANDS:
             self.load(args[0])
         return super().resolve_command(ctx, args)
+
+    def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
+        """click's main, with usage errors as one line (``usage_error_line``)."""
+        if not standalone_mode:
+            return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        try:
+            code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        except typer_click.exceptions.NoArgsIsHelpError:
+            sys.exit(2)  # `aimc-dse trace` alone: its help is printed already
+        except typer_click.ClickException as e:
+            err_console.print(usage_error_line(e), markup=False)
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            err_console.print("aborted", markup=False)
+            sys.exit(1)
+        sys.exit(code if isinstance(code, int) else 0)
 
 
 app = typer.Typer(

@@ -95,7 +95,7 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
         except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
             raise
         except Exception as e:  # the top-level guard: never a raw traceback by default
-            if isinstance(e, typer_click.ClickException) or debug.on:  # click prints a usage error itself
+            if isinstance(e, typer_click.ClickException) or debug.on:  # the CLI prints a usage error (cli.usage_error_line)
                 raise
             raise typer.Exit(report_unexpected(e)) from None
 

@@ -1,0 +1,66 @@
+"""The command-line contract where click meets it: a usage error is one line (not click's usage box)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from typer.testing import CliRunner
+
+from aimc_dse.cli import app
+
+EVAL = ["evaluate", "--hw", "nature-3d-aimc", "--model", "mixtral-8x7b"]
+
+
+def invoke(args: list[str]) -> tuple[int, str, str]:
+    r = CliRunner().invoke(app, [str(a) for a in args])
+    assert r.exception is None or isinstance(r.exception, SystemExit), repr(r.exception)
+    return r.exit_code, r.stdout, r.stderr
+
+
+def one_line_error(args: list[str]) -> str:
+    code, out, err = invoke(args)
+    assert code == 2, (code, out, err)
+    assert out == "", out
+    assert "Usage" not in err and "Traceback" not in err, err
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    return lines[0]
+
+
+# ---- usage errors: one line naming the option --------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "args, line",
+    [
+        (EVAL + ["--batch", "abc"], "error: --batch: 'abc' is not a valid integer"),
+        (EVAL + ["-f", "xml"], "error: --format: 'xml' is not one of 'table', 'json', 'csv'"),
+        (["evaluate", "--hw", "nature-3d-aimc"], "error: --model: required option not given; see `aimc-dse evaluate --help`"),
+        (["plot", "R.csv", "--kind", "bar"], "error: --kind: 'bar' is not one of 'scatter', 'line'"),
+        (["sweep", "S.yaml", "--backend", "foo"], "error: --backend: 'foo' is not one of 'loky', 'dask'"),
+        (["sweep"], "error: SWEEP.yaml: required argument not given; see `aimc-dse sweep --help`"),
+        (["trace", "synth", "-o", "t.npy", "-E", "8", "-k", "2", "--zipf", "x"], "error: --zipf: 'x' is not a valid number"),
+        (EVAL + ["--batc", "3"], "error: --batc: no such option (did you mean --batch?); see `aimc-dse evaluate --help`"),
+        (["evaluate", "--hw"], "error: --hw: requires an argument"),
+        (EVAL + ["extra"], "error: got unexpected extra argument(s) (extra); see `aimc-dse evaluate --help`"),
+        (["evalute"], "error: evalute: no such command (did you mean evaluate or validate?); see `aimc-dse --help`"),
+        (["trace", "foo"], "error: foo: no such command; see `aimc-dse trace --help`"),
+    ],
+)
+def test_a_usage_error_is_one_line_naming_the_option(args, line):
+    assert one_line_error(args) == line
+
+
+def test_help_is_still_clicks():
+    code, out, err = invoke(["evaluate", "--help"])
+    assert code == 0 and err == ""
+    assert "Usage:" in out and "--batch" in out
+
+
+def test_a_usage_error_is_one_line_in_a_real_process(tmp_path):
+    p = subprocess.run([sys.executable, "-m", "aimc_dse.cli", *EVAL, "--batch", "abc"],
+                       capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert p.returncode == 2 and p.stdout == ""
+    assert p.stderr == "error: --batch: 'abc' is not a valid integer\n"
