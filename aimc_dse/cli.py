@@ -4,7 +4,8 @@ Exit codes and error lines are ``commands.errors``' (docs/architecture.md): 0 su
 design point could not be evaluated as asked, or an unexpected internal error; 2 bad input
 (one line naming the file, the field and the problem; never a traceback by default —
 ``--debug``, before or after the command, or ``AIMC_DSE_DEBUG=1`` shows it); 130
-interrupted. A usage error (a bad option value, a missing option, an unknown
+interrupted; 141 stdout's reader went away (``aimc-dse … | head``: the command stops quietly,
+as ``yes | head`` does). A usage error (a bad option value, a missing option, an unknown
 command) is one line too, ``error: --batch: 'abc' is not a valid integer``
 (``usage_error_line``). Commands live in ``aimc_dse/commands/``; each module registers itself on
 ``app``. The root group loads a command's module only when that command runs
@@ -14,10 +15,14 @@ for what is used.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import os
 import re
 import sys
 
 import typer
+from rich.console import Console
 from typer.core import TyperCommand, TyperGroup
 
 from . import runtime
@@ -55,6 +60,57 @@ def _plain_metavars(params, ctx) -> None:
             shown = _LIST_TYPE.match(str(param.display_type_rich(ctx)))
             if shown:
                 param.metavar = f"<{shown.group(1)}>"
+
+
+EXIT_STDOUT_GONE = 141  # 128 + SIGPIPE: what a shell reports for `yes | head`
+
+
+class StdoutGone(Exception):
+    """stdout's reader went away while a command wrote to it (``aimc-dse … | head``)."""
+
+
+def _stdout_is_gone() -> bool:
+    """Whether stdout is a pipe nobody reads any more (POLLERR on its write end). True where
+    it cannot be told (no poll): a BrokenPipeError is then taken to be stdout's, as Python's
+    documented recipe does."""
+    try:
+        import select
+
+        poller = select.poll()
+        poller.register(sys.__stdout__.fileno(), select.POLLOUT)  # type: ignore[union-attr]
+        return any(ev & (select.POLLERR | select.POLLHUP) for _, ev in poller.poll(0))
+    except (AttributeError, OSError, ValueError):
+        return True
+
+
+@contextlib.contextmanager
+def _watch_stdout():
+    """A BrokenPipeError of a closed stdout as StdoutGone, before typer's own handler makes it
+    a silent exit 1; one of another pipe as an error like any other."""
+    try:
+        yield
+    except BrokenPipeError as e:
+        if _stdout_is_gone():
+            raise StdoutGone() from None
+        raise typer.Exit(report_unexpected(e)) from None
+
+
+def _broken_pipe(console) -> None:
+    raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
+def stop_writing_stdout() -> int:
+    """stdout's reader is gone: point stdout's file descriptor at /dev/null, so that what is
+    still buffered (flushed at interpreter exit) goes nowhere instead of raising again, and
+    return the exit code (Python's recipe, docs.python.org/3/library/signal.html, "Note on
+    SIGPIPE")."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (AttributeError, OSError, ValueError):  # no file descriptor (a test's captured stdout)
+        pass
+    return EXIT_STDOUT_GONE
 
 
 def _command_line(ctx) -> str:
@@ -158,10 +214,22 @@ class LazyGroup(TyperGroup):
             self.load(args[0])
         return super().resolve_command(ctx, args)
 
+    def make_context(self, *args, **kwargs):
+        with _watch_stdout():  # `aimc-dse --help | head -1`: the root's help prints while parsing
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx):
+        with _watch_stdout():
+            return super().invoke(ctx)
+
     def main(self, args=None, prog_name=None, complete_var=None, standalone_mode=True, **extra):
-        """click's main, with usage errors as one line (``usage_error_line``)."""
+        """click's main, with usage errors as one line (``usage_error_line``) and a closed stdout
+        as a quiet exit 141, also when only the final flush finds it closed."""
         if not standalone_mode:
             return super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
+        # rich, which prints tables and help, answers a closed pipe with a silent exit 1 of its
+        # own (Console.on_broken_pipe, meant to be overridden): make it the error it is
+        Console.on_broken_pipe = _broken_pipe  # type: ignore[method-assign]
         try:
             code = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except typer_click.exceptions.NoArgsIsHelpError:
@@ -172,6 +240,12 @@ class LazyGroup(TyperGroup):
         except typer.Abort:
             err_console.print("aborted", markup=False)
             sys.exit(1)
+        except StdoutGone:
+            sys.exit(stop_writing_stdout())
+        try:
+            sys.stdout.flush()  # here, not at interpreter exit, so a reader gone away is seen
+        except BrokenPipeError:
+            sys.exit(stop_writing_stdout())
         sys.exit(code if isinstance(code, int) else 0)
 
 

@@ -1,14 +1,18 @@
-"""The command-line contract where click meets it: a usage error is one line (not click's usage box)."""
+"""The command-line contract where click and the operating system meet it: a usage error is one
+line (not click's usage box), and a reader that goes away (``aimc-dse … | head``) ends the
+command quietly with exit code 141, as ``yes | head`` does.
+"""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
 import pytest
 from typer.testing import CliRunner
 
-from aimc_dse.cli import app
+from aimc_dse.cli import EXIT_STDOUT_GONE, app
 
 EVAL = ["evaluate", "--hw", "nature-3d-aimc", "--model", "mixtral-8x7b"]
 
@@ -64,3 +68,30 @@ def test_a_usage_error_is_one_line_in_a_real_process(tmp_path):
                        capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert p.returncode == 2 and p.stdout == ""
     assert p.stderr == "error: --batch: 'abc' is not a valid integer\n"
+
+
+# ---- a reader that goes away ---------------------------------------------------------------------
+
+
+def run_reader_gone(args: list[str], cwd) -> tuple[int, str]:
+    """Run the CLI with its stdout a pipe whose reading end is closed before it writes anything."""
+    p = subprocess.Popen([sys.executable, "-m", "aimc_dse.cli", *args], stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, cwd=cwd, env={**os.environ, "COLUMNS": "80"})
+    assert p.stdout is not None and p.stderr is not None
+    p.stdout.close()
+    err = p.stderr.read().decode()
+    return p.wait(timeout=120), err
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        EVAL + ["--all", "-f", "csv"],  # small: it reaches the pipe only at the final flush
+        ["presets"],  # a rich table
+        ["show", "nature-3d-aimc"],  # a transposed table
+        ["--help"],  # click's help, printed while arguments are parsed
+    ],
+)
+def test_a_reader_gone_away_stops_the_command_quietly_with_141(args, tmp_path):
+    code, err = run_reader_gone(args, tmp_path)
+    assert (code, err) == (EXIT_STDOUT_GONE, "")

@@ -94,6 +94,8 @@ def cli_errors(fn: Callable[..., Any]) -> Callable[..., Any]:
             raise typer.Exit(1) from None
         except (typer.Exit, typer.Abort, KeyboardInterrupt, SystemExit):
             raise
+        except BrokenPipeError:  # stdout's reader went away: the CLI's entry stops quietly (cli.LazyGroup)
+            raise
         except Exception as e:  # the top-level guard: never a raw traceback by default
             if isinstance(e, typer_click.ClickException) or debug.on:  # the CLI prints a usage error (cli.usage_error_line)
                 raise
