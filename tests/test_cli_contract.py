@@ -95,3 +95,38 @@ def run_reader_gone(args: list[str], cwd) -> tuple[int, str]:
 def test_a_reader_gone_away_stops_the_command_quietly_with_141(args, tmp_path):
     code, err = run_reader_gone(args, tmp_path)
     assert (code, err) == (EXIT_STDOUT_GONE, "")
+
+
+# ---- sweep: -j and the workers' start method, checked before anything runs ------------------------
+
+
+@pytest.fixture()
+def small_sweep(tmp_path):
+    from .sweep_support import SMALL, write_sweep
+
+    return write_sweep(tmp_path, SMALL)
+
+
+@pytest.mark.parametrize("jobs", ["0", "-3"])
+def test_jobs_is_minus_one_or_at_least_one(small_sweep, tmp_path, jobs):
+    out = tmp_path / "r.csv"
+    line = one_line_error(["sweep", small_sweep, "-o", out, "-j", jobs, "-q"])
+    assert line == f"error: --jobs {jobs}: must be -1 (all cores) or a number of processes ≥ 1"
+    assert not out.exists()
+    assert one_line_error(["sweep", small_sweep, "-j", jobs, "--dry-run"]) == line
+
+
+def test_the_api_refuses_a_bad_jobs_too(tmp_path):
+    import aimc_dse
+    from aimc_dse.specs.base import SpecError
+
+    from .sweep_support import SMALL
+
+    with pytest.raises(SpecError, match=r"^--jobs 0: must be -1"):
+        aimc_dse.sweep(SMALL, jobs=0)
+
+
+def test_the_jobs_help_says_what_more_than_the_cores_does():
+    r = CliRunner().invoke(app, ["sweep", "--help"], env={"COLUMNS": "200"})
+    text = " ".join(r.stdout.split())
+    assert "-1 all cores, or N ≥ 1 (more than the cores start N anyway, sharing them)" in text

@@ -41,7 +41,11 @@ def register(app: typer.Typer) -> None:
         output: Annotated[
             Optional[Path], typer.Option("--output", "-o", help="results file, .csv or .parquet (default: results/NAME.csv)")
         ] = None,
-        jobs: Annotated[int, typer.Option("--jobs", "-j", help="local processes (-1: all cores); with dask and no scheduler, workers")] = -1,
+        jobs: Annotated[
+            int,
+            typer.Option("--jobs", "-j", help="local processes, this one included: -1 all cores, or N ≥ 1 (more than the cores "
+                         "start N anyway, sharing them); with dask and no scheduler, workers"),
+        ] = -1,
         backend: Annotated[
             Literal["loky", "dask"], typer.Option("--backend", help="loky: local cores; dask: a dask.distributed cluster")
         ] = "loky",
@@ -72,6 +76,7 @@ def register(app: typer.Typer) -> None:
         from ..sweep.runner import (
             ChunkFailed,
             SweepInterrupted,
+            check_local_settings,
             preflight,
             realiser,
             run_sweep,
@@ -79,6 +84,7 @@ def register(app: typer.Typer) -> None:
             stop_workers,
         )
 
+        check_local_settings(jobs)  # before any worker starts or the grid is built
         if not dry_run and not scheduler and backend == "loky" and jobs != 1 and _points_bound(sweep_file) >= WARM_POINTS:
             start_workers(jobs)  # a big grid: the workers help build it, then evaluate chunks
         try:

@@ -650,6 +650,12 @@ def stop_workers(kill: bool = False) -> None:
     gc.unfreeze()  # the forks are gone: what was frozen for them is collected as usual again
 
 
+def check_local_settings(jobs: int) -> None:
+    """SpecError for a ``-j`` other than -1 (all cores) or N ≥ 1 (0 and -3 ran on all cores)."""
+    if jobs != -1 and jobs < 1:
+        raise SpecError(f"--jobs {jobs}", None, "must be -1 (all cores) or a number of processes ≥ 1")
+
+
 def worker_count(jobs: int) -> int:
     """Worker processes for ``-j jobs``: the sweep process itself evaluates chunks (and
     realises grid variants) beside them, so ``-j 2`` starts one."""
@@ -1029,6 +1035,7 @@ def run_sweep(
 def _run_sweep(sweep, grid, output, *, jobs, backend, scheduler, resume, force, quiet, chunk_size, on_chunk, log,
                fidelity, all_knobs, timings) -> RunResult:
     t0 = time.perf_counter()
+    check_local_settings(jobs)
     output = Path(output)
     output_format(output)
     _check_output_path(output)
