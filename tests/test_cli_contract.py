@@ -130,3 +130,11 @@ def test_the_jobs_help_says_what_more_than_the_cores_does():
     r = CliRunner().invoke(app, ["sweep", "--help"], env={"COLUMNS": "200"})
     text = " ".join(r.stdout.split())
     assert "-1 all cores, or N ≥ 1 (more than the cores start N anyway, sharing them)" in text
+
+
+def test_an_unknown_start_method_is_refused_even_without_workers(small_sweep, tmp_path, monkeypatch):
+    monkeypatch.setenv("AIMC_DSE_START_METHOD", "bogus")
+    out = tmp_path / "r.csv"
+    line = one_line_error(["sweep", small_sweep, "-o", out, "-j", "1", "-q"])
+    assert line == "error: AIMC_DSE_START_METHOD: unknown start method 'bogus'; use fork or spawn"
+    assert not out.exists()
