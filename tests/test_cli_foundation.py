@@ -198,6 +198,11 @@ def case_set_workload_field_on_show(tmp):
     return ["show", "mixtral-8x7b", "--set", "workload.batch=4"], ["--set workload.batch=4", "not used"]
 
 
+def case_hw_given_when_showing_hardware(tmp):
+    return ["show", "nature-3d-aimc", "--hw", "hermes-3d"], [
+        "--hw hermes-3d", "maps a model onto hardware", "nature-3d-aimc is hardware and takes no --hw"]
+
+
 def case_hf_unknown_model_type(tmp):
     p = _write(tmp, "bert.json", json.dumps({"model_type": "bert", "hidden_size": 768}))
     return ["show", p], [p, "model_type", "'bert' is not supported", "llama"]

@@ -171,6 +171,8 @@ def register(app: typer.Typer) -> None:
         """Print a validated spec with its derived figures (parameters, tier blocks, tiles needed, fit, area)."""
         overrides = loader.split_sets(sets)
         kind = _guess_kind(spec)
+        if hw and kind == "hw":
+            raise SpecError(f"--hw {hw}", None, f"`show` maps a model onto hardware; {spec} is hardware and takes no --hw")
         if kind != "digital":
             _check_unused_sets(overrides, {"hw"} if kind == "hw" else {"model", "hw"} if hw else {"model"})
         if kind == "digital":
