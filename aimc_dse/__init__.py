@@ -5,6 +5,7 @@ The Python API (``aimc_dse.api``, documented in README.md § Python API)::
     import aimc_dse
     df = aimc_dse.evaluate(hw="nature-3d-aimc", model="nature-moe-51b", batch=4)
     res = aimc_dse.sweep("sweeps/default.yaml")
+    df = aimc_dse.read_results("results/default.csv")
 
 Names are loaded on first use (module ``__getattr__``), so ``import aimc_dse`` stays light
 and the CLI starts fast; the cost model loads when ``evaluate`` first runs, pandas when
@@ -20,6 +21,7 @@ _API = {
     "load_workload": "api",
     "PositionsWarning": "api",
     "SpecError": "specs.base",
+    "read_results": "report.writer",
 }
 
 __all__ = ["__version__", "sweep", *_API]

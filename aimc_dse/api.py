@@ -62,6 +62,11 @@ def split_overrides(set: Mapping[str, Any] | Iterable[str] | str | None) -> dict
         return {"hw": {}, "model": {}, "workload": {}}
     if isinstance(set, str):
         set = [set]
+    if not isinstance(set, (Mapping, Iterable)) or isinstance(set, (bytes, bytearray)):
+        raise SpecError(
+            f"set={_short(set)}", None,
+            "must be a mapping of dotted paths to values ({'hw.tiles': 400}) or PATH=VALUE strings",
+        )
     if isinstance(set, Mapping):
         out: dict[str, dict[str, Any]] = {"hw": {}, "model": {}, "workload": {}}
         for path, value in set.items():
@@ -114,28 +119,45 @@ def positions_problem(model, workload) -> str | None:
 # ---- specs ----------------------------------------------------------------------------------
 
 
+def _short(value: Any) -> str:
+    """A value as an argument's message shows it: its repr, cut to 60 characters."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _name(value: Any, what: str) -> str:
+    """A preset name or spec file path (str or Path) as text; SpecError naming the argument else."""
+    if not isinstance(value, (str, Path)):
+        raise SpecError(f"{what}={_short(value)}", None, "must be a preset name or a spec file path (str or Path)")
+    return str(value)
+
+
 def load_hw(name_or_path: str, set: Mapping[str, Any] | Iterable[str] | None = None):
     """A validated hardware spec (AimcHardware or GpuHardware) from a preset name or file."""
     from .specs import loader
 
+    name = _name(name_or_path, "name_or_path")
     ov = split_overrides(set)
     _only(ov, "hw", "load_hw")
-    return loader.load_hardware(str(name_or_path), ov["hw"])
+    return loader.load_hardware(name, ov["hw"])
 
 
 def load_model(name_or_path: str, set: Mapping[str, Any] | Iterable[str] | None = None):
     """A validated ModelSpec from a preset name, YAML/JSON file or Hugging Face config.json."""
     from .specs import loader
 
+    name = _name(name_or_path, "name_or_path")
     ov = split_overrides(set)
     _only(ov, "model", "load_model")
-    return loader.load_model(str(name_or_path), ov["model"])
+    return loader.load_model(name, ov["model"])
 
 
 def load_workload(data: Mapping[str, Any] | None = None, set: Mapping[str, Any] | Iterable[str] | None = None, **fields):
     """A validated Workload from a mapping and/or keyword fields (prompt_len=…, batch=…)."""
     from .specs import loader
 
+    if data is not None and not isinstance(data, Mapping):
+        raise SpecError(f"data={_short(data)}", None, "must be a mapping of workload fields, e.g. {'batch': 4}")
     ov = split_overrides(set)
     _only(ov, "workload", "load_workload")
     base = {**dict(data or {}), **fields}
@@ -153,12 +175,16 @@ def _only(ov: dict[str, dict[str, Any]], head: str, fn: str) -> None:
 
 
 def _as_list(v: str | Path | Iterable[str], what: str) -> list[str]:
+    """One name or a list of them, as text; SpecError naming the argument for anything else
+    (``hw=None`` and ``hw=3`` raised a bare TypeError, ``hw=[3]`` looked for a preset "3")."""
     if isinstance(v, (str, Path)):
         return [str(v)]
-    out = [str(x) for x in v]
-    if not out:
+    if not isinstance(v, Iterable) or isinstance(v, (Mapping, bytes, bytearray)):
+        raise SpecError(f"{what}={_short(v)}", None, "must be a preset name or a spec file path (str or Path), or a list of them")
+    items = list(v)
+    if not items:
         raise SpecError(what, None, "give at least one")
-    return out
+    return [_name(x, f"{what}[{i}]") for i, x in enumerate(items)]
 
 
 def design_rows(hws: list[str], models: list[str], workload: dict[str, Any], overrides: dict[str, dict[str, Any]]):

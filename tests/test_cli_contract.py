@@ -138,3 +138,44 @@ def test_an_unknown_start_method_is_refused_even_without_workers(small_sweep, tm
     line = one_line_error(["sweep", small_sweep, "-o", out, "-j", "1", "-q"])
     assert line == "error: AIMC_DSE_START_METHOD: unknown start method 'bogus'; use fork or spawn"
     assert not out.exists()
+
+
+# ---- the Python API: an argument of the wrong type is a SpecError naming it -------------------------
+
+
+@pytest.mark.parametrize(
+    "call, message",
+    [
+        (lambda a: a.evaluate(hw=None, model="mixtral-8x7b"),
+         "hw=None: must be a preset name or a spec file path (str or Path), or a list of them"),
+        (lambda a: a.evaluate(hw=3, model="mixtral-8x7b"),
+         "hw=3: must be a preset name or a spec file path (str or Path), or a list of them"),
+        (lambda a: a.evaluate(hw="nature-3d-aimc", model=["mixtral-8x7b", 3]),
+         "model[1]=3: must be a preset name or a spec file path (str or Path)"),
+        (lambda a: a.evaluate(hw="nature-3d-aimc", model="mixtral-8x7b", set=5),
+         "set=5: must be a mapping of dotted paths to values ({'hw.tiles': 400}) or PATH=VALUE strings"),
+        (lambda a: a.load_hw(None), "name_or_path=None: must be a preset name or a spec file path (str or Path)"),
+        (lambda a: a.load_workload(5), "data=5: must be a mapping of workload fields, e.g. {'batch': 4}"),
+        (lambda a: a.sweep(5), "path_or_dict=5: must be a sweep file path (str or Path) or a dict with a sweep file's fields"),
+        (lambda a: a.sweep("sweeps/default.yaml", jobs="2"), "--jobs '2': must be -1 (all cores) or a number of processes ≥ 1"),
+    ],
+)
+def test_an_api_argument_of_the_wrong_type_is_a_spec_error(call, message):
+    import aimc_dse
+
+    with pytest.raises(aimc_dse.SpecError) as e:
+        call(aimc_dse)
+    assert str(e.value) == message
+
+
+def test_read_results_is_part_of_the_api(tmp_path):
+    import aimc_dse
+    from aimc_dse.report import writer
+
+    from .sweep_support import SMALL
+
+    out = tmp_path / "r.parquet"
+    res = aimc_dse.sweep(SMALL, out)
+    assert aimc_dse.read_results is writer.read_results and "read_results" in dir(aimc_dse)
+    back = aimc_dse.read_results(out)
+    assert back.equals(res) and len(back) == 30 and "tokens_per_s" in back.columns

@@ -28,6 +28,14 @@ def sweep_frame(
     """
     import tempfile
 
+    from ..specs.base import SpecError
+
+    if not isinstance(path_or_dict, (str, Path, Mapping)):
+        raise SpecError(f"path_or_dict={path_or_dict!r:.60}", None,
+                        "must be a sweep file path (str or Path) or a dict with a sweep file's fields")
+    if output is not None and not isinstance(output, (str, Path)):
+        raise SpecError(f"output={output!r:.60}", None, "must be a file path (str or Path) ending in .csv or .parquet")
+
     from ..report.writer import read_results
     from .grid import DEFAULT_MAX_POINTS, load_grid
     from .runner import ChunkFailed, run_sweep

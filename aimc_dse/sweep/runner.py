@@ -654,8 +654,8 @@ def check_local_settings(jobs: int) -> None:
     """SpecError for a ``-j`` other than -1 (all cores) or N ≥ 1, or an ``AIMC_DSE_START_METHOD``
     other than fork or spawn: checked when a run starts, not only when it starts workers
     (``-j 1`` starts none, and a bad setting would go unnoticed until a run that does)."""
-    if jobs != -1 and jobs < 1:
-        raise SpecError(f"--jobs {jobs}", None, "must be -1 (all cores) or a number of processes ≥ 1")
+    if not isinstance(jobs, int) or isinstance(jobs, bool) or (jobs != -1 and jobs < 1):
+        raise SpecError(f"--jobs {jobs!r}", None, "must be -1 (all cores) or a number of processes ≥ 1")
     start_method()
 
 
