@@ -156,6 +156,13 @@ def test_trace_synth_into_a_missing_folder_exits_2(tmp_path):
     assert_bad_input(code, out, err, "does not exist")
 
 
+@pytest.mark.parametrize("force", [[], ["--force"]])
+def test_trace_synth_onto_a_folder_says_it_is_a_folder(tmp_path, force):
+    (tmp_path / "d").mkdir()
+    code, out, err = invoke(["trace", "synth", "-E", 8, "-k", 2, "-o", tmp_path / "d", *force])
+    assert_bad_input(code, out, err, f"{tmp_path / 'd'}: is a folder; give a file name")
+
+
 # ---- schedule on a trace --------------------------------------------------------------------
 
 

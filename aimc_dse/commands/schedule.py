@@ -23,7 +23,7 @@ from ..moe import grouping as grp
 from ..moe.routing import load_trace, synth_choices
 from ..report.output import emit
 from ..specs.base import SpecError
-from .common import FormatOpt
+from .common import FormatOpt, check_new_file
 
 GroupingName = Literal["uniform", "sorted", "balanced"]
 ScheduleName = Literal["single", "compact", "optimized", "optimized-reference"]
@@ -235,8 +235,7 @@ single-token length/T (decode serialisation).
             raise SpecError("--top-k", None, f"must be between 1 and --experts ({experts}), got {top_k}")
         if not zipf >= 0:
             raise SpecError("--zipf", None, f"must be ≥ 0, got {zipf}")
-        if output.exists() and not force:
-            raise SpecError(str(output), None, "already exists; pass --force to overwrite")
+        check_new_file(output, force)  # a folder is named as one, not "already exists"
         if output.exists() and not output.is_file():
             raise SpecError(str(output), None, "exists and is not a file")
         if not output.parent.is_dir():
