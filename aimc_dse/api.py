@@ -78,6 +78,11 @@ def split_overrides(set: Mapping[str, Any] | Iterable[str] | str | None) -> dict
     return loader.split_sets([str(s) for s in set])
 
 
+def set_text(path: str, value: Any) -> str:
+    """A ``--set`` item as typed: ``hw.tiles=`` for an empty value (parsed as None), not ``hw.tiles=None``."""
+    return f"{path}={'' if value is None else value}"
+
+
 def workload_data(flags: Mapping[str, Any], sets: dict[str, Any], flag_name=None) -> dict[str, Any]:
     """The workload given by flags (or keyword arguments), refusing a ``set`` that contradicts one.
 
@@ -88,7 +93,7 @@ def workload_data(flags: Mapping[str, Any], sets: dict[str, Any], flag_name=None
     for k, v in given.items():
         if k in sets and sets[k] != v:
             raise SpecError(
-                f"--set workload.{k}={sets[k]}" if flag_name(k).startswith("--") else f"set workload.{k}={sets[k]!r}",
+                f"--set {set_text(f'workload.{k}', sets[k])}" if flag_name(k).startswith("--") else f"set workload.{k}={sets[k]!r}",
                 f"workload.{k}",
                 f"contradicts {flag_name(k)}{'' if flag_name(k).endswith('=') else ' '}{v}; give the value once",
             )

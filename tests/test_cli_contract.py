@@ -179,3 +179,8 @@ def test_read_results_is_part_of_the_api(tmp_path):
     assert aimc_dse.read_results is writer.read_results and "read_results" in dir(aimc_dse)
     back = aimc_dse.read_results(out)
     assert back.equals(res) and len(back) == 30 and "tokens_per_s" in back.columns
+
+
+def test_an_empty_set_value_is_echoed_as_typed():
+    line = one_line_error(EVAL + ["--set", "workload.batch=", "--batch", "8"])
+    assert line == "error: --set workload.batch=: workload.batch: contradicts --batch 8; give the value once"

@@ -198,6 +198,14 @@ def case_set_workload_field_on_show(tmp):
     return ["show", "mixtral-8x7b", "--set", "workload.batch=4"], ["--set workload.batch=4", "not used"]
 
 
+def case_folder_given_as_spec(tmp):
+    return ["show", str(tmp)], [f"{tmp}: is a folder, not a file"]
+
+
+def case_set_empty_value_echoed_as_typed(tmp):
+    return ["show", "mixtral-8x7b", "--set", "hw.tiles="], ["--set hw.tiles=: hw.tiles: not used"]
+
+
 def case_hw_given_when_showing_hardware(tmp):
     return ["show", "nature-3d-aimc", "--hw", "hermes-3d"], [
         "--hw hermes-3d", "maps a model onto hardware", "nature-3d-aimc is hardware and takes no --hw"]

@@ -7,6 +7,7 @@ from typing import Annotated, Optional
 
 import typer
 
+from ..api import set_text
 from ..report.output import emit
 from ..specs import loader
 from ..specs.base import SpecError
@@ -42,6 +43,8 @@ def _guess_kind(name_or_path: str) -> str:
     if name_or_path in digital_preset_names():
         return "digital"
     p = Path(name_or_path)
+    if p.is_dir():
+        raise SpecError(name_or_path, None, "is a folder, not a file")
     if p.exists() and p.is_file():
         data, _ = loader.resolve("model", name_or_path) if p.suffix == ".json" else (loader._read_file(p), str(p))
         if data.get("kind") in ("aimc", "gpu") or "tier_rows" in data or "hbm_bandwidth_gbps" in data:
@@ -148,7 +151,7 @@ def _check_unused_sets(overrides: dict[str, dict], used: set[str]) -> None:
             loader.check_path(roots, f"{head}.{rest}")
             if head not in used:
                 hint = "; give --hw to map the model onto hardware" if head == "hw" else ""
-                raise SpecError(f"--set {head}.{rest}={value}", f"{head}.{rest}", f"not used by `show` here{hint}")
+                raise SpecError(f"--set {set_text(f'{head}.{rest}', value)}", f"{head}.{rest}", f"not used by `show` here{hint}")
 
 
 def register(app: typer.Typer) -> None:
