@@ -156,6 +156,32 @@ def test_trace_synth_into_a_missing_folder_exits_2(tmp_path):
     assert_bad_input(code, out, err, "does not exist")
 
 
+
+@pytest.mark.parametrize(
+    "layers,tokens,experts,size",
+    [
+        (2, 1_050_000, 256, "537,600,128"),  # 0.1 % above: the reader refused what synth wrote
+        (1000, 100_000, 100_000, "10,000,000,000,128"),  # ran out of memory (exit 1) making it
+    ],
+)
+def test_trace_synth_refuses_a_trace_the_reader_would_refuse_before_making_it(tmp_path, layers, tokens, experts, size):
+    out = tmp_path / "big.npy"
+    code, stdout, err = invoke(["trace", "synth", "-E", experts, "-k", 1, "-T", tokens, "-L", layers, "-o", out])
+    assert_bad_input(code, stdout, err, f"{out}: the trace would be {size} bytes", "more than the 536,870,912 a trace file may have")
+    assert not out.exists()
+
+
+def test_the_trace_size_is_what_np_save_writes():
+    from aimc_dse.commands.schedule import npy_file_size
+    from aimc_dse.specs.safe_io import SIZE_LIMITS
+
+    for shape in [(1, 1, 1), (3, 300, 16), (2, 7, 1000)]:
+        buf = io.BytesIO()
+        np.save(buf, np.zeros(shape, dtype=bool))
+        assert npy_file_size(shape) == len(buf.getvalue()), shape
+    assert npy_file_size((2, 1_048_575, 256)) <= SIZE_LIMITS["trace"]  # the largest such trace is still written
+
+
 @pytest.mark.parametrize("force", [[], ["--force"]])
 def test_trace_synth_onto_a_folder_says_it_is_a_folder(tmp_path, force):
     (tmp_path / "d").mkdir()

@@ -113,6 +113,19 @@ def schedule_rows(
     return rows
 
 
+def npy_file_size(shape: tuple[int, ...], dtype=np.bool_) -> int:
+    """The bytes ``np.save`` writes for an array of ``shape`` and ``dtype``, without making it:
+    its header (as ``np.save`` writes it) and the data."""
+    import io
+    import math
+
+    from numpy.lib import format as npy
+
+    header = io.BytesIO()
+    npy.write_array_header_1_0(header, {"descr": npy.dtype_to_descr(np.dtype(dtype)), "fortran_order": False, "shape": shape})
+    return len(header.getvalue()) + math.prod(shape) * np.dtype(dtype).itemsize
+
+
 def _write_npy_atomic(path: Path, arr: np.ndarray) -> None:
     """Write ``arr`` to ``path`` via a temporary file in the same folder and os.replace."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
@@ -240,6 +253,15 @@ single-token length/T (decode serialisation).
             raise SpecError(str(output), None, "exists and is not a file")
         if not output.parent.is_dir():
             raise SpecError(str(output), None, f"folder {output.parent} does not exist")
+        from ..specs.safe_io import SIZE_LIMITS
+
+        size, limit = npy_file_size((layers, tokens, experts)), SIZE_LIMITS["trace"]  # what `schedule` and sweeps read
+        if size > limit:  # before the array is made: it would not be read back (or not fit in memory)
+            raise SpecError(
+                str(output), None,
+                f"the trace would be {size:,} bytes ({layers:,} layers × {tokens:,} tokens × {experts:,} experts), more than "
+                f"the {limit:,} a trace file may have; give fewer --layers, --tokens or --experts",
+            )
         choices = synth_choices(experts, top_k, tokens, layers, zipf, seed)
         try:
             _write_npy_atomic(output, choices)
