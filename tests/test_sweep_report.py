@@ -168,6 +168,26 @@ def test_pareto_command_missing_file(tmp_path):
     assert code == 2 and err.strip() == f"error: {tmp_path / 'none.csv'}: file not found"
 
 
+def test_pareto_of_a_folder_or_a_non_results_file_says_which(tmp_path):
+    code, _, err = invoke(["pareto", tmp_path, "--x", "a", "--y", "b"])
+    assert code == 2 and err.strip() == f"error: {tmp_path}: is a folder, not a results file"
+    other = tmp_path / "r.txt"
+    other.write_text("a,b\n1,2\n")
+    code, _, err = invoke(["pareto", other, "--x", "a", "--y", "b"])
+    assert code == 2 and err.strip() == f"error: {other}: a results file must end in .csv or .parquet"
+
+
+def test_a_sweep_given_as_a_dict_is_named_as_one_in_errors():
+    import aimc_dse
+
+    for data, msg in [({"name": "x", "systems": ["nature-3d-aimc"], "model": "olmoe-1b-7b", "axes": {"hw.nosuch": [1]}},
+                       "sweep (dict): axes.hw.nosuch: no such field"),
+                      ({"name": "x", "model": "olmoe-1b-7b"}, "sweep (dict): systems: Field required")]:
+        with pytest.raises(aimc_dse.SpecError) as e:
+            aimc_dse.sweep(data)
+        assert str(e.value).startswith(msg), str(e.value)
+
+
 def test_pareto_entry_point_in_a_subprocess(table_csv):
     r = run(["pareto", table_csv, "--x", "tokens_per_s", "--y", "tokens_per_s_per_w", "-f", "csv"])
     assert r.returncode == 0, r.stderr

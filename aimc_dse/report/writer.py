@@ -553,7 +553,11 @@ def write_frame(df: pd.DataFrame, output: str | Path, first_columns: Iterable[st
 def _check_readable(path: Path) -> str:
     if not path.exists():
         raise SpecError(str(path), None, "file not found")
-    fmt = output_format(path)
+    if path.is_dir():
+        raise SpecError(str(path), None, "is a folder, not a results file")
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise SpecError(str(path), None, "a results file must end in .csv or .parquet")
     if fmt == "csv" and path.is_file() and _last_row_cut(path):
         raise SpecError(str(path), None, "is truncated: its last line has fewer fields than the header (an interrupted copy?)")
     return fmt

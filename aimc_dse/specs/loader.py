@@ -298,13 +298,13 @@ def _blame(src: str, e: ValidationError, head: str, sets: dict[str, Any] | None,
     loc = (err.field or "")[len(head) + 1:]
     for rest, value in (sets or {}).items():
         if loc == rest or loc.startswith(rest + ".") or rest.startswith(loc + ".") and loc:
-            return SpecError(f"--set {head}.{rest}={value}", err.field, err.problem)
+            return SpecError(f"--set {head}.{rest}={'' if value is None else value}", err.field, err.problem)
     # A sibling in the same group (e.g. model.moe.top_k set on a dense model leaves moe.experts
     # missing): the --set made the group, so blame it rather than the file.
     parent = loc.rpartition(".")[0]
     for rest, value in (sets or {}).items():
         if parent and rest.startswith(parent + "."):
-            return SpecError(f"--set {head}.{rest}={value}", err.field, err.problem)
+            return SpecError(f"--set {head}.{rest}={'' if value is None else value}", err.field, err.problem)
     return err
 
 

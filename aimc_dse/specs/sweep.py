@@ -232,6 +232,9 @@ def with_pareto_columns(spec: SweepSpec) -> SweepSpec:
     return spec.model_copy(update={"columns": list(spec.columns) + missing})
 
 
+SWEEP_DICT = "sweep (dict)"  # how errors name a sweep given as a dict (the API's aimc_dse.sweep)
+
+
 def load_sweep_spec(path_or_dict: str | Path | Mapping[str, Any]) -> tuple[SweepSpec, Path]:
     """(SweepSpec, source path) from a sweep file or a dict with the same fields."""
     if isinstance(path_or_dict, Mapping):
@@ -241,5 +244,5 @@ def load_sweep_spec(path_or_dict: str | Path | Mapping[str, Any]) -> tuple[Sweep
         try:
             return SweepSpec.model_validate(dict(path_or_dict)), src
         except ValidationError as e:
-            raise loader.validation_error("sweep dict", e, "", SweepSpec) from None
+            raise loader.validation_error(SWEEP_DICT, e, "", SweepSpec) from None
     return load_sweep(path_or_dict), Path(path_or_dict)

@@ -37,7 +37,7 @@ from ..specs.base import SpecError
 from ..specs.columns import raw_columns
 from ..specs.hardware import AimcHardware, GpuHardware
 from ..specs.model import ModelSpec
-from ..specs.sweep import SpecRef, SweepSpec, axis_len, axis_values
+from ..specs.sweep import SWEEP_DICT, SpecRef, SweepSpec, axis_len, axis_values
 from ..specs.workload import Workload
 
 DEFAULT_MAX_POINTS = 10_000_000
@@ -584,7 +584,9 @@ def build_grid(sweep: SweepSpec, source: str | Path, max_points: int = DEFAULT_M
 
     ``realiser``: realises many variants of a spec at once (the runner's, spreading them
     over its local workers); the grid is the same with or without it."""
-    src = str(source)
+    # a sweep given as a dict has no file: errors name it as such (its relative spec files
+    # resolve against the working folder, sweep_dir below)
+    src = SWEEP_DICT if Path(source).name == "<sweep dict>" else str(source)
     sweep_dir = Path(source).resolve().parent
 
     # Base specs: systems, models, workload (each validated with its own overrides).
