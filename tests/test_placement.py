@@ -122,7 +122,7 @@ def test_missing_inputs_and_wrong_shapes_raise():
         ({"digital.score": "list", "digital.experts": [1, 1]}, "workload.digital.experts", "listed twice"),
         ({"digital.score": "list", "digital.experts": [-1]}, "workload.digital.experts", "negative"),
         ({"digital.score": "list", "digital.experts": [1], "digital.fraction": 0.5}, "workload.digital", "fraction is not used"),
-        ({"digital.router": "sometimes"}, "workload.digital.router", "boolean"),
+        ({"digital.router": "sometimes"}, "workload.digital.router", "must be true or false"),
     ],
 )
 def test_bad_placements_are_one_line_spec_errors(sets, field, fragment):

@@ -134,14 +134,13 @@ def _ratio_row(aimc: str, gpu: str, flags: str) -> list[float]:
     KV cache on unless the flags say otherwise; ``--set`` applies to the AIMC chip only."""
     import aimc_dse
 
-    args, wl, sets = shlex.split(flags), dict(prompt_len=64, gen_len=8, batch=1, kv_cache=True), {}
+    args, wl, sets = shlex.split(flags), dict(prompt_len=64, gen_len=8, batch=1, kv_cache=True), []
     while args:
         flag = args.pop(0)
         if flag in ("--kv-cache", "--no-kv-cache"):
             wl["kv_cache"] = flag == "--kv-cache"
         elif flag == "--set":
-            key, value = args.pop(0).split("=", 1)
-            sets[key] = value
+            sets.append(args.pop(0))  # "PATH=VALUE", typed as the CLI types it
         else:
             wl[flag[2:].replace("-", "_")] = int(args.pop(0))
     a = aimc_dse.evaluate(hw=aimc, model="nature-moe-51b", set=sets, **wl).iloc[0]
