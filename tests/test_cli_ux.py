@@ -353,3 +353,12 @@ def test_integer_columns_are_integers_in_json_and_csv_of_a_mixed_table():
     assert gpu["n_devices"] == 2 and isinstance(gpu["n_devices"], int) and gpu["tiles_needed"] is None
     code, out, _ = invoke([*args, "-f", "csv"])
     assert out.splitlines()[1:] == ["nature-3d-aimc,mixtral-8x7b,,558,1,178416", "a100-sxm4-80gb,mixtral-8x7b,2,,,"]
+
+
+@pytest.mark.parametrize("args, problem", [
+    (["--columns", ""], "error: --columns: names no column"),
+    (["--all", "--columns", "tokens_per_s"], "error: --all: --all and --columns both choose the columns; give one of them"),
+])
+def test_column_options_that_say_nothing_or_contradict_are_refused(args, problem):
+    code, _, err = invoke(["evaluate", "--hw", "nature-3d-aimc", "--model", "mixtral-8x7b", *args])
+    assert code == 2 and err.strip().startswith(problem), err

@@ -42,6 +42,8 @@ def select_columns(df, patterns: list[str] | None, keep: list[str] = ()):
     from ..specs.base import SpecError
 
     pats = split_list(patterns)
+    if patterns is not None and not pats:
+        raise SpecError("--columns", None, "names no column (give names or patterns such as 'tokens_per_s,energy_nj.*')")
     rows = isinstance(df, list)  # every dict has every column (api.evaluate, as_frame=False)
     names = (list(df[0]) if df else []) if rows else list(df.columns)
     chosen = [c for c in keep if c in names]

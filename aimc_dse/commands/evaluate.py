@@ -115,8 +115,11 @@ def register(app: typer.Typer) -> None:
 
         from .. import api
         from ..report.output import emit
+        from ..specs.base import SpecError
         from .common import select_columns
 
+        if all_columns and columns is not None:
+            raise SpecError("--all", None, "--all and --columns both choose the columns; give one of them")
         ov = api.split_overrides(sets or [])
         flags = dict(prompt_len=prompt_len, gen_len=gen_len, batch=batch, prefill=prefill, kv_cache=kv_cache, go_cache=go_cache)
         wl = api.workload_data(flags, ov["workload"], flag_name=_flag)
@@ -126,9 +129,9 @@ def register(app: typer.Typer) -> None:
         for w in caught:
             err_console.print(f"warning: {w.message}", markup=False)
         if fmt != "table":
-            emit(select_columns(res, columns, keep=["hardware", "model"]) if columns else res, fmt)
+            emit(select_columns(res, columns, keep=["hardware", "model"]) if columns is not None else res, fmt)
             return
-        if columns:
+        if columns is not None:
             shown = select_columns(res, columns, keep=["hardware", "model"])
         elif all_columns:
             shown = res
