@@ -326,6 +326,14 @@ def test_cli_evaluate_event_fidelity_and_timeline(tmp_path):
     assert r.exit_code == 2 and "--fidelity" in r.output and "Traceback" not in r.output
     r = runner.invoke(app, base + ["--timeline", str(tmp_path / "u.json")])
     assert r.exit_code == 2 and "--fidelity event" in r.output
+    # an existing timeline is kept unless --force; a missing folder is made
+    before = (tmp_path / "t.json").read_bytes()
+    r = runner.invoke(app, base + ["--fidelity", "event", "--timeline", str(tmp_path / "t.json")])
+    assert r.exit_code == 2 and "already exists; pass --force" in r.output and (tmp_path / "t.json").read_bytes() == before
+    r = runner.invoke(app, base + ["--fidelity", "event", "--timeline", str(tmp_path / "t.json"), "--force"])
+    assert r.exit_code == 0, r.output
+    r = runner.invoke(app, base + ["--fidelity", "event", "--timeline", str(tmp_path / "new" / "t.json")])
+    assert r.exit_code == 0 and json.loads((tmp_path / "new" / "t.json").read_text())["traceEvents"]
 
 
 def test_cli_sweep_event_fidelity(tmp_path):

@@ -109,6 +109,7 @@ def register(app: typer.Typer) -> None:
             Optional[Path],
             typer.Option("--timeline", help="with --fidelity event: write the schedule as Chrome/Perfetto trace JSON (default: none)"),
         ] = None,
+        force: Annotated[bool, typer.Option("--force", help="overwrite an existing --timeline file")] = False,
     ) -> None:
         """Evaluate design points: tokens/s, tokens/s/W, tokens/s/mm², latency, energy, area."""
         import warnings
@@ -118,6 +119,10 @@ def register(app: typer.Typer) -> None:
         from ..specs.base import SpecError
         from .common import select_columns
 
+        if timeline is not None:
+            from .common import check_new_file
+
+            check_new_file(timeline, force)
         if all_columns and columns is not None:
             raise SpecError("--all", None, "--all and --columns both choose the columns; give one of them")
         ov = api.split_overrides(sets or [])

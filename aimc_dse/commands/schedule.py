@@ -251,8 +251,6 @@ single-token length/T (decode serialisation).
         check_new_file(output, force)  # a folder is named as one, not "already exists"
         if output.exists() and not output.is_file():
             raise SpecError(str(output), None, "exists and is not a file")
-        if not output.parent.is_dir():
-            raise SpecError(str(output), None, f"folder {output.parent} does not exist")
         from ..specs.safe_io import SIZE_LIMITS
 
         size, limit = npy_file_size((layers, tokens, experts)), SIZE_LIMITS["trace"]  # what `schedule` and sweeps read
@@ -264,6 +262,7 @@ single-token length/T (decode serialisation).
             )
         choices = synth_choices(experts, top_k, tokens, layers, zipf, seed)
         try:
+            output.parent.mkdir(parents=True, exist_ok=True)  # as every output: sweep -o, plot -o, --timeline
             _write_npy_atomic(output, choices)
         except OSError as e:
             raise SpecError(str(output), None, f"cannot write: {e.strerror or e}") from None

@@ -195,4 +195,12 @@ def write_timeline(path: str | Path, p: SimParams, bt: Assembled, res: dict) -> 
             "ts": start[v] / PS_PER_NS / 1000.0, "dur": (finish[v] - start[v]) / PS_PER_NS / 1000.0,
             "args": {"seq": int(bt.seq[v]), "token": int(bt.tok[v]), "step": int(bt.step[v])},
         })
-    Path(path).write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ns"}))
+    # whole or not at all, in a folder made if missing (as every output of the tool)
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp.{os.getpid()}")
+    try:
+        tmp.write_text(json.dumps({"traceEvents": events, "displayTimeUnit": "ns"}))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
