@@ -93,6 +93,17 @@ def _inf_spec(folder: Path) -> Path:
     return p
 
 
+def test_a_misspelt_field_is_named_with_what_it_stands_for(tmp_path):
+    """The unknown name the person wrote comes first (not the field it leaves missing)."""
+    from aimc_dse.specs.loader import preset_dir
+
+    text = (preset_dir("hw") / "nature-3d-aimc.yaml").read_text().replace("\ntiles:", "\ntilez:")
+    p = tmp_path / "typo.yaml"
+    p.write_text(text)
+    code, _, err = invoke(["show", p])
+    assert code == 2 and err.strip() == f"error: {p}: hw.tilez: unknown field (not part of the spec; did you mean tiles?) (and 1 more problem)"
+
+
 def _bool_tiles_spec(folder: Path) -> Path:
     from aimc_dse.specs.loader import preset_dir
 
@@ -143,6 +154,7 @@ def test_bad_spec_files_exit_2_with_one_line(tmp_path, monkeypatch, name):
         (["--set", "hw.tiles='200'"], "hw.tiles: must be a number, not the text '200'"),
         (["--set", "hw.mvm_latency_ns=no"], "hw.mvm_latency_ns: must be a number, not false"),
         (["--set", "workload.kv_cache=1"], "workload.kv_cache: must be true or false, not 1"),
+        (["--set", "hw.kind=gpu"], "--set hw.kind=gpu: hw.kind: cannot turn aimc hardware into another kind"),
     ],
 )
 def test_out_of_bound_values_exit_2(args, fragment):

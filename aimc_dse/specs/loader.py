@@ -102,7 +102,10 @@ def _loc(err: Any, model_cls: Any) -> str:
 
 def validation_error(source: str, e: ValidationError, prefix: str = "", model_cls: Any = None) -> SpecError:
     """First error of a pydantic ValidationError as a one-line SpecError."""
-    err = e.errors()[0]
+    errors = e.errors()
+    # An unknown field first: a misspelt `tilez` also leaves `tiles` missing, and the name the
+    # person wrote is the one to show (the missing field follows from it).
+    err = next((x for x in errors if x["type"] == "extra_forbidden"), errors[0])
     loc = _loc(err, model_cls)
     msg = err["msg"]
     if err["type"] == WRONG_TYPE:  # a spec's check of its input (specs.base): the field is in the context
@@ -110,11 +113,16 @@ def validation_error(source: str, e: ValidationError, prefix: str = "", model_cl
         loc = ".".join(x for x in (loc, str(ctx.get("field", ""))) if x)
         msg = str(ctx.get("problem", msg))
     elif err["type"] == "extra_forbidden":
-        msg = "unknown field (not part of the spec; check its spelling)"
+        # the field it stands for is usually among the missing ones beside it
+        here = tuple(err["loc"][:-1])
+        missing = [str(x["loc"][-1]) for x in errors if x["type"] == "missing" and tuple(x["loc"][:-1]) == here]
+        close = difflib.get_close_matches(str(err["loc"][-1]), missing, n=1)
+        hint = f"did you mean {close[0]}?" if close else "check its spelling"
+        msg = f"unknown field (not part of the spec; {hint})"
     elif msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     field = ".".join(x for x in (prefix, loc) if x) or None
-    more = len(e.errors()) - 1
+    more = len(errors) - 1
     if more:
         msg += f" (and {more} more problem{'s' if more > 1 else ''})"
     return SpecError(source, field, msg)
@@ -212,6 +220,10 @@ def validate_hardware(data: dict, src: str, sets: dict[str, Any] | None = None,
     """``reuse``: validated groups of a spec that had these very groups in its data (a sweep's
     base spec), taken as they are instead of validated again (AimcHardware.REUSABLE_GROUPS)."""
     data, sets = _resolve_digital(data, sets)
+    if sets and "kind" in sets and sets["kind"] != data.get("kind", "aimc"):
+        # every other field would then be wrong for the new kind: name the override, not them
+        raise SpecError(f"--set hw.kind={sets['kind']}", "hw.kind", f"cannot turn {data.get('kind', 'aimc')} hardware "
+                        "into another kind; give a spec of that kind (a GPU preset such as a100-sxm4-80gb, or an AIMC one)")
     data = _apply(data, sets, "hw", {"hw": hw_classes(data)})
     if reuse:
         data = {**data, **reuse}
