@@ -216,13 +216,14 @@ def _ratio(a: Any, b: Any) -> float:
 
 
 def add_ratios(res: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The rows with AIMC / GPU ratio columns ``vs.<gpu>.<metric>`` appended for every GPU of
-    the same model (NaN in the rows they do not apply to); the metrics are
+    """The rows with AIMC / GPU ratio columns ``vs.<gpu>.<metric>`` appended for every GPU
+    evaluated beside an AIMC chip on the same model (NaN in the rows they do not apply to); the metrics are
     ``cost.metrics.RATIO_METRICS``."""
     from .cost.metrics import RATIO_METRICS
 
     out = [dict(r) for r in res]
-    for g in [r for r in res if r["system"] == "gpu"]:
+    compared = {r["model"] for r in res if r["system"] == "aimc"}  # a GPU with no AIMC row beside it gets no columns
+    for g in [r for r in res if r["system"] == "gpu" and r["model"] in compared]:
         for metric in RATIO_METRICS:
             col = f"vs.{g['hardware']}.{metric}"
             for r in out:

@@ -201,3 +201,13 @@ def test_cli_ratio_table_shows_the_api_ratio_columns():
             np.testing.assert_equal(row[RATIO_LABELS[metric]], aimc[f"vs.a100-paper.{metric}"])
             np.testing.assert_equal(row[RATIO_LABELS[metric]], aimc[metric] / gpu[metric])
     assert math.isfinite(rows[0]["tokens/s/W ×"]) and math.isnan(rows[1]["tokens/s/W ×"])  # hermes-3d: does not fit
+
+
+def test_ratio_columns_only_for_gpus_evaluated_beside_an_aimc_chip_on_the_same_model():
+    gpu_only = api.evaluate(["a100-sxm4-80gb", "h100-sxm"], ["mixtral-8x7b"], as_frame=False)
+    assert not any(c.startswith("vs.") for r in gpu_only for c in r)
+    mixed = api.evaluate(["nature-3d-aimc", "a100-sxm4-80gb"], ["mixtral-8x7b", "olmoe-1b-7b"], as_frame=False)
+    cols = {c for r in mixed for c in r if c.startswith("vs.")}
+    assert cols == {f"vs.a100-sxm4-80gb.{m}" for m in RATIO_METRICS}
+    aimc = [r for r in mixed if r["system"] == "aimc"]
+    assert all(r["vs.a100-sxm4-80gb.tokens_per_s"] > 0 for r in aimc if r["fits"])
