@@ -362,3 +362,12 @@ def test_integer_columns_are_integers_in_json_and_csv_of_a_mixed_table():
 def test_column_options_that_say_nothing_or_contradict_are_refused(args, problem):
     code, _, err = invoke(["evaluate", "--hw", "nature-3d-aimc", "--model", "mixtral-8x7b", *args])
     assert code == 2 and err.strip().startswith(problem), err
+
+
+def test_five_designs_as_rows_move_their_shared_model_into_the_title():
+    hws = ["nature-3d-aimc", "hermes-3d", "moewithpim-hermes", "a100-sxm4-80gb", "h100-sxm"]
+    code, out, err = invoke(["evaluate", *[a for h in hws for a in ("--hw", h)], "--model", "mixtral-8x7b"], columns=200)
+    assert code == 0, err
+    assert "model: mixtral-8x7b" in out
+    header = next(line for line in out.splitlines() if line.startswith("hardware"))
+    assert "model" not in header.split("┃")[1]

@@ -151,7 +151,7 @@ def register(app: typer.Typer) -> None:
                 title += f"\nmodel {res[0]['model']}"
             emit(body, "table", title=title, transpose=True, index=_design_names(res))
         else:
-            emit(shown, "table", title=title)
+            emit(shown, "table", title=title, hoist=True)  # a model (or system) every design shares goes to the title
         ratios = ratio_rows(res)
         if ratios:
             emit(ratios, "table", title="AIMC ÷ GPU, same model and workload (> 1: AIMC ahead)")
