@@ -164,6 +164,11 @@ def test_out_of_bound_values_exit_2(args, fragment):
     assert fragment in err, err
 
 
+def test_a_check_of_the_whole_workload_names_it_once():
+    code, _, err = invoke(["evaluate", "--hw", "nature-3d-aimc", "--model", "olmoe-1b-7b", "--no-prefill", "--gen-len", "1"])
+    assert code == 2 and err.strip() == "error: workload: with prefill off, gen_len must be at least 2 (gen_len − 1 decode steps are costed)"
+
+
 def test_the_api_takes_no_flag_for_a_number_nor_text_for_either():
     import aimc_dse
     from aimc_dse.specs.base import SpecError

@@ -122,6 +122,8 @@ def validation_error(source: str, e: ValidationError, prefix: str = "", model_cl
     elif msg.startswith("Value error, "):
         msg = msg[len("Value error, "):]
     field = ".".join(x for x in (prefix, loc) if x) or None
+    if field == source:  # a check of the whole spec, whose source is its name ("workload: workload: …")
+        field = None
     more = len(errors) - 1
     if more:
         msg += f" (and {more} more problem{'s' if more > 1 else ''})"
