@@ -191,3 +191,11 @@ def test_zipf_probabilities_match_sampling(E, k, s):
 def test_unknown_load_model_is_refused():
     with pytest.raises(ValueError, match="uniform' or 'zipf"):
         selection_probabilities(8, 2, "trace")
+
+
+def test_a_trace_checked_against_a_model_names_the_model_field(tmp_path):
+    a = np.zeros((1, 4, 8), dtype=np.uint8)
+    a[:, :, :2] = 1
+    np.save(tmp_path / "t.npy", a)
+    with pytest.raises(SpecError, match=r"expected k = 1 \(the model's moe.top_k\)"):
+        load_trace(tmp_path / "t.npy", 1, k_from="the model's moe.top_k")

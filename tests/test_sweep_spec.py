@@ -57,6 +57,17 @@ CASES = {
         None,
         "zip group 1: axes must have equal numbers of values (hw.tiles has 2, workload.batch has 1)",
     ),
+    "zip_names_an_axis_twice": (
+        BASE + "axes: {hw.tiles: [100, 200], workload.batch: [1, 2]}\nzip: [[hw.tiles, workload.batch, hw.tiles]]",
+        None,
+        "axis 'hw.tiles' is named twice in zip group 1",
+    ),
+    "zip_groups_share_an_axis": (
+        BASE + "axes: {hw.tiles: [1, 2], workload.batch: [1, 2], workload.gen_len: [8, 9]}\n"
+        "zip: [[hw.tiles, workload.batch], [workload.gen_len, hw.tiles]]",
+        None,
+        "axis 'hw.tiles' is named in zip groups 1 and 2",
+    ),
     "bad_workload_value": (BASE + "workload: {batch: 0}", "workload.batch", "greater than 0"),
     "system_override_rejected": (
         "name: bad\nsystems: [{spec: nature-3d-aimc, set: {tiles: -1}}]\nmodel: nature-moe-51b",

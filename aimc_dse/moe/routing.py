@@ -32,12 +32,13 @@ def _where(layers: int, l: int, t: int) -> str:
     return f"layer {l}, token {t}" if layers > 1 else f"token {t}"
 
 
-def load_trace(path: str | Path, top_k: int | None = None, *, exact_k: bool = True) -> np.ndarray:
+def load_trace(path: str | Path, top_k: int | None = None, *, exact_k: bool = True, k_from: str = "--top-k") -> np.ndarray:
     """Read a gate trace ``.npy`` (layers × tokens × experts, 0/1) as a boolean array.
 
     A 2-D array (tokens × experts) is taken as one layer. Every token must select exactly
     k experts: k = ``top_k`` when given, else the first token's count (token-choice routing).
     ``exact_k=False`` skips that check, for expert-choice traces whose per-token counts vary.
+    ``k_from`` names where ``top_k`` came from in the error (the option, or the model's field).
 
     Raises :class:`SpecError` (file, field, problem) for a missing or unreadable file, a
     wrong number of dimensions, empty axes, values other than 0/1, or a token whose count
@@ -86,7 +87,7 @@ def load_trace(path: str | Path, top_k: int | None = None, *, exact_k: bool = Tr
         bad_rows = counts != k
         if bad_rows.any():
             l, t = np.argwhere(bad_rows)[0]
-            origin = "--top-k" if top_k is not None else "the first token's count"
+            origin = k_from if top_k is not None else "the first token's count"
             raise SpecError(
                 src,
                 "values",

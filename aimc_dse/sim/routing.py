@@ -92,7 +92,7 @@ class Router:
         """(seqs · layers · tokens, k) expert ids from the configured load model."""
         p = self.p
         if p.load_model == "trace" and p.trace:
-            tr = load_trace(p.trace, p.k)  # layers × tokens × experts
+            tr = load_trace(p.trace, p.k, k_from="the model's moe.top_k")  # layers × tokens × experts
             lt, tt = tr.shape[0], tr.shape[1]
             out = np.empty((seqs, self.nl, tokens, p.k), dtype=np.int64)
             ids = _choices_to_lists(tr)

@@ -186,7 +186,8 @@ class SweepSpec(Spec):
                 if path not in self.axes:
                     raise ValueError(f"zip group {g + 1} names {path!r}, which is not one of the axes")
                 if path in seen:
-                    raise ValueError(f"axis {path!r} is in more than one zip group")
+                    where = "twice in zip group " + str(g + 1) if seen[path] == g else f"in zip groups {seen[path] + 1} and {g + 1}"
+                    raise ValueError(f"axis {path!r} is named {where}")
                 seen[path] = g
             sizes = {p: axis_len(self.axes[p]) for p in group}
             if len(set(sizes.values())) > 1:

@@ -64,7 +64,7 @@ def check_file(path: str, kind: str) -> str:
 def _check_trace(path: str, digest: str, experts: int, top_k: int, expert_choice: bool) -> None:
     from ..moe.routing import load_trace
 
-    choices = load_trace(path, top_k=None if expert_choice else top_k, exact_k=not expert_choice)
+    choices = load_trace(path, top_k=None if expert_choice else top_k, exact_k=not expert_choice, k_from="the model's moe.top_k")
     if choices.shape[2] != experts:
         raise SpecError(path, "shape", f"the trace has {choices.shape[2]} experts per layer, the model {experts}")
 

@@ -47,7 +47,7 @@ class GroupingFactors:
 def _factors(E: int, k: int, tokens: int, g: int, grouping: str, schedule: str, load: str, zipf: float,
              trace: str, seed: int, fit: float, expert_choice: bool) -> tuple[float, float, float]:
     if load == "trace":
-        choices = load_trace(trace, top_k=None if expert_choice else k, exact_k=not expert_choice)
+        choices = load_trace(trace, top_k=None if expert_choice else k, exact_k=not expert_choice, k_from="the model's moe.top_k")
         if choices.shape[2] != E:
             raise SpecError(trace, "workload.expert_load.trace", f"trace has {choices.shape[2]} experts, the model {E}")
     elif expert_choice and load == "uniform":  # expert choice balances loads by construction
