@@ -142,3 +142,11 @@ def test_dry_run_prints_the_size_and_writes_nothing(tmp_path):
     assert code == 0
     assert "9 points" in stdout  # 2 × 3 on the AIMC chip, 3 on the GPU (no tiles)
     assert not (tmp_path / "o.csv").exists()
+
+
+def test_dry_run_tells_two_entries_of_one_preset_apart_by_their_overrides(tmp_path):
+    sweep = write_sweep(tmp_path, "name: two\nsystems:\n  - {spec: nature-3d-aimc, set: {chips: 2}}\n"
+                                  "  - {spec: nature-3d-aimc, set: {chips: 4}}\nmodel: olmoe-1b-7b\n")
+    code, stdout, err = invoke(["sweep", sweep, "--dry-run", "-f", "csv"])
+    assert code == 0, err
+    assert stdout.splitlines()[1:] == ["nature-3d-aimc,chips=2,olmoe-1b-7b,1,", "nature-3d-aimc,chips=4,olmoe-1b-7b,1,"]

@@ -31,6 +31,17 @@ def _points_bound(path: Path) -> int:
     return math.prod(axis_len(a) for a in spec.axes.values()) * len(spec.systems) * len(spec.model_refs())
 
 
+def _system_sets(spec) -> list[str]:
+    """Each block's system overrides (``set:`` beside it in the sweep file) as ``k=v`` text, in
+    the grid's block order (systems × models): two entries of one preset tell apart by them."""
+    n_models = len(spec.model_refs())
+    out = []
+    for ref in spec.systems:
+        sets = {} if isinstance(ref, str) else dict(ref.set)
+        out += [", ".join(f"{k}={v}" for k, v in sets.items())] * n_models
+    return out
+
+
 def register(app: typer.Typer) -> None:
     from .errors import EvaluationError, cli_errors, err_console
 
@@ -94,7 +105,10 @@ def register(app: typer.Typer) -> None:
             raise
         if dry_run:
             preflight(spec, grid)  # filters, columns and pareto names, on one point per block
-            rows = [{"system": b.system, "model": b.model, "points": b.n, "axes": ", ".join(p for f in b.factors for p in f.paths)} for b in grid.blocks]
+            rows = [{"system": b.system, "set": s, "model": b.model, "points": b.n, "axes": ", ".join(p for f in b.factors for p in f.paths)}
+                    for b, s in zip(grid.blocks, _system_sets(spec))]
+            if not any(r["set"] for r in rows):
+                rows = [{k: v for k, v in r.items() if k != "set"} for r in rows]
             emit(rows, fmt, title=f"sweep {grid.name}: {grid.n:,} points")
             return
         out = output or Path("results") / f"{spec.name}.csv"
