@@ -197,3 +197,16 @@ def test_missing_nested_key_is_named(tmp_path):
     del cfg["ffn_config"]["moe_top_k"]
     with pytest.raises(SpecError, match=r"ffn_config\.moe_top_k: missing"):
         loader.load_model(_write(tmp_path, cfg))
+
+
+def test_a_checkout_folder_is_read_through_its_config_json():
+    """`--model path/to/Llama-3.1-70B` (the folder a download leaves) is its config.json."""
+    assert loader.load_model(str(HF / "Llama-3.1-70B")) == loader.load_model(str(HF / "Llama-3.1-70B" / "config.json"))
+    from typer.testing import CliRunner
+
+    from aimc_dse.cli import app
+
+    r = CliRunner().invoke(app, ["show", str(HF / "Llama-3.1-70B"), "-f", "json"])
+    assert r.exit_code == 0 and json.loads(r.stdout)[0]["name"] == "Llama-3.1-70B"
+    r = CliRunner().invoke(app, ["show", str(HF)])
+    assert r.exit_code == 2 and "is a folder, not a file (a Hugging Face checkout is read through its config.json)" in r.output

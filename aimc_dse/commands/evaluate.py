@@ -10,7 +10,7 @@ the flags and the people's view: the workload that ran, a table that fits the te
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any, Optional
+from typing import Annotated, Any, Literal, Optional
 
 import typer
 
@@ -90,7 +90,7 @@ def register(app: typer.Typer) -> None:
             Optional[bool], typer.Option("--prefill/--no-prefill", help="cost the prompt step (default: --prefill)")
         ] = None,
         kv_cache: Annotated[
-            Optional[bool], typer.Option("--kv-cache/--no-kv-cache", help="KV cache in DRAM (default: --kv-cache)")
+            Optional[bool], typer.Option("--kv-cache/--no-kv-cache", help="keep the keys and values of earlier tokens (in the chip's KV SRAM and DRAM) instead of recomputing them (default: --kv-cache)")
         ] = None,
         go_cache: Annotated[
             Optional[bool],
@@ -103,7 +103,8 @@ def register(app: typer.Typer) -> None:
             bool, typer.Option("--all", help="table: every column, knobs and breakdowns included (default: the headline)")
         ] = False,
         fidelity: Annotated[
-            str, typer.Option("--fidelity", help="closed: the closed-form model; event: the event-driven simulator (closed)")
+            Literal["closed", "event"],
+            typer.Option("--fidelity", help="closed: the closed-form model; event: the event-driven simulator (default: closed)"),
         ] = "closed",
         timeline: Annotated[
             Optional[Path],

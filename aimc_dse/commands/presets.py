@@ -44,7 +44,9 @@ def _guess_kind(name_or_path: str) -> str:
         return "digital"
     p = Path(name_or_path)
     if p.is_dir():
-        raise SpecError(name_or_path, None, "is a folder, not a file")
+        if (p / "config.json").is_file():
+            return "model"  # a Hugging Face checkout
+        raise SpecError(name_or_path, None, "is a folder, not a file (a Hugging Face checkout is read through its config.json)")
     if p.exists() and p.is_file():
         data, _ = loader.resolve("model", name_or_path) if p.suffix == ".json" else (loader._read_file(p), str(p))
         if data.get("kind") in ("aimc", "gpu") or "tier_rows" in data or "hbm_bandwidth_gbps" in data:

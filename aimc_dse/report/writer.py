@@ -12,8 +12,8 @@ stays bounded by a few chunks, not the grid.
 
 Knobs that do not vary along the rows (fixed per hardware, per model, or for the whole
 sweep) can be stored once (``Constants``): in the Parquet metadata, or in a
-``NAME.constants.csv`` sidecar beside a CSV file (one knob per line, so a spreadsheet reads
-it). ``iter_results`` / ``read_results`` / ``result_columns`` put them back, so every reader
+``NAME.constants.csv`` sidecar beside a CSV file (one line per knob and scope — a hardware
+knob once per hardware name — so a spreadsheet reads it). ``iter_results`` / ``read_results`` / ``result_columns`` put them back, so every reader
 sees the columns an ``--all-knobs`` file has.
 
 Bytes are deterministic: rows in grid order, columns in a fixed order (knobs, headline

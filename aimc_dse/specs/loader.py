@@ -55,6 +55,8 @@ def _read_file(path: Path) -> dict:
 def resolve(kind: str, name_or_path: str) -> tuple[dict, str]:
     """Raw dict of a preset name or file path, and the source to name in errors."""
     p = Path(name_or_path)
+    if kind == "model" and _is_dir(p) and (p / "config.json").is_file():
+        p = p / "config.json"  # a Hugging Face checkout: its config.json
     if p.suffix in (".yaml", ".yml", ".json") or "/" in name_or_path or _exists(p):
         data = _read_file(p)
         if kind == "model" and p.suffix == ".json" and ("model_type" in data or "architectures" in data):
@@ -75,6 +77,13 @@ def resolve(kind: str, name_or_path: str) -> tuple[dict, str]:
         raise SpecError(name_or_path, None, f"unknown {what} preset{hint}")
     path = preset_dir(kind) / f"{name_or_path}.yaml"
     return _read_file(path), _display(path)
+
+
+def _is_dir(p: Path) -> bool:
+    try:
+        return p.is_dir()
+    except (OSError, ValueError):
+        return False
 
 
 def _exists(p: Path) -> bool:
