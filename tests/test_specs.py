@@ -24,7 +24,7 @@ MODEL_PRESETS = loader.preset_names("model")
 # ---- published figures ---------------------------------------------------------------------
 
 def test_mixtral_8x7b_has_46_7b_parameters_12_9b_active():
-    """Jiang et al. 2024 §2.1: 46.7 B total, 12.9 B active per token."""
+    """Mistral AI's release post (the preset's source): 46.7 B total, 12.9 B active per token (the paper rounds to 47 B / 13 B)."""
     m = loader.load_model("mixtral-8x7b")
     assert m.parameters == pytest.approx(46.7e9, rel=0.01)
     assert m.active_parameters == pytest.approx(12.9e9, rel=0.01)
