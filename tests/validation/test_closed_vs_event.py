@@ -7,11 +7,10 @@ tests prove the cache is current (the seeded draw gives the same designs; a seed
 the whole sample.
 
 Issue 11's target is within 10 % of the event mode on ≥ 90 % of the sample and within 25 %
-on all. The closed form achieves 90.8 % within 10 % (466 of 513) and 99.0 % within 25 %
-(worst 43 %: one MHA unit and three sequences, where the spacing term charges the third a
-full share of the unit that it mostly finds idle), so the second half of the target is
-not met. ``test_closed_form_ratchet`` asserts these achieved figures, so it fails if the
-closed form gets worse.
+on all. The closed form achieves 92.0 % within 10 % (472 of 513) and 99.4 % within 25 %
+(510 of 513; worst 33 %, the three designs docs/batch-fidelity.md explains), so the second
+half of the target is not met. ``test_closed_form_ratchet`` asserts these achieved figures,
+so it fails if the closed form gets worse.
 """
 
 from __future__ import annotations
