@@ -1,6 +1,12 @@
 """The project's documentation is in the repository: every ``docs/<file>.md §<section>`` the
 package, presets, README and tests cite names a file in docs/ and a heading in it, and no
-file cites documents outside the repository."""
+file cites documents outside the repository.
+
+The numbers the pages present as the program's output are recomputed (below the citations):
+cost-model.md's worked examples, batch-fidelity.md's error tables (and the share cost-model.md
+quotes), event-simulation.md's closed-form example, and the parameter counts of models.md and
+presets.md. Figures quoted from papers, datasheets or the reference simulators are not checked
+here (validation/targets.yaml and ``aimc-dse validate`` hold those)."""
 
 from __future__ import annotations
 
@@ -54,3 +60,137 @@ def test_nothing_cites_documents_outside_the_repository():
     hits = [f"{p.relative_to(ROOT)}:{i}" for p in SOURCES if p.suffix != ".md" or p.parent.name != "docs"
             for i, line in enumerate(p.read_text().splitlines(), 1) if bad.search(line)]
     assert not hits, hits[:10]
+
+
+# ---- numbers the docs print as the program's output -------------------------------------------
+# Each check reads the number from the page and recomputes it, so a change to the model that moves
+# a documented result fails here instead of leaving the page stale.
+
+DOCS = ROOT / "docs"
+
+
+def _close(shown: str, value: float) -> bool:
+    """``shown`` (page text, e.g. "1,005", "0.99" or "+0.4") is ``value`` rounded to the digits shown."""
+    s = shown.replace(",", "").replace("−", "-")
+    decimals = len(s.split(".")[1]) if "." in s else 0
+    return abs(float(s) - value) <= 0.5 * 10 ** -decimals + 1e-12
+
+
+def test_cost_model_worked_examples_are_the_programs():
+    """cost-model.md §10.2 and §10.3: the hand-worked latencies and the output quoted for them."""
+    import json
+    import shlex
+
+    from typer.testing import CliRunner
+
+    from aimc_dse.cli import app
+
+    text = (DOCS / "cost-model.md").read_text()
+    m = re.search(r"\$ (aimc-dse evaluate [^\n]*?)\\\n\s+([^\n]*?--format json)\n\s+\.\.\. \"latency_ns\": ([\d.]+) \.\.\.",
+                  text)
+    assert m, "§10.2's command and the latency it prints"
+    r = CliRunner().invoke(app, shlex.split(m.group(1) + " " + m.group(2))[1:])
+    assert r.exit_code == 0, r.output
+    printed = json.loads(r.stdout)[0]["latency_ns"]
+    assert m.group(3) == repr(printed), (m.group(3), printed)
+    hand = re.search(r"\| \*\*T_step\*\* \| [^|]+ \| \*\*([\d,.]+)\*\* \|", text)
+    assert hand and _close(hand.group(1), printed), (hand and hand.group(1), printed)
+
+    import aimc_dse
+
+    m = re.search(r"Same presets, `--prompt-len (\d+) --gen-len (\d+) --no-kv-cache --no-go-cache`.*?"
+                  r"T = [^\n]*= ([\d,.]+) ns\n\nThe program prints `latency_ns: ([\d.]+)`", text, re.S)
+    assert m, "§10.3's workload and results"
+    lat = float(aimc_dse.evaluate(hw="moewithpim-hermes", model="moewithpim-layer", prompt_len=int(m.group(1)),
+                                  gen_len=int(m.group(2)), kv_cache=False, go_cache=False).iloc[0]["latency_ns"])
+    assert _close(m.group(3), lat) and _close(m.group(4), lat), (m.group(3), m.group(4), lat)
+
+
+def test_batch_fidelity_tables_are_the_tools():
+    """batch-fidelity.md's current error table is what ``python -m aimc_dse.validation.closed_vs_event``
+    prints, its corpus row what ``aimc-dse validate --group stacked_batch`` measures, and
+    cost-model.md quotes the same share within 10 %."""
+    from aimc_dse.validation import closed_vs_event as cve
+    from aimc_dse.validation import stacked
+
+    text = (DOCS / "batch-fidelity.md").read_text()
+    e = cve.closed_errors(cve.load_cache())
+    tool = [line for line in cve.table(e).splitlines() if re.match(r"\| (?!designs|---)", line)]
+    now = text.split("\nNow:\n", 1)[1].split("\n\n", 2)
+    rows = [line for line in now[0].splitlines() if re.match(r"\| (?!designs|---)", line)]
+    assert rows == tool, (rows, tool)
+    energy = re.match(r"energy: median \|err\| ([\d.]+)%, max ([\d.]+)%", now[1])
+    assert energy, now[1][:80]
+    a = e["err_energy"].abs()
+    assert _close(energy.group(1), 100 * a.median()) and _close(energy.group(2), 100 * a.max())
+
+    share = float((e["err"].abs() <= 0.10).mean())
+    cm = (DOCS / "cost-model.md").read_text()
+    quoted = re.findall(r"waves it is (\d+) %|within 10 % of the event simulation on (\d+) %", cm)
+    assert len(quoted) == 2, quoted
+    for q in quoted:
+        assert _close("".join(q), 100 * share), (q, share)
+
+    res = stacked.evaluate_runs()
+    lat = (res["latency_ns"] / res["ref.latency_ns"] - 1).abs()
+    m = re.search(r"^\| now \| (\d+) \| (\d+) \| ([\d.]+) % \| ([\d.]+) % \|$", text, re.M)
+    assert m, "the corpus table's current row"
+    assert int(m.group(1)) == int((lat <= 0.10).sum()) and int(m.group(2)) == int((lat <= 0.20).sum())
+    assert _close(m.group(3), 100 * lat.median()) and _close(m.group(4), 100 * lat.max()), (m.groups(), lat.median())
+
+
+def test_event_simulation_closed_form_example_is_the_programs():
+    """event-simulation.md's 51 B MoE example: the closed form's half (the event half takes ~20 s)."""
+    import aimc_dse
+
+    text = (DOCS / "event-simulation.md").read_text()
+    m = re.search(r"the 51 B MoE on `([\w-]+)` at batch (\d+), (\d+) \+ (\d+) tokens: latency\s+([\d.]+) s event vs "
+                  r"([\d.]+) s closed form, but time to the last first token ([\d.]+) s vs ([\d.]+) s", text)
+    assert m, "the 51 B MoE example"
+    r = aimc_dse.evaluate(hw=m.group(1), model="nature-moe-51b", batch=int(m.group(2)), prompt_len=int(m.group(3)),
+                          gen_len=int(m.group(4))).iloc[0]
+    assert _close(m.group(6), r["latency_ns"] / 1e9) and _close(m.group(8), r["ttft_ns"] / 1e9), (m.groups(), r["latency_ns"])
+
+
+HF = ROOT / "tests" / "data" / "hf"
+# models.md's "Counts against the published figures": the config folder and which active count
+# the row quotes (with or without the input embedding, the model family's own convention)
+MODELS_MD = {"DeepSeek-V3": ("DeepSeek-V3", "excl"), "Qwen3-30B-A3B": ("Qwen3-30B-A3B", "incl"),
+             "gpt-oss-20b": ("gpt-oss-20b", "excl"), "Qwen2.5-7B": ("Qwen2.5-7B", None),
+             "Llama-3.1-70B": ("Llama-3.1-70B", None), "DeepSeek-V2-Lite": ("DeepSeek-V2-Lite", "excl"),
+             "Phi-3.5-MoE": ("Phi-3.5-MoE-instruct", "incl"), "DBRX": ("dbrx-base", "excl"),
+             "Gemma-2-9B": ("gemma-2-9b", None), "Gemma-3-27B (text)": ("gemma-3-27b-it", None)}
+
+
+def test_models_md_counts_are_the_programs():
+    import aimc_dse
+
+    rows = re.findall(r"^\| ([^|]+?) \| [^|]+ \| ([\d.]+) B \| [^|]+ \| (?:([\d.]+) B[^|]*|—) \|$",
+                      (DOCS / "models.md").read_text(), re.M)
+    assert {r[0] for r in rows} == set(MODELS_MD), rows
+    for name, total, active in rows:
+        folder, convention = MODELS_MD[name]
+        m = aimc_dse.load_model(str(HF / folder))
+        assert _close(total, m.parameters / 1e9), (name, total, m.parameters)
+        if convention:
+            ours = m.active_parameters_excl_embedding if convention == "excl" else m.active_parameters
+            assert _close(active, ours / 1e9), (name, active, ours)
+
+
+def test_presets_md_model_parameters_are_the_programs():
+    import aimc_dse
+
+    rows = re.findall(r"^\| `([\w.-]+)` \| [^|]+ \| [^|]+ \| [^|]+ \| ([^|]+) \| [^|]+ \| [^|]+ \|$",
+                      (DOCS / "presets.md").read_text(), re.M)
+    checked = 0
+    for name, cell in rows:
+        parts = re.findall(r"[\d,.]+(?: [BM])?", cell.split("(")[0])
+        if not parts:
+            continue  # "–": not given
+        m = aimc_dse.load_model(name)
+        for shown, value in zip(parts, (m.parameters, m.active_parameters)):
+            num, _, unit = shown.partition(" ")
+            scale = {"B": 1e9, "M": 1e6}.get(unit, 1)
+            assert _close(num, value / scale), (name, shown, value)
+        checked += 1
+    assert checked >= 12, rows
