@@ -137,6 +137,8 @@ def test_batch_fidelity_tables_are_the_tools():
     assert m, "the corpus table's current row"
     assert int(m.group(1)) == int((lat <= 0.10).sum()) and int(m.group(2)) == int((lat <= 0.20).sum())
     assert _close(m.group(3), 100 * lat.median()) and _close(m.group(4), 100 * lat.max()), (m.groups(), lat.median())
+    m = re.search(r"10 % on at least 90 % of them \((\d+) of (\d+) today", cm)
+    assert m and (int(m.group(1)), int(m.group(2))) == (int((lat <= 0.10).sum()), len(lat)), m and m.groups()
 
 
 def test_event_simulation_closed_form_example_is_the_programs():
