@@ -71,10 +71,10 @@ def test_tokens_per_s_rises_with_batch_until_the_compute_roof_then_flattens():
     assert np.all(np.diff(tps) > 0)
     assert tps[1] / tps[0] > 1.9  # memory-bound: a second sequence is almost free
     assert tps[-1] / tps[-2] < 1.05  # compute roof: flat
-    # batch 1024: mostly compute-bound; the last decode steps turn memory-bound because KV
-    # reads run at efficiency.attention_memory (0.4) of the weight-streaming bandwidth
+    # batch 1024: mostly compute-bound; the last decode steps may turn memory-bound as the
+    # KV reads grow with the context
     assert rows[0]["memory_bound_share"] == 1.0 and rows[-1]["memory_bound_share"] < 0.2
-    assert rows[-1]["latency_ns.compute"] > 0.7 * rows[-1]["latency_ns"]  # 0.74 (was > 0.8 before the KV reads ran at attention_memory)
+    assert rows[-1]["latency_ns.compute"] > 0.8 * rows[-1]["latency_ns"]
 
 
 def test_h100_faster_than_a100_on_the_same_point():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -12,7 +13,7 @@ from aimc_dse.cost.gpu import gpu_cost
 from aimc_dse.specs import loader
 from aimc_dse.specs.base import SpecError
 from aimc_dse.specs.workload import Workload
-from aimc_dse.validation.gpu import h100_fp8_holdouts
+from aimc_dse.validation.gpu import a100_v05_holdouts, h100_fp8_holdouts, v017_holdouts
 
 
 def run(hw, model, **wl):
@@ -107,12 +108,45 @@ def test_new_gpu_presets(name, mem, bw, fp16, tdp):
 
 
 H100_HOLDOUTS = h100_fp8_holdouts()
+A100_V05_HOLDOUTS = a100_v05_holdouts()
+HF = Path(__file__).resolve().parent / "data" / "hf"
 
 
 @pytest.mark.parametrize("check", H100_HOLDOUTS, ids=[c.name for c in H100_HOLDOUTS])
 def test_h100_fp8_holdouts(check):
-    """The A100-fitted constants on the H100 FP8 rows: all but the 128/128 run within 20 %."""
+    """The A100-fitted constants on TensorRT-LLM v0.5's H100 FP8 rows: within 20 % but two
+    known misses (cost/gpu.py docstring): 128/128, shorter than a 110 µs collective allows, and
+    2048/2048, whose v0.5 decode attention is slower than the model's (v0.17's)."""
     if "128/128" in check.name:
         assert -0.40 < check.error < -0.20, "the known miss (cost/gpu.py docstring) moved"
+    elif "2048/2048" in check.name:
+        assert 0.20 < check.error < 0.30, "the known miss (cost/gpu.py docstring) moved"
     else:
         assert check.passed, f"{check.name}: {check.error:+.1%}"
+
+
+@pytest.mark.parametrize("check", A100_V05_HOLDOUTS, ids=[c.name for c in A100_V05_HOLDOUTS])
+def test_a100_v05_holdouts(check):
+    """TensorRT-LLM v0.5's Llama-2-70B A100 rows: within 20 % but 2048/2048, whose decode
+    attention (v0.5's kernels) is slower than the v0.17 table the model follows."""
+    if "2048/2048" in check.name:
+        assert 0.25 < check.error < 0.35, "the known miss (cost/gpu.py docstring) moved"
+    else:
+        assert check.passed, f"{check.name}: {check.error:+.1%}"
+
+
+def test_v017_table_holdouts_stay_within_20_percent_but_one():
+    """TensorRT-LLM v0.17's A100 rows not used in any fit (21 of 24; the three Mixtral 128/128
+    rows fit moe_compute): within 20 %, Mixtral TP2 2048/2048 at −23 % the one outside. With the
+    earlier attention_memory 0.4 the long generations came out 20–51 % slow."""
+    models = {"mixtral-8x7b": loader.load_model("mixtral-8x7b"),
+              "llama-3.1-8b": loader.load_model(str(HF / "Llama-3.1-8B" / "config.json")),
+              "llama-3.1-70b": loader.load_model(str(HF / "Llama-3.1-70B" / "config.json"))}
+    rows = v017_holdouts(models)
+    assert len(rows) == 21
+    for name, tp, P, G, ref, model in rows:
+        err = model / ref - 1
+        if (name, tp, P, G) == ("mixtral-8x7b", 2, 2048, 2048):
+            assert -0.25 < err < -0.20, "the known miss (cost/gpu.py docstring) moved"
+        else:
+            assert abs(err) <= 0.20, f"{name} TP{tp} {P}/{G}: {err:+.1%}"
