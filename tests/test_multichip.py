@@ -260,3 +260,14 @@ def test_readme_multichip_ratios_match_the_model():
         g = _row({"8× H200": "h200-sxm", "8× H100": "h100-sxm"}[gpu], models[model], GPU_SETS, **wl)
         for s, col in zip(shown, ("tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2", "gops_per_w_per_mm2")):
             assert _close(s, a[col] / g[col]), (model, aimc, prompt, batch, col, s, a[col] / g[col])
+
+
+def test_chips_needed_under_expert_placement_is_the_same_from_one_chip():
+    """A one-chip design asked to place experts across chips says how many it would need (14
+    for DeepSeek-V3, ⌈256/C⌉ experts a chip), as a 13-chip one does; it said the pipeline's 13."""
+    for chips in (1, 13):
+        r = _row("nature-3d-aimc", "deepseek-v3", {"hw.chips": chips, "hw.parallelism": "expert"})
+        assert (bool(r["fits"]), int(r["chips_needed"])) == (False, 14), chips
+    assert int(_row("nature-3d-aimc", "deepseek-v3", {"hw.chips": 1})["chips_needed"]) == 13  # pipeline
+    r = _row("nature-3d-aimc", "deepseek-v3", {"hw.chips": 14, "hw.parallelism": "expert"})
+    assert bool(r["fits"]) and int(r["chips_needed"]) == 14

@@ -62,6 +62,7 @@ MAX_EXTRA_CHIPS = 1024
 @dataclass(frozen=True)
 class Placement:
     ep: Array  # bool: experts spread over the chips (a MoE model on several chips, parallelism expert)
+    asked: Array  # bool: parallelism expert on a MoE model (on one chip too: chips_needed counts for it)
     experts_here: Array  # routed experts of a MoE layer on one chip: ⌈E/C⌉ (E without EP)
     remote: Array  # expected routed analog experts of a token on another chip than its home
 
@@ -72,13 +73,18 @@ def placement(chip: Chip, sh: ModelShape, dm: DigitalModules, expert: Array) -> 
     C = np.maximum(chip.chips, 1.0)
     here = np.where(ep, np.ceil(sh.experts / C), sh.experts).astype(np.int64)
     k_an = sh.top_k.astype(np.float64) - dm.picks
-    return Placement(ep=ep, experts_here=here, remote=np.where(ep, k_an * (C - 1.0) / C, 0.0))
+    return Placement(ep=ep, asked=expert & (sh.experts > 0), experts_here=here,
+                     remote=np.where(ep, k_an * (C - 1.0) / C, 0.0))
 
 
 def ep_mapping(mp: Mapping, chip: Chip, sh: ModelShape, nb: StageBlocks, dm: DigitalModules, pl: Placement,
                digital_ok: Array) -> Mapping:
-    """The fit, tiers used and chips needed when the experts are spread (module docstring)."""
-    if not pl.ep.any():
+    """The fit, tiers used and chips needed when the experts are spread (module docstring).
+
+    ``chips_needed`` is counted for expert placement wherever it is asked, one chip included:
+    a one-chip design that does not fit says how many chips expert parallelism would need (a
+    pipeline may need fewer), while its fit and tiers stay the one-chip layout."""
+    if not pl.asked.any():
         return mp
     C, NZ = chip.chips.astype(np.int64), chip.Z * mp.N
     stride = nb.expert_stride
@@ -104,7 +110,7 @@ def ep_mapping(mp: Mapping, chip: Chip, sh: ModelShape, nb: StageBlocks, dm: Dig
     on = pl.ep
     return replace(mp, fits=np.where(on, fits, mp.fits), tiers_used=np.where(on, tiers, mp.tiers_used),
                    stacked=np.where(on, load > mp.N, mp.stacked),
-                   chips_needed=np.where(on, np.where(ok, need, 0), mp.chips_needed))
+                   chips_needed=np.where(pl.asked, np.where(ok, need, 0), mp.chips_needed))
 
 
 @lru_cache(maxsize=4096)
