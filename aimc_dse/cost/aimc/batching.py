@@ -1,4 +1,4 @@
-"""B sequences on one chip (docs/reference-simulators.md §G.4; docs/cost-model.md §5; docs/batch-fidelity.md).
+"""B sequences on one chip (docs/reference-simulators.md §G.4; docs/cost-model.md §4.5; docs/batch-fidelity.md).
 
 The references' list scheduler (replayed exactly by ``aimc_dse.sim``) serves ready work
 per resource, lowest sequence first, without preemption. Sequence 0 therefore runs as if
