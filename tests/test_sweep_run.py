@@ -242,6 +242,18 @@ def test_a_knob_one_system_leaves_unset_keeps_its_number_type(tmp_path):
         assert code == 0, stderr
 
 
+def test_reading_only_columns_the_rows_carry_works_and_keeps_the_asked_order(small, tmp_path):
+    """No held knob among the asked columns: the CSV path once built an empty constants table
+    and reported the file as empty. Both formats give the columns in the asked order."""
+    path, _, _ = small
+    for suffix in (".csv", ".parquet"):
+        out = tmp_path / f"r{suffix}"
+        assert invoke(sweep_cmd(path, out, "-j", "1"))[0] == 0
+        for cols in (["tokens_per_s"], ["tokens_per_s", "fits", "hw.name"], ["tokens_per_s", "hw.kind"]):
+            got = read_results(out, cols)
+            assert list(got.columns) == cols and len(got) == 30, (suffix, cols)
+
+
 def test_files_that_typed_such_a_knob_as_text_still_read():
     """Earlier versions wrote hw.stack.max_tiers as text on the rows while storing its
     constant value as a number: reading puts it back as its text, as those rows have it."""

@@ -652,6 +652,8 @@ def iter_results(path: str | Path, columns: list[str] | None = None, batch_rows:
                 df = _like_parquet(df)
                 if consts is not None:
                     df = _restore_frame(df, consts, columns)
+                if columns is not None:  # the asked order, as the Parquet path gives (usecols keeps the file's)
+                    df = df[[c for c in columns if c in df.columns]]
                 yield df
     except pd.errors.EmptyDataError:
         raise SpecError(str(path), None, "is empty (no header line); not a results file") from None
@@ -670,6 +672,8 @@ def _restore_frame(df: pd.DataFrame, consts: Constants, columns: list[str] | Non
     import io
 
     held = [c for c in consts.columns if columns is None or c in columns]
+    if not held:  # none of the asked columns is held: the rows have them all
+        return df[[c for c in df.columns if columns is None or c in columns]]
     keys = [k for k in ("hw.name", "model.name") if k in df.columns]
     if keys:
         ids = df[keys].drop_duplicates()
@@ -691,7 +695,7 @@ def _restore_frame(df: pd.DataFrame, consts: Constants, columns: list[str] | Non
     text.index = df.index
     order = [c for c in consts.order if c in df.columns or c in text.columns]
     order += [c for c in df.columns if c not in set(order)]
-    # usecols keeps the file's order (not the requested one): so do we
+    # the grid's order here; iter_results puts asked columns in the asked order
     return pd.concat([df, text], axis=1)[[c for c in order if columns is None or c in columns]]
 
 
