@@ -164,6 +164,15 @@ def test_out_of_bound_values_exit_2(args, fragment):
     assert fragment in err, err
 
 
+def test_an_exponent_is_a_number_for_integer_fields_too():
+    """`1e3`, which YAML 1.1 reads as text, is 1000 tiles; `1.5e0` is not a whole number."""
+    code, out, err = invoke(["evaluate", "--hw", "nature-3d-aimc", "--model", "olmoe-1b-7b", "--set", "hw.tiles=1e3",
+                             "-f", "csv", "--columns", "hw.tiles"])
+    assert code == 0 and out.splitlines()[1].endswith(",1000"), err
+    code, _, err = invoke(["evaluate", "--hw", "nature-3d-aimc", "--model", "olmoe-1b-7b", "--set", "hw.tiles=1.5e0"])
+    assert code == 2 and "hw.tiles: Input should be a valid integer, got a number with a fractional part" in err
+
+
 def test_a_check_of_the_whole_workload_names_it_once():
     code, _, err = invoke(["evaluate", "--hw", "nature-3d-aimc", "--model", "olmoe-1b-7b", "--no-prefill", "--gen-len", "1"])
     assert code == 2 and err.strip() == "error: workload: with prefill off, gen_len must be at least 2 (gen_len − 1 decode steps are costed)"

@@ -125,6 +125,8 @@ def _typed_input(numbers: frozenset[str], flags: frozenset[str]) -> Any:
             v = data[name]
             if type(v) is bool or isinstance(v, np.bool_) or (isinstance(v, str) and not _EXPONENT.fullmatch(v)):
                 raise _wrong(name, f"must be a number, not {_shown(v)}")
+            if isinstance(v, str):  # `1e3`: the number YAML 1.1 left as text (an int field takes 1000.0)
+                data = {**data, name: float(v)}
         for name in flags.intersection(data):
             v = data[name]
             if type(v) is not bool and v is not None:
