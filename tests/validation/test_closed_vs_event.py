@@ -7,7 +7,7 @@ tests prove the cache is current (the seeded draw gives the same designs; a seed
 the whole sample.
 
 Issue 11's target is within 10 % of the event mode on ≥ 90 % of the sample and within 25 %
-on all. The closed form achieves 92.0 % within 10 % (472 of 513) and 99.4 % within 25 %
+on all. The closed form achieves 92.4 % within 10 % (474 of 513) and 99.4 % within 25 %
 (510 of 513; worst 33 %, the three designs docs/batch-fidelity.md explains), so the second
 half of the target is not met. ``test_closed_form_ratchet`` asserts these achieved figures,
 so it fails if the closed form gets worse.
@@ -55,7 +55,7 @@ def test_closed_form_ratchet():
     e = cve.closed_errors(CACHE)
     a = e["err"].abs()
     n = len(a)
-    assert (a <= 0.10).sum() >= 472, f"within 10 %: {(a <= 0.10).sum()}/{n}"  # 92.0 % (target: 90 %)
+    assert (a <= 0.10).sum() >= 474, f"within 10 %: {(a <= 0.10).sum()}/{n}"  # 92.4 % (target: 90 %)
     assert (a <= 0.25).sum() >= 510, f"within 25 %: {(a <= 0.25).sum()}/{n}"  # 99.4 % (target: all)
     assert a.max() <= 0.34 and abs(e["err"].median()) <= 0.01
     assert e["err_energy"].abs().median() <= 0.005
