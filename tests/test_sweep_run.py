@@ -5,6 +5,7 @@ These run the real cost models (AIMC and GPU) on small grids cut into small chun
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -561,3 +562,17 @@ def test_resume_of_a_changed_sweep_is_refused(tmp_path):
     assert code == 0, err
     assert "discarding 1 finished chunk(s)" in err
     assert len(pd.read_csv(out)) == 20
+
+
+def test_the_summary_tells_two_entries_of_one_preset_apart(tmp_path):
+    """Two nature-3d-aimc entries that differ by a `set:` (and two of one model): the summary's
+    best designs and front carry the knobs that tell them apart."""
+    data = {"name": "two", "systems": ["nature-3d-aimc", {"spec": "nature-3d-aimc", "set": {"tiles": 800}}],
+            "models": [{"spec": "olmoe-1b-7b", "set": {"layers": 8}}, "olmoe-1b-7b"],
+            "axes": {"workload.batch": [1, 4]}}
+    path = write_sweep(tmp_path, data)
+    code, out, err = invoke(["sweep", path, "-o", tmp_path / "t.csv", "-j", "1", "-f", "json"])
+    assert code == 0, err
+    summary = json.loads(out)
+    for rec in summary["best"] + summary["pareto"]:
+        assert {"hw.tiles", "model.layers"} <= set(rec), rec

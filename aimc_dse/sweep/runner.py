@@ -340,6 +340,13 @@ def plan_knobs(grid: Grid, all_knobs: bool = False) -> tuple[list[str], Constant
     return rows, Constants(grid.columns, dtypes, values)
 
 
+def summary_knobs(grid: Grid, row_knobs: list[str]) -> list[str]:
+    """The knobs on every row that differ between blocks of one hardware or model name (two
+    entries of one preset with different `set:`), not those an axis moves within a block."""
+    return [c for c in row_knobs if c not in IDENTITY and c not in grid.axes
+            and not any(c in comp.columns for blk in grid.blocks for comp in blk.components)]
+
+
 # ---- a chunk: grid rows → cost model → arrow -------------------------------------------------------
 
 
@@ -1237,7 +1244,11 @@ def _run_locked(sweep, grid, job, manifest, store, output, before, t0, constants
     if job.folder is not None:
         job.send = jobs == 1 or (jobs <= 0 and (os.cpu_count() or 1) == 1) or len(pending) <= 1
 
-    id_cols = ["hw.name", "model.name"] + [a for a in grid.axes if a not in ("hw.name", "model.name")]
+    # a design is named by its identity, the axes, and any knob that tells two entries of one
+    # preset apart (`set:` beside a system or model: hw.chips, hw.parallelism …)
+    rows = plan_knobs(grid)[0] if constants is None else [c for c in grid.columns if c not in set(constants.columns)]
+    id_cols = list(dict.fromkeys(["hw.name", "model.name"] + [a for a in grid.axes if a not in ("hw.name", "model.name")]
+                                 + [c for c in summary_knobs(grid, rows) if c not in grid.axes]))
     summary = Summary(id_cols, list(sweep.pareto))
     sink = ResultSink(output, store.folder, job.schema, {META_SWEEP: grid.name.encode()}, constants)
     feed = _InOrder(store, sink, summary, done, job.n_chunks, timings)
