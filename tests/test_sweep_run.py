@@ -576,3 +576,23 @@ def test_the_summary_tells_two_entries_of_one_preset_apart(tmp_path):
     summary = json.loads(out)
     for rec in summary["best"] + summary["pareto"]:
         assert {"hw.tiles", "model.layers"} <= set(rec), rec
+
+
+def test_result_columns_read_the_same_from_csv_and_parquet(tmp_path):
+    """Every result column of a mixed AIMC/GPU sweep reads back alike from both formats:
+    fit_reason '' (not NaN) where a design fits, whole-number floats (max_batch, mvms …) as
+    floats (not Int64)."""
+    from aimc_dse.cost import registry
+
+    data = {"name": "both", "systems": ["nature-3d-aimc", "moewithpim-hermes", "a100-sxm4-80gb"], "model": "mixtral-8x7b",
+            "axes": {"workload.batch": [1, 16]}, "columns": ["*"]}
+    path = write_sweep(tmp_path, data)
+    frames = {}
+    for suffix in (".csv", ".parquet"):
+        out = tmp_path / f"b{suffix}"
+        assert invoke(sweep_cmd(path, out, "-j", "1"))[0] == 0
+        frames[suffix] = read_results(out)
+    results = [c for c in frames[".parquet"].columns if registry.column(c) is not None]
+    assert len(results) > 40 and "fit_reason" in results and "max_batch" in results
+    pd.testing.assert_frame_equal(frames[".csv"][results], frames[".parquet"][results], check_exact=True)
+    assert "" in set(frames[".csv"]["fit_reason"])

@@ -649,7 +649,7 @@ def iter_results(path: str | Path, columns: list[str] | None = None, batch_rows:
             # and as text in the next, and warn)
             for df in pd.read_csv(path, usecols=read_cols, chunksize=batch_rows, dtype_backend="numpy_nullable",
                                   low_memory=False):
-                df = _like_parquet(df)
+                df = _typed_as_written(_like_parquet(df))
                 if consts is not None:
                     df = _restore_frame(df, consts, columns)
                 if columns is not None:  # the asked order, as the Parquet path gives (usecols keeps the file's)
@@ -697,6 +697,25 @@ def _restore_frame(df: pd.DataFrame, consts: Constants, columns: list[str] | Non
     order += [c for c in df.columns if c not in set(order)]
     # the grid's order here; iter_results puts asked columns in the asked order
     return pd.concat([df, text], axis=1)[[c for c in order if columns is None or c in columns]]
+
+
+def _typed_as_written(df: pd.DataFrame) -> pd.DataFrame:
+    """A CSV batch's result columns with the registry's types, as the same rows of the Parquet
+    file have them. Text cannot say that 4.0 was a float (it reads as an integer) or that an
+    empty cell was '' rather than missing: a result column every system writes (``fit_reason``)
+    is never missing, so its empty cells are ''. (Knobs keep what the CSV text says, as on every
+    row of an ``--all-knobs`` file, which has no sidecar to type them: docs/sweeps.md.)"""
+    from ..cost import registry
+
+    out = {}
+    for c in df.columns:
+        col, reg = df[c], registry.column(str(c))
+        if reg is not None and reg.dtype == "float" and not pd.api.types.is_float_dtype(col.dtype):
+            col = col.astype("float64")
+        elif reg is not None and reg.dtype == "str" and set(reg.systems) >= {"aimc", "gpu"}:
+            col = col.fillna("")
+        out[c] = col
+    return pd.DataFrame(out, index=df.index)
 
 
 def _like_parquet(df: pd.DataFrame) -> pd.DataFrame:
