@@ -155,6 +155,7 @@ def test_bad_spec_files_exit_2_with_one_line(tmp_path, monkeypatch, name):
         (["--set", "hw.mvm_latency_ns=no"], "hw.mvm_latency_ns: must be a number, not false"),
         (["--set", "workload.kv_cache=1"], "workload.kv_cache: must be true or false, not 1"),
         (["--set", "hw.kind=gpu"], "--set hw.kind=gpu: hw.kind: cannot turn aimc hardware into another kind"),
+        (["--set", "hw.tiles=400", "--set", "hw.tiles=800"], "--set hw.tiles=800: hw.tiles: is also set to 400; give it once"),
     ],
 )
 def test_out_of_bound_values_exit_2(args, fragment):

@@ -273,6 +273,8 @@ def split_sets(items: list[str] | None) -> dict[str, dict[str, Any]]:
         head, _, rest = path.partition(".")
         if head not in out or not rest:
             raise SpecError(f"--set {item}", None, "path must start with hw., model. or workload. and name a field")
+        if rest in out[head] and out[head][rest] != value:  # one value per field, not the last one silently
+            raise SpecError(f"--set {item}", path, f"is also set to {out[head][rest]!r}; give it once")
         out[head][rest] = value
     return out
 
