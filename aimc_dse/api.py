@@ -27,7 +27,7 @@ import warnings
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from .specs.base import SpecError
+from .specs.base import PositionsWarning, SpecError
 
 # part of the API, loaded on first use: an evaluate never needs the sweep spec's models
 _SWEEP_SPEC = ("load_sweep_spec", "with_pareto_columns")
@@ -43,8 +43,6 @@ def __getattr__(name: str):
 WORKLOAD_FLAGS = ("prompt_len", "gen_len", "batch", "prefill", "kv_cache", "go_cache")
 
 
-class PositionsWarning(UserWarning):
-    """The workload runs past the model's ``max_positions`` (the cost is still computed)."""
 
 
 # ---- overrides ------------------------------------------------------------------------------

@@ -596,3 +596,25 @@ def test_result_columns_read_the_same_from_csv_and_parquet(tmp_path):
     assert len(results) > 40 and "fit_reason" in results and "max_batch" in results
     pd.testing.assert_frame_equal(frames[".csv"][results], frames[".parquet"][results], check_exact=True)
     assert "" in set(frames[".csv"]["fit_reason"])
+
+
+def test_a_sweep_past_a_models_positions_warns_as_evaluate_does(tmp_path):
+    import warnings
+
+    import aimc_dse
+
+    data = {"name": "pos", "systems": ["nature-3d-aimc"], "model": "gpt2-medium", "workload": {"gen_len": 8},
+            "axes": {"workload.prompt_len": [64, 2000]}}
+    path = write_sweep(tmp_path, data)
+    code, _, err = invoke(["sweep", path, "-o", tmp_path / "p.csv", "-j", "1", "-q"])
+    assert code == 0
+    assert ("warning: gpt2-medium: workloads of this sweep feed up to 2,007 positions (prompt_len 2,000 + gen_len 8 − 1), "
+            "more than model.max_positions; its learned position table has 1,024 rows") in err
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        aimc_dse.sweep(data)
+    assert [w.category for w in caught] == [aimc_dse.PositionsWarning]
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        aimc_dse.sweep(dict(data, axes={"workload.prompt_len": [64, 512]}))
+    assert not caught

@@ -118,6 +118,11 @@ def register(app: typer.Typer) -> None:
         def log(msg: str) -> None:
             err_console.print(f"note: {msg}", markup=False)
 
+        from ..sweep.grid import position_overruns
+
+        for note in position_overruns(grid):  # as evaluate warns
+            err_console.print(f"warning: {note}", markup=False)
+
         try:
             try:
                 res = run_sweep(

@@ -175,6 +175,10 @@ def _may_hold_numbers(annotation: str, cls: type) -> bool:
     return not (isinstance(obj, type) and issubclass(obj, BaseModel))
 
 
+class PositionsWarning(UserWarning):
+    """The workload runs past the model's ``max_positions`` (the cost is still computed)."""
+
+
 class SpecError(Exception):
     """A bad input: names the file, the field (dotted path) and the problem.
 

@@ -41,6 +41,13 @@ def sweep_frame(
     from .runner import ChunkFailed, run_sweep
 
     spec, grid = load_grid(path_or_dict, max_points or DEFAULT_MAX_POINTS)
+    import warnings
+
+    from ..specs.base import PositionsWarning
+    from .grid import position_overruns
+
+    for note in position_overruns(grid):  # as aimc_dse.evaluate warns
+        warnings.warn(note, PositionsWarning, stacklevel=3)
     with tempfile.TemporaryDirectory(prefix="aimc-dse-") as tmp:
         out = Path(output) if output is not None else Path(tmp) / f"{spec.name}.parquet"
         try:

@@ -539,6 +539,34 @@ def _dtype(arrays: list[np.ndarray], complete: bool) -> str:
     return "object"
 
 
+def position_overruns(grid: Grid) -> list[str]:
+    """One note per model whose workloads in the grid feed more positions than its
+    ``model.max_positions`` (what ``evaluate`` warns about; here the largest a sweep reaches).
+    Read from each block's base point and factor values, not its rows."""
+    need: dict[str, tuple[int, int, int, Any, Any]] = {}
+    for blk in grid.blocks:
+        def largest(col: str) -> Any:
+            vals = [blk.base[col][0]] if col in blk.base else []
+            for comp in blk.components:
+                if col in comp.columns:
+                    vals += list(comp.columns[col])
+            return max(vals) if vals else None
+
+        mp, P, G = blk.base.get("model.max_positions", [None])[0], largest("workload.prompt_len"), largest("workload.gen_len")
+        if mp is None or P is None or G is None or (isinstance(mp, float) and math.isnan(mp)):
+            continue
+        n = int(P) + int(G) - 1
+        if n > int(mp) and (blk.model not in need or n > need[blk.model][0]):
+            need[blk.model] = (n, int(P), int(G), int(mp), blk.base.get("model.position_embedding", ["?"])[0])
+    out = []
+    for model, (n, P, G, mp, pe) in need.items():
+        what = f"its learned position table has {mp:,} rows (costed as mapped; a real model cannot run this)" \
+            if pe == "learned" else f"it was trained for {mp:,} positions ({pe}; the cost is still computed)"
+        out.append(f"{model}: workloads of this sweep feed up to {n:,} positions (prompt_len {P:,} + gen_len {G:,} − 1), "
+                   f"more than model.max_positions; {what}")
+    return out
+
+
 def _check_filters(sweep: SweepSpec, src: str) -> None:
     """Filters are checked against the safe filter grammar before anything runs (--dry-run too)."""
     from ..report import query
