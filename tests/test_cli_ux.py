@@ -160,6 +160,11 @@ def test_validate_unknown_group_exits_2_naming_the_groups():
     assert f"--group nonsense: no such group; the groups are {', '.join(GROUPS)}" in err
 
 
+def test_validate_with_an_empty_group_name_is_refused_not_run_whole():
+    code, _, err = invoke(["validate", "--group", ""])
+    assert code == 2 and err.strip().startswith("error: --group: names no group; the groups are moewithpim")
+
+
 def test_validate_help_lists_every_group():
     from aimc_dse.validation import GROUPS
 

@@ -32,6 +32,8 @@ def register(app: typer.Typer) -> None:
         from ..validation import all_checks
 
         wanted = [g.strip() for it in group or [] for g in it.split(",") if g.strip()]
+        if group is not None and not wanted:  # `--group ""` names nothing: not every group
+            raise SpecError("--group", None, f"names no group; the groups are {', '.join(GROUPS)}")
         for g in wanted:
             if g not in GROUPS:
                 raise SpecError(f"--group {g}", None, f"no such group; the groups are {', '.join(GROUPS)}")

@@ -34,7 +34,8 @@ from ..specs.loader import load_hardware, load_model
 from ..specs.workload import Workload
 from . import Check, targets
 
-VIDUR_SOURCE = "Vidur data/profiling/compute/{gpu}/meta-llama/Llama-2-7b-hf/mlp.csv, sum of layer ops (docs/paper-numbers.md §8.1 B)"
+VIDUR_SOURCE = ("Vidur data/profiling/compute/{gpu}/meta-llama/Llama-2-7b-hf/mlp.csv, sum of a layer's ops but attention: "
+                "QKV, O, up/gate, down, both norms, activation, RoPE, residual add (docs/paper-numbers.md §8.1 B)")
 TRTLLM_SOURCE = "TensorRT-LLM v0.17 docs/source/performance/perf-overview.md @258c754, Mixtral-8x7B A100 FP16 (docs/paper-numbers.md §8.2 E)"
 TRTLLM_V05_SOURCE = (
     "TensorRT-LLM v0.5.0 docs/source/performance.md (NVIDIA/TensorRT-LLM release v0.5.0), "
@@ -48,6 +49,7 @@ EXTRA_VIDUR_MS = {
     ("h100-sxm", 512): 0.37,
     ("h100-sxm", 4096): 2.59,
 }
+VIDUR_HELD_OUT = {("h100-sxm", 512)}  # not used to fit (cost/gpu.py docstring)
 PAPER_BYTES = 250e9  # ≈ 250 GB fetched over 8 iterations
 PAPER_SECONDS = 0.16  # ≈ 0.16 s
 PAPER_TOLERANCE = 0.05  # the paper rounds both numbers ("≈"); 51.85 G params · 0.625 B · 8 = 259 GB
@@ -168,7 +170,9 @@ def paper_example(hw=None) -> dict[str, float]:
 def checks(hardware: dict | None = None) -> list[Check]:
     """Every GPU check. ``hardware`` maps preset names to specs (the calibration passes variants)."""
     t = targets()["gpu"]
-    tol = float(t["tolerance"])
+    # the Vidur points that solved the constants are checked tightly (a change of the model
+    # shows); the one held out (H100, 512 tokens: -7.4 %) at the hold-out tolerance
+    tol, held_out_tol = float(t["vidur_fitted_tolerance"]), float(t["vidur_holdout_tolerance"])
     hw = dict(hardware or {})
     for name in ("a100-sxm4-80gb", "h100-sxm", "a100-paper"):
         hw.setdefault(name, None)
@@ -191,7 +195,7 @@ def checks(hardware: dict | None = None) -> list[Check]:
                 quantity="latency_ms",
                 reference=float(ref),
                 model=vidur_layer_ms(hw[name], tokens),
-                tolerance=tol,
+                tolerance=held_out_tol if (name, tokens) in VIDUR_HELD_OUT else tol,
                 source=VIDUR_SOURCE.format(gpu=gpu),
                 # linear ops only (no attention), which no result column isolates: the function itself
                 command=(
