@@ -163,7 +163,13 @@ def load_workload(data: Mapping[str, Any] | None = None, set: Mapping[str, Any] 
         raise SpecError(f"data={_short(data)}", None, "must be a mapping of workload fields, e.g. {'batch': 4}")
     ov = split_overrides(set)
     _only(ov, "workload", "load_workload")
-    base = {**dict(data or {}), **fields}
+    given = dict(data or {})
+    for k, v in fields.items():  # one value per field, as evaluate and --set take it
+        if k in given and given[k] != v:
+            raise SpecError(f"{k}={_short(v)}", f"workload.{k}", f"is also {given[k]!r} in data; give it once")
+        if k in ov["workload"] and ov["workload"][k] != v:
+            raise SpecError(f"{k}={_short(v)}", f"workload.{k}", f"is also set to {ov['workload'][k]!r}; give it once")
+    base = {**given, **fields}
     return loader.load_workload(base, "workload", ov["workload"])
 
 
@@ -182,6 +188,11 @@ def _as_list(v: str | Path | Iterable[str], what: str) -> list[str]:
     (``hw=None`` and ``hw=3`` raised a bare TypeError, ``hw=[3]`` looked for a preset "3")."""
     if isinstance(v, (str, Path)):
         return [str(v)]
+    from pydantic import BaseModel
+
+    if isinstance(v, BaseModel) or (isinstance(v, (list, tuple)) and any(isinstance(x, BaseModel) for x in v)):
+        raise SpecError(f"{what}={_short(v)}", None, "takes preset names or spec files, not loaded specs: pass the name "
+                        "and changes as set={...} (a loaded spec's fields: spec.model_dump())")
     if not isinstance(v, Iterable) or isinstance(v, (Mapping, bytes, bytearray)):
         raise SpecError(f"{what}={_short(v)}", None, "must be a preset name or a spec file path (str or Path), or a list of them")
     items = list(v)
@@ -329,8 +340,25 @@ def _event_records(rows: list[dict[str, Any]], timeline: Path | None) -> list[di
 # ---- sweep ----------------------------------------------------------------------------------
 
 
-def sweep(*args: Any, **kwargs: Any):
-    """Run a sweep (file or dict) and return its results as a DataFrame (``sweep.frame.sweep_frame``)."""
+def sweep(
+    path_or_dict: str | Path | Mapping[str, Any],
+    output: str | Path | None = None,
+    *,
+    jobs: int = 1,
+    max_points: int | None = None,
+    chunk_size: int | None = None,
+    force: bool = True,
+    quiet: bool = True,
+):
+    """Run a sweep (file or dict) and return its results as a DataFrame.
+
+    ``output``: keep the results file there (.csv or .parquet; ``force``, on by default as a
+    notebook re-runs a cell, overwrites an existing one); without it the sweep runs into a
+    temporary file. ``jobs`` local processes (1 by default), ``max_points`` the grid limit
+    (default 10,000,000), ``chunk_size`` rows per chunk (default: measured), ``quiet`` no
+    progress bar. Integers stay integers and missing integers/flags are ``<NA>``
+    (``sweep.frame.sweep_frame``)."""
     from .sweep.frame import sweep_frame
 
-    return sweep_frame(*args, **kwargs)
+    return sweep_frame(path_or_dict, output, jobs=jobs, max_points=max_points, chunk_size=chunk_size, force=force,
+                       quiet=quiet)

@@ -231,3 +231,21 @@ def test_a_mixed_frame_keeps_integers_and_flags_where_some_rows_lack_them():
     assert df[df["stacked"].fillna(False)]["hardware"].tolist() == ["nature-3d-aimc"]
     one = api.evaluate("nature-3d-aimc", "mixtral-8x7b")
     assert str(one["hw.tiles"].dtype) == "int64" and str(one["stacked"].dtype) == "bool"
+
+
+def test_the_api_refuses_contradictions_and_loaded_specs_with_one_line():
+    import inspect
+
+    import aimc_dse
+
+    cases = [(lambda: aimc_dse.load_workload(batch=8, set={"workload.batch": 4}), "batch=8: workload.batch: is also set to 4"),
+             (lambda: aimc_dse.load_workload({"batch": 4}, batch=8), "batch=8: workload.batch: is also 4 in data"),
+             (lambda: aimc_dse.evaluate(hw=aimc_dse.load_hw("nature-3d-aimc"), model="olmoe-1b-7b"),
+              "takes preset names or spec files, not loaded specs"),
+             (lambda: aimc_dse.sweep("sweeps/default.yaml", max_points=0), "max_points=0: must be a whole number of points")]
+    for call, fragment in cases:
+        with pytest.raises(aimc_dse.SpecError) as e:
+            call()
+        assert fragment in str(e.value) and "\n" not in str(e.value)
+    assert aimc_dse.load_workload(batch=8, set={"workload.batch": 8}).batch == 8  # the same value twice is no contradiction
+    assert list(inspect.signature(aimc_dse.sweep).parameters)[:2] == ["path_or_dict", "output"]

@@ -33,6 +33,8 @@ def sweep_frame(
     if not isinstance(path_or_dict, (str, Path, Mapping)):
         raise SpecError(f"path_or_dict={path_or_dict!r:.60}", None,
                         "must be a sweep file path (str or Path) or a dict with a sweep file's fields")
+    if max_points is not None and (isinstance(max_points, bool) or not isinstance(max_points, int) or max_points < 1):
+        raise SpecError(f"max_points={max_points!r:.60}", None, "must be a whole number of points, at least 1")
     if output is not None and not isinstance(output, (str, Path)):
         raise SpecError(f"output={output!r:.60}", None, "must be a file path (str or Path) ending in .csv or .parquet")
 
