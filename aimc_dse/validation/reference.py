@@ -96,12 +96,16 @@ def checks() -> list[Check]:
     base = evaluate("moewithpim-hermes", "moewithpim-layer", {**gen, "kv_cache": False, "go_cache": False}, [])
     cached = evaluate("moewithpim-hermes", "moewithpim-layer", {**gen, "kv_cache": True, "go_cache": True}, [])
     src = "Gao & Yang 2026 abstract: 8 generated tokens, KV+GO cache vs none"
-    cmd = "aimc-dse evaluate --hw moewithpim-hermes --model moewithpim-layer --prompt-len 32 --gen-len 8 --no-prefill [--kv-cache --go-cache | --no-kv-cache --no-go-cache]"
+    # one command that prints the ratio itself (the two runs differ in their workload flags)
+    ratio_cmd = (
+        "python -c \"import aimc_dse as a; r = lambda c: a.evaluate('moewithpim-hermes', 'moewithpim-layer', "
+        "prompt_len=32, gen_len=8, prefill=False, kv_cache=c, go_cache=c).iloc[0]; print(r(False)['{q}'] / r(True)['{q}'])\""
+    )
     # The paper prints one decimal: 4.2 covers 4.15…4.25 (±1.2 %), 10.1 covers 10.05…10.15 (±0.5 %).
     out.append(Check("paper_claims", "gen8 speed-up, KV+GO cache vs none", "latency ratio", 4.2,
-                     base["latency_ns"] / cached["latency_ns"], 0.05 / 4.2, src, cmd))
+                     base["latency_ns"] / cached["latency_ns"], 0.05 / 4.2, src, ratio_cmd.format(q="latency_ns")))
     out.append(Check("paper_claims", "gen8 energy gain, KV+GO cache vs none", "energy ratio", 10.1,
-                     base["energy_nj"] / cached["energy_nj"], 0.05 / 10.1, src, cmd))
+                     base["energy_nj"] / cached["energy_nj"], 0.05 / 10.1, src, ratio_cmd.format(q="energy_nj")))
     full = evaluate("moewithpim-hermes", "moewithpim-layer", {**gen, "prefill": True, "kv_cache": False, "go_cache": False}, [])
     cmd_t1 = _command("moewithpim-hermes", "moewithpim-layer", {**gen, "prefill": True, "kv_cache": False, "go_cache": False}, [])
     src_t1 = "Gao & Yang 2026 Table I, no cache / no schedule (prefill 32 + 7 full-recompute decode steps)"
