@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .specs.base import PositionsWarning, SpecError
+from .sweep.frame import sweep_frame
 
 # part of the API, loaded on first use: an evaluate never needs the sweep spec's models
 _SWEEP_SPEC = ("load_sweep_spec", "with_pareto_columns")
@@ -340,25 +341,5 @@ def _event_records(rows: list[dict[str, Any]], timeline: Path | None) -> list[di
 # ---- sweep ----------------------------------------------------------------------------------
 
 
-def sweep(
-    path_or_dict: str | Path | Mapping[str, Any],
-    output: str | Path | None = None,
-    *,
-    jobs: int = 1,
-    max_points: int | None = None,
-    chunk_size: int | None = None,
-    force: bool = True,
-    quiet: bool = True,
-):
-    """Run a sweep (file or dict) and return its results as a DataFrame.
-
-    ``output``: keep the results file there (.csv or .parquet; ``force``, on by default as a
-    notebook re-runs a cell, overwrites an existing one); without it the sweep runs into a
-    temporary file. ``jobs`` local processes (1 by default), ``max_points`` the grid limit
-    (default 10,000,000), ``chunk_size`` rows per chunk (default: measured), ``quiet`` no
-    progress bar. Integers stay integers and missing integers/flags are ``<NA>``
-    (``sweep.frame.sweep_frame``)."""
-    from .sweep.frame import sweep_frame
-
-    return sweep_frame(path_or_dict, output, jobs=jobs, max_points=max_points, chunk_size=chunk_size, force=force,
-                       quiet=quiet)
+# the sweep, its parameters shown to help() and inspect (the same function as aimc_dse.sweep(...))
+sweep = sweep_frame

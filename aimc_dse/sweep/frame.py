@@ -20,11 +20,14 @@ def sweep_frame(
     force: bool = True,
     quiet: bool = True,
 ):
-    """Run a sweep (file or dict) and return its results as a DataFrame.
+    """Run a sweep (file or dict) and return its results as a DataFrame (``aimc_dse.sweep``).
 
-    With ``output`` the results file (.csv or .parquet) is kept there (``force`` overwrites
-    it); without, the sweep runs into a temporary Parquet file that is removed afterwards.
-    ``jobs`` local processes (default 1: notebooks rarely want a process pool).
+    With ``output`` the results file (.csv or .parquet) is kept there (``force``, on by default
+    as a notebook re-runs a cell, overwrites an existing one); without, the sweep runs into a
+    temporary Parquet file that is removed afterwards. ``jobs`` local processes (default 1:
+    notebooks rarely want a process pool), ``max_points`` the grid limit (default
+    10,000,000), ``chunk_size`` rows per chunk (default: measured), ``quiet`` no progress bar.
+    Integers and flags stay so, missing ones ``<NA>``.
     """
     import tempfile
 
