@@ -48,6 +48,8 @@ def plain_metavars(command, ctx) -> None:
     Each option's help says "(repeatable)" where it is. Older typers show no type; there
     this changes nothing."""
     _plain_metavars([*command.params, command.get_help_option(ctx)], ctx)
+    for name, sub in getattr(command, "commands", {}).items():  # a group's commands (trace synth, experts score)
+        plain_metavars(sub, sub.context_class(sub, info_name=name, parent=ctx))
 
 
 def _plain_metavars(params, ctx) -> None:

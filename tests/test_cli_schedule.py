@@ -142,7 +142,7 @@ def test_trace_synth_refuses_to_overwrite_without_force(tmp_path):
         (["--experts", 8, "--top-k", 9], "--top-k: must be between 1 and --experts (8)"),
         (["--experts", 0, "--top-k", 1], "--experts: must be at least 1"),
         (["--experts", 8, "--top-k", 2, "--tokens", 0], "--tokens: must be at least 1"),
-        (["--experts", 8, "--top-k", 2, "--zipf", -1], "--zipf: must be ≥ 0"),
+        (["--experts", 8, "--top-k", 2, "--zipf", -1], "--zipf: must be a number from 0 to 100, got -1.0"),
     ],
 )
 def test_trace_synth_bad_arguments_exit_2(tmp_path, args, fragment):
@@ -162,7 +162,7 @@ def test_trace_synth_makes_a_missing_folder_as_every_output_does(tmp_path):
     "layers,tokens,experts,size",
     [
         (2, 1_050_000, 256, "537,600,128"),  # 0.1 % above: the reader refused what synth wrote
-        (1000, 100_000, 100_000, "10,000,000,000,128"),  # ran out of memory (exit 1) making it
+        (1000, 100_000, 8_192, "819,200,000,128"),  # ran out of memory (exit 1) making it
     ],
 )
 def test_trace_synth_refuses_a_trace_the_reader_would_refuse_before_making_it(tmp_path, layers, tokens, experts, size):
@@ -315,3 +315,30 @@ def test_bad_trace_in_a_real_subprocess_exits_2_with_one_line(tmp_path):
                        capture_output=True, text=True, timeout=120)
     assert r.returncode == 2 and r.stdout == ""
     assert len(r.stderr.strip().splitlines()) == 1 and "not 0 or 1" in r.stderr and "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--zipf", "inf"], "--zipf: must be a number from 0 to 100, got inf"),
+    (["-E", "100000"], "--experts: must be at most 8,192 (a model's limit), got 100,000"),
+    (["-E", "8192", "-k", "257"], "--top-k: must be at most 256 (a model's limit), got 257"),
+])
+def test_trace_synth_refuses_what_no_model_could_use(tmp_path, args, fragment):
+    full = ["-E", "8", "-k", "2", *args]
+    code, out, err = invoke(["trace", "synth", "-o", tmp_path / "t.npy", *full])
+    assert_bad_input(code, out, err, fragment)
+    assert not (tmp_path / "t.npy").exists()
+
+
+def test_a_trace_error_shows_plain_values_and_no_pickle_advice(tmp_path):
+    import numpy as np
+
+    a = np.zeros((1, 4, 8), dtype=np.int8)
+    a[0, :, 0] = 1
+    a[0, 0, 1] = 2
+    np.save(tmp_path / "bad.npy", a)
+    code, out, err = invoke(["schedule", "--trace", tmp_path / "bad.npy", "--group-size", "2"])
+    assert_bad_input(code, out, err, "token 0, expert 1: value 2 is not 0 or 1")
+    (tmp_path / "text.npy").write_text("hello")
+    code, out, err = invoke(["schedule", "--trace", tmp_path / "text.npy", "--group-size", "2"])
+    assert_bad_input(code, out, err, "not an .npy array file (no .npy header); pickled objects are never loaded")
+    assert "allow_pickle" not in err

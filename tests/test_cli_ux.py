@@ -143,6 +143,8 @@ def test_help_shows_no_type_beside_a_flag():
 
     pages = {"": invoke(["--help"], 200)[1]}
     pages.update({name: invoke([name, "--help"], 200)[1] for name in COMMANDS})
+    # the commands of the groups too (they printed `--force <bool>`)
+    pages.update({f"{g} {c}": invoke([g, c, "--help"], 200)[1] for g, c in (("trace", "synth"), ("experts", "score"))})
     for name, out in pages.items():
         assert "Usage:" in out, name
         assert "<bool>" not in out and "<list[" not in out, (name, out)

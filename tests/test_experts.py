@@ -411,3 +411,18 @@ def test_installed_command_runs_in_a_subprocess(st_file, model_file, tmp_path):
         capture_output=True, text=True, env=env, timeout=120,
     )
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "Traceback" not in bad.stderr
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-1"])
+def test_a_noise_constant_that_is_not_a_finite_number_is_refused(st_file, model_file, tmp_path, value):
+    out = tmp_path / "sel.json"
+    code, stdout, err = invoke(["experts", "score", st_file, "--model", model_file, "--noise-c", value, "-o", out])
+    assert_bad_input(code, stdout, err, f"--noise-c {float(value)}", "must be a finite number ≥ 0")
+    assert not out.exists()
+
+
+def test_the_selection_file_goes_into_a_folder_made_if_missing(st_file, model_file, tmp_path):
+    out = tmp_path / "new" / "sub" / "sel.json"
+    code, _, err = invoke(["experts", "score", st_file, "--model", model_file, "-o", out])
+    assert code == 0, err
+    assert out.is_file()

@@ -214,9 +214,21 @@ def test_plot_writes_png_and_byte_stable_svg(table_csv, tmp_path):
 
 def test_plot_of_a_text_column_is_refused_and_writes_nothing(table_csv, tmp_path):
     out = tmp_path / "f.png"
-    code, _, err = invoke(["plot", table_csv, "--x", "tokens_per_s", "--y", "hw.name", "-o", out])
-    assert code == 2 and err.strip().endswith("--y hw.name: not a number column (it holds text); name a metric or a numeric knob")
-    assert not out.exists()
+    for axis in ("--y", "--x"):
+        other = "--x" if axis == "--y" else "--y"
+        code, _, err = invoke(["plot", table_csv, other, "tokens_per_s", axis, "hw.name", "-o", out])
+        assert code == 2 and err.strip().endswith(f"{axis} hw.name: not a number column (it holds text); name a metric or a numeric knob")
+        assert not out.exists()
+
+
+def test_plot_pdf_is_byte_stable_and_dollars_are_text(table_csv, tmp_path):
+    pdfs = []
+    for name in ("a.pdf", "b.pdf"):
+        out = tmp_path / name
+        code, _, err = invoke(["plot", table_csv, "--x", "tokens_per_s", "--y", "area_mm2", "--title", "cost $x^$ and $5", "-o", out])
+        assert code == 0, err
+        pdfs.append(out.read_bytes())
+    assert pdfs[0] == pdfs[1] and pdfs[0][:5] == b"%PDF-"
 
 
 def test_plot_hue_of_several_columns(table_csv, tmp_path):

@@ -8,6 +8,7 @@ selection JSON that ``workload.digital.selection_file`` points to.
 
 from __future__ import annotations
 
+import math
 import sys
 from pathlib import Path
 from typing import Annotated, Literal, Optional
@@ -93,8 +94,8 @@ def register(app: typer.Typer) -> None:
         """Rank each MoE layer's experts by MaxNNScore (with a noise-sensitivity proxy) and select the top φ for digital."""
         if not 0.0 <= fraction <= 1.0:
             raise SpecError(f"--fraction {fraction}", None, "must be between 0 and 1")
-        if noise_c < 0:
-            raise SpecError(f"--noise-c {noise_c}", None, "must be ≥ 0 (0 skips the noise proxy)")
+        if not (math.isfinite(noise_c) and noise_c >= 0):  # NaN passed `< 0` and wrote invalid JSON
+            raise SpecError(f"--noise-c {noise_c}", None, "must be a finite number ≥ 0 (0 skips the noise proxy)")
         if noise_inputs < 1:
             raise SpecError(f"--noise-inputs {noise_inputs}", None, "must be at least 1")
         if seed < 0:

@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
                                     + [n for e in where for n in query.names(e)]))
         parts = list(filtered(results, where, needed))
         df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=needed)
-        check_numbers(results, df, [("--y", y)])
+        check_numbers(results, df, [("--x", x), ("--y", y)])
         # the knobs that vary separate designs: lines never join two of them
         by = [c for c in knobs if c != x and df[c].nunique(dropna=False) > 1]
         stats = draw(

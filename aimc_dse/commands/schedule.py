@@ -11,6 +11,7 @@ accept.
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
 from pathlib import Path
@@ -68,6 +69,10 @@ ZipfOpt = Annotated[
     float, typer.Option("--zipf", help="popularity exponent s (p ∝ 1/rank^s, new ranking per layer); 0 = uniform")
 ]
 
+
+# zipf exponents beyond this pick the k most popular experts for every token anyway (at 100
+# the second expert is 1e-30 as likely as the first); larger ones only overflow the logarithms
+MAX_ZIPF = 100.0
 
 def _braces(groups: np.ndarray) -> str:
     return " ".join("{" + ",".join(str(int(e)) for e in g) + "}" for g in groups)
@@ -236,6 +241,8 @@ single-token length/T (decode serialisation).
         fmt: FormatOpt = "table",
     ) -> None:
         """Write a synthetic token-choice gate trace: k distinct experts per token, zipf popularity."""
+        from ..specs.base import MAX_EXPERTS, MAX_LAYERS, MAX_TOP_K
+
         for name, value, low in (
             ("--experts", experts, 1),
             ("--tokens", tokens, 1),
@@ -244,10 +251,15 @@ single-token length/T (decode serialisation).
         ):
             if value < low:
                 raise SpecError(name, None, f"must be at least {low}, got {value}")
+        # the bounds a model spec has: a trace no model could use is refused, not written
+        for name, value, high in (("--experts", experts, MAX_EXPERTS), ("--top-k", top_k, MAX_TOP_K),
+                                  ("--layers", layers, MAX_LAYERS)):
+            if value > high:
+                raise SpecError(name, None, f"must be at most {high:,} (a model's limit), got {value:,}")
         if not 1 <= top_k <= experts:
             raise SpecError("--top-k", None, f"must be between 1 and --experts ({experts}), got {top_k}")
-        if not zipf >= 0:
-            raise SpecError("--zipf", None, f"must be ≥ 0, got {zipf}")
+        if not (math.isfinite(zipf) and 0 <= zipf <= MAX_ZIPF):
+            raise SpecError("--zipf", None, f"must be a number from 0 to {MAX_ZIPF:g}, got {zipf}")
         check_new_file(output, force)  # a folder is named as one, not "already exists"
         if output.exists() and not output.is_file():
             raise SpecError(str(output), None, "exists and is not a file")

@@ -90,8 +90,7 @@ def selection_document(
 def write_json_atomic(path: str | Path, doc: Any) -> None:
     """Write JSON so that a crash or Ctrl-C never leaves a half-written file."""
     p = Path(path)
-    if p.parent and not p.parent.exists():
-        raise SpecError(str(p), None, f"folder {p.parent} does not exist")
+    p.parent.mkdir(parents=True, exist_ok=True)  # as every output of the tool (README)
     clean_stale_temps(p)
     # The PID in the temporary name lets a later run remove what a killed one left behind.
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.{os.getpid()}.", suffix=".tmp", dir=p.parent or ".")

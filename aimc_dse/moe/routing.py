@@ -32,6 +32,16 @@ def _where(layers: int, l: int, t: int) -> str:
     return f"layer {l}, token {t}" if layers > 1 else f"token {t}"
 
 
+def _read_npy(p: Path, src: str):
+    try:
+        return np.load(p, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as e:
+        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+        if "allow_pickle" in msg or "pickled" in msg:  # numpy's word for any file it cannot read as an array
+            msg = "not an .npy array file (no .npy header); pickled objects are never loaded"
+        raise SpecError(src, None, f"not a readable .npy array ({msg})") from None
+
+
 def load_trace(path: str | Path, top_k: int | None = None, *, exact_k: bool = True, k_from: str = "--top-k") -> np.ndarray:
     """Read a gate trace ``.npy`` (layers × tokens × experts, 0/1) as a boolean array.
 
@@ -50,11 +60,7 @@ def load_trace(path: str | Path, top_k: int | None = None, *, exact_k: bool = Tr
         raise SpecError(src, None, "file not found")
     if not p.is_file():
         raise SpecError(src, None, "not a file")
-    try:
-        a = np.load(p, allow_pickle=False)
-    except (OSError, ValueError, EOFError) as e:
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        raise SpecError(src, None, f"not a readable .npy array ({msg})") from None
+    a = _read_npy(p, src)
     if isinstance(a, np.lib.npyio.NpzFile):  # pragma: no cover - np.load of .npz
         a.close()
         raise SpecError(src, None, "is an .npz archive; expected a single .npy array")
@@ -74,7 +80,7 @@ def load_trace(path: str | Path, top_k: int | None = None, *, exact_k: bool = Tr
         if bad.any():
             l, t, e = np.argwhere(bad)[0]
             raise SpecError(
-                src, "values", f"{_where(layers, l, t)}, expert {e}: value {a[l, t, e]!r} is not 0 or 1"
+                src, "values", f"{_where(layers, l, t)}, expert {e}: value {a[l, t, e].item()!r} is not 0 or 1"
             )
         a = a.astype(bool)
     counts = a.sum(axis=2, dtype=np.int64)

@@ -147,6 +147,9 @@ def plot(
         raise SpecError(str(output), None, f"figure must end in {', '.join(FORMATS)}")
     matplotlib, plt = _pyplot()
     matplotlib.rcParams["svg.hashsalt"] = "aimc-dse"
+    # titles, names and values are text, never mathtext: "$5 vs $10" is drawn as typed, and a
+    # lone "$" in a hardware name does not stop the figure with a parse error
+    matplotlib.rcParams["text.parse_math"] = False
     logx = log if logx is None else logx
     logy = log if logy is None else logy
     hues, styles = _as_list(hue), [s for s in _as_list(style) if s not in _as_list(hue)]
@@ -278,7 +281,8 @@ def plot(
         fig.text(0.01, 0.005, "; ".join(notes), fontsize="x-small", color="0.3", ha="left", va="bottom")
         fig.tight_layout(rect=(0, 0.03, 1, 1))
         output.parent.mkdir(parents=True, exist_ok=True)
-        meta = {"Date": None} if output.suffix.lower() == ".svg" else None
+        # no creation date in the file: the same inputs give the same bytes (SVG and PDF stamp one)
+        meta = {".svg": {"Date": None}, ".pdf": {"CreationDate": None}}.get(output.suffix.lower())
         tmp = output.with_name(f".{output.stem}.tmp{output.suffix}")
         fig.savefig(tmp, metadata=meta)
         os.replace(tmp, output)
