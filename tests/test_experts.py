@@ -426,3 +426,19 @@ def test_the_selection_file_goes_into_a_folder_made_if_missing(st_file, model_fi
     code, _, err = invoke(["experts", "score", st_file, "--model", model_file, "-o", out])
     assert code == 0, err
     assert out.is_file()
+
+
+def test_a_folder_mixing_safetensors_and_npz_shards_is_refused_naming_both(tmp_path, model_file):
+    folder = tmp_path / "ckpt"
+    folder.mkdir()
+    save_file(tiny_weights(), str(folder / "a.safetensors"))
+    np.savez(folder / "b.npz", **tiny_weights())
+    code, out, err = invoke(["experts", "score", folder, "--model", model_file])
+    assert_bad_input(code, out, err, "folder holds both .safetensors (1) and .npz (1) files")
+
+
+def test_an_upper_case_suffix_is_read(tmp_path, model_file):
+    p = tmp_path / "W.SAFETENSORS"
+    save_file(tiny_weights(), str(p))
+    code, _, err = invoke(["experts", "score", p, "--model", model_file])
+    assert code == 0, err

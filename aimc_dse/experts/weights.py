@@ -204,7 +204,11 @@ def open_weights(path: str | Path) -> ExpertWeights:
     if not p.exists():
         raise SpecError(src, None, "file not found")
     if p.is_dir():
-        files = sorted(p.glob("*.safetensors")) or sorted(p.glob("*.npz"))
+        by_kind = {k: sorted(q for q in p.iterdir() if q.is_file() and q.suffix.lower() == k) for k in (".safetensors", ".npz")}
+        if by_kind[".safetensors"] and by_kind[".npz"]:  # one checkpoint is one format: which shards belong?
+            raise SpecError(src, None, f"folder holds both .safetensors ({len(by_kind['.safetensors'])}) and .npz "
+                            f"({len(by_kind['.npz'])}) files; keep one checkpoint's shards in it")
+        files = by_kind[".safetensors"] or by_kind[".npz"]
         if not files:
             raise SpecError(src, None, "folder holds no .safetensors or .npz files")
     else:
@@ -234,7 +238,7 @@ def open_weights(path: str | Path) -> ExpertWeights:
 
 def _list_tensors(f: Path, ew: ExpertWeights) -> Iterator[tuple[str, tuple[int, ...], str]]:
     src = str(f)
-    if f.suffix == ".npz":
+    if f.suffix.lower() == ".npz":
         try:
             z = np.load(f, allow_pickle=False)
         except Exception as e:
@@ -249,7 +253,7 @@ def _list_tensors(f: Path, ew: ExpertWeights) -> Iterator[tuple[str, tuple[int, 
             shape, dtype = _npz_member_info(z, name)
             yield name, shape, _NP_DTYPE.get(dtype, str(dtype))
         return
-    if f.suffix != ".safetensors":
+    if f.suffix.lower() != ".safetensors":
         raise SpecError(src, None, "expected a .safetensors or .npz file (or a folder of them)")
     from safetensors import safe_open
 
