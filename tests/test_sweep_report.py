@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import io
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -309,3 +310,24 @@ def test_summary_of_arrow_chunks_equals_the_summary_of_frames():
             b.add(to_pandas(table.slice(s, 1500)))
         assert a.records() == b.records()
         assert a.fitting_rows == b.fitting_rows and a.rows == n
+
+
+def test_plot_with_many_hue_values_keeps_colours_apart_and_prints_no_warning(tmp_path):
+    """30 names: distinct colours (tab20 repeated after 20), the legend kept whole; 39 tile
+    counts: a colour bar beside the axes, without matplotlib's tight_layout warning."""
+    rng = np.random.default_rng(0)
+    n = 120
+    table = pd.DataFrame({"hw.name": [f"chip{i % 30}" for i in range(n)], "fits": True,
+                          "tokens_per_s": rng.uniform(1, 100, n), "area_mm2": rng.uniform(1, 50, n),
+                          "hw.tiles": rng.integers(1, 40, n)})
+    path = tmp_path / "many.csv"
+    table.to_csv(path, index=False)
+    for hue in ("hw.name", "hw.tiles"):
+        out = tmp_path / f"{hue}.svg"
+        code, _, err = invoke(["plot", path, "--x", "tokens_per_s", "--y", "area_mm2", "--hue", hue, "-o", out])
+        assert code == 0 and "Warning" not in err, err
+        if hue == "hw.name":
+            svg = out.read_text()
+            assert "chip29" in svg and "chip0" in svg
+            fills = set(re.findall(r"fill: (#[0-9a-f]{6})", svg))
+            assert len(fills) >= 30, len(fills)  # one colour per name (and a few for the frame)

@@ -596,6 +596,13 @@ def test_result_columns_read_the_same_from_csv_and_parquet(tmp_path):
     assert len(results) > 40 and "fit_reason" in results and "max_batch" in results
     pd.testing.assert_frame_equal(frames[".csv"][results], frames[".parquet"][results], check_exact=True)
     assert "" in set(frames[".csv"]["fit_reason"])
+    # every design fits: fit_reason is '' on every row, which CSV text reads as an empty column
+    fit = write_sweep(tmp_path, dict(data, systems=["nature-3d-aimc"], model="olmoe-1b-7b"), "fit.yaml")
+    for suffix in (".csv", ".parquet"):
+        out = tmp_path / f"fit{suffix}"
+        assert invoke(sweep_cmd(fit, out, "-j", "1"))[0] == 0
+        frames[suffix] = read_results(out)
+    assert frames[".csv"]["fit_reason"].tolist() == frames[".parquet"]["fit_reason"].tolist() == ["", ""]
 
 
 def test_a_sweep_past_a_models_positions_warns_as_evaluate_does(tmp_path):

@@ -172,8 +172,12 @@ def plot(
     hkey, skey = _key(df, hues), _key(df, styles)
     hue_vals = list(dict.fromkeys(hkey[ok])) if numeric_hue is None else []
     style_vals = list(dict.fromkeys(skey[ok]))
-    cmap = plt.get_cmap("tab10" if len(hue_vals) <= 10 else "tab20")
-    colour = {k: cmap(i % cmap.N) for i, k in enumerate(hue_vals)}
+    if len(hue_vals) <= 20:
+        cmap = plt.get_cmap("tab10" if len(hue_vals) <= 10 else "tab20")
+        colour = {k: cmap(i % cmap.N) for i, k in enumerate(hue_vals)}
+    else:  # more values than a qualitative map has colours: spread them over a continuous one
+        turbo = plt.get_cmap("turbo")
+        colour = {k: turbo(i / (len(hue_vals) - 1)) for i, k in enumerate(hue_vals)}
     marker = {k: MARKERS[i % len(MARKERS)] for i, k in enumerate(style_vals)}
     hnames, snames = _short(hues), _short(styles)
 
@@ -279,12 +283,14 @@ def plot(
         fig.suptitle((textwrap.fill(title, chars) + "\n" if title else "") + textwrap.fill(head, chars), fontsize="medium")
         notes = [stats.summary()]
         fig.text(0.01, 0.005, "; ".join(notes), fontsize="x-small", color="0.3", ha="left", va="bottom")
-        fig.tight_layout(rect=(0, 0.03, 1, 1))
+        if numeric_hue is None:  # a colour bar has taken its room already (tight_layout would draw over it)
+            fig.tight_layout(rect=(0, 0.03, 1, 1))
         output.parent.mkdir(parents=True, exist_ok=True)
         # no creation date in the file: the same inputs give the same bytes (SVG and PDF stamp one)
         meta = {".svg": {"Date": None}, ".pdf": {"CreationDate": None}}.get(output.suffix.lower())
         tmp = output.with_name(f".{output.stem}.tmp{output.suffix}")
-        fig.savefig(tmp, metadata=meta)
+        # bbox "tight": a long legend beside the last panel is kept whole, not cut at the edge
+        fig.savefig(tmp, metadata=meta, bbox_inches="tight")
         os.replace(tmp, output)
     finally:
         plt.close(fig)

@@ -713,7 +713,8 @@ def _typed_as_written(df: pd.DataFrame) -> pd.DataFrame:
         if reg is not None and reg.dtype == "float" and not pd.api.types.is_float_dtype(col.dtype):
             col = col.astype("float64")
         elif reg is not None and reg.dtype == "str" and set(reg.systems) >= {"aimc", "gpu"}:
-            col = col.fillna("")
+            # (a column empty on every row reads as all-missing numbers: made text first)
+            col = col.astype(object).where(col.notna(), "").astype("str")
         out[c] = col
     return pd.DataFrame(out, index=df.index)
 
