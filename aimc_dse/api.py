@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping
 
 from .specs.base import PositionsWarning, SpecError
+from .specs.model import positions_note
 from .sweep.frame import sweep_frame
 
 # part of the API, loaded on first use: an evaluate never needs the sweep spec's models
@@ -100,24 +101,11 @@ def workload_data(flags: Mapping[str, Any], sets: dict[str, Any], flag_name=None
 
 
 def positions_problem(model, workload) -> str | None:
-    """A one-line note when the positions a request feeds exceed the model's ``max_positions``.
-
-    A request feeds prompt_len + gen_len − 1 positions (the last generated token is not fed
-    back). A learned position table (GPT-2, the Nature MoE) has no row beyond it; a RoPE
-    model was trained up to it. The cost is computed either way — it is a warning.
-    """
-    # positions fed: the prompt, then every generated token but the last (it is never fed back)
-    need = workload.prompt_len + workload.gen_len - 1
-    if model.max_positions is None or need <= model.max_positions:
+    """A one-line note when the positions a request feeds exceed the model's ``max_positions``
+    (``specs.model.positions_note``)."""
+    if model.max_positions is None:
         return None
-    if model.position_embedding == "learned":
-        what = f"its learned position table has {model.max_positions:,} rows (costed as mapped; a real model cannot run this)"
-    else:
-        what = f"it was trained for {model.max_positions:,} positions ({model.position_embedding}; the cost is still computed)"
-    return (
-        f"{model.name}: the workload feeds {need:,} positions (prompt_len {workload.prompt_len:,} + gen_len "
-        f"{workload.gen_len:,} − 1), more than model.max_positions; {what}"
-    )
+    return positions_note(model.name, workload.prompt_len, workload.gen_len, model.max_positions, model.position_embedding)
 
 
 # ---- specs ----------------------------------------------------------------------------------

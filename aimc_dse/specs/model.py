@@ -340,3 +340,22 @@ class ModelSpec(Spec):
             nb = -(-m.rows // tier_rows) * -(-m.cols // tier_cols)
             out[m.part] = out.get(m.part, 0) + nb
         return out
+
+
+def positions_note(model: str, prompt_len: int, gen_len: int, max_positions: int, position_embedding: str,
+                   who: str = "the workload feeds") -> str | None:
+    """A one-line note when a request feeds more positions than the model's ``max_positions``.
+
+    A request feeds prompt_len + gen_len − 1 positions (the last generated token is not fed
+    back). A learned position table (GPT-2, the Nature MoE) has no row beyond it; a RoPE
+    model was trained up to it. The cost is computed either way — it is a warning (``evaluate``
+    for one workload, ``who`` "the workload feeds"; a sweep for its largest)."""
+    need = prompt_len + gen_len - 1
+    if need <= max_positions:
+        return None
+    if position_embedding == "learned":
+        what = f"its learned position table has {max_positions:,} rows (costed as mapped; a real model cannot run this)"
+    else:
+        what = f"it was trained for {max_positions:,} positions ({position_embedding}; the cost is still computed)"
+    return (f"{model}: {who} {need:,} positions (prompt_len {prompt_len:,} + gen_len {gen_len:,} − 1), "
+            f"more than model.max_positions; {what}")

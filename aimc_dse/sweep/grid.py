@@ -36,7 +36,7 @@ from ..specs import loader
 from ..specs.base import SpecError
 from ..specs.columns import raw_columns
 from ..specs.hardware import AimcHardware, GpuHardware
-from ..specs.model import ModelSpec
+from ..specs.model import ModelSpec, positions_note
 from ..specs.sweep import SWEEP_DICT, SpecRef, SweepSpec, axis_len, axis_values
 from ..specs.workload import Workload
 
@@ -543,7 +543,7 @@ def position_overruns(grid: Grid) -> list[str]:
     """One note per model whose workloads in the grid feed more positions than its
     ``model.max_positions`` (what ``evaluate`` warns about; here the largest a sweep reaches).
     Read from each block's base point and factor values, not its rows."""
-    need: dict[str, tuple[int, int, int, Any, Any]] = {}
+    worst: dict[str, tuple[int, int, int, int, str]] = {}
     for blk in grid.blocks:
         def largest(col: str) -> Any:
             vals = [blk.base[col][0]] if col in blk.base else []
@@ -556,15 +556,11 @@ def position_overruns(grid: Grid) -> list[str]:
         if mp is None or P is None or G is None or (isinstance(mp, float) and math.isnan(mp)):
             continue
         n = int(P) + int(G) - 1
-        if n > int(mp) and (blk.model not in need or n > need[blk.model][0]):
-            need[blk.model] = (n, int(P), int(G), int(mp), blk.base.get("model.position_embedding", ["?"])[0])
-    out = []
-    for model, (n, P, G, mp, pe) in need.items():
-        what = f"its learned position table has {mp:,} rows (costed as mapped; a real model cannot run this)" \
-            if pe == "learned" else f"it was trained for {mp:,} positions ({pe}; the cost is still computed)"
-        out.append(f"{model}: workloads of this sweep feed up to {n:,} positions (prompt_len {P:,} + gen_len {G:,} − 1), "
-                   f"more than model.max_positions; {what}")
-    return out
+        if blk.model not in worst or n > worst[blk.model][0]:
+            worst[blk.model] = (n, int(P), int(G), int(mp), str(blk.base.get("model.position_embedding", ["?"])[0]))
+    notes = (positions_note(model, P, G, mp, pe, who="workloads of this sweep feed up to")
+             for model, (_, P, G, mp, pe) in worst.items())
+    return [n for n in notes if n]
 
 
 def _check_filters(sweep: SweepSpec, src: str) -> None:
