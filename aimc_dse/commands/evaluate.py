@@ -118,11 +118,9 @@ def register(app: typer.Typer) -> None:
         from .. import api
         from ..report.output import emit
         from ..specs.base import SpecError
-        from .common import select_columns
+        from .common import check_new_file, select_columns
 
         if timeline is not None:
-            from .common import check_new_file
-
             check_new_file(timeline, force)
         if all_columns and columns is not None:
             raise SpecError("--all", None, "--all and --columns both choose the columns; give one of them")

@@ -1247,8 +1247,7 @@ def _run_locked(sweep, grid, job, manifest, store, output, before, t0, constants
     # a design is named by its identity, the axes, and any knob that tells two entries of one
     # preset apart (`set:` beside a system or model: hw.chips, hw.parallelism …)
     rows = plan_knobs(grid)[0] if constants is None else [c for c in grid.columns if c not in set(constants.columns)]
-    id_cols = list(dict.fromkeys(["hw.name", "model.name"] + [a for a in grid.axes if a not in ("hw.name", "model.name")]
-                                 + [c for c in summary_knobs(grid, rows) if c not in grid.axes]))
+    id_cols = ["hw.name", "model.name"] + [a for a in grid.axes if a not in IDENTITY] + summary_knobs(grid, rows)
     summary = Summary(id_cols, list(sweep.pareto))
     sink = ResultSink(output, store.folder, job.schema, {META_SWEEP: grid.name.encode()}, constants)
     feed = _InOrder(store, sink, summary, done, job.n_chunks, timings)
