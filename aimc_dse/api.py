@@ -274,25 +274,21 @@ def records_frame(recs: list[dict[str, Any]]):
     """The rows as a DataFrame whose integer and true/false columns stay so where some rows
     lack them (AIMC and GPU rows side by side): nullable ``Int64`` / ``boolean`` with ``<NA>``,
     as a sweep's frame has them, instead of floats and objects."""
-    import numbers
-
     import numpy as np
     import pandas as pd
+
+    from .sweep.grid import value_kind
 
     df = pd.DataFrame(recs)
     for c in df.columns:
         if df[c].dtype != object and df[c].dtype.kind != "f":
             continue
-        vals = [r.get(c) for r in recs]
-        present = [v for v in vals if v is not None and not (isinstance(v, float) and v != v)]
-        if not present or len(present) == len(vals):
-            continue  # nothing missing: pandas's own type (int64, bool) is right
-        if all(isinstance(v, (bool, np.bool_)) for v in present):
-            df[c] = pd.array([None if v is None or (isinstance(v, float) and v != v) else bool(v) for v in vals],
-                             dtype="boolean")
-        elif all(isinstance(v, numbers.Integral) and not isinstance(v, (bool, np.bool_)) for v in present):
-            df[c] = pd.array([None if v is None or (isinstance(v, float) and v != v) else int(v) for v in vals],
-                             dtype="Int64")
+        vals = np.array([r.get(c) for r in recs], dtype=object)
+        kind, missing = value_kind(vals)  # the kind of the values the rows hold (ints, flags …), and gaps
+        if missing and kind in ("b", "i"):  # nothing missing: pandas's own type (int64, bool) is right
+            gaps = pd.isna(vals)
+            df[c] = pd.array([None if gap else (bool(v) if kind == "b" else int(v)) for v, gap in zip(vals, gaps)],
+                             dtype="boolean" if kind == "b" else "Int64")
     return df
 
 

@@ -498,7 +498,7 @@ def _head_components(part: _Part, factors: list[Factor], block_cols: list[str],
     return comps
 
 
-def _kind(a: np.ndarray) -> tuple[str | None, bool]:
+def value_kind(a: np.ndarray) -> tuple[str | None, bool]:
     """(numpy kind of the values of ``a``, whether it holds a missing value); the kind of an
     object array is that of its values (None when it holds only missing ones), so a knob that
     one system leaves unset (None) and another sets to a number stays a number."""
@@ -524,7 +524,7 @@ def _dtype(arrays: list[np.ndarray], complete: bool) -> str:
     column (then ints and bools are nullable); a missing value inside a block counts alike."""
     kinds = set()
     for a in arrays:
-        kind, missing = _kind(a)
+        kind, missing = value_kind(a)
         complete = complete and not missing
         if kind is not None:
             kinds.add(kind)
