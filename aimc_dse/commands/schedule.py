@@ -122,7 +122,6 @@ def npy_file_size(shape: tuple[int, ...], dtype=np.bool_) -> int:
     """The bytes ``np.save`` writes for an array of ``shape`` and ``dtype``, without making it:
     its header (as ``np.save`` writes it) and the data."""
     import io
-    import math
 
     from numpy.lib import format as npy
 
