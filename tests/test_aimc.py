@@ -189,6 +189,27 @@ def test_peripheral_sharing_shrinks_moe_area_as_0_2_plus_0_8_over_g():
     assert areas[2] / areas[0] == pytest.approx(0.4)
 
 
+def test_peripheral_sharing_without_a_schedule_still_serialises_a_tokens_experts():
+    """g crossbars on one periphery serve one (token, expert) pair at a time, whatever the
+    schedule: ``none`` with g > 1 is the one-token-at-a-time (``single``) schedule, not a
+    free area and energy saving. (It used to keep f_m = f_single = 1: g = 16 looked as fast
+    as g = 1 with 0.25× the expert area, so the largest group always ranked best.)"""
+    m = _moe(16, layers=2, k=4, d=512, dffe=512)
+    wl = dict(prompt_len=8, gen_len=4)
+
+    def run(g, schedule="none", acc="physical"):
+        return _eval("hermes-3d", m, {"sharing.group_size": g, "accounting": acc},
+                     **wl, **{"grouping": {"schedule": schedule}})
+
+    alone, shared, single = run(1), run(16), run(16, "single")
+    assert shared["grouping.f_m"] == single["grouping.f_m"] == 4.0  # a token's 4 experts in the one group
+    for col in ("latency_ns", "tpot_ns", "ttft_ns", "energy_nj", "grouping.f_c"):
+        assert shared[col] == single[col], col
+    assert shared["tpot_ns"] > alone["tpot_ns"]
+    # the reference profile keeps the reference's reading: factors 1 unless given
+    assert run(16, acc="moewithpim")["grouping.f_m"] == 1.0
+
+
 def test_expected_expert_serialisation_matches_brute_force_tile_counts():
     from aimc_dse.cost.mapping import _mc
 

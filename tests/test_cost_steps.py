@@ -45,7 +45,7 @@ def pim():
     nb = stage_blocks(_cut(inp), inp.shape, acc, dm)
     dmac = digital_macs(inp.shape, dm, eng)
     mp = mapping(inp.chip, _cut(inp), inp.shape, nb, dm, eng, dmac)
-    gf = grouping_factors(inp.chip, inp.shape, inp.work, inp.grouping)
+    gf = grouping_factors(inp.chip, inp.shape, inp.work, inp.grouping, acc.grouping_on_expert_phase)
     t = op_times(inp.chip, inp.shape, acc, gf)
     w = tile_loads(inp.chip, mp.N, inp.shape, nb, acc, gf, inp.work.zipf, inp.work.seed)
     st = stages(inp.chip, inp.shape, nb, w, t, dm, dmac, eng)

@@ -140,7 +140,7 @@ COLUMNS: tuple[Column, ...] = (
     _c("gops_per_mm2.moe", "op/ns/mm²", "float", AIMC, "flops / latency / area_mm2.moe", better="higher"),
     _c("gops_per_w_per_mm2.moe", "op/nJ/mm²", "float", AIMC, "flops / energy / area_mm2.moe (Gao & Yang's "
        "metric)", better="higher"),
-    _c("grouping.f_m", "", "float", AIMC, "expert-phase steps per token of the grouped schedule (1 = none)",
+    _c("grouping.f_m", "", "float", AIMC, "expert-phase steps per token of the grouped schedule (1 = no grouping)",
        perf=False),
     _c("grouping.f_c", "", "float", AIMC, "token transfers per token into expert groups", perf=False),
     _c("grouping.f_g", "", "float", AIMC, "per-crossbar area factor of peripheral sharing", perf=False),

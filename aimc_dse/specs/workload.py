@@ -45,7 +45,8 @@ class Grouping(Spec):
 
     grouping: Literal["uniform", "sorted", "balanced"] = Field("uniform", description="how experts form groups")
     schedule: Literal["none", "single", "compact", "optimized", "optimized_reference"] = Field(
-        "none", description="group-wise schedule of the expert phase (none = one step per token, no grouping factors)"
+        "none", description="group-wise schedule of the expert phase (none = one step per token: no grouping factors on "
+        "unshared peripherals; with hw.sharing.group_size > 1 under physical accounting, the single schedule's)"
     )
     factors: GroupingFactors = Field(default_factory=GroupingFactors, description="explicit factors (reproduction)")
     fit_tokens: float = Field(

@@ -142,7 +142,7 @@ def _aimc_cost(c: Cols, expert: Array) -> dict[str, Array]:
     inp = replace(inp, chip=effective_chip(inp.chip, inp.physical))
     chip, sh, work, phy = inp.chip, inp.shape, inp.work, inp.physical
     acc = accounting(inp.profile)
-    gf = grouping_factors(chip, sh, work, inp.grouping)
+    gf = grouping_factors(chip, sh, work, inp.grouping, acc.grouping_on_expert_phase)
     d = _designs(c, inp, acc, gf, expert)
     is_moe = sh.experts > 0
     mem = kv_memory(chip, phy, acc)

@@ -68,14 +68,23 @@ def _derived(*key: Any) -> tuple[float, float, float]:
                     str(trace), int(seed), float(fit), bool(ec))
 
 
-def grouping_factors(chip: Chip, sh: ModelShape, work: Work, knobs: GroupingKnobs) -> GroupingFactors:
+def grouping_factors(chip: Chip, sh: ModelShape, work: Work, knobs: GroupingKnobs,
+                     physical: Array) -> GroupingFactors:
     """Explicit ``workload.grouping.factors.*`` win (reproduction of the reference runs);
-    otherwise a schedule other than ``none`` derives them from the expert-load model."""
-    derive = (knobs.schedule != "none") & (sh.experts > 0)
+    otherwise a schedule other than ``none`` derives them from the expert-load model.
+
+    ``physical`` (the accounting flag ``grouping_on_expert_phase``): with shared peripherals
+    (g > 1) ``none`` is not free — a group still serves one (token, expert) pair at a time, so
+    tokens passing one at a time run the ``single`` schedule, whose factors are derived. The
+    reference profiles keep ``none`` as the reference takes it (factors 1, only f_g).
+    """
+    shared = (chip.group_size > 1) & physical
+    schedule = np.where((knobs.schedule == "none") & shared, "single", knobs.schedule)
+    derive = (schedule != "none") & (sh.experts > 0)
     fm, fc, fs = np.ones(len(derive)), np.ones(len(derive)), np.ones(len(derive))
     if derive.any():
         fm, fc, fs = per_distinct(_derived, derive, sh.experts, sh.top_k, work.prompt, chip.group_size,
-                                  knobs.grouping, knobs.schedule, work.load_model, work.zipf, work.trace,
+                                  knobs.grouping, schedule, work.load_model, work.zipf, work.trace,
                                   work.seed, knobs.fit_tokens, sh.expert_choice, width=3, fill=1.0)
     f_g_share = sharing_area_factor(np.maximum(chip.group_size, 1), chip.crossbar_share)
     return GroupingFactors(
