@@ -210,6 +210,24 @@ def test_peripheral_sharing_without_a_schedule_still_serialises_a_tokens_experts
     assert run(16, acc="moewithpim")["grouping.f_m"] == 1.0
 
 
+def test_peripheral_sharing_saves_static_power_not_mvm_energy():
+    """g crossbars sharing one set of converters still convert every column of each MVM:
+    sharing shrinks the expert tiles' area and their periphery's static power by f_g, not the
+    energy of an MVM (which f_g used to scale, so g = 4 cut the expert MVMs' energy by 60 %).
+    MoEwithPIM's accounting keeps its every-MVM scaling."""
+    m = _moe(16, layers=2, k=4, d=512, dffe=512)
+    wl = dict(prompt_len=8, gen_len=4, grouping={"schedule": "compact"})
+    one, four = (_eval("hermes-3d", m, {"sharing.group_size": g}, **wl) for g in (1, 4))
+    assert four["energy_nj.mvm"] == pytest.approx(one["energy_nj.mvm"], rel=1e-12)
+    hw = load_hardware("hermes-3d")
+    expert_tiles = -(-2 * 16 * 2 * 2 * 2 // hw.stack_height)  # 2 layers × 16 experts × 2 matrices × 2×2 blocks
+    saved = expert_tiles * (1 - four["grouping.f_g"]) * hw.static_power.tile_w
+    assert one["power_w.static"] - four["power_w.static"] == pytest.approx(saved, rel=1e-9)
+    pim = [_eval("moewithpim-hermes", "moewithpim-layer", {"sharing.group_size": g}, prompt_len=32, gen_len=1,
+                 kv_cache=False)["energy_nj.mvm"] for g in (1, 4)]
+    assert pim[1] / pim[0] == pytest.approx(0.4)
+
+
 def test_expected_expert_serialisation_matches_brute_force_tile_counts():
     from aimc_dse.cost.mapping import _mc
 

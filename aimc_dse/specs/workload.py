@@ -37,7 +37,7 @@ class GroupingFactors(Spec):
 
     mvm: float | None = Field(None, gt=0, description="f_m: expert-phase steps per token (schedule length / tokens)")
     comm: float | None = Field(None, gt=0, description="f_c: token-vector transfers per token into expert groups")
-    area: float | None = Field(None, gt=0, description="f_g: per-crossbar area/energy scale of sharing")
+    area: float | None = Field(None, gt=0, description="f_g: per-crossbar area (and static power; moewithpim: MVM energy) scale of sharing")
 
 
 class Grouping(Spec):

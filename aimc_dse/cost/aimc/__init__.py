@@ -36,7 +36,7 @@ from .encoding import effective_chip, tiers_per_block
 from .grouping import GroupingFactors, grouping_factors
 from .inputs import Inputs, read_inputs
 from .memory import kv_fit, kv_memory
-from .outputs import aimc_outputs
+from .outputs import aimc_outputs, expert_tile_count
 from .phases import phases
 from .placement import PARALLELISM, ep_mapping, ep_tile_demand, ep_tile_loads, link_coeffs, placement
 from .power import chip_power
@@ -158,6 +158,6 @@ def _aimc_cost(c: Cols, expert: Array) -> dict[str, Array]:
     tot = run_steps(model, inp.n, prompt_tokens, single_decode)
     bt = batching(tot, work.B, d.mp.stacked, work.prefill)
     kv = kv_fit(mem, sh, work.kv_cache, work.B, work.prompt + work.G - 1)
-    out = aimc_outputs(inp, acc, d.mp, tot, bt, gf, d.dm, d.dmac, d.eng, chip_power(inp, acc, d.mp.N, d.eng), kv)
+    out = aimc_outputs(inp, acc, d.mp, tot, bt, gf, d.dm, d.dmac, d.eng, chip_power(inp, acc, d.mp.N, d.eng, expert_tile_count(inp, d.mp), gf.f_g), kv)
     out["placement"] = np.where(expert & is_moe, "expert", "pipeline").astype(object)
     return out

@@ -31,11 +31,16 @@ def fit_reason(stack_ok: Array, weights_ok: Array, kv_ok: Array) -> Array:
     return np.where(~stack_ok, "stack_height", np.where(~weights_ok, "weights", np.where(~kv_ok, "kv_cache", "")))
 
 
+def expert_tile_count(inp: Inputs, mp: Mapping) -> Array:
+    """Tiles (all chips) the routed experts' blocks fill: the ones whose periphery is shared."""
+    return np.minimum(mp.n_all, ceil_div(mp.expert, inp.chip.Z)).astype(np.float64)
+
+
 def areas(inp: Inputs, mp: Mapping, gf: GroupingFactors, eng: DigitalEngine) -> tuple[Array, Array]:
     """Chip area and the MoE part's area (expert crossbars, scaled by peripheral sharing), mm²."""
     chip = inp.chip
     tile = chip.tile_mm2 + chip.tier_overhead_mm2 * (chip.Z - 1)
-    expert_tiles = np.minimum(mp.n_all, ceil_div(mp.expert, chip.Z)).astype(np.float64)
+    expert_tiles = expert_tile_count(inp, mp)
     moe = expert_tiles * tile * gf.f_g
     ph = inp.physical
     per_chip = chip.P * chip.dpu_mm2 + chip.M * chip.mha_unit_mm2 + chip.other_mm2 + ph.sram_mb * ph.sram_mm2_per_mb

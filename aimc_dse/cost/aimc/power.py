@@ -30,12 +30,15 @@ class Power:
     passive_w: Array  # the references' flat passive power (+ DRAM idle in their profiles), W
 
 
-def chip_power(inp: Inputs, acc: Accounting, N: Array, eng: DigitalEngine) -> Power:
+def chip_power(inp: Inputs, acc: Accounting, N: Array, eng: DigitalEngine, expert_tiles: Array,
+               f_g: Array) -> Power:
+    """``expert_tiles`` (all chips) share their peripheries in groups: their tile static power
+    scales by f_g, as their area does (outputs.areas)."""
     chip, ph, work = inp.chip, inp.physical, inp.work
     dram_on = acc.dram_powered(work.kv_cache, work.go_cache, work.go_flag)
     dram_w = ph.channels * chip.dram_idle_w
     per_chip = (N * (ph.tile_w + chip.Z * ph.tier_w) + chip.P * ph.dpu_w + chip.M * ph.mha_w
                 + ph.sram_mb * ph.sram_w_per_mb + ph.other_w + np.where(acc.physical & dram_on, dram_w, 0.0))
-    static = chip.chips * per_chip + eng.static_w
+    static = chip.chips * per_chip - expert_tiles * (1.0 - f_g) * ph.tile_w + eng.static_w
     passive = chip.passive_w + np.where(~acc.physical & dram_on, dram_w, 0.0)
     return Power(static_w=static, passive_w=passive)

@@ -43,7 +43,7 @@ class TokenWork:
     step_dpu_e: Array
     step_dpu_ops: Array
     step_mvm_ops: Array
-    e_mvm_expert: Array  # energy of one expert MVM (carries the sharing factor f_g)
+    e_mvm_expert: Array  # energy of one expert MVM (× f_g only in the moewithpim profile)
     e_mvm_other: Array  # energy of any other MVM
 
 
@@ -85,6 +85,9 @@ def token_work(chip: Chip, sh: ModelShape, acc: Accounting, nb: StageBlocks, t: 
         step_dpu_e=chip.layer_norm.energy_nj(d) + nb.na_lm * add.energy_nj(C) + chip.sampling.energy_nj(SAMPLING_VECTOR),
         step_dpu_ops=LAYER_NORM_OPS * d + nb.na_lm * C + SAMPLING_VECTOR,
         step_mvm_ops=per_w * d * sh.vocab * ~dm.lm_head + 2.0 * dmac.lm,
-        e_mvm_expert=em * gf.f_g,
+        # A shared periphery converts the same columns per MVM: sharing saves area and the
+        # periphery's static power (areas, power.py), not an MVM's energy — only MoEwithPIM
+        # scales every MVM's energy by f_g (§H.25).
+        e_mvm_expert=np.where(acc.all_mvm_energy_scaled_by_f_g, em * gf.f_g, em),
         e_mvm_other=np.where(acc.all_mvm_energy_scaled_by_f_g, em * gf.f_g, em),
     )
