@@ -104,6 +104,31 @@ def test_model_larger_than_one_device_is_split_with_area_and_power_scaled():
     assert eight["latency_ns"] < r["latency_ns"] and eight["area_mm2"] == 8 * A100_40.die_area_mm2
 
 
+def test_memory_bound_decode_draws_the_measured_share_of_tdp_not_the_tdp():
+    """Memory-bound decode leaves the GPU far below its TDP: an H200 draws 137-300 W of 700 W
+    in decode (arXiv 2605.11999). Charging the TDP for every memory-bound ns made the GPU's
+    tokens/s/W 2x too low (600 W) and every AIMC ÷ GPU energy ratio 2x too high."""
+    h200 = load_hardware("h200-sxm")
+    for b in (1, 16, 64):
+        r = _cost(h200, LLAMA, Workload(prompt_len=512, gen_len=256, batch=b, prefill=False))
+        assert r["memory_bound_share"] == 1.0
+        assert 137.0 <= r["power_w"] <= 300.0, (b, r["power_w"])
+    # the split: compute-bound time at the TDP, memory-bound time at the preset's share
+    for hw in (A100, H100, h200):
+        r = _cost(hw, LLAMA, Workload(prompt_len=2048, gen_len=64, batch=8))
+        f = hw.memory_bound_power_fraction
+        assert 0 < f < 1 and r["latency_ns.compute"] > 0 and r["latency_ns.memory"] > 0
+        busy = r["latency_ns.compute"] + f * r["latency_ns.memory"]
+        assert r["energy_nj.active"] == pytest.approx((hw.tdp_w - hw.idle_power_w) * busy, rel=1e-12)
+    # a compute-bound prefill still runs at (nearly) the TDP
+    pre = _cost(H100, LLAMA, Workload(prompt_len=4096, gen_len=1, batch=4))
+    assert pre["power_w"] > 0.9 * H100.tdp_w
+    # the paper accounting draws the TDP throughout, whatever the fraction says
+    paper = _cost(PAPER.model_copy(update={"memory_bound_power_fraction": 0.1}), LLAMA,
+                  Workload(prompt_len=32, gen_len=8, batch=1))
+    assert paper["power_w"] == pytest.approx(PAPER.tdp_w)
+
+
 def test_kv_cache_that_does_not_fit_adds_devices():
     big = Workload(prompt_len=2048, gen_len=2048, batch=256)
     r = _cost(A100, LLAMA, big)

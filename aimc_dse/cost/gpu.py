@@ -41,9 +41,11 @@ Per step (B sequences, t new tokens per sequence, context n, T = B·t tokens)
   off-device); ``tp+ep`` spreads the experts and splits the rest tensor-parallel (the
   all-reduces of ``tp``, no all-to-all). A spread expert is read whole by its device: the
   busiest device reads max(hit/n, 1) experts per MoE layer once any is hit.
-* Power = idle + utilisation · (TDP − idle) per device, utilisation = the roofline's busy
-  share of the step (overheads and all-reduces count as idle), so energy = devices · (idle ·
-  latency + (TDP − idle) · Σ roofline time). Area = die area · devices. ``fits`` = weights and
+* Power per device = idle + (TDP − idle) · (compute-bound share + f · memory-bound share of
+  the time), f = ``hw.memory_bound_power_fraction``: a compute-bound kernel draws the TDP, a
+  memory-bound one (decode GEMVs, KV reads) only f of the dynamic power, overheads and
+  all-reduces the idle power. Energy = devices · (idle · latency + (TDP − idle) · (Σ
+  compute-bound time + f · Σ memory-bound time)). Area = die area · devices. ``fits`` = weights and
   the batch's KV cache fit the devices' usable memory (always true for an automatic count).
 
 Result columns: the schema-1 headline (``cost.metrics``) plus ``latency_ns.compute`` /
@@ -63,7 +65,8 @@ Accounting profiles (``hw.accounting``)
 * ``paper`` — Büchel et al. 2025's A100 upper bound (docs/paper-numbers.md §1.4): 100 % compute
   and memory efficiency, ALL parameters fetched from HBM every iteration (no KV cache or
   activation traffic, no overheads, no communication), one roofline max per step. With no
-  overheads the GPU is always busy, so it draws its TDP (400 W, the paper's figure). The
+  overheads the GPU is always busy and draws its TDP (400 W, the paper's figure) whether
+  memory- or compute-bound (``memory_bound_power_fraction`` is ignored). The
   preset ``a100-paper`` adds the paper's 5-bit weights, 1,555 GB/s and 826 mm².
 * ``calibrated`` (default) — the efficiencies of the preset, fitted once to published
   measurements (docs/paper-numbers.md §8, shipped in ``validation/targets.yaml``):
@@ -416,6 +419,8 @@ def _point(c: Cols, sh: ModelShape) -> tuple[_Point, dict]:
         "fit_reason": np.where(fits, "", np.where(weights_fit, "kv_cache", "weights")).astype(object),
         "tdp": c.f("hw.tdp_w"),
         "idle": c.f("hw.idle_power_w"),
+        # paper: the TDP throughout (Büchel et al.'s 400 W), memory-bound or not
+        "mem_power": np.where(paper, 1.0, c.f("hw.memory_bound_power_fraction", 1.0)),
         "die": c.f("hw.die_area_mm2"),
     }
     return pt, extra
@@ -650,7 +655,9 @@ def gpu_cost(c: Cols) -> dict[str, np.ndarray]:
         acc[key] = acc[key] + dec[key]
 
     latency = _total(acc)
-    roof = acc["comp"] + acc["mem"]
+    # busy time weighted by the share of the dynamic power it draws: compute-bound kernels the
+    # TDP, memory-bound ones memory_bound_power_fraction of it
+    busy = acc["comp"] + extra["mem_power"] * acc["mem"]
     dec_ns = _total(dec)
     # As the AIMC model and the registry define them: TTFT is the prefill (none without one),
     # TPOT the mean decode step (none without decode steps, gen_len 1).
@@ -661,7 +668,7 @@ def gpu_cost(c: Cols) -> dict[str, np.ndarray]:
 
     ndev = p.ndev
     e_idle = ndev * extra["idle"] * latency  # W · ns = nJ
-    e_active = ndev * (extra["tdp"] - extra["idle"]) * roof
+    e_active = ndev * (extra["tdp"] - extra["idle"]) * busy
     out = headline_metrics(
         system="gpu",
         n=n,

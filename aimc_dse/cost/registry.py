@@ -162,7 +162,8 @@ COLUMNS: tuple[Column, ...] = (
     _c("latency_ns.overhead", "ns", "float", GPU, "per-layer overheads (launches, norms, activations)",
        better="lower"),
     _c("latency_ns.communication", "ns", "float", GPU, "tensor-parallel all-reduces", better="lower"),
-    _c("energy_nj.active", "nJ", "float", GPU, "(TDP − idle) × roofline busy time, all devices", better="lower"),
+    _c("energy_nj.active", "nJ", "float", GPU, "(TDP − idle) × (compute-bound roofline time + hw.memory_bound_power_fraction "
+       "× memory-bound roofline time), all devices", better="lower"),
     _c("energy_nj.idle", "nJ", "float", GPU, "idle power × latency, all devices", better="lower"),
     _c("memory_bound_share", "", "float", GPU, "share of the costed steps that are memory-bound"),
     _c("bytes_moved", "B", "float", GPU, "HBM traffic of all steps, all devices"),

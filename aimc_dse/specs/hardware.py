@@ -400,6 +400,10 @@ class GpuHardware(Spec):
     usable_memory_fraction: float = Field(0.9, gt=0, le=1, description="share of HBM usable for weights and KV")
     tdp_w: float = Field(gt=0, description="thermal design power, W")
     idle_power_w: float = Field(ge=0, description="idle power, W")
+    memory_bound_power_fraction: float = Field(
+        1.0, ge=0, le=1, description="share of the dynamic power (TDP − idle) drawn while a kernel is memory-bound "
+        "(compute-bound kernels draw the TDP; ignored by the paper accounting, which draws the TDP throughout)"
+    )
     die_area_mm2: float = Field(gt=0, description="die area, mm²")
     nvlink_bandwidth_gbps: float = Field(300.0, gt=0, description="NVLink bandwidth per device per direction, GB/s")
     weight_precision: Precision = Field("fp16", description="precision weights are stored and streamed in")
