@@ -340,3 +340,22 @@ def test_a_gpu_design_that_does_not_fit_says_why():
     assert (r["fits"], r["fit_reason"]) == (False, "kv_cache") and r["devices_needed"] > 2
     r = evaluate_point(two, m, Workload())
     assert (r["fits"], r["fit_reason"]) == (True, "")
+
+
+def test_mi300x_mesh_gives_fewer_devices_fewer_links():
+    """MI300X GPUs are a switchless xGMI mesh, one 64 GB/s link per peer: two devices talk over
+    one link, not the 448 GB/s all seven give at eight. The model gave every count 448 GB/s,
+    which made TP2 all-reduces 7x too fast (llama-2-70b, 2048/128, batch 64: 3.4 s of
+    communication instead of 10.4 s)."""
+    mi = load_hardware("mi300x")
+    wl = Workload(prompt_len=2048, gen_len=128, batch=64)
+    switch = mi.model_copy(update={"peer_link_gbps": None})
+    for n in (2, 4, 8):
+        got = _cost(mi.model_copy(update={"devices": n}), _model("llama-2-70b"), wl)
+        same = _cost(switch.model_copy(update={"devices": n, "nvlink_bandwidth_gbps": 64.0 * (n - 1)}),
+                     _model("llama-2-70b"), wl)
+        assert got["latency_ns.communication"] == pytest.approx(same["latency_ns.communication"], rel=1e-12), n
+    eight = _cost(mi.model_copy(update={"devices": 8}), _model("llama-2-70b"), wl)
+    assert eight["latency_ns"] == pytest.approx(_cost(switch.model_copy(update={"devices": 8}), _model("llama-2-70b"), wl)["latency_ns"])
+    # a switch (NVSwitch) gives any count the full bandwidth: the H100 is unchanged
+    assert H100.peer_link_gbps is None

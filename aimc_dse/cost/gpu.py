@@ -34,8 +34,9 @@ Per step (B sequences, t new tokens per sequence, context n, T = B·t tokens)
   batch's KV cache at its longest context; used unless ``hw.devices`` > 0 (then ``fits`` says
   whether that count suffices). ``hw.parallelism``: ``tp`` splits every matrix and the
   attention over n devices and adds 2 all-reduces per layer of T·d·2 bytes (ring: 2(n−1)/n of
-  the data per device over NVLink at ``nvlink_bandwidth_gbps`` · ``efficiency.tp_comm``, plus
-  ``efficiency.collective_latency_us`` each); ``ep`` spreads the routed experts over the
+  the data per device over NVLink at ``nvlink_bandwidth_gbps`` · ``efficiency.tp_comm`` — on a
+  switchless mesh (``peer_link_gbps``, MI300X) only the n − 1 links to the peers, (n − 1) ·
+  ``peer_link_gbps`` at most that — plus ``efficiency.collective_latency_us`` each); ``ep`` spreads the routed experts over the
   devices and replicates the rest, each device serving ⌈B/n⌉ sequences, with a dispatch and a
   combine all-to-all per MoE layer (each device sends its tokens' k copies, (n−1)/n of them
   off-device); ``tp+ep`` spreads the experts and splits the rest tensor-parallel (the
@@ -357,6 +358,17 @@ def max_batch(c: Cols, devices: ArrayLike = None) -> np.ndarray:
     return np.maximum(np.floor(free / per_seq), 0).astype(np.int64)
 
 
+def link_bandwidth(c: Cols, ndev: ArrayLike) -> np.ndarray:
+    """GB/s per direction a device reaches its peers with: ``nvlink_bandwidth_gbps`` behind a
+    switch; on a switchless full mesh (``peer_link_gbps`` set, MI300X) one link per peer, so
+    (ndev − 1) · ``peer_link_gbps``, at most ``nvlink_bandwidth_gbps``."""
+    total = c.f("hw.nvlink_bandwidth_gbps", 300.0)
+    peer = c.f("hw.peer_link_gbps", np.nan)
+    mesh = peer > 0
+    reach = np.where(mesh, peer, 0.0) * np.maximum(_fl(ndev) - 1.0, 1.0)
+    return np.where(mesh, np.minimum(total, reach), total)
+
+
 def _point(c: Cols, sh: ModelShape) -> tuple[_Point, dict]:
     paper = c.eq("hw.accounting", "paper")
     one = np.ones(c.n)
@@ -399,7 +411,7 @@ def _point(c: Cols, sh: ModelShape) -> tuple[_Point, dict]:
         moe_peak=peak * ce * moe,
         bw=c.f("hw.hbm_bandwidth_gbps") * me,  # GB/s = bytes/ns
         att_bw=c.f("hw.hbm_bandwidth_gbps") * me * np.where(paper, 1.0, c.f("hw.efficiency.attention_memory", 1.0)),
-        link=c.f("hw.nvlink_bandwidth_gbps", 300.0) * tp,
+        link=link_bandwidth(c, ndev) * tp,
         coll_ns=coll,
         over_ns=over,
         wb=bytes_per_element(c.s("hw.weight_precision")),

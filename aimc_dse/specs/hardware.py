@@ -406,6 +406,11 @@ class GpuHardware(Spec):
     )
     die_area_mm2: float = Field(gt=0, description="die area, mm²")
     nvlink_bandwidth_gbps: float = Field(300.0, gt=0, description="NVLink bandwidth per device per direction, GB/s")
+    peer_link_gbps: float | None = Field(
+        None, gt=0, description="GPUs joined by a full mesh without a switch (MI300X's xGMI): bandwidth of the direct "
+        "link to each peer per direction, GB/s; a device then reaches (devices − 1) × this, at most "
+        "nvlink_bandwidth_gbps. None: a switch (NVSwitch) gives every device its full bandwidth at any count"
+    )
     weight_precision: Precision = Field("fp16", description="precision weights are stored and streamed in")
     kv_precision: Precision = Field("fp16", description="precision of the KV cache")
     compute_precision: Precision = Field("fp16", description="precision whose peak FLOP/s applies")
