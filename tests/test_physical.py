@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 
 import aimc_dse
-from aimc_dse.specs.loader import load_hardware
-from aimc_dse.specs.physical import converter_energy_nj, converter_latency_ns, slices
+from aimc_dse.specs.loader import SpecError, load_hardware
+from aimc_dse.specs.physical import converter_energy_nj, converter_latency_ns, slices, tier_scaling, tile_area_factor
 
 
 def _ev(hw: str = "nature-3d-aimc", model: str = "nature-moe-51b", **kw):
@@ -112,6 +112,60 @@ def test_staircase_area_grows_with_the_stack():
     a = _ev(prompt_len=8, gen_len=2)
     b = _ev(prompt_len=8, gen_len=2, set={"hw.stack_height": 321})
     assert b["area_mm2"] - a["area_mm2"] == pytest.approx(620 * 0.0005)
+
+
+# ---- tier size (§1.12) ------------------------------------------------------------------------
+
+def test_tier_scaling_by_hand():
+    # 1024 × 512 against 512 × 512: twice the cells, (1024 + 512) / (512 + 512) = 1.5× the edges
+    cells, periphery = tier_scaling(1024, 512, 512, 512)
+    assert (cells, periphery) == (2.0, 1.5)
+    assert tile_area_factor(cells, periphery, 0.2) == pytest.approx(0.2 * 2 + 0.8 * 1.5)  # 1.6
+    assert tier_scaling(256, 1024, np.nan, np.nan) == (1.0, 1.0)  # no reference: figures hold at any size
+    # the reference tier itself is exactly 1 whatever the share (0.3 + 0.7 is not 1.0 in binary)
+    assert tile_area_factor(*tier_scaling(512, 512, 512, 512), 0.3) == 1.0
+
+
+def test_a_bigger_tier_costs_area_array_energy_and_periphery_static_power():
+    kw = dict(hw="nature-3d-aimc", model="llama-2-7b", prompt_len=64, gen_len=8)
+    base = _ev(**kw, set={"hw.tiles": 4000})
+    big = _ev(**kw, set={"hw.tiles": 4000, "hw.tier_rows": 1024})
+    # tiles 1.0 → 1.6 mm² each (4,000 of them); DPUs, MHA unit and SRAM unchanged
+    assert big["area_mm2"] - base["area_mm2"] == pytest.approx(4000 * 0.6)
+    # tile static power (periphery) × 1.5: 4,000 · 0.919 mW · 0.5 more
+    assert big["power_w.static"] - base["power_w.static"] == pytest.approx(4000 * 0.000919 * 0.5)
+    hw = load_hardware("nature-3d-aimc", {"tier_rows": 1024})
+    # 512 ADCs · 4.4 fJ · 2⁸ + 36.81 pJ · 2⁸ steps · 2 (twice the cells) per MVM
+    assert hw.mvm_energy_nj == pytest.approx(512 * 4.4e-6 * 256 + 2 * 36.81e-3 * 256)
+    assert hw.tile_mm2 == pytest.approx(1.6)
+    # the tier-size optimum in tokens/s/mm² is no longer "as big as possible"
+    huge = _ev(**kw, set={"hw.tiles": 4000, "hw.tier_rows": 2048})
+    assert huge["tokens_per_s"] > big["tokens_per_s"] > base["tokens_per_s"]
+    assert huge["tokens_per_s_per_mm2"] < big["tokens_per_s_per_mm2"] < base["tokens_per_s_per_mm2"]
+
+
+def test_without_a_reference_tier_the_figures_hold_at_any_size():
+    a = _ev("nature-3d-aimc-sim", "llama-2-7b", prompt_len=64, gen_len=8, set={"hw.tiles": 4000})
+    b = _ev("nature-3d-aimc-sim", "llama-2-7b", prompt_len=64, gen_len=8, set={"hw.tiles": 4000, "hw.tier_rows": 1024})
+    assert a["area_mm2"] == b["area_mm2"]
+    with_ref = {"hw.tiles": 4000, "hw.tier_rows": 1024, "hw.reference_tier": {"tier_rows": 512, "tier_cols": 512}}
+    c = _ev("nature-3d-aimc-sim", "llama-2-7b", prompt_len=64, gen_len=8, set=with_ref)
+    assert c["area_mm2"] == pytest.approx(b["area_mm2"] + 4000 * 0.6)
+
+
+def test_event_mode_refuses_figures_scaled_to_another_tier():
+    sets = {"hw.tier_rows": 1024, "hw.reference_tier": {"tier_rows": 512, "tier_cols": 512}}
+    with pytest.raises(SpecError, match="reference_tier"):
+        aimc_dse.evaluate(hw="nature-3d-aimc-sim", model="llama-2-7b", prompt_len=8, gen_len=2, set=sets,
+                          fidelity="event")
+    # at the reference size nothing is scaled: simulated as before
+    same = {"hw.reference_tier": {"tier_rows": 512, "tier_cols": 512}}
+    aimc_dse.evaluate(hw="nature-3d-aimc-sim", model="llama-2-7b", prompt_len=8, gen_len=2, set=same, fidelity="event")
+
+
+def test_a_reference_tier_must_be_a_real_tier():
+    with pytest.raises(SpecError, match="reference_tier"):
+        load_hardware("nature-3d-aimc", {"reference_tier": {"tier_rows": 0, "tier_cols": 512}})
 
 
 # ---- power ------------------------------------------------------------------------------------

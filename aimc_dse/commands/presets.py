@@ -83,6 +83,7 @@ def hardware_figures(hw) -> dict:
             "derived.total_tiers": hw.total_tiers,
             "derived.weights_capacity": hw.total_tiers * hw.tier_rows * hw.weight_cols // hw.tiers_per_block,
             "derived.peak_tops": hw.peak_tops,
+            "derived.tile_mm2": hw.tile_mm2,  # area.tile_mm2 at this tier size (reference_tier)
             "derived.chip_area_mm2": hw.chip_area_mm2(),
             "derived.sharing_area_factor": hw.sharing_area_factor,
         }

@@ -210,6 +210,10 @@ def _physical_sections(pt: Mapping[str, Any]) -> list[str]:
                                                                  "other_w")),
         "hw.kv_sram": ph.sram_mb[0] != 0,
         "hw.dram (channels, energy per byte)": ph.channels[0] != 1 or ph.dram_pj[0] != 0,
+        "hw.reference_tier (figures scaled to another tier size)": any(
+            math.isfinite(ref) and ref != _num(pt.get(f"hw.{dim}"))
+            for dim, ref in (("tier_rows", _num(pt.get("hw.reference_tier.tier_rows"))),
+                             ("tier_cols", _num(pt.get("hw.reference_tier.tier_cols"))))),
     }
     return [name for name, used in checks.items() if used]
 

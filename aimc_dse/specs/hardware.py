@@ -12,11 +12,23 @@ from __future__ import annotations
 import math
 from typing import Annotated, Any, ClassVar, Literal, Self, Union
 
+import numpy as np
 from pydantic import Field, model_validator
 
 from .base import MAX_STACK, MAX_TIER_DIM, MAX_TILES, MAX_UNITS, Spec
 from .digital import DigitalCompute
-from .physical import Converters, Encoding, KvSram, Stack, StaticPower, converter_energy_nj, converter_latency_ns
+from .physical import (
+    Converters,
+    Encoding,
+    KvSram,
+    ReferenceTier,
+    Stack,
+    StaticPower,
+    converter_energy_nj,
+    converter_latency_ns,
+    tier_scaling,
+    tile_area_factor,
+)
 
 # The MVM figures the converters give, by the inputs they follow from as given (a sweep over
 # tile counts validates thousands of variants with the same converters: derived once).
@@ -29,13 +41,15 @@ def _derivation_key(data: dict[str, Any]) -> tuple | None:
     try:
         key = tuple(tuple(sorted(g.items())) if isinstance(g, dict) else g
                     for g in (data["converters"], data.get("encoding"), data.get("stack"),
-                              data.get("tier_cols"), data.get("stack_height")))
+                              data.get("tier_cols"), data.get("stack_height"), data.get("tier_rows"),
+                              data.get("reference_tier")))
         hash(key)
     except (KeyError, TypeError):
         return None
     # bool and int (and 1 and 1.0) hash alike; the types keep True and 1 apart
     return key + (tuple(type(v).__name__ for g in key if isinstance(g, tuple) for _, v in g),
-                  type(data.get("tier_cols")).__name__, type(data.get("stack_height")).__name__)
+                  type(data.get("tier_cols")).__name__, type(data.get("stack_height")).__name__,
+                  type(data.get("tier_rows")).__name__)
 
 
 class OpCost(Spec):
@@ -198,6 +212,9 @@ class AimcHardware(Spec):
     kv_sram: KvSram = Field(default_factory=KvSram, description="on-chip KV/scratchpad SRAM in front of the DRAM")
     kv_bits: int = Field(8, ge=1, le=32, description="bits per KV-cache element (8: the references' one byte)")
     area: AimcArea | None = Field(None, description="area figures (tile area may come from `core`)")
+    reference_tier: ReferenceTier | None = Field(
+        None, description="the tier the tile area, tile static power and converters' array energy were given for; "
+        "another tier_rows × tier_cols scales them (docs/cost-model.md §1.12). None: they hold at any tier size")
     sharing: Sharing = Field(default_factory=Sharing, description="peripheral sharing")
     chips: int = Field(
         1, ge=1, le=MAX_UNITS,
@@ -263,16 +280,20 @@ class AimcHardware(Spec):
                 conv = Converters.model_validate(data["converters"])
                 enc = Encoding.model_validate(data.get("encoding") or {})
                 stack = Stack.model_validate(data.get("stack") or {})
-                cols, z = int(data["tier_cols"]), int(data["stack_height"])
+                cols, z, rows = int(data["tier_cols"]), int(data["stack_height"]), int(data["tier_rows"])
+                ref = data.get("reference_tier")
+                ref = ReferenceTier.model_validate(ref) if ref is not None else None
             except (KeyError, TypeError, ValueError, OverflowError):
                 return data  # field validation reports what is wrong
-            if not (0 < cols <= MAX_TIER_DIM and 0 < z <= MAX_STACK):
+            if not (0 < cols <= MAX_TIER_DIM and 0 < z <= MAX_STACK and 0 < rows <= MAX_TIER_DIM):
                 return data  # out of bounds: field validation names it (before any arithmetic overflows)
+            # the array's energy per input step follows its cells (physical.tier_scaling)
+            cells = float(tier_scaling(rows, cols, *((ref.tier_rows, ref.tier_cols) if ref else (np.nan, np.nan)))[0])
             serial = conv.input_mode == "bit_serial"
             t = converter_latency_ns(conv.input_bits, serial, conv.input_ns_per_step, conv.adc_bits, conv.adc_ns_per_lsb,
                                      conv.adc_overlaps_input, conv.overhead_ns) + stack.mvm_latency_ns_per_tier * z
             e = converter_energy_nj(conv.input_bits, serial, cols // enc.devices_per_weight, conv.adc_bits,
-                                    conv.adc_fj_per_step, conv.array_pj_per_step, conv.overhead_nj) \
+                                    conv.adc_fj_per_step, conv.array_pj_per_step * cells, conv.overhead_nj) \
                 + stack.mvm_energy_nj_per_tier * z
             derived_te = (float(t), float(e))
             if inputs is not None:
@@ -332,13 +353,27 @@ class AimcHardware(Spec):
         """f_g of this chip's peripheral sharing (:func:`sharing_area_factor`)."""
         return float(sharing_area_factor(self.sharing.group_size, self.sharing.crossbar_area_share))
 
+    def tier_scaling(self) -> tuple[float, float]:
+        """(cells, periphery) of this tier relative to ``reference_tier`` (1, 1 without one)."""
+        ref = self.reference_tier
+        cells, periphery = tier_scaling(self.tier_rows, self.tier_cols, *((ref.tier_rows, ref.tier_cols) if ref
+                                                                         else (np.nan, np.nan)))
+        return float(cells), float(periphery)
+
+    @property
+    def tile_mm2(self) -> float:
+        """Area of one tile at this tier size: ``area.tile_mm2`` scaled from ``reference_tier``."""
+        assert self.area is not None  # _complete: given or derived from core figures
+        cells, periphery = self.tier_scaling()
+        return self.area.tile_mm2 * float(tile_area_factor(cells, periphery, self.sharing.crossbar_area_share))
+
     def chip_area_mm2(self, tiles_used: int | None = None) -> float:
         """Area of the chip: tiles (+ tier overhead) + DPUs + MHA units + other + KV SRAM, mm²."""
         n = self.tiles if tiles_used is None else tiles_used
         a = self.area
         assert a is not None  # _complete: given or derived from core figures
         return (
-            n * (a.tile_mm2 + a.tier_overhead_mm2 * (self.stack_height - 1))
+            n * (self.tile_mm2 + a.tier_overhead_mm2 * (self.stack_height - 1))
             + self.dpus * a.dpu_mm2
             + self.mha_units * a.mha_unit_mm2
             + a.other_mm2

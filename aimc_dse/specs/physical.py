@@ -15,6 +15,14 @@ The converter formulas live here, as pure functions of scalars or numpy arrays, 
 * latency, bit-serial input: T = b_in·(t_bit + 2^b_adc·t_adc) + t_ovh (a conversion per bit);
 * energy: conversions·FoM·2^b_adc + E_step·steps(b_in) + E_ovh, with conversions = ADCs per
   tier (× b_in bit-serial) and steps = 2^b_in (PWM, pulse length) or b_in (bit-serial).
+
+Tier size (docs/cost-model.md §1.12): a preset's tile area, tile static power and array energy
+per step hold for the tier it was measured on (``reference_tier``). A tier of R × C device
+cells against the reference's R₀ × C₀ scales what grows with the cells — the crossbar's share
+of the tile area and the array's energy per input step, whose conducting cells and word/bit
+lines are R·C — by R·C / (R₀·C₀), and the periphery — row drivers, column ADCs, accumulators,
+their area and static power — by (R + C) / (R₀ + C₀). The column ADCs' conversions already
+follow C (one per weight column). Without a reference tier the figures hold at any size.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import Field
 
-from .base import Spec
+from .base import MAX_TIER_DIM, Spec
 
 
 class Encoding(Spec):
@@ -80,6 +88,31 @@ class StaticPower(Spec):
     mha_unit_w: float = Field(0.0, ge=0, description="per attention (MHA) unit")
     sram_w_per_mb: float = Field(0.0, ge=0, description="per MB of KV/scratchpad SRAM")
     other_w: float = Field(0.0, ge=0, description="fixed: I/O, clocking, anything else")
+
+
+class ReferenceTier(Spec):
+    """The tier (device rows × columns) a chip's tile area, tile static power and array energy
+    per input step were given for (module docstring)."""
+
+    tier_rows: int = Field(gt=0, le=MAX_TIER_DIM, description="crossbar rows of the measured tier")
+    tier_cols: int = Field(gt=0, le=MAX_TIER_DIM, description="crossbar device columns of the measured tier")
+
+
+def tier_scaling(rows: Any, cols: Any, ref_rows: Any, ref_cols: Any) -> tuple[Any, Any]:
+    """(cells, periphery) of an R × C tier relative to the reference R₀ × C₀: R·C / (R₀·C₀) and
+    (R + C) / (R₀ + C₀); both 1 where the reference is missing (NaN) or the same size."""
+    r, c = np.asarray(rows, dtype=np.float64), np.asarray(cols, dtype=np.float64)
+    r0, c0 = np.asarray(ref_rows, dtype=np.float64), np.asarray(ref_cols, dtype=np.float64)
+    given = np.isfinite(r0) & np.isfinite(c0)
+    r0, c0 = np.where(given, r0, r), np.where(given, c0, c)
+    return r * c / (r0 * c0), (r + c) / (r0 + c0)
+
+
+def tile_area_factor(cells: Any, periphery: Any, crossbar_share: Any) -> Any:
+    """Tile area relative to the reference tier's: the crossbar share s scales with the cells,
+    the rest (periphery) with the periphery — written as 1 + deviations so that the reference
+    tier itself gives exactly 1 (0.3 + 0.7 is not 1.0 in binary)."""
+    return 1.0 + crossbar_share * (cells - 1.0) + (1.0 - crossbar_share) * (periphery - 1.0)
 
 
 class KvSram(Spec):

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ...specs.physical import tier_scaling, tile_area_factor
 from ..columns import Cols
 from ..numeric import Array, ceil_ns
 from ..shapes import ModelShape, model_shape
@@ -97,6 +98,13 @@ class Chip:
     act_bytes: Array  # bytes per activation element crossing a link
 
 
+def _tier_scaling(c: Cols) -> tuple[Array, Array]:
+    """(cells, periphery) of each row's tier against its ``hw.reference_tier`` (specs/physical.py);
+    1 where there is none."""
+    return tier_scaling(c.f("hw.tier_rows"), c.f("hw.tier_cols"), c.f("hw.reference_tier.tier_rows", np.nan),
+                        c.f("hw.reference_tier.tier_cols", np.nan))
+
+
 def read_chip(c: Cols) -> Chip:
     return Chip(
         R=c.i("hw.tier_rows"), C=c.i("hw.tier_cols"), tiles=c.i("hw.tiles"), Z=c.i("hw.stack_height"),
@@ -115,7 +123,10 @@ def read_chip(c: Cols) -> Chip:
         group_size=c.i("hw.sharing.group_size", 1),
         crossbar_share=c.f("hw.sharing.crossbar_area_share", DEFAULT_CROSSBAR_AREA_SHARE),
         size_to_model=c.b("hw.size_to_model", False),
-        tile_mm2=c.f("hw.area.tile_mm2"), tier_overhead_mm2=c.f("hw.area.tier_overhead_mm2", 0.0),
+        tile_mm2=c.f("hw.area.tile_mm2") * tile_area_factor(*_tier_scaling(c),
+                                                              c.f("hw.sharing.crossbar_area_share",
+                                                                  DEFAULT_CROSSBAR_AREA_SHARE)),
+        tier_overhead_mm2=c.f("hw.area.tier_overhead_mm2", 0.0),
         dpu_mm2=c.f("hw.area.dpu_mm2", 0.0), mha_unit_mm2=c.f("hw.area.mha_unit_mm2", 0.0),
         other_mm2=c.f("hw.area.other_mm2", 0.0),
         chips=c.f("hw.chips", 1.0), link_gbps=c.f("hw.link.bandwidth_gbps", 64.0),
@@ -171,6 +182,7 @@ def _opt(c: Cols, key: str, default: float) -> Array:
 def read_physical(c: Cols) -> Physical:
     e, v, st, p, k = "hw.encoding.", "hw.converters.", "hw.stack.", "hw.static_power.", "hw.kv_sram."
     wb, bd = _opt(c, e + "weight_bits", 8).astype(np.int64), _opt(c, e + "bits_per_device", 8).astype(np.int64)
+    cells, periphery = _tier_scaling(c)  # the array's energy per step follows its cells, a tile's periphery its edges
     return Physical(
         devices_per_weight=_opt(c, e + "devices_per_weight", 1).astype(np.int64), slices=-(-wb // bd),
         slice_tiers=c.s(e + "slicing", "columns") == "tiers",
@@ -178,11 +190,11 @@ def read_physical(c: Cols) -> Physical:
         in_bits=_opt(c, v + "input_bits", 8), bit_serial=c.s(v + "input_mode", "pwm") == "bit_serial",
         t_in=_opt(c, v + "input_ns_per_step", 0), adc_bits=_opt(c, v + "adc_bits", 8),
         t_adc=_opt(c, v + "adc_ns_per_lsb", 0), overlap=c.s(v + "adc_overlaps_input", "True") != "False",
-        adc_fj=_opt(c, v + "adc_fj_per_step", 0), step_pj=_opt(c, v + "array_pj_per_step", 0),
+        adc_fj=_opt(c, v + "adc_fj_per_step", 0), step_pj=_opt(c, v + "array_pj_per_step", 0) * cells,
         ovh_ns=_opt(c, v + "overhead_ns", 0), ovh_nj=_opt(c, v + "overhead_nj", 0),
         max_tiers=_opt(c, st + "max_tiers", np.inf), lat_per_tier=_opt(c, st + "mvm_latency_ns_per_tier", 0),
         e_per_tier=_opt(c, st + "mvm_energy_nj_per_tier", 0),
-        tile_w=_opt(c, p + "tile_w", 0), tier_w=_opt(c, p + "tier_w", 0), dpu_w=_opt(c, p + "dpu_w", 0),
+        tile_w=_opt(c, p + "tile_w", 0) * periphery, tier_w=_opt(c, p + "tier_w", 0), dpu_w=_opt(c, p + "dpu_w", 0),
         mha_w=_opt(c, p + "mha_unit_w", 0), sram_w_per_mb=_opt(c, p + "sram_w_per_mb", 0),
         other_w=_opt(c, p + "other_w", 0),
         sram_mb=_opt(c, k + "mb", 0), sram_gbps=_opt(c, k + "bandwidth_gbps", 256), sram_pj=_opt(c, k + "pj_per_byte", 0),
