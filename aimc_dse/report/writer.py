@@ -161,6 +161,41 @@ def sidecar_path(output: str | Path) -> Path:
     return out.with_name(out.stem + SIDECAR_SUFFIX)
 
 
+SIDECAR_COLUMNS = ["applies_to", "name", "knob", "value", "type", "position"]
+
+
+def _is_sidecar(path: Path) -> bool:
+    """Whether ``path`` is a file whose header is a sidecar's (``applies_to, name, knob, …``)."""
+    import csv
+
+    try:
+        with open(path, encoding="utf-8", newline="") as f:
+            head = f.readline(4096)
+        return next(csv.reader([head]), []) == SIDECAR_COLUMNS
+    except (OSError, UnicodeDecodeError, csv.Error):
+        return False
+
+
+def check_sidecar_slot(output: str | Path) -> None:
+    """SpecError when writing the CSV ``output`` would replace a file that is not its sidecar.
+
+    Writing ``NAME.csv`` puts its constant knobs in ``NAME.constants.csv`` and removes an
+    older sidecar there first; a file at that name that is not a sidecar (another sweep's
+    ``-o NAME.constants.csv``, a folder) is someone else's and is never replaced, ``--force``
+    or not (``--force`` is about the output named).
+    """
+    output = Path(output)
+    if output_format(output) != "csv":
+        return
+    side = sidecar_path(output)
+    if (side.exists() or side.is_symlink()) and not (side.is_file() and _is_sidecar(side)):
+        raise SpecError(
+            str(output), None,
+            f"{side} is not a sidecar of constant knobs (another results file?), and writing {output.name} would "
+            "replace it with its own; it is left alone: move it, or write elsewhere with -o",
+        )
+
+
 def _json_value(v: Any) -> Any:
     """A knob value as plain JSON (numpy scalars unwrapped, NaN/NA as null)."""
     if hasattr(v, "item"):
@@ -494,8 +529,10 @@ class ResultSink:
             _fsync(stmp)
         # Two files cannot appear at once. The old sidecar goes first, so that a crash between
         # the renames leaves a CSV without a sidecar (which readers point out), never a new
-        # CSV beside an old sidecar that describes other knobs.
-        if self.fmt == "csv" and side.exists():
+        # CSV beside an old sidecar that describes other knobs. A file there that is not a
+        # sidecar is not ours to remove (checked before the run too: runner.run_sweep).
+        if self.fmt == "csv" and (side.exists() or side.is_symlink()):
+            check_sidecar_slot(self.output)
             side.unlink()
         os.replace(self.tmp, self.output)
         if self.fmt == "csv" and self.constants is not None:

@@ -73,6 +73,7 @@ from ..report.writer import (
     ResultSink,
     _json_value,
     arrow_type,
+    check_sidecar_slot,
     output_format,
     partial_dir,
     unify_schema,
@@ -1051,6 +1052,7 @@ def _run_sweep(sweep, grid, output, *, jobs, backend, scheduler, resume, force, 
     _check_output_path(output)
     if output.exists() and not force:
         raise SpecError(str(output), None, "already exists; pass --force to overwrite it, or -o to write elsewhere")
+    check_sidecar_slot(output)  # NAME.constants.csv taken by another file: refused before any work
     if chunk_size is not None and chunk_size < 1:
         raise SpecError("--chunk-size", None, "must be at least 1")
     if backend == "dask" and scheduler:

@@ -1,0 +1,86 @@
+"""What a Makefile / shell / notebook user of sweep results runs into: the CSV sidecar's name
+taken by another file, a full disk before the first chunk, option values checked even by
+--dry-run, and read_results given columns a file does not have."""
+
+from __future__ import annotations
+
+import pytest
+
+from aimc_dse.report.writer import ChunkStore
+
+from .sweep_support import invoke, write_sweep
+
+ONE = {
+    "name": "one",
+    "systems": ["nature-3d-aimc", "a100-sxm4-80gb"],
+    "model": "olmoe-1b-7b",
+    "workload": {"prompt_len": 32, "gen_len": 8},
+    "axes": {"workload.batch": [1, 4]},
+}
+
+
+def one_line_error(err: str) -> str:
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """The same small sweep as a default CSV (with its sidecar) and a default Parquet file."""
+    d = tmp_path_factory.mktemp("pipeline")
+    path = write_sweep(d, ONE)
+    for name in ("r.csv", "r.parquet"):
+        code, _, err = invoke(["sweep", path, "-o", d / name, "-j", "1", "-q"])
+        assert code == 0, err
+    assert (d / "r.constants.csv").is_file()
+    return d
+
+
+# ---- the sidecar's name belongs to another file ---------------------------------------------------
+
+
+def test_a_csv_output_never_replaces_a_file_at_its_sidecar_name_that_is_not_a_sidecar(tmp_path):
+    path = write_sweep(tmp_path, ONE)
+    # another sweep's results, written as -o foo.constants.csv
+    code, _, err = invoke(["sweep", path, "-o", tmp_path / "foo.constants.csv", "-j", "1", "-q"])
+    assert code == 0, err
+    theirs = (tmp_path / "foo.constants.csv").read_bytes()
+    for extra in ([], ["--force"]):
+        code, _, err = invoke(["sweep", path, "-o", tmp_path / "foo.csv", "-j", "1", "-q", *extra])
+        assert code == 2
+        assert "foo.constants.csv is not a sidecar" in one_line_error(err)
+        assert (tmp_path / "foo.constants.csv").read_bytes() == theirs
+        assert not (tmp_path / "foo.csv").exists()
+    # a folder there is not replaced either
+    (tmp_path / "bar.constants.csv").mkdir()
+    code, _, err = invoke(["sweep", path, "-o", tmp_path / "bar.csv", "-j", "1", "-q"])
+    assert code == 2 and "bar.constants.csv is not a sidecar" in one_line_error(err)
+
+
+def test_an_old_sidecar_is_still_replaced_by_a_rerun_with_force(tmp_path):
+    path = write_sweep(tmp_path, ONE)
+    out = tmp_path / "r.csv"
+    assert invoke(["sweep", path, "-o", out, "-j", "1", "-q"])[0] == 0
+    code, _, err = invoke(["sweep", path, "-o", out, "-j", "1", "-q", "--force"])
+    assert code == 0, err
+    code, _, err = invoke(["sweep", path, "-o", out, "-j", "1", "-q", "--force", "--all-knobs"])
+    assert code == 0, err
+    assert not (tmp_path / "r.constants.csv").exists()  # an --all-knobs CSV has no sidecar
+
+
+def test_the_sink_refuses_at_the_end_too_when_the_sidecar_name_was_taken_during_the_run(tmp_path):
+    path = write_sweep(tmp_path, ONE)
+    out = tmp_path / "r.csv"
+    real = ChunkStore.write
+
+    def write(self, k, table):  # someone writes r.constants.csv while the sweep runs
+        (tmp_path / "r.constants.csv").write_text("a,b\n1,2\n")
+        real(self, k, table)
+
+    import unittest.mock as mock
+
+    with mock.patch.object(ChunkStore, "write", write):
+        code, _, err = invoke(["sweep", path, "-o", out, "-j", "1", "-q", "--chunk-size", "2"])
+    assert code == 2 and "r.constants.csv is not a sidecar" in one_line_error(err)
+    assert (tmp_path / "r.constants.csv").read_text() == "a,b\n1,2\n" and not out.exists()
