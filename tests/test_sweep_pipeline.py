@@ -4,6 +4,8 @@ taken by another file, a full disk before the first chunk, option values checked
 
 from __future__ import annotations
 
+import errno
+
 import pytest
 
 from aimc_dse.report.writer import ChunkStore
@@ -84,3 +86,19 @@ def test_the_sink_refuses_at_the_end_too_when_the_sidecar_name_was_taken_during_
         code, _, err = invoke(["sweep", path, "-o", out, "-j", "1", "-q", "--chunk-size", "2"])
     assert code == 2 and "r.constants.csv is not a sidecar" in one_line_error(err)
     assert (tmp_path / "r.constants.csv").read_text() == "a,b\n1,2\n" and not out.exists()
+
+
+# ---- a full disk before the first chunk names the folder -------------------------------------------
+
+
+def test_a_full_disk_while_writing_the_manifest_is_one_line_naming_the_folder(tmp_path, monkeypatch):
+    path = write_sweep(tmp_path, ONE)
+
+    def full(self, target, data):
+        raise OSError(errno.ENOSPC, "No space left on device")  # as a close() that fails: no file name
+
+    monkeypatch.setattr(ChunkStore, "_write_atomic", full)
+    code, _, err = invoke(["sweep", path, "-o", tmp_path / "o.parquet", "-j", "1", "-q"])
+    assert code == 2
+    line = one_line_error(err)
+    assert "disk is full" in line and ".aimc-dse-o.parquet.partial" in line

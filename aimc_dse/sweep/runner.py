@@ -1236,8 +1236,9 @@ def _start_store(store: ChunkStore, manifest: dict, grid: Grid, resume: bool, lo
 def _run_locked(sweep, grid, job, manifest, store, output, before, t0, constants, *, jobs, backend, scheduler, resume,
                 quiet, on_chunk, log, timings):
     """The body of :func:`run_sweep`, with the output's lock held."""
-    done = _start_store(store, manifest, grid, resume, log)
     try:
+        # the manifest and inputs.json: a full disk here is one line naming the folder, as for chunks
+        done = _start_store(store, manifest, grid, resume, log)
         store._write_atomic(store.folder / INPUTS, json.dumps(grid.inputs, indent=1, sort_keys=True).encode())
     except OSError as e:
         raise _write_error(store.folder, e) from None
