@@ -8,6 +8,7 @@ import errno
 
 import pytest
 
+import aimc_dse
 from aimc_dse.report.writer import ChunkStore
 
 from .sweep_support import invoke, write_sweep
@@ -102,3 +103,27 @@ def test_a_full_disk_while_writing_the_manifest_is_one_line_naming_the_folder(tm
     assert code == 2
     line = one_line_error(err)
     assert "disk is full" in line and ".aimc-dse-o.parquet.partial" in line
+
+
+# ---- option values are checked first, --dry-run too --------------------------------------------------
+
+
+@pytest.mark.parametrize("args, fragment", [
+    (["--max-points", "0"], "--max-points 0: must be a whole number of points, at least 1"),
+    (["--max-points", "-5"], "--max-points -5: must be a whole number of points, at least 1"),
+    (["--chunk-size", "0"], "--chunk-size: must be at least 1"),
+])
+def test_bad_max_points_and_chunk_size_exit_2_even_with_dry_run(tmp_path, args, fragment):
+    path = write_sweep(tmp_path, ONE)
+    for extra in (["--dry-run"], ["-o", tmp_path / "o.csv", "-j", "1"]):
+        code, out, err = invoke(["sweep", path, *args, *extra])
+        assert code == 2 and out == ""
+        assert fragment in one_line_error(err)
+    assert not (tmp_path / "o.csv").exists()
+
+
+def test_the_api_says_force_true_not_the_cli_flag(tmp_path):
+    out = tmp_path / "o.parquet"
+    aimc_dse.sweep(ONE, out)
+    with pytest.raises(aimc_dse.SpecError, match="pass force=True"):
+        aimc_dse.sweep(ONE, out, force=False)

@@ -84,6 +84,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Evaluate every design point of a sweep file; write CSV/Parquet; print the best designs and a Pareto front."""
         from ..report.output import emit
+        from ..specs.base import SpecError
         from ..sweep.runner import (
             ChunkFailed,
             SweepInterrupted,
@@ -95,6 +96,11 @@ def register(app: typer.Typer) -> None:
             stop_workers,
         )
 
+        # option values first, --dry-run included (a Makefile's check target runs it): as the API refuses them
+        if max_points < 1:
+            raise SpecError(f"--max-points {max_points}", None, "must be a whole number of points, at least 1")
+        if chunk_size is not None and chunk_size < 1:
+            raise SpecError("--chunk-size", None, "must be at least 1")
         check_local_settings(jobs)  # before any worker starts or the grid is built
         if not dry_run and not scheduler and backend == "loky" and jobs != 1 and _points_bound(sweep_file) >= WARM_POINTS:
             start_workers(jobs)  # a big grid: the workers help build it, then evaluate chunks

@@ -55,6 +55,8 @@ def sweep_frame(
         warnings.warn(note, PositionsWarning, stacklevel=3)
     with tempfile.TemporaryDirectory(prefix="aimc-dse-") as tmp:
         out = Path(output) if output is not None else Path(tmp) / f"{spec.name}.parquet"
+        if not force and out.is_file():  # said in the API's words (the runner's message names --force)
+            raise SpecError(str(out), None, "already exists; pass force=True to overwrite it, or another output")
         try:
             run_sweep(spec, grid, out, jobs=jobs, force=force, quiet=quiet, chunk_size=chunk_size)
         except ChunkFailed as e:
