@@ -9,7 +9,8 @@ import errno
 import pytest
 
 import aimc_dse
-from aimc_dse.report.writer import ChunkStore
+from aimc_dse.report import writer
+from aimc_dse.report.writer import ChunkStore, iter_results, read_results
 
 from .sweep_support import invoke, write_sweep
 
@@ -127,3 +128,38 @@ def test_the_api_says_force_true_not_the_cli_flag(tmp_path):
     aimc_dse.sweep(ONE, out)
     with pytest.raises(aimc_dse.SpecError, match="pass force=True"):
         aimc_dse.sweep(ONE, out, force=False)
+
+
+# ---- read_results / iter_results with columns ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["r.csv", "r.parquet"])
+def test_read_results_refuses_a_column_the_file_does_not_have_in_both_formats(results, name):
+    with pytest.raises(aimc_dse.SpecError, match=r"'tokens_per_sec' is not a column of this file; did you mean tokens_per_s\?"):
+        read_results(results / name, columns=["tokens_per_sec"])
+    with pytest.raises(aimc_dse.SpecError, match="is not a column name"):
+        read_results(results / name, columns=[3])
+    with pytest.raises(aimc_dse.SpecError, match="not a column of this file"):
+        list(iter_results(results / name, ["hw.tiles", "nope"]))
+
+
+@pytest.mark.parametrize("name", ["r.csv", "r.parquet"])
+def test_read_results_takes_one_column_given_as_a_string(results, name):
+    one = read_results(results / name, columns="tokens_per_s")
+    assert list(one.columns) == ["tokens_per_s"] and len(one) == 4
+    held = read_results(results / name, columns="hw.dpus")  # a constant knob, put back on every row
+    assert list(held.columns) == ["hw.dpus"] and len(held) == 4
+
+
+def test_a_missing_sidecar_is_named_when_a_held_knob_is_asked_for(results, tmp_path):
+    (tmp_path / "r.csv").write_bytes((results / "r.csv").read_bytes())  # copied without its sidecar
+    with pytest.raises(aimc_dse.SpecError, match="r.constants.csv, which is missing"):
+        read_results(tmp_path / "r.csv", columns=["hw.dpus"])
+
+
+def test_read_results_of_a_cut_parquet_file_is_a_spec_error(results, tmp_path):
+    cut = tmp_path / "cut.parquet"
+    cut.write_bytes((results / "r.parquet").read_bytes()[:500])
+    for call in (lambda: read_results(cut), lambda: writer.read_constants(cut)):
+        with pytest.raises(aimc_dse.SpecError, match="cut.parquet: cannot read results"):
+            call()

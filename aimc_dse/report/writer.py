@@ -336,9 +336,15 @@ def read_constants(path: str | Path) -> Constants | None:
     """The constant knobs of a result file (Parquet metadata or the CSV sidecar); None if it has all."""
     path = Path(path)
     if output_format(path) == "parquet":
-        meta = pq.read_schema(path).metadata or {}
+        try:
+            meta = pq.read_schema(path).metadata or {}
+        except (pa.ArrowException, OSError) as e:  # not a Parquet file, or cut short
+            raise SpecError(str(path), None, f"cannot read results: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
         data = meta.get(META_CONSTANTS)
-        return Constants.from_json(data) if data else None
+        try:
+            return Constants.from_json(data) if data else None
+        except (ValueError, KeyError, TypeError) as e:
+            raise SpecError(str(path), None, f"cannot read the constant knobs in its metadata: {type(e).__name__} {e}") from None
     side = sidecar_path(path)
     if not side.is_file():
         return None
@@ -660,14 +666,40 @@ def result_columns(path: str | Path) -> list[str]:
     return knobs + [c for c in names if c not in set(knobs)]
 
 
-def iter_results(path: str | Path, columns: list[str] | None = None, batch_rows: int = 250_000) -> Iterator[pd.DataFrame]:
+def _asked_columns(path: Path, columns: Iterable[str] | str | None) -> list[str] | None:
+    """``columns`` as a list (one name given as a string is that column), each checked to be a
+    column of the file, constant knobs included: a SpecError naming the first that is not.
+    (Without this, Parquet skipped an unknown name and a string was read letter by letter.)"""
+    if columns is None:
+        return None
+    asked = [columns] if isinstance(columns, str) else list(columns)
+    for c in asked:
+        if not isinstance(c, str):
+            raise SpecError(str(path), None, f"columns: {c!r:.60} is not a column name (give names as strings)")
+    names = result_columns(path)
+    known = set(names)
+    for c in asked:
+        if c not in known:
+            import difflib
+
+            close = difflib.get_close_matches(c, names, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            side = missing_sidecar(path)
+            gone = f" (the constant knobs of a sweep's CSV are in {side.name}, which is missing)" if side else ""
+            raise SpecError(str(path), None, f"columns: {c!r} is not a column of this file{hint}{gone}")
+    return asked
+
+
+def iter_results(path: str | Path, columns: Iterable[str] | str | None = None, batch_rows: int = 250_000) -> Iterator[pd.DataFrame]:
     """A result file in batches of rows (bounded memory), optionally only some columns.
 
     Knobs stored once (``Constants``: Parquet metadata or the CSV sidecar) are put back on
-    every row, so readers see the same columns as in an ``--all-knobs`` file.
+    every row, so readers see the same columns as in an ``--all-knobs`` file. A name in
+    ``columns`` that the file does not have is a SpecError (one name may be given as a string).
     """
     path = Path(path)
     fmt = _check_readable(path)
+    columns = _asked_columns(path, columns)
     consts = read_constants(path) if path.is_file() else None
     read_cols = columns
     if consts is not None and columns is not None:
@@ -774,10 +806,12 @@ def _like_parquet(df: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(out, index=df.index)
 
 
-def read_results(path: str | Path, columns: list[str] | None = None) -> pd.DataFrame:
-    """A whole result file as a DataFrame."""
+def read_results(path: str | Path, columns: Iterable[str] | str | None = None) -> pd.DataFrame:
+    """A whole result file as a DataFrame (``columns``: only these, as in :func:`iter_results`)."""
     parts = list(iter_results(path, columns))
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns or [])
+    if parts:
+        return pd.concat(parts, ignore_index=True)
+    return pd.DataFrame(columns=[columns] if isinstance(columns, str) else list(columns or []))
 
 
 def schema_version(path: str | Path) -> int | None:
