@@ -359,3 +359,35 @@ def test_mi300x_mesh_gives_fewer_devices_fewer_links():
     assert eight["latency_ns"] == pytest.approx(_cost(switch.model_copy(update={"devices": 8}), _model("llama-2-70b"), wl)["latency_ns"])
     # a switch (NVSwitch) gives any count the full bandwidth: the H100 is unchanged
     assert H100.peer_link_gbps is None
+
+
+def test_collective_bandwidths_across_nodes_by_hand():
+    """Past node_devices the network joins the nodes: an all-reduce runs every NIC of a node at
+    once (min(NVLink, k·o)), an all-to-all sends (n − k)/n of a device's data over its own NIC."""
+    a100 = load_hardware("a100-sxm4-80gb")  # NVLink 300, 8 per node, 25 GB/s per GPU (DGX A100)
+    c = Cols(pd.DataFrame([spec_columns(a100, LLAMA, Workload())]))
+    ar, a2a = gpu.collective_bandwidths(c, np.array([8.0, 16.0]))
+    assert ar.tolist() == [300.0, 200.0]
+    assert a2a.tolist() == [300.0, 25.0 * 15 / 8]
+    flat = a100.model_copy(update={"node_devices": None, "scale_out_gbps": None})
+    one_domain = Cols(pd.DataFrame([spec_columns(flat, LLAMA, Workload())]))
+    assert [x.tolist() for x in gpu.collective_bandwidths(one_domain, np.array([16.0]))] == [[300.0], [300.0]]
+
+
+def test_tensor_parallel_past_one_node_pays_for_the_network():
+    """16 H100s in two DGX nodes: the all-reduces run at 8 · 50 = 400 GB/s, not NVLink's 450 —
+    the same communication as one 16-GPU NVLink domain of 400 GB/s."""
+    wl = Workload(prompt_len=2048, gen_len=128, batch=64)
+    two_nodes = _cost(H100.model_copy(update={"devices": 16}), _model("llama-2-70b"), wl)
+    flat = H100.model_copy(update={"devices": 16, "node_devices": None, "scale_out_gbps": None,
+                                   "nvlink_bandwidth_gbps": 400.0})
+    same = _cost(flat, _model("llama-2-70b"), wl)
+    assert two_nodes["latency_ns.communication"] == pytest.approx(same["latency_ns.communication"], rel=1e-12)
+    one = _cost(H100.model_copy(update={"devices": 16, "node_devices": None, "scale_out_gbps": None}),
+                _model("llama-2-70b"), wl)
+    assert two_nodes["latency_ns.communication"] > one["latency_ns.communication"]
+
+
+def test_node_devices_and_scale_out_come_together():
+    with pytest.raises(Exception, match="node_devices and scale_out_gbps together"):
+        GpuHardware.model_validate({**H100.model_dump(), "node_devices": 8, "scale_out_gbps": None})

@@ -36,7 +36,8 @@ Per step (B sequences, t new tokens per sequence, context n, T = B·t tokens)
   attention over n devices and adds 2 all-reduces per layer of T·d·2 bytes (ring: 2(n−1)/n of
   the data per device over NVLink at ``nvlink_bandwidth_gbps`` · ``efficiency.tp_comm`` — on a
   switchless mesh (``peer_link_gbps``, MI300X) only the n − 1 links to the peers, (n − 1) ·
-  ``peer_link_gbps`` at most that — plus ``efficiency.collective_latency_us`` each); ``ep`` spreads the routed experts over the
+  ``peer_link_gbps`` at most that; beyond ``node_devices`` the network too, ``collective_bandwidths``
+  — plus ``efficiency.collective_latency_us`` each); ``ep`` spreads the routed experts over the
   devices and replicates the rest, each device serving ⌈B/n⌉ sequences, with a dispatch and a
   combine all-to-all per MoE layer (each device sends its tokens' k copies, (n−1)/n of them
   off-device); ``tp+ep`` spreads the experts and splits the rest tensor-parallel (the
@@ -267,7 +268,8 @@ class _Point:
     moe_peak: np.ndarray  # FLOP/ns per device for routed-expert GEMMs
     bw: np.ndarray  # bytes/ns per device (memory efficiency applied)
     att_bw: np.ndarray  # bytes/ns per device for attention's KV reads
-    link: np.ndarray  # bytes/ns of NVLink per device (tp_comm applied)
+    link: np.ndarray  # bytes/ns per device of an all-reduce (tp_comm applied; collective_bandwidths)
+    a2a_link: np.ndarray  # bytes/ns per device of an all-to-all (tp_comm applied)
     coll_ns: np.ndarray  # fixed time per collective (all-reduce / all-to-all)
     over_ns: np.ndarray  # per layer per step
     wb: np.ndarray  # weight bytes per element
@@ -359,14 +361,42 @@ def max_batch(c: Cols, devices: ArrayLike = None) -> np.ndarray:
 
 
 def link_bandwidth(c: Cols, ndev: ArrayLike) -> np.ndarray:
-    """GB/s per direction a device reaches its peers with: ``nvlink_bandwidth_gbps`` behind a
-    switch; on a switchless full mesh (``peer_link_gbps`` set, MI300X) one link per peer, so
-    (ndev − 1) · ``peer_link_gbps``, at most ``nvlink_bandwidth_gbps``."""
+    """GB/s per direction a device reaches its peers with inside one node: ``nvlink_bandwidth_gbps``
+    behind a switch; on a switchless full mesh (``peer_link_gbps`` set, MI300X) one link per
+    peer, so (n − 1) · ``peer_link_gbps``, at most ``nvlink_bandwidth_gbps``, n the devices of
+    the node (``node_devices`` at most)."""
     total = c.f("hw.nvlink_bandwidth_gbps", 300.0)
     peer = c.f("hw.peer_link_gbps", np.nan)
     mesh = peer > 0
-    reach = np.where(mesh, peer, 0.0) * np.maximum(_fl(ndev) - 1.0, 1.0)
+    node = np.minimum(_fl(ndev), _node_devices(c))
+    reach = np.where(mesh, peer, 0.0) * np.maximum(node - 1.0, 1.0)
     return np.where(mesh, np.minimum(total, reach), total)
+
+
+def _node_devices(c: Cols) -> np.ndarray:
+    """Devices per NVLink/xGMI domain (inf: one domain of any size)."""
+    return np.nan_to_num(c.f("hw.node_devices", np.nan), nan=np.inf)
+
+
+def collective_bandwidths(c: Cols, ndev: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
+    """(all-reduce, all-to-all) GB/s per device, in the ring normalisation the step uses (a
+    collective of S bytes per device moves 2(n−1)/n·S resp. (n−1)/n·S at this rate).
+
+    Within one node both are ``link_bandwidth``. Across m nodes of k devices each device also
+    has its own NIC at ``scale_out_gbps`` (o): NCCL's rings then run every NIC of a node at
+    once, so an all-reduce reaches min(intra, k·o) (DGX A100's eight 200 Gb/s NICs: ~200 GB/s
+    bus bandwidth against 300 over NVLink); in an all-to-all a device sends (n − k)/n of its
+    data to other nodes over its own NIC, o·(n − 1)/(n − k) in that normalisation.
+    """
+    n = _fl(ndev)
+    intra = link_bandwidth(c, ndev)
+    k = _node_devices(c)
+    out = np.nan_to_num(c.f("hw.scale_out_gbps", np.nan), nan=np.inf)
+    across = n > k
+    k_fin, out_fin = np.where(across, k, 1.0), np.where(across, out, 1.0)  # finite where used
+    ar = np.where(across, np.minimum(intra, k_fin * out_fin), intra)
+    a2a = np.where(across, np.minimum(intra, out_fin * (n - 1.0) / np.maximum(n - k_fin, 1.0)), intra)
+    return ar, a2a
 
 
 def _point(c: Cols, sh: ModelShape) -> tuple[_Point, dict]:
@@ -398,6 +428,7 @@ def _point(c: Cols, sh: ModelShape) -> tuple[_Point, dict]:
 
     peak = peak_tflops(c) * 1e3  # TFLOP/s → FLOP/ns
     load = c.s("workload.expert_load.model", "uniform")
+    ar_bw, a2a_bw = collective_bandwidths(c, ndev)
     pt = _Point(
         sh=sh,
         B=B,
@@ -411,7 +442,8 @@ def _point(c: Cols, sh: ModelShape) -> tuple[_Point, dict]:
         moe_peak=peak * ce * moe,
         bw=c.f("hw.hbm_bandwidth_gbps") * me,  # GB/s = bytes/ns
         att_bw=c.f("hw.hbm_bandwidth_gbps") * me * np.where(paper, 1.0, c.f("hw.efficiency.attention_memory", 1.0)),
-        link=link_bandwidth(c, ndev) * tp,
+        link=ar_bw * tp,
+        a2a_link=a2a_bw * tp,
         coll_ns=coll,
         over_ns=over,
         wb=bytes_per_element(c.s("hw.weight_precision")),
@@ -506,7 +538,7 @@ def _step(p: _Point, t: ArrayLike, n: ArrayLike) -> dict[str, np.ndarray]:
     ar = 2.0 * L * (p.coll_ns + 2.0 * (nd - 1.0) / nd * T * d * ACT_BYTES / p.link)
     # ep: per MoE layer, dispatch and combine all-to-alls: each device sends its tokens' k copies,
     # (n−1)/n of them to other devices
-    a2a = 2.0 * nmoe * (p.coll_ns + (nd - 1.0) / nd * np.ceil(B / nd) * t * k * d * ACT_BYTES / p.link)
+    a2a = 2.0 * nmoe * (p.coll_ns + (nd - 1.0) / nd * np.ceil(B / nd) * t * k * d * ACT_BYTES / p.a2a_link)
     comm = np.where(multi, np.where(ep, a2a, ar), 0.0)
     over = L * p.over_ns
 

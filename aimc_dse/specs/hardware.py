@@ -446,6 +446,12 @@ class GpuHardware(Spec):
         "link to each peer per direction, GB/s; a device then reaches (devices − 1) × this, at most "
         "nvlink_bandwidth_gbps. None: a switch (NVSwitch) gives every device its full bandwidth at any count"
     )
+    node_devices: int | None = Field(
+        None, ge=1, le=MAX_UNITS, description="devices one NVLink/xGMI domain joins (an 8-GPU HGX/OAM board); more "
+        "devices span nodes joined by scale_out_gbps. None: one domain of any size")
+    scale_out_gbps: float | None = Field(
+        None, gt=0, description="network bandwidth of one device to other nodes, per direction, GB/s (a 400 Gb/s NIC "
+        "per GPU: 50); used with node_devices")
     weight_precision: Precision = Field("fp16", description="precision weights are stored and streamed in")
     kv_precision: Precision = Field("fp16", description="precision of the KV cache")
     compute_precision: Precision = Field("fp16", description="precision whose peak FLOP/s applies")
@@ -459,6 +465,13 @@ class GpuHardware(Spec):
     accounting: Literal["calibrated", "paper"] = Field(
         "calibrated", description="calibrated roofline, or Büchel et al.'s upper bound (paper)"
     )
+
+    @model_validator(mode="after")
+    def _nodes_complete(self) -> Self:
+        if (self.node_devices is None) != (self.scale_out_gbps is None):
+            raise ValueError("give node_devices and scale_out_gbps together (devices per NVLink domain and the "
+                             "network bandwidth between nodes), or neither")
+        return self
 
     @model_validator(mode="after")
     def _precision_known(self) -> Self:
