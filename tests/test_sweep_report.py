@@ -240,6 +240,14 @@ def test_plot_hue_of_several_columns(table_csv, tmp_path):
     assert "fits=true, a" in svg and "fits=false, f" in svg  # a name column shows its value alone
 
 
+def test_plot_that_cannot_be_written_names_the_figure_not_its_temporary_file(table_csv, tmp_path):
+    out = tmp_path / "f.png"
+    (tmp_path / ".f.tmp.png").mkdir()  # the temporary name is taken by a folder: writing the figure fails
+    code, _, err = invoke(["plot", table_csv, "--x", "tokens_per_s", "--y", "area_mm2", "-o", out])
+    assert code == 2 and err.count("\n") == 1 and err.startswith(f"error: {out}: cannot write: "), err
+    assert ".tmp" not in err and not out.exists()
+
+
 def test_plot_bad_column_and_extension_exit_2(table_csv, tmp_path):
     code, _, err = invoke(["plot", table_csv, "--x", "tokens", "--y", "area_mm2", "-o", tmp_path / "f.png"])
     assert code == 2 and "--x tokens: no such column" in err

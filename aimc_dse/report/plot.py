@@ -285,13 +285,18 @@ def plot(
         fig.text(0.01, 0.005, "; ".join(notes), fontsize="x-small", color="0.3", ha="left", va="bottom")
         if numeric_hue is None:  # a colour bar has taken its room already (tight_layout would draw over it)
             fig.tight_layout(rect=(0, 0.03, 1, 1))
-        output.parent.mkdir(parents=True, exist_ok=True)
         # no creation date in the file: the same inputs give the same bytes (SVG and PDF stamp one)
         meta = {".svg": {"Date": None}, ".pdf": {"CreationDate": None}}.get(output.suffix.lower())
         tmp = output.with_name(f".{output.stem}.tmp{output.suffix}")
-        # bbox "tight": a long legend beside the last panel is kept whole, not cut at the edge
-        fig.savefig(tmp, metadata=meta, bbox_inches="tight")
-        os.replace(tmp, output)
+        try:
+            output.parent.mkdir(parents=True, exist_ok=True)
+            # bbox "tight": a long legend beside the last panel is kept whole, not cut at the edge
+            fig.savefig(tmp, metadata=meta, bbox_inches="tight")
+            os.replace(tmp, output)
+        except OSError as e:  # the figure the user asked for, not the temporary file, is named
+            if tmp.is_file():
+                tmp.unlink()
+            raise SpecError(str(output), None, f"cannot write: {e.strerror or e}") from None
     finally:
         plt.close(fig)
     return stats

@@ -395,7 +395,9 @@ class ChunkStore:
             reasons = {
                 "grid": "the sweep's grid has changed",
                 "code": "the cost model's code has changed",
-                "chunk_size": f"--chunk-size was {old.get('chunk_size')}",
+                # the interrupted run may have chosen its size itself: say the number to give
+                "chunk_size": f"the interrupted run's chunks were {old.get('chunk_size')} points (resume with "
+                              f"--chunk-size {old.get('chunk_size')}, or without --chunk-size)",
                 "columns": "the sweep's columns, filters or output format changed",
                 "all_knobs": "--all-knobs was " + ("given" if old.get("all_knobs") else "not given"),
             }

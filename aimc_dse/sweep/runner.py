@@ -207,7 +207,7 @@ def _write_error(path: Path, e: OSError) -> SpecError:
         why = "the disk quota is exceeded"
     else:
         why = e.strerror or str(e)
-    return SpecError(str(path), None, f"cannot write: {why}; finished chunks are kept, free space and re-run with --resume")
+    return SpecError(str(path), None, f"cannot write: {why}; whatever chunks finished are kept, free space and re-run with --resume")
 
 
 def changed_inputs(old: dict[str, str], new: dict[str, str]) -> list[str]:
