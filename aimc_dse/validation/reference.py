@@ -77,7 +77,9 @@ def checks() -> list[Check]:
         cmd = _command("ibm3dsim-readme", "ibm3dsim-readme", wl, sets)
         src = f"3D-SiM README example run unmodified, docs/reference-simulators.md §{run['see']}"
         stacked = bool(res["stacked"])
-        lat_tol = STACKED_TOL if (stacked or wl["batch"] > 1) else LAT_TOL
+        # stacked tiers: the closed form's sequence interleaving is approximate (docs/batch-fidelity.md);
+        # on planar tiles it reproduces the simulator, B = 4 included (0 % today)
+        lat_tol = STACKED_TOL if stacked else LAT_TOL
         out.append(Check("ibm3dsim_readme", run["name"], "latency_ns", run["ref"]["latency_ns"], float(res["latency_ns"]), lat_tol, src, cmd))
         out.append(Check("ibm3dsim_readme", run["name"], "flops", run["ref"]["flops"], float(res["flops"]), E_TOL, src, cmd))
         if stacked:
@@ -110,7 +112,8 @@ def checks() -> list[Check]:
     cmd_t1 = _command("moewithpim-hermes", "moewithpim-layer", {**gen, "prefill": True, "kv_cache": False, "go_cache": False}, [])
     src_t1 = "Gao & Yang 2026 Table I, no cache / no schedule (prefill 32 + 7 full-recompute decode steps)"
     out.append(Check("paper_claims", "Table I no-cache column", "latency_ns", 2297724, float(full["latency_ns"]), LAT_TOL, src_t1, cmd_t1))
-    out.append(Check("paper_claims", "Table I no-cache column", "energy_nj", 5393776, float(full["energy_nj"]), LAT_TOL, src_t1, cmd_t1))
+    # Table I prints the simulator's own energy: held like the simulator runs' energies (0.1 %)
+    out.append(Check("paper_claims", "Table I no-cache column", "energy_nj", 5393776, float(full["energy_nj"]), E_TOL, src_t1, cmd_t1))
     out.append(Check("paper_claims", "Table I no-cache column", "gops_per_w_per_mm2.moe", 10.2,
                      float(full["gops_per_w_per_mm2.moe"]), 0.05 / 10.2, src_t1 + "; MoE area = 1,536 crossbars × 0.635 mm²", cmd_t1))
     return out
