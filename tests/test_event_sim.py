@@ -396,3 +396,27 @@ def test_dpus_below_saturation_wait_as_the_mha_units_do():
 
     assert latency(4, "closed") == latency(4, "event")
     assert latency(8, "closed") == pytest.approx(latency(8, "event"), rel=0.05)
+
+
+def test_sharing_leaves_the_event_mode_mvm_energy_alone_as_the_closed_form_does():
+    """Outside MoEwithPIM a shared periphery still converts every column of an MVM: the closed
+    form stopped scaling expert MVM energy by f_g, and the event mode charged 0.4 × at g = 4."""
+    pt = _point("moewithpim-hermes", "sigma-moe-small", {"accounting": "ibm3dsim", "sharing": {"group_size": 4}},
+                prompt_len=4, gen_len=2)
+    ev = simulate_point(pt)
+    cf = {k: v[0] for k, v in aimc_cost(Cols(pt)).items()}
+    assert cf["grouping.f_g"] == pytest.approx(0.4)
+    assert ev["energy_nj.mvm"] == pytest.approx(cf["energy_nj.mvm"], rel=1e-12)
+
+
+def test_event_mode_refuses_physical_sharing_it_does_not_serialise():
+    # the closed form costs g > 1 under physical accounting as the single schedule; the simulator
+    # has no group constraint, so it refuses rather than report an unserialised run
+    pt = _point("moewithpim-hermes", "sigma-moe-small", {"accounting": "physical", "sharing": {"group_size": 4}},
+                prompt_len=4, gen_len=2)
+    with pytest.raises(SpecError, match="group_size"):
+        simulate_point(pt)
+    # a dense model has no experts to share a periphery: simulated
+    dense = _point("ibm3dsim-readme", "gpt2-medium", {"accounting": "physical", "tiles": 2000, "sharing": {"group_size": 4}},
+                   prompt_len=2, gen_len=2)
+    assert simulate_point(dense)["fits"]

@@ -90,8 +90,10 @@ class Builder:
         # MoEwithPIM scales every input transfer by f_c, not re-rounded (§A.5.3)
         self.t_ci = self.t_co * p.f_c if p.pim else self.t_co
         self.e_ci = self.e_co * p.f_c if p.pim else self.e_co
+        # MoEwithPIM scales every MVM's energy by f_g (§H.25); elsewhere a shared periphery still
+        # converts every column, so sharing leaves an MVM's energy alone (cost/aimc/tokens.py)
         self.em_other = p.e_mvm * p.f_g if p.pim else p.e_mvm
-        self.em_expert = p.e_mvm * p.f_g
+        self.em_expert = p.e_mvm * p.f_g if p.pim else p.e_mvm
         self.per_w = 2.0 - 1.0 / C
         gelu_like = p.activation in ("gelu", "silu")
         self.act_op = ops["gelu"] if gelu_like else ops["relu"]

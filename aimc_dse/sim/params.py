@@ -240,6 +240,11 @@ def _unsupported(pt: Mapping[str, Any]) -> None:
         raise SpecError("workload.grouping.schedule", None,
                         "group-wise expert schedules are simulated only under moewithpim accounting "
                         "(its factor form); use the closed form for physical grouping")
+    if acc == "physical" and _num(pt.get("hw.sharing.group_size", 1)) > 1 and _num(pt.get("model.moe.experts", 0)) > 0:
+        raise SpecError("hw.sharing.group_size", None,
+                        "under physical accounting a shared periphery serialises a token's experts (schedule none "
+                        "is costed as single, docs/cost-model.md §6), which --fidelity event does not simulate; "
+                        "use the closed form")
     if sched != "none" and acc == "moewithpim" and any(
         math.isnan(_num(pt.get(f"workload.grouping.factors.{k}", float("nan")))) for k in ("mvm", "comm")
     ):
