@@ -271,3 +271,21 @@ def test_chips_needed_under_expert_placement_is_the_same_from_one_chip():
     assert int(_row("nature-3d-aimc", "deepseek-v3", {"hw.chips": 1})["chips_needed"]) == 13  # pipeline
     r = _row("nature-3d-aimc", "deepseek-v3", {"hw.chips": 14, "hw.parallelism": "expert"})
     assert bool(r["fits"]) and int(r["chips_needed"]) == 14
+
+
+def test_a_batch_cannot_outrun_the_chips_link_ports():
+    """Each chip has one link port: B sequences' link bytes take at least busy_ns.link / C of
+    time. The stacked (3D) makespan left the port out of its throughput bound, so 16 sequences
+    of Qwen3-30B-A3B on 4 expert-parallel chips over 1 GB/s links finished in 259 ms while
+    their 3.0 GB of all-to-all needed 755 ms on the four ports."""
+    sets = {"hw.chips": 4, "hw.parallelism": "expert", "hw.link.bandwidth_gbps": 1.0}
+    r = _row("nature-3d-aimc", "qwen3-30b-a3b", sets, prompt_len=128, gen_len=32, batch=16)
+    assert r["stacked"] and r["placement"] == "expert"
+    # the all-to-all dominates (each chip's port also carries its pipeline crossing: ≥ 1/C of all)
+    assert r["latency_ns"] >= r["busy_ns.link"] / 4 * (1 - 1e-12)
+    assert r["throughput_bound_ns"] >= r["busy_ns.link"] / 4 * (1 - 1e-12)
+    assert r["batch_bound"] == "throughput"
+    # a fast link leaves the tiles and units in charge, as before
+    fast = _row("nature-3d-aimc", "qwen3-30b-a3b", {**sets, "hw.link.bandwidth_gbps": 64.0},
+                prompt_len=128, gen_len=32, batch=16)
+    assert fast["latency_ns"] < r["latency_ns"] / 3

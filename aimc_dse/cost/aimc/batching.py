@@ -66,10 +66,16 @@ def spacing_makespan(tot: StepTotals, B: Array, stacked: Array | bool = True) ->
     queue = np.maximum(np.maximum(tile, pool_queue(tot.dem_dpu * tot.units_dpu, tot.units_dpu, tot.t1, Bf)),
                        mha_queue(tot, Bf))
     pipe = (Bf - 1) * tot.delta
-    thr = np.where(stacked, Bf * np.maximum(np.maximum(tot.dem_tile, tot.dem_dpu), tot.dem_io), tot.tthr)
+    thr = np.where(stacked, Bf * resource_bound(tot), tot.tthr)
     waves = pool_waves(tot.t1, tot.dem_io * tot.units_io, tot.units_io, Bf)
     t = np.maximum(np.maximum(tot.t1 + np.maximum(pipe, queue), thr), waves)
     return t, (queue > pipe) | (thr >= t) | (waves >= t)
+
+
+def resource_bound(tot: StepTotals) -> Array:
+    """One sequence's demand on the busiest resource, max_r Σ_steps D_r: the busiest tile, the
+    DPU pool, the MHA units / digital engine, and one chip's link port (several chips)."""
+    return np.maximum(np.maximum(np.maximum(tot.dem_tile, tot.dem_dpu), tot.dem_io), tot.dem_link)
 
 
 def mha_queue(tot: StepTotals, B: Array) -> Array:
@@ -107,7 +113,7 @@ def batching(tot: StepTotals, B: Array, stacked: Array, prefill: Array) -> Batch
     by_thr = queued
     pre = np.where(prefill, np.maximum(tot.t_pre + (B - 1) * tot.delta_pre, tot.tthr_pre), np.nan)
     # reported: the bound by resource, B·max_r Σ_steps D_r, which no schedule beats
-    thr = B * np.maximum(np.maximum(tot.dem_tile, tot.dem_dpu), tot.dem_io)
+    thr = B * resource_bound(tot)
     return Batching(
         makespan=makespan, single=tot.t1, latency_bound=t_lat, throughput_bound=thr,
         batch_bound=np.where((B > 1) & by_thr, "throughput", "latency"),

@@ -272,6 +272,7 @@ def decode_closed_form(m: StepModel, keys: Array, tb: JobTables, recompute: bool
     tot.e_link += lk.energy_nj
     tot.busy_link += lk.busy
     tot.link_bytes += lk.bytes
+    tot.dem_link += lk.occupancy
     _add_counts(tot, m, False, cnt, s_tok, s_first * tok_a)
     tot.e_att += L * rng("e")
     tot.e_dram += L * rng("e_kv") + Lm * rng("e_go")

@@ -47,6 +47,7 @@ class StepTotals:
     dem_tile: Array = field(init=False)  # one sequence's demand on the busiest tile, summed over steps
     dem_dpu: Array = field(init=False)  # … on the DPU pool (work / P)
     dem_io: Array = field(init=False)  # … on the MHA units (jobs / M) or the digital engine
+    dem_link: Array = field(init=False)  # … on one chip's link port (several chips)
     units_dpu: Array = field(init=False)  # P: DPUs in the pool
     units_io: Array = field(init=False)  # M: MHA units
     e_link: Array = field(init=False)  # chip-to-chip link energy
@@ -250,6 +251,7 @@ def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
     tot.dem_tile += (a * d_tile).sum(axis=0)
     tot.dem_dpu += (a * d_dpu).sum(axis=0)
     tot.dem_io += (a * np.maximum(d_io, t_dig)).sum(axis=0)
+    tot.dem_link += (a * lk.occupancy).sum(axis=0)
     tot.delta = np.maximum(tot.delta, occ)
     tot.t1 += t_steps
     if b.prefill:
