@@ -163,6 +163,26 @@ def test_event_mode_refuses_figures_scaled_to_another_tier():
     aimc_dse.evaluate(hw="nature-3d-aimc-sim", model="llama-2-7b", prompt_len=8, gen_len=2, set=same, fidelity="event")
 
 
+def test_sharing_divides_the_periphery_of_the_scaled_tile():
+    """f_g = s + (1 − s)/g takes s, the crossbar's share of a tile, at the tier's size: a taller
+    tier's tile is more crossbar (1024 × 1024 on HERMES's 256 × 1024: 4× the cells, 1.6× the
+    edges, tile 2.08× with s = 0.8/2.08 = 5/13), so four crossbars sharing one periphery save
+    (1 − 5/13)·3/4 of it, f_g = 7/13, not the reference's 0.4."""
+    kw = dict(hw="hermes-3d", model="olmoe-1b-7b", prompt_len=8, gen_len=2)
+    one = _ev(**kw, set={"hw.tier_rows": 1024})
+    four = _ev(**kw, set={"hw.tier_rows": 1024, "hw.sharing.group_size": 4})
+    assert four["grouping.f_g"] == pytest.approx(7 / 13)
+    assert four["area_mm2.moe"] == pytest.approx(one["area_mm2.moe"] * 7 / 13)
+    assert load_hardware("hermes-3d", {"tier_rows": 1024, "sharing": {"group_size": 4}}).sharing_area_factor \
+        == pytest.approx(7 / 13)
+    # the expert tiles' static power keeps following their area
+    expert_tiles = one["area_mm2.moe"] / (0.634 * 2.08 + 0.0004 * 127)
+    saved = expert_tiles * (1 - 7 / 13) * 0.000583 * 1.6
+    assert one["power_w.static"] - four["power_w.static"] == pytest.approx(saved, rel=1e-3)
+    # the reference tier keeps the given share: 0.2 + 0.8/4
+    assert _ev(**kw, set={"hw.sharing.group_size": 4})["grouping.f_g"] == 0.4
+
+
 def test_a_reference_tier_must_be_a_real_tier():
     with pytest.raises(SpecError, match="reference_tier"):
         load_hardware("nature-3d-aimc", {"reference_tier": {"tier_rows": 0, "tier_cols": 512}})

@@ -26,6 +26,7 @@ from .physical import (
     StaticPower,
     converter_energy_nj,
     converter_latency_ns,
+    crossbar_share_at,
     tier_scaling,
     tile_area_factor,
 )
@@ -350,8 +351,10 @@ class AimcHardware(Spec):
 
     @property
     def sharing_area_factor(self) -> float:
-        """f_g of this chip's peripheral sharing (:func:`sharing_area_factor`)."""
-        return float(sharing_area_factor(self.sharing.group_size, self.sharing.crossbar_area_share))
+        """f_g of this chip's peripheral sharing (:func:`sharing_area_factor`), with the crossbar's
+        share of a tile at this tier size (``reference_tier``; physical.crossbar_share_at)."""
+        share = crossbar_share_at(*self.tier_scaling(), self.sharing.crossbar_area_share)
+        return float(sharing_area_factor(self.sharing.group_size, share))
 
     def tier_scaling(self) -> tuple[float, float]:
         """(cells, periphery) of this tier relative to ``reference_tier`` (1, 1 without one)."""

@@ -115,6 +115,14 @@ def tile_area_factor(cells: Any, periphery: Any, crossbar_share: Any) -> Any:
     return 1.0 + crossbar_share * (cells - 1.0) + (1.0 - crossbar_share) * (periphery - 1.0)
 
 
+def crossbar_share_at(cells: Any, periphery: Any, crossbar_share: Any) -> Any:
+    """The crossbar's share of a tile at this tier, s·cells / tile_area_factor: the share s was
+    given for the reference tier, and the crossbar grows with the cells, the periphery with the
+    edges. Peripheral sharing (f_g = s + (1 − s)/g) divides this tier's periphery, not the
+    reference's. The reference tier itself gives s exactly (tile_area_factor is exactly 1 there)."""
+    return crossbar_share * cells / tile_area_factor(cells, periphery, crossbar_share)
+
+
 class KvSram(Spec):
     """On-chip KV-cache/scratchpad SRAM in front of the DRAM (docs/cost-model.md §1.3)."""
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ...specs.physical import tier_scaling, tile_area_factor
+from ...specs.physical import crossbar_share_at, tier_scaling, tile_area_factor
 from ..columns import Cols
 from ..numeric import Array, ceil_ns
 from ..shapes import ModelShape, model_shape
@@ -84,7 +84,7 @@ class Chip:
     moe_separated: Array  # bool: all experts of a layer stacked on the same tiles
     stack_embedding: Array  # bool: embedding row chunks stacked on one row's tiles
     group_size: Array  # g crossbars per shared periphery
-    crossbar_share: Array
+    crossbar_share: Array  # the crossbar's share of a tile at this tier size (reference_tier)
     size_to_model: Array  # bool
     tile_mm2: Array
     tier_overhead_mm2: Array
@@ -106,6 +106,8 @@ def _tier_scaling(c: Cols) -> tuple[Array, Array]:
 
 
 def read_chip(c: Cols) -> Chip:
+    share = c.f("hw.sharing.crossbar_area_share", DEFAULT_CROSSBAR_AREA_SHARE)  # at the reference tier
+    cells, periphery = _tier_scaling(c)
     return Chip(
         R=c.i("hw.tier_rows"), C=c.i("hw.tier_cols"), tiles=c.i("hw.tiles"), Z=c.i("hw.stack_height"),
         mvm_latency_ns=c.f("hw.mvm_latency_ns"), mvm_energy_nj=c.f("hw.mvm_energy_nj"),
@@ -121,11 +123,9 @@ def read_chip(c: Cols) -> Chip:
         moe_separated=c.eq("hw.mapping.strategy", "moe_separated"),
         stack_embedding=c.b("hw.mapping.stack_embedding", False),
         group_size=c.i("hw.sharing.group_size", 1),
-        crossbar_share=c.f("hw.sharing.crossbar_area_share", DEFAULT_CROSSBAR_AREA_SHARE),
+        crossbar_share=crossbar_share_at(cells, periphery, share),
         size_to_model=c.b("hw.size_to_model", False),
-        tile_mm2=c.f("hw.area.tile_mm2") * tile_area_factor(*_tier_scaling(c),
-                                                              c.f("hw.sharing.crossbar_area_share",
-                                                                  DEFAULT_CROSSBAR_AREA_SHARE)),
+        tile_mm2=c.f("hw.area.tile_mm2") * tile_area_factor(cells, periphery, share),
         tier_overhead_mm2=c.f("hw.area.tier_overhead_mm2", 0.0),
         dpu_mm2=c.f("hw.area.dpu_mm2", 0.0), mha_unit_mm2=c.f("hw.area.mha_unit_mm2", 0.0),
         other_mm2=c.f("hw.area.other_mm2", 0.0),
