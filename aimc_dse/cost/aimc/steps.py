@@ -177,9 +177,12 @@ def attention_jobs(m: StepModel, b: Block) -> AttentionJobs:
     return AttentionJobs(lat=lat, e=e, ops=ops, t_kv=t_kv, t_go=t_go, e_kv=e_kv, e_go=e_go)
 
 
-def digital_step(m: StepModel, tokens: Array) -> tuple[Array, Array]:
-    """Digital engine energy and time per step: its MACs and the weights the batch's tokens touch."""
-    dm, dmac, eng, B = m.d.dm, m.d.dmac, m.d.eng, m.work.B
+def digital_step(m: StepModel, tokens: Array, batch: Array | int | None = None) -> tuple[Array, Array]:
+    """Digital engine energy and time per step and sequence: its MACs and its share of the
+    weights the batch's tokens touch (``batch`` sequences; default the workload's B, 1 for a
+    sequence alone)."""
+    dm, dmac, eng = m.d.dm, m.d.dmac, m.d.eng
+    B = m.work.B if batch is None else batch
     hit = np.where(dm.n_experts > 0, 1.0 - (1.0 - dm.picks / np.maximum(dm.n_experts, 1)) ** (tokens * B), 0.0)
     touched = (dmac.dense_weights + m.sh.moe_layers * dm.n_experts * hit * dmac.expert) / B
     macs = tokens * m.d.tw.dig_macs + dmac.lm
@@ -223,10 +226,16 @@ def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
     t_job = lat_c + t_kv + go_layers
     s_kv, s_go = (a * t_kv).sum(axis=0), (a * t_go).sum(axis=0) if np.ndim(t_go) == 2 else 0.0
     se_kv, se_go = (a * aj.e_kv).sum(axis=0), (a * aj.e_go).sum(axis=0) if np.ndim(aj.e_go) == 2 else 0.0
-    if np.any(tw.dig_macs > 0) or np.any(m.d.dmac.lm > 0):
+    digital = bool(np.any(tw.dig_macs > 0) or np.any(m.d.dmac.lm > 0))
+    if digital:
         e_dig, t_dig = digital_step(m, tok)
         tot.e_dig += (a * e_dig).sum(axis=0)
         tot.busy_dig += (a * t_dig).sum(axis=0)
+        # A step of a sequence alone cannot end before the digital engine has streamed the
+        # weights its tokens touch: the pipelined phases' τ carries only the engine's MACs, so
+        # a many-token step (prefill, cache-less decode) is floored at the engine's own time.
+        # (A one-token step's stages already add up at least that much.)
+        t_alone = digital_step(m, tok, 1)[1]
     else:
         t_dig = np.zeros(1)
     # per-step throughput demand of each resource, and the latency-bound stage occupancy (§G.4)
@@ -241,8 +250,12 @@ def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
     delta = np.maximum(np.maximum(Tm * m.d.w.busiest, np.where(b.tokens > 1, tok * m.d.ph.tau_max, 0.0)),
                        np.where(B > chip.M, t_job, 0.0))
     tau = m.d.ph.tau_total_prefill if b.prefill else m.d.ph.tau_total
-    t_steps = (cnt * m.d.st.token + (cnt - s_first) * t.transfer_in + L * (a * t_job).sum(axis=0) + (snp - cnt) * tau
-               + (a * lk.time).sum(axis=0))
+    if digital:
+        lat = m.d.st.token + (1.0 - b.first) * t.transfer_in + L * t_job + (tok - 1.0) * tau + lk.time
+        t_steps = (a * np.maximum(lat, t_alone)).sum(axis=0)
+    else:
+        t_steps = (cnt * m.d.st.token + (cnt - s_first) * t.transfer_in + L * (a * t_job).sum(axis=0)
+                   + (snp - cnt) * tau + (a * lk.time).sum(axis=0))
     tot.e_link += (a * lk.energy_nj).sum(axis=0)
     tot.busy_link += (a * lk.busy).sum(axis=0)
     tot.link_bytes += (a * lk.bytes).sum(axis=0)
