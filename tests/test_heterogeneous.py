@@ -125,3 +125,20 @@ def test_a_sequence_alone_waits_for_its_digital_engine(kv_cache):
     one = _run(0.125, batch=1, prompt_len=128, gen_len=1)
     assert one["ttft_ns"] <= two["ttft_ns"]
     assert one["ttft_ns"] >= one["busy_ns.digital_mac"] * (1 - 1e-12)
+
+
+def test_the_lm_head_moves_its_tables_once():
+    # gpt2-large ties the LM head to the embedding and learns its positions: with the LM head
+    # digital, the engine holds the one shared vocab × d table and the position table (the
+    # crossbars keep neither). The shared table was counted twice and the position table
+    # not at all: digital_param_fraction read 1.08 with everything digital.
+    m = load_model("gpt2-large")
+    hw = load_hardware("hermes-3d", {"digital": "hermes-14nm-digital"})
+    w = dict(batch=1, prompt_len=16, gen_len=2)
+    r = evaluate_point(hw, m, load_workload({**w, "digital": dict(lm_head=True)}))
+    d = m.d_model
+    assert r["digital_param_fraction"] == pytest.approx((m.vocab + m.max_positions) * d / m.parameters, rel=1e-12)
+    dense = dict(attention=True, lm_head=True, dense_ffn=True)
+    r = evaluate_point(hw, m, load_workload({**w, "digital": dense}))
+    assert r["tier_blocks"] == 0
+    assert 0.99 < r["digital_param_fraction"] <= 1.0  # biases are not weights of the engine

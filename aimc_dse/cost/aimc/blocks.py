@@ -140,8 +140,10 @@ def digital_macs(sh: ModelShape, dm: DigitalModules, eng: DigitalEngine) -> Digi
     lm = d * sh.vocab * dm.lm_head
     expert = m * d * sh.d_ff_expert
     n_dig = np.where(sh.experts > 0, dm.n_experts, 0)
-    weights = (L * (qkv + out) + Ld * dense_ffn + Lm * (moe_dense + n_dig * expert) + lm
-               + sh.vocab * d * dm.lm_head).astype(np.float64)
+    # with the LM head go the embedding table (the LM head's own matrix when they are tied)
+    # and a learned position table: the crossbars keep neither (mapping below)
+    tables = (np.where(sh.tie, 0, sh.vocab * d) + sh.position_params) * dm.lm_head
+    weights = (L * (qkv + out) + Ld * dense_ffn + Lm * (moe_dense + n_dig * expert) + lm + tables).astype(np.float64)
     dense_weights = (L * (qkv + out) + Ld * dense_ffn + Lm * moe_dense + lm).astype(np.float64)
     return DigitalMacs(qkv=qkv, out=out, dense_ffn=dense_ffn, moe_dense=moe_dense, lm=lm, expert=expert,
                        weights=weights, dense_weights=dense_weights, f_dram=dram_fraction(eng, weights))
