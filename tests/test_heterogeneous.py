@@ -142,3 +142,19 @@ def test_the_lm_head_moves_its_tables_once():
     r = evaluate_point(hw, m, load_workload({**w, "digital": dense}))
     assert r["tier_blocks"] == 0
     assert 0.99 < r["digital_param_fraction"] <= 1.0  # biases are not weights of the engine
+
+
+def test_digital_weights_beyond_an_sram_without_dram_say_so():
+    # 8 of 64 experts per layer are 1.6 GB of fp16 weights; without a DRAM fallback the
+    # engine's 32 MiB cannot hold them. The tier blocks fit (730 tiles of a chip sized to
+    # the model), yet fit_reason read "weights", documented as "more tier blocks than tiers".
+    hw = load_hardware("hermes-3d", {"size_to_model": True, "digital": "hermes-14nm-digital"})
+    hw = load_hardware("hermes-3d", {"size_to_model": True, "digital": {**hw.digital.model_dump(),
+                                                                        "dram_bandwidth_gbps": None, "dram_pj_per_byte": 0}})
+    w = dict(batch=1, prompt_len=16, gen_len=2, digital=dict(fraction=0.125, score="random"))
+    r = evaluate_point(hw, load_model("olmoe-1b-7b"), load_workload(w))
+    assert not r["fits"] and r["fit_reason"] == "digital_weights"
+    # the tier blocks overflowing too: weights comes first
+    small = load_hardware("hermes-3d", {"tiles": 16, "digital": hw.digital.model_dump()})
+    r = evaluate_point(small, load_model("olmoe-1b-7b"), load_workload(w))
+    assert not r["fits"] and r["fit_reason"] == "weights"

@@ -113,7 +113,8 @@ COLUMNS: tuple[Column, ...] = (
     # ---- AIMC: mapping and design figures ---------------------------------------------------
     _c("fit_reason", "", "str", BOTH, "why the design does not fit, the first of stack_height (stack_height > "
        "hw.stack.max_tiers), weights (AIMC: tier blocks > tiers; GPU: the weights alone exceed the devices' usable "
-       "memory), kv_cache (the batch's KV cache > SRAM + DRAM capacity; GPU: > the memory the weights leave); '' "
+       "memory), digital_weights (AIMC: the digital unit's weights > its SRAM and it has no DRAM), kv_cache (the "
+       "batch's KV cache > SRAM + DRAM capacity; GPU: > the memory the weights leave); '' "
        "when it fits", perf=False),
     _c("max_batch", "", "float", AIMC, "largest batch whose KV caches fit the memory at the longest context; 0 "
        "when the weights or the stack do not fit; NaN when memory does not limit it (no KV cache or unlimited "

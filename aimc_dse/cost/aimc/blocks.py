@@ -164,7 +164,8 @@ class Mapping:
     position_all: Array  # the whole learned position table
     tiles_needed: Array
     N: Array  # tiles in use (the spec's, or just enough when sized to the model)
-    fits: Array
+    fits: Array  # the tier blocks fit the tiers and the digital weights the digital unit
+    tier_fits: Array  # the tier blocks alone fit (fit_reason tells the two apart)
     tiers_used: Array  # tiers on the busiest tile
     stacked: Array  # some tile holds blocks of several stages
     n_all: Array  # tiles of all chips
@@ -187,8 +188,9 @@ def mapping(chip: Chip, cut: TierCut, sh: ModelShape, nb: StageBlocks, dm: Digit
     # (expert parallelism refines the fit per chip: placement.ep_mapping)
     n_all = (N * chip.chips).astype(np.int64)
     sep = chip.moe_separated & is_moe
-    fits = (total <= n_all * Z) & ~(sep & (Z < sh.experts)) & digital_fits(dmac, eng)
+    tier_fits = (total <= n_all * Z) & ~(sep & (Z < sh.experts))
+    fits = tier_fits & digital_fits(dmac, eng)
     tiers_used = np.where(sep, np.maximum(ceil_div(total, n_all), sh.experts), ceil_div(total, n_all))
     return Mapping(total=total, expert=expert, embedding_all=emb_all, position_all=pos_all,
-                   tiles_needed=tiles_needed, N=N, fits=fits, tiers_used=tiers_used, stacked=total > n_all,
+                   tiles_needed=tiles_needed, N=N, fits=fits, tier_fits=tier_fits, tiers_used=tiers_used, stacked=total > n_all,
                    n_all=n_all, chips_needed=ceil_div(tiles_needed, N))

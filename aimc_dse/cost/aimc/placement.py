@@ -96,7 +96,8 @@ def ep_mapping(mp: Mapping, chip: Chip, sh: ModelShape, nb: StageBlocks, dm: Dig
 
     sep = chip.moe_separated
     load = per_chip(np.maximum(C, 1))
-    fits = (load <= NZ) & ~(sep & (chip.Z < pl.experts_here)) & digital_ok
+    tier_fits = (load <= NZ) & ~(sep & (chip.Z < pl.experts_here))
+    fits = tier_fits & digital_ok
     # the fewest chips that fit: from the tile count's bound up while ⌈E/C⌉ still shrinks
     need = np.maximum(mp.chips_needed, 1)
     ok = per_chip(need) <= NZ
@@ -108,7 +109,7 @@ def ep_mapping(mp: Mapping, chip: Chip, sh: ModelShape, nb: StageBlocks, dm: Dig
         ok = per_chip(need) <= NZ
     tiers = np.maximum(ceil_div(load, mp.N), np.where(sep, pl.experts_here, 0))
     on = pl.ep
-    return replace(mp, fits=np.where(on, fits, mp.fits), tiers_used=np.where(on, tiers, mp.tiers_used),
+    return replace(mp, fits=np.where(on, fits, mp.fits), tier_fits=np.where(on, tier_fits, mp.tier_fits), tiers_used=np.where(on, tiers, mp.tiers_used),
                    stacked=np.where(on, load > mp.N, mp.stacked),
                    chips_needed=np.where(pl.asked, np.where(ok, need, 0), mp.chips_needed))
 
