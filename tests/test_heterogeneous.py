@@ -158,3 +158,24 @@ def test_digital_weights_beyond_an_sram_without_dram_say_so():
     small = load_hardware("hermes-3d", {"tiles": 16, "digital": hw.digital.model_dump()})
     r = evaluate_point(small, load_model("olmoe-1b-7b"), load_workload(w))
     assert not r["fits"] and r["fit_reason"] == "weights"
+
+
+def test_load_score_under_a_gate_trace_uses_the_traces_hot_experts(tmp_path):
+    # Every token of the trace picks experts 0-3 plus 4 others: ranked by load, the 4 digital
+    # experts (φ = 1/16) take 4 of a token's 8 picks, not k·n/E = 0.5 as for a choice
+    # independent of routing. The trace was ignored and load read as random.
+    rng = np.random.default_rng(0)
+    a = np.zeros((64, 64), bool)
+    a[:, :4] = True
+    for t in range(64):
+        a[t, 4 + rng.choice(60, 4, replace=False)] = True
+    np.save(tmp_path / "trace.npy", a)
+    hw = load_hardware("hermes-3d", {"digital": "hermes-14nm-digital"})
+    m = load_model("olmoe-1b-7b")
+    busy = {}
+    for score in ("load", "random"):
+        w = load_workload(dict(batch=1, prompt_len=16, gen_len=4, prefill=False,
+                               expert_load=dict(model="trace", trace=str(tmp_path / "trace.npy")),
+                               digital=dict(fraction=4 / 64, score=score)))
+        busy[score] = evaluate_point(hw, m, w)["busy_ns.digital_mac"]
+    assert busy["load"] == pytest.approx(8 * busy["random"], rel=1e-9)

@@ -81,7 +81,8 @@ def design(inp: Inputs, acc: Accounting, gf: GroupingFactors, expert: Array) -> 
     → blocks and mapping → op times → tile loads → stages → phases → per-token work)."""
     chip, sh, work, phy = inp.chip, inp.shape, inp.work, inp.physical
     cut = tier_cut(chip, tiers_per_block(phy), phy.slices)
-    dm = digital_modules(inp.digital, sh, work.zipf, inp.first_dense_layers, inp.moe_every)
+    dm = digital_modules(inp.digital, sh, work.zipf, inp.first_dense_layers, inp.moe_every,
+                         np.where(work.load_model == "trace", work.trace, ""))
     used = (dm.n_experts > 0) | dm.attention | dm.router | dm.shared | dm.lm_head | dm.dense_ffn
     eng = digital_engine(inp.digital, inp.digital.has_unit & used)
     nb = stage_blocks(cut, sh, acc, dm)

@@ -15,7 +15,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ...moe.routing import selection_probabilities
+from ...moe.routing import load_trace, selection_probabilities
 from ...specs.base import SpecError
 from ...specs.placement import listed_count
 from ..memo import per_distinct
@@ -65,7 +65,7 @@ def _listed(spec: str, E: int, L: int, first_dense: int, every: int) -> float:
 
 
 def digital_modules(k: DigitalKnobs, sh: ModelShape, zipf: Array, first_dense: Array,
-                    every: Array) -> DigitalModules:
+                    every: Array, trace: Array | str = "") -> DigitalModules:
     """The placement per point; asking for digital work without a digital unit is bad input."""
     is_moe = sh.experts > 0
     n_exp = np.minimum(sh.experts, np.maximum(0, np.ceil(k.fraction * sh.experts - FRACTION_EPS))).astype(np.int64)
@@ -80,7 +80,8 @@ def digital_modules(k: DigitalKnobs, sh: ModelShape, zipf: Array, first_dense: A
         raise SpecError("workload.digital", "hw.digital",
                         "digital experts or modules are asked for but the hardware has no digital unit "
                         "(set hw.digital, e.g. --set hw.digital=hermes-14nm-digital)")
-    picks = np.where(is_moe, digital_picks(sh.top_k, sh.experts, n_exp, k.score == "load", zipf), 0.0)
+    picks = np.where(is_moe, digital_picks(sh.top_k, sh.experts, n_exp, k.score == "load", zipf,
+                                           trace, sh.expert_choice), 0.0)
     return DigitalModules(attention=k.attention, router=k.router, shared=shared, lm_head=k.lm_head,
                           dense_ffn=k.dense_ffn, n_experts=n_exp, picks=picks)
 
@@ -122,12 +123,25 @@ def _top_load_picks(E: int, k: int, zipf: float, n_dig: int) -> float:
     return float(np.sort(selection_probabilities(E, k, "zipf", zipf))[::-1][:n_dig].sum())
 
 
-def digital_picks(k: Array, E: Array, n_dig: Array, score_load: Array, zipf: Array) -> Array:
+@lru_cache(maxsize=256)
+def _top_trace_picks(trace: str, E: int, k: int, n_dig: int, expert_choice: bool) -> float:
+    choices = load_trace(trace, top_k=None if expert_choice else k, exact_k=not expert_choice,
+                         k_from="the model's moe.top_k")
+    if choices.shape[2] != E:
+        raise SpecError(trace, "workload.expert_load.trace", f"trace has {choices.shape[2]} experts, the model {E}")
+    freq = choices.mean(axis=1)  # layers × experts: how often a token selects each expert
+    return float((-np.sort(-freq, axis=1))[:, :n_dig].sum(axis=1).mean())
+
+
+def digital_picks(k: Array, E: Array, n_dig: Array, score_load: Array, zipf: Array,
+                  trace: Array | str = "", expert_choice: Array | bool = False) -> Array:
     """Expected digital experts among a token's k picks.
 
     Chosen by a score independent of routing (maxnn, random, list): k·n/E. Chosen by load
     under zipf popularity: the n most popular experts' selection probabilities (their
-    inclusion probabilities sum to k over all experts).
+    inclusion probabilities sum to k over all experts); under a gate trace (``trace``, the
+    path; '' for none): the n most-selected experts' selection frequencies in each of the
+    trace's layers, averaged over its layers.
     """
     out = k * n_dig / np.maximum(E, 1).astype(np.float64)
     live = score_load & (zipf > 0) & (n_dig > 0)
@@ -135,4 +149,10 @@ def digital_picks(k: Array, E: Array, n_dig: Array, score_load: Array, zipf: Arr
         top = per_distinct(lambda e, kk, z, nd: _top_load_picks(int(e), int(kk), float(z), int(nd)),
                            live, E, k, zipf, n_dig)
         out = np.where(live, top, out)
+    traced = score_load & (np.asarray(trace) != "") & (n_dig > 0)
+    if traced.any():
+        top = per_distinct(lambda t, e, kk, nd, ec: _top_trace_picks(str(t), int(e), int(kk), int(nd), bool(ec)),
+                           traced, np.broadcast_to(trace, np.shape(traced)), E, k, n_dig,
+                           np.broadcast_to(expert_choice, np.shape(traced)))
+        out = np.where(traced, top, out)
     return out
