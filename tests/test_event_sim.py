@@ -420,3 +420,34 @@ def test_event_mode_refuses_physical_sharing_it_does_not_serialise():
     dense = _point("ibm3dsim-readme", "gpt2-medium", {"accounting": "physical", "tiles": 2000, "sharing": {"group_size": 4}},
                    prompt_len=2, gen_len=2)
     assert simulate_point(dense)["fits"]
+
+
+def _model_point(hw, model, model_set, hw_set=None, **w):
+    data, src = loader.resolve("hw", hw)
+    h = loader.validate_hardware(data, src, hw_set or {})
+    return spec_columns(h, loader.load_model(model, model_set), loader.load_workload(w, "test"))
+
+
+def test_sliding_window_layers_load_their_window_as_in_the_closed_form():
+    # gpt-oss: every other layer keeps 128 tokens. Past the window a local layer's KV read is
+    # window-bounded (physical accounting, cost/aimc/memory.py); the simulator read all n
+    # tokens on every layer (about 30 % more DRAM energy here). The closed form rounds the
+    # layers' mean load up to whole ns, the simulator each layer's: equal to 1e-4
+    pt = _model_point("nature-3d-aimc-sim", "gpt-oss-20b", {"layers": 2, "sliding_window": 16},
+                      {"size_to_model": True}, prompt_len=40, gen_len=3)
+    ev = simulate_point(pt)
+    cf = {k: v[0] for k, v in aimc_cost(Cols(pt)).items()}
+    assert ev["energy_nj.dram"] == pytest.approx(cf["energy_nj.dram"], rel=1e-4)
+    glob = _model_point("nature-3d-aimc-sim", "gpt-oss-20b", {"layers": 2, "sliding_window": 64},
+                        {"size_to_model": True}, prompt_len=40, gen_len=3)
+    assert simulate_point(glob)["energy_nj.dram"] > ev["energy_nj.dram"]  # a window wider than the context binds nothing
+
+
+def test_multi_head_latent_attention_is_refused_not_mapped_as_mha():
+    # the simulator maps Q, K, V, out of q = kv = heads·head_dim; an MLA model (DeepSeek-V2/V3)
+    # came out as plain MHA of width d — its KV load 2·d per token and layer instead of
+    # kv_lora_rank + rope
+    pt = _model_point("nature-3d-aimc-sim", "deepseek-v3", {"layers": 1, "moe": None}, {"size_to_model": True},
+                      prompt_len=2, gen_len=2)
+    with pytest.raises(SpecError, match="model.mla"):
+        simulate_point(pt)

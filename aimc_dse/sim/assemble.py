@@ -146,7 +146,8 @@ def assemble(p: SimParams, mapping: dict[tuple, Placed], router: Router) -> Asse
     xt_tab = expert_tile_table(p, mapping)
     pos_pl = mapping.get(("pos",))
     # attention cost per step and layer: (lat ns, energy nJ, flops, dram ns)
-    mha_by_step = {st["index"]: np.array([mha_cost(p, st["ctx"], st["prefill"], st["cached"], p.moe_layer[l])
+    mha_by_step = {st["index"]: np.array([mha_cost(p, st["ctx"], st["prefill"], st["cached"], p.moe_layer[l],
+                                                   bool(p.local_layer) and p.local_layer[l])
                                           for l in range(p.L)]) for st in steps}
     inst = [(s, si, st, templates[st["n"]]) for s in range(p.B) for si, st in enumerate(steps)]
     n_tot = sum(T.n for _, _, _, T in inst)

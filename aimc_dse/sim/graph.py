@@ -202,7 +202,8 @@ class Builder:
         ml = 0
         sampler = -1
         for l in range(L):
-            lat, e, fl, dram = mha_cost(p, ctx, prefill_step, cached, p.moe_layer[l])
+            lat, e, fl, dram = mha_cost(p, ctx, prefill_step, cached, p.moe_layer[l],
+                                        bool(p.local_layer) and p.local_layer[l])
             att = g.new(MHA, lat, 0, C_MHA, e, fl, dram=dram)
             for t in range(n_tok):
                 self.join(qkv[t], att)

@@ -115,6 +115,10 @@ class SimParams:
     f_g: float
     grouped: bool
     extra: dict[str, Any] = field(default_factory=dict)
+    # sliding-window layers (model.sliding_window, model.global_every): a local layer's KV
+    # cache holds at most ``window`` tokens (0: every layer global)
+    window: int = 0
+    local_layer: list[bool] = field(default_factory=list)
 
     # ---- accounting switches (cost/aimc/accounting.py, docs/reference-simulators.md §H) --------------------
     @property
@@ -222,6 +226,10 @@ def _unsupported(pt: Mapping[str, Any]) -> None:
     """Features the closed form models but the event simulator does not (clear error, not a wrong number)."""
     if _num(pt.get("hw.chips", 1)) != 1:
         raise SpecError("hw", "hw.chips", "--fidelity event simulates one chip; use the closed form for several chips")
+    if _num(pt.get("model.mla.kv_lora_rank", 0)) > 0:
+        raise SpecError("model", "model.mla",
+                        "multi-head latent attention (its q_a/q_b/kv_a/kv_b matrices and latent KV cache) is not "
+                        "simulated by --fidelity event, which maps Q, K, V and out; use the closed form")
     phys = _physical_sections(pt)
     if phys:
         raise SpecError("hw", ", ".join(phys),
@@ -270,6 +278,10 @@ def read_point(pt: Mapping[str, Any]) -> SimParams:
     heads = i("model.heads")
     head_dim = i("model.head_dim", i("model.d_model") // max(heads, 1))
     kv_heads = i("model.kv_heads", heads)
+    window = _num(pt.get("model.sliding_window"))
+    window = 0 if math.isnan(window) else int(window)
+    g_every = i("model.global_every", 0)
+    local_layer = [window > 0 and not (g_every and (l + 1) % g_every == 0) for l in range(L)]
     acc = s("hw.accounting", "physical")
 
     share = f("hw.sharing.crossbar_area_share", 0.2)
@@ -309,14 +321,17 @@ def read_point(pt: Mapping[str, Any]) -> SimParams:
         trace=str(pt.get("workload.expert_load.trace", "") or ""),
         seed=i("workload.seed", 0),
         f_m=1.0 if math.isnan(fm) else fm, f_c=1.0 if math.isnan(fc) else fc, f_g=f_g, grouped=grouped,
+        window=window, local_layer=local_layer,
     )
 
 
-def mha_cost(p: SimParams, n: int, prefill_step: bool, cached: bool, moe_layer: bool) -> tuple[float, float, float, float]:
+def mha_cost(p: SimParams, n: int, prefill_step: bool, cached: bool, moe_layer: bool,
+             local: bool = False) -> tuple[float, float, float, float]:
     """One attention job at context n: (unit-busy latency ns, active energy nJ, FLOPs, DRAM busy ns).
 
     §A.6: full job cf·⌈n²(α·d + β·d²)⌉; a KV-cached decode job is 1/n of it plus the KV
-    load ⌈2·n·kv/BW⌉ (not under 3D-SiM accounting). Physical accounting also reads the GO
+    load ⌈2·n·kv/BW⌉ (not under 3D-SiM accounting; under physical accounting a ``local``
+    sliding-window layer loads min(n, window) tokens). Physical accounting also reads the GO
     cache of MoE layers (⌈(n·E + E·d)/BW⌉) inside the job; the references do not (§H.23).
     """
     d = p.d
@@ -332,7 +347,10 @@ def mha_cost(p: SimParams, n: int, prefill_step: bool, cached: bool, moe_layer: 
         e_c = p.causal * p.gamma_pj * d / 1000.0 * n * n + p.att_e_fixed
         D = (n * n + n) / 2.0  # decoder self-attention is causal (§A.6)
         fl = 2 * D * d + (1 + D) + 2 * D + (D - n) + 2 * n * n * d
-    t_kv = ceil_eps(2.0 * p.kv / p.bw * n) if (use_cache and p.kv_dram) else 0.0
+    # physical accounting: a sliding-window (``local``) layer's cache holds at most ``window``
+    # tokens, as the closed form's KV load (cost/aimc/memory.py); the references' form reads n
+    kv_tok = min(n, p.window) if (local and p.window > 0 and p.physical) else n
+    t_kv = ceil_eps(2.0 * p.kv / p.bw * kv_tok) if (use_cache and p.kv_dram) else 0.0
     t_go = 0.0
     if p.physical and p.go_cache and moe_layer and not prefill_step:
         t_go = ceil_eps((n * p.E + p.E * d) / p.bw)
