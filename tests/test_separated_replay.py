@@ -39,10 +39,39 @@ def _reference(p) -> tuple[float, float, float, float] | None:
 def test_replay_matches_the_reference_mapper(k):
     p = read_point(_clean(cve.frame([k]).iloc[0]))
     ref = _reference(p)
-    got = separated_loads(p.N, p.Z, p.R, p.C, p.d, p.q, p.kv, p.d_ff, p.d_ff_e, p.E, p.k, p.L, 0, 1,
+    got = separated_loads(p.N, p.Z, p.R, p.C, p.d, p.q, 0, 0, p.d, p.q, p.d, p.kv, p.d, p.kv, p.d_ff, p.d_ff_e,
+                          p.E, p.k, p.L, 0, 1,
                           2 if p.gated else 1, p.shared, 0, p.vocab, p.max_positions if p.learned_pos else 0,
                           p.stack_embedding)
     if ref is None:
         assert got is None
     else:
         assert got == pytest.approx(ref, abs=1e-12)
+
+
+def test_replay_places_the_mla_projections(monkeypatch):
+    # an MLA layer's attention is q_a, q_b, kv_a, kv_b, out (shapes.attn_mats); the replay
+    # placed GQA stand-ins (d×heads·v, twice d×(kv_lora + rope)/2) and so fewer blocks than the
+    # mapping counts (DeepSeek-V2-Lite, 4 layers: prefill 644.3 µs instead of 662.9 µs)
+    from aimc_dse.cost import tile_mapper
+    from aimc_dse.cost.aimc import aimc_cost, separated
+    from aimc_dse.cost.columns import Cols, spec_columns
+    from aimc_dse.specs import loader
+
+    mappers = []
+
+    class Spy(tile_mapper.TileMapper):
+        def __init__(self, *a, **k):
+            super().__init__(*a, **k)
+            mappers.append(self)
+
+    monkeypatch.setattr(separated, "TileMapper", Spy)
+    separated.separated_loads.cache_clear()
+    data, src = loader.resolve("hw", "nature-3d-aimc-sim")
+    hw = loader.validate_hardware(data, src, {"size_to_model": True, "mapping": {"strategy": "moe_separated"}})
+    model = loader.load_model("tests/data/hf/DeepSeek-V2-Lite/config.json", {"layers": 4})
+    pt = spec_columns(hw, model, loader.load_workload({"prompt_len": 4, "gen_len": 2}, "test"))
+    res = aimc_cost(Cols(pt))
+    separated.separated_loads.cache_clear()
+    assert len(mappers) == 1
+    assert mappers[0].fill.sum() == res["tier_blocks"][0] == sum(model.tier_blocks(512, 512).values())

@@ -61,8 +61,8 @@ def _place_moe_layer(tl: TileMapper, s: dict, l: int, out: dict) -> None:
 
 def _place_rest(tl: TileMapper, s: dict, out: dict) -> None:
     """The non-MoE matrices in the reference's registration order (sim/mapper.module_list)."""
-    R, d, q, kv, L = s["R"], s["d"], s["q"], s["kv"], s["L"]
-    qkv = [(d, q), (d, kv), (d, kv)]
+    R, d, q, L = s["R"], s["d"], s["q"], s["L"]
+    qkv = s["proj"]  # Q, K, V (GQA) or q_a, q_b, kv_a, kv_b (MLA), as shapes.attn_mats
     for l in range(L):
         if l == 0:
             for rows in (s["vocab"], s["positions"]):  # the embedding, then learned positions
@@ -82,15 +82,21 @@ def _place_rest(tl: TileMapper, s: dict, out: dict) -> None:
 
 
 @lru_cache(maxsize=4096)
-def separated_loads(N: int, Z: int, R: int, C: int, d: int, q: int, kv: int, d_ff: int, d_ff_expert: int, E: int,
+def separated_loads(N: int, Z: int, R: int, C: int, d: int, q: int, qa_r: int, qa_c: int, q_r: int, q_c: int,
+                    k_r: int, k_c: int, v_r: int, v_c: int, d_ff: int, d_ff_expert: int, E: int,
                     k: int, layers: int, first_dense: int, moe_every: int, up_mats: int, shared: int,
                     d_ff_shared: int, vocab: int, positions: int, stack_embedding: bool
                     ) -> tuple[float, float, float, float] | None:
-    """(up, down, both, phase), means over the MoE layers (module docstring)."""
+    """(up, down, both, phase), means over the MoE layers (module docstring).
+
+    ``q`` is the out projection's input width; the four projection slots (rows, cols) are
+    ``shapes.attn_mats``' first four — q_a (0×0 without one), Q or q_b, K or kv_a, V or kv_b.
+    """
     moe = [l for l in range(layers) if l >= first_dense and (l - first_dense) % max(moe_every, 1) == 0]
     if N <= 0 or E <= 0 or not moe:
         return None
-    s = dict(R=R, C=C, d=d, q=q, kv=kv, dff=d_ff, dffe=d_ff_expert, E=E, L=layers, moe=set(moe), up_mats=up_mats,
+    proj = [(r, c) for r, c in ((qa_r, qa_c), (q_r, q_c), (k_r, k_c), (v_r, v_c)) if r > 0 and c > 0]
+    s = dict(R=R, C=C, d=d, q=q, proj=proj, dff=d_ff, dffe=d_ff_expert, E=E, L=layers, moe=set(moe), up_mats=up_mats,
              shared=shared, dffs=d_ff_shared, vocab=vocab, positions=positions, stack_embedding=stack_embedding)
     tl = TileMapper(N, Z, R, C, weighted=True)
     out: dict = {}
@@ -119,8 +125,10 @@ def separated_tile_loads(inp: Inputs, N: Array, per_block: Array) -> Array:
         return np.full((4, len(sep)), np.nan)
     slots = chip.Z // np.maximum(per_block, 1)  # a block takes per_block tiers
     positions = np.where(sh.learned_pos, sh.max_positions, 0)
+    *proj, (o_rows, _) = sh.attn_mats
+    attn = [np.broadcast_to(x, sep.shape) for rc in proj for x in rc]
     return per_distinct(
         lambda *a: separated_loads(*(int(x) for x in a[:-1]), bool(a[-1])) or (np.nan,) * 4, sep,
-        N, slots, chip.R, chip.C, sh.d, sh.q, sh.kv, sh.d_ff, sh.d_ff_expert, sh.experts, sh.top_k, sh.layers,
+        N, slots, chip.R, chip.C, sh.d, o_rows, *attn, sh.d_ff, sh.d_ff_expert, sh.experts, sh.top_k, sh.layers,
         inp.first_dense_layers, inp.moe_every, sh.n_ffn_mats - 1, sh.shared, sh.d_ff_shared, sh.vocab, positions,
         chip.stack_embedding, width=4, fill=np.nan)
