@@ -228,6 +228,22 @@ def test_a_long_prompt_at_batch_64_overflows_the_kv_memory():
     assert ok["fits"] and ok["fit_reason"] == ""
 
 
+def test_the_go_cache_counts_against_the_memory():
+    # per sequence at the last context n = 39: KV 2·1024·48·39 B (SRAM first), GO 48·(39·128 + 128·1024) B
+    # in DRAM (what each decode step reads back); 8 MB SRAM + 4 × 2 GB LPDDR5
+    kv, go = 2 * 1024 * 48 * 39, 48 * (39 * 128 + 128 * 1024)
+    r = _ev(prompt_len=32, gen_len=8, go_cache=True)
+    assert r["max_batch"] == math.floor((8e6 + 8e9) / (kv + go)) == 772
+    assert _ev(prompt_len=32, gen_len=8, go_cache=True, batch=772)["fits"]
+    over = _ev(prompt_len=32, gen_len=8, go_cache=True, batch=773)
+    assert not over["fits"] and over["fit_reason"] == "kv_cache"
+    # without a KV cache the GO cache alone is bounded by the DRAM (it never lives in the SRAM)
+    alone = _ev(prompt_len=32, gen_len=8, go_cache=True, kv_cache=False)
+    assert alone["max_batch"] == math.floor(8e9 / go)
+    assert not _ev(prompt_len=32, gen_len=8, go_cache=True, kv_cache=False, batch=int(alone["max_batch"]) + 1)["fits"]
+    assert _ev(prompt_len=32, gen_len=8)["max_batch"] == math.floor((8e6 + 8e9) / kv)  # KV cache only
+
+
 def test_kv_in_sram_is_read_from_sram():
     # 72-token cache of one sequence (7.08 MB) fits the 8 MB SRAM: the reads cost SRAM energy only
     r = _ev(prompt_len=64, gen_len=8)

@@ -114,9 +114,9 @@ COLUMNS: tuple[Column, ...] = (
     _c("fit_reason", "", "str", BOTH, "why the design does not fit, the first of stack_height (stack_height > "
        "hw.stack.max_tiers), weights (AIMC: tier blocks > tiers; GPU: the weights alone exceed the devices' usable "
        "memory), digital_weights (AIMC: the digital unit's weights > its SRAM and it has no DRAM), kv_cache (the "
-       "batch's KV cache > SRAM + DRAM capacity; GPU: > the memory the weights leave); '' "
+       "batch's KV cache, with its GO cache in DRAM, > SRAM + DRAM capacity; GPU: > the memory the weights leave); '' "
        "when it fits", perf=False),
-    _c("max_batch", "", "float", AIMC, "largest batch whose KV caches fit the memory at the longest context; 0 "
+    _c("max_batch", "", "float", AIMC, "largest batch whose KV (and GO) caches fit the memory at the longest context; 0 "
        "when the weights or the stack do not fit; NaN when memory does not limit it (no KV cache or unlimited "
        "capacity)", perf=False, better="higher"),
     _c("tier_blocks", "", "int", AIMC, "tier blocks of the model's analog weights (s_t·⌈I/R⌉·⌈O/C⌉ per matrix, C "

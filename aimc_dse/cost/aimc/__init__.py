@@ -158,7 +158,7 @@ def _aimc_cost(c: Cols, expert: Array) -> dict[str, Array]:
                              np.where(sh.expert_choice & is_moe, work.go_cache, work.kv_cache))
     tot = run_steps(model, inp.n, prompt_tokens, single_decode)
     bt = batching(tot, work.B, d.mp.stacked, work.prefill)
-    kv = kv_fit(mem, sh, work.kv_cache, work.B, work.prompt + work.G - 1)
+    kv = kv_fit(mem, sh, work.kv_cache, work.B, work.prompt + work.G - 1, work.go_cache & acc.go_traffic_charged)
     out = aimc_outputs(inp, acc, d.mp, tot, bt, gf, d.dm, d.dmac, d.eng, chip_power(inp, acc, d.mp.N, d.eng, expert_tile_count(inp, d.mp), gf.f_g), kv)
     out["placement"] = np.where(expert & is_moe, "expert", "pipeline").astype(object)
     return out

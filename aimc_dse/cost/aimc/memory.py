@@ -14,8 +14,13 @@ with BW_dram = channels × per-channel bandwidth. The references (profiles ``ibm
 ``moewithpim``) keep their form: 2·n·d_kv bytes from one DRAM, energy P_act·t_kv. Writes
 of the new tokens' keys and values (1/n of a decode step's reads) are not charged.
 
-Capacity is a result: a KV cache beyond SRAM + channels × channel capacity does not fit
-(``fit_reason = kv_cache``), and ``max_batch`` is the largest batch whose caches fit.
+The GO cache (Gao & Yang 2026; MoE models with ``go_cache``, charged in ``physical``) holds
+what ``go_load`` reads, n·E gate scores and E·d expert outputs per MoE layer and sequence, in
+the DRAM only (its reads never come from the SRAM).
+
+Capacity is a result: the batch's caches — the KV cache filling the SRAM first, the GO cache
+in DRAM — beyond SRAM + channels × channel capacity, or a GO cache beyond the DRAM alone, do
+not fit (``fit_reason = kv_cache``), and ``max_batch`` is the largest batch whose caches fit.
 """
 
 from __future__ import annotations
@@ -78,24 +83,36 @@ def kv_load(mem: KvMemory, chip: Chip, sh: ModelShape, B: Array, nn: Array) -> t
     return np.where(mem.physical, t, ref_t), np.where(mem.physical, e, ref_e)
 
 
+def go_layer_bytes(sh: ModelShape, n: Array) -> Array:
+    """GO-cache bytes of one sequence in one MoE layer at context n: n·E gate scores + E·d outputs."""
+    return n * sh.experts + sh.experts * sh.d
+
+
 def go_load(mem: KvMemory, chip: Chip, sh: ModelShape, nn: Array) -> tuple[Array, Array]:
     """Time and energy of one MoE layer's GO-cache read (n·E gate scores + E·d outputs, bytes)."""
-    by = nn * sh.experts + sh.experts * sh.d
+    by = go_layer_bytes(sh, nn)
     t = ceil_ns(by / mem.dram_gbps)
     return t, np.where(mem.dram_pj > 0, by * mem.dram_pj / 1000.0, mem.dram_active_w * t)
 
 
 @dataclass(frozen=True)
 class KvFit:
-    fits: Array  # the batch's KV cache fits the memory (always without a KV cache)
+    fits: Array  # the batch's KV and GO caches fit the memory (always without a cache)
     max_batch: Array  # largest batch whose caches fit (NaN: not limited by memory)
     cache_bytes: Array  # one sequence's KV cache at its longest context
 
 
-def kv_fit(mem: KvMemory, sh: ModelShape, kv_cache: Array, B: Array, n_max: Array) -> KvFit:
+def kv_fit(mem: KvMemory, sh: ModelShape, kv_cache: Array, B: Array, n_max: Array,
+           go_cache: Array | bool = False) -> KvFit:
+    """Whether B sequences' caches at context n_max fit (module docstring). ``go_cache``: the
+    points whose GO cache is kept (and charged) in DRAM, n_max·E + E·d bytes per MoE layer."""
     per_seq = cache_bytes(mem, sh, n_max)
-    limited = kv_cache & np.isfinite(mem.capacity_bytes)
+    go_seq = np.where(go_cache, sh.moe_layers * go_layer_bytes(sh, n_max), 0.0)
+    both = np.where(kv_cache, per_seq, 0.0) + go_seq
+    limited = (kv_cache | (go_seq > 0)) & np.isfinite(mem.capacity_bytes)
+    dram = mem.capacity_bytes - mem.sram_bytes  # the GO cache's share of the memory
     with np.errstate(divide="ignore", invalid="ignore"):
-        mb = np.floor(mem.capacity_bytes / np.maximum(per_seq, 1e-300))
-    return KvFit(fits=~limited | (B * per_seq <= mem.capacity_bytes), max_batch=np.where(limited, mb, np.nan),
-                 cache_bytes=per_seq)
+        mb = np.minimum(np.floor(mem.capacity_bytes / np.maximum(both, 1e-300)),
+                        np.where(go_seq > 0, np.floor(dram / np.maximum(go_seq, 1e-300)), np.inf))
+    fits = (B * both <= mem.capacity_bytes) & (B * go_seq <= dram)
+    return KvFit(fits=~limited | fits, max_batch=np.where(limited, mb, np.nan), cache_bytes=per_seq)
