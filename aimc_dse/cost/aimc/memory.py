@@ -111,7 +111,7 @@ def kv_fit(mem: KvMemory, sh: ModelShape, kv_cache: Array, B: Array, n_max: Arra
     both = np.where(kv_cache, per_seq, 0.0) + go_seq
     limited = (kv_cache | (go_seq > 0)) & np.isfinite(mem.capacity_bytes)
     dram = mem.capacity_bytes - mem.sram_bytes  # the GO cache's share of the memory
-    with np.errstate(divide="ignore", invalid="ignore"):
+    with np.errstate(divide="ignore", invalid="ignore", over="ignore"):  # no cache: x / 1e-300, not used
         mb = np.minimum(np.floor(mem.capacity_bytes / np.maximum(both, 1e-300)),
                         np.where(go_seq > 0, np.floor(dram / np.maximum(go_seq, 1e-300)), np.inf))
     fits = (B * both <= mem.capacity_bytes) & (B * go_seq <= dram)
