@@ -182,3 +182,21 @@ def test_digital_roofline_and_spill():
     assert f[0] == pytest.approx(0.5)
     t = digital_time(eng, f, np.array([1e3]), np.array([2e6]))
     assert t[0] == pytest.approx(0.5 * 2e6 / 10.0)  # the DRAM half dominates: 100 µs
+
+
+def test_window_share_by_hand():
+    """gpt-oss-like: 24 layers, every other one local with a 128-token window (12 local)."""
+    from types import SimpleNamespace
+
+    from aimc_dse.cost.aimc.steps import window_share
+
+    sh = SimpleNamespace(window=np.array([128]), layers=np.array([24]), local_layers=np.array([12]))
+    m = SimpleNamespace(sh=sh, acc=SimpleNamespace(physical=np.array([True])))
+    # a decode step at n = 1,024: local queries attend 128 of 1,024 keys
+    assert window_share(m, np.array([1024.0]), np.array([True]))[0] == pytest.approx((12 + 12 * 128 / 1024) / 24)
+    # a 256-token prefill: Σ min(i, 128) = 128·129/2 + 128·128 = 24,640 of 256·257/2 = 32,896 pairs
+    assert window_share(m, np.array([256.0]), np.array([False]))[0] == pytest.approx((12 + 12 * 24640 / 32896) / 24)
+    # within the window, and under the references' accounting, everything is attended
+    assert window_share(m, np.array([100.0]), np.array([True]))[0] == 1.0
+    ref = SimpleNamespace(sh=sh, acc=SimpleNamespace(physical=np.array([False])))
+    assert window_share(ref, np.array([1024.0]), np.array([True]))[0] == 1.0

@@ -443,6 +443,24 @@ def test_sliding_window_layers_load_their_window_as_in_the_closed_form():
     assert simulate_point(glob)["energy_nj.dram"] > ev["energy_nj.dram"]  # a window wider than the context binds nothing
 
 
+def test_sliding_window_layers_attend_their_window_as_in_the_closed_form():
+    # a local layer's query attends at most the window: its share of the fitted job shrinks
+    # (prefill Σ min(i, W) of n(n + 1)/2 pairs, decode min(n, W) of n keys); the closed form
+    # charges the layers' mean share, the simulator each layer's own — the same sums
+    pt = _model_point("nature-3d-aimc-sim", "gpt-oss-20b", {"layers": 2, "sliding_window": 16},
+                      {"size_to_model": True}, prompt_len=40, gen_len=3)
+    ev = simulate_point(pt)
+    cf = {k: v[0] for k, v in aimc_cost(Cols(pt)).items()}
+    for col in ("energy_nj.attention", "busy_ns.attention", "flops"):
+        assert ev[col] == pytest.approx(cf[col], rel=1e-9), col
+    # all layers global (global_every 1): every query attends the whole context
+    glob = _model_point("nature-3d-aimc-sim", "gpt-oss-20b", {"layers": 2, "sliding_window": 16, "global_every": 1},
+                        {"size_to_model": True}, prompt_len=40, gen_len=3)
+    full = {k: v[0] for k, v in aimc_cost(Cols(glob)).items()}
+    assert full["energy_nj.attention"] > cf["energy_nj.attention"]
+    assert simulate_point(glob)["energy_nj.attention"] == pytest.approx(full["energy_nj.attention"], rel=1e-9)
+
+
 def test_multi_head_latent_attention_is_refused_not_mapped_as_mha():
     # the simulator maps Q, K, V, out of q = kv = heads·head_dim; an MLA model (DeepSeek-V2/V3)
     # came out as plain MHA of width d — its KV load 2·d per token and layer instead of

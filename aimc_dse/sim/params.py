@@ -347,9 +347,19 @@ def mha_cost(p: SimParams, n: int, prefill_step: bool, cached: bool, moe_layer: 
         e_c = p.causal * p.gamma_pj * d / 1000.0 * n * n + p.att_e_fixed
         D = (n * n + n) / 2.0  # decoder self-attention is causal (§A.6)
         fl = 2 * D * d + (1 + D) + 2 * D + (D - n) + 2 * n * n * d
-    # physical accounting: a sliding-window (``local``) layer's cache holds at most ``window``
-    # tokens, as the closed form's KV load (cost/aimc/memory.py); the references' form reads n
-    kv_tok = min(n, p.window) if (local and p.window > 0 and p.physical) else n
+    # physical accounting: a sliding-window (``local``) layer's query attends at most ``window``
+    # keys (its share of the fitted job, as cost/aimc/steps.window_share) and its cache holds at
+    # most ``window`` tokens, as the closed form's KV load (cost/aimc/memory.py); the references'
+    # form attends and reads all n
+    windowed = local and p.window > 0 and p.physical
+    if windowed:
+        W = float(p.window)
+        share = (min(n, W) / n if use_cache else
+                 1.0 if n <= W else (W * (W + 1.0) / 2.0 + (n - W) * W) / (n * (n + 1.0) / 2.0))
+        lat_c = (lat_c - p.att_lat_fixed) * share + p.att_lat_fixed
+        e_c = (e_c - p.att_e_fixed) * share + p.att_e_fixed
+        fl *= share
+    kv_tok = min(n, p.window) if windowed else n
     t_kv = ceil_eps(2.0 * p.kv / p.bw * kv_tok) if (use_cache and p.kv_dram) else 0.0
     t_go = 0.0
     if p.physical and p.go_cache and moe_layer and not prefill_step:

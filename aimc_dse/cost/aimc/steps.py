@@ -152,6 +152,24 @@ class AttentionJobs:
     e_go: Array
 
 
+def window_share(m: StepModel, nn: Array, cached: Array) -> Array:
+    """The share of the full-context attention work a layer does, averaged over the layers:
+    under physical accounting a sliding-window layer's query attends min(i, window) keys, not
+    i (shapes.attended_keys) — a decode step's one query min(n, W) of n, a whole-context step
+    Σ min(i, W) of n(n + 1)/2 — and the fitted job (its n² work) shrinks by that ratio. 1 for
+    models without windows and under the references' accounting, which attend everything."""
+    sh = m.sh
+    windowed = (sh.window > 0) & m.acc.physical
+    if not np.any(windowed):
+        return np.ones(1)
+    W = np.where(sh.window > 0, sh.window, 1).astype(np.float64)
+    local = np.where(cached, np.minimum(nn, W) / nn,
+                     np.where(nn <= W, 1.0, (W * (W + 1.0) / 2.0 + (nn - W) * W) / (nn * (nn + 1.0) / 2.0)))
+    loc = sh.local_layers.astype(np.float64)
+    share = ((sh.layers - loc) + loc * local) / np.maximum(sh.layers, 1)
+    return np.where(windowed, share, 1.0)
+
+
 def attention_jobs(m: StepModel, b: Block) -> AttentionJobs:
     """The attention jobs of a block of steps at their contexts (module docstring)."""
     chip, d = m.chip, m.sh.d
@@ -159,15 +177,16 @@ def attention_jobs(m: StepModel, b: Block) -> AttentionJobs:
     c_lat = chip.att_alpha_ns * d + chip.att_beta_ns * d * d
     c_en = chip.causal_factor * chip.att_gamma_pj * d / 1000.0
     full = chip.causal_factor * ceil_ns(nn * nn * c_lat)
+    keys = window_share(m, nn, b.cached)
     if b.cached.all():  # the common decode case: only the cached branch is needed
-        lat = full / nn + chip.att_latency_ns_fixed
-        e = c_en * nn + chip.att_energy_nj_fixed
-        ops = nn * (4.0 * d + 3.0) + 1.0  # D = n dot products: 2Dd + (1 + D) + 2D + (D − n) + 2nd
+        lat = full / nn * keys + chip.att_latency_ns_fixed
+        e = c_en * nn * keys + chip.att_energy_nj_fixed
+        ops = (nn * (4.0 * d + 3.0) + 1.0) * keys  # D = n dot products: 2Dd + (1 + D) + 2D + (D − n) + 2nd
     else:
-        lat = np.where(b.cached, full / nn, full) + chip.att_latency_ns_fixed
-        e = np.where(b.cached, c_en * nn, c_en * nn * nn) + chip.att_energy_nj_fixed
+        lat = np.where(b.cached, full / nn, full) * keys + chip.att_latency_ns_fixed
+        e = np.where(b.cached, c_en * nn, c_en * nn * nn) * keys + chip.att_energy_nj_fixed
         dq = np.where(b.cached, nn, (nn * nn + nn) / 2.0)
-        ops = 2 * dq * d + (1 + dq) + 2 * dq + (dq - nn) + np.where(b.cached, 2 * nn * d, 2 * nn * nn * d)
+        ops = (2 * dq * d + (1 + dq) + 2 * dq + (dq - nn) + np.where(b.cached, 2 * nn * d, 2 * nn * nn * d)) * keys
     load = b.cached & m.acc.kv_load_charged
     t_kv, e_kv = kv_load(m.mem, chip, m.sh, m.work.B, nn)
     t_kv, e_kv = (t_kv, e_kv) if load.all() else (np.where(load, t_kv, 0.0), np.where(load, e_kv, 0.0))
