@@ -47,7 +47,8 @@ COLUMNS: tuple[Column, ...] = (
     # ---- headline (both systems) ---------------------------------------------------------
     _c("system", "", "str", BOTH, "aimc or gpu", perf=False),
     _c("fits", "", "bool", BOTH, "the design can be built and holds its workload (AIMC: stack height ≤ the "
-       "technology's, tier blocks ≤ tiers, the batch's KV cache ≤ SRAM + DRAM; GPU: weights and the batch's KV "
+       "technology's, tier blocks ≤ tiers, the digital unit's weights ≤ its SRAM unless it has DRAM, the batch's KV "
+       "cache (and GO cache, in DRAM) ≤ SRAM + DRAM; GPU: weights and the batch's KV "
        "cache ≤ the devices' usable memory)", perf=False),
     _c("latency_ns", "ns", "float", BOTH, "makespan of the request: prefill + every decode step, all sequences",
        better="lower"),
@@ -106,7 +107,8 @@ COLUMNS: tuple[Column, ...] = (
        better="lower"),
     _c("latency_bound_ns", "ns", "float", AIMC, "T(1) + (B − 1)·δ: sequences spaced by the longest stage "
        "occupancy", better="lower"),
-    _c("throughput_bound_ns", "ns", "float", AIMC, "B · the largest per-resource demand (tiles, DPUs, MHA units, digital engine) summed over the steps: no schedule beats it",
+    _c("throughput_bound_ns", "ns", "float", AIMC, "B · the largest per-resource demand (tiles, DPUs, MHA units, digital engine, one chip's link port) summed over "
+       "the steps: no schedule beats it",
        better="lower"),
     _c("batch_bound", "", "str", AIMC, "which bound sets the makespan of B sequences: latency or throughput"),
     _c("mvms", "", "float", AIMC, "tier MVMs executed, all sequences"),
@@ -162,7 +164,8 @@ COLUMNS: tuple[Column, ...] = (
     _c("latency_ns.memory", "ns", "float", GPU, "roofline time of the kernels bound by bytes", better="lower"),
     _c("latency_ns.overhead", "ns", "float", GPU, "per-layer overheads (launches, norms, activations)",
        better="lower"),
-    _c("latency_ns.communication", "ns", "float", GPU, "tensor-parallel all-reduces", better="lower"),
+    _c("latency_ns.communication", "ns", "float", GPU, "collectives: tensor-parallel all-reduces, expert-parallel "
+       "all-to-alls (NVLink/xGMI; past hw.node_devices also the nodes' network)", better="lower"),
     _c("energy_nj.active", "nJ", "float", GPU, "(TDP − idle) × (compute-bound roofline time + hw.memory_bound_power_fraction "
        "× memory-bound roofline time), all devices", better="lower"),
     _c("energy_nj.idle", "nJ", "float", GPU, "idle power × latency, all devices", better="lower"),
