@@ -3,8 +3,8 @@
 Every check evaluates the model exactly as a user would (the same point-building path as
 ``aimc-dse evaluate``) and carries the command that reproduces it.
 
-Tolerances (docs/cost-model.md §9): energy and operations 0.1 %; single-sequence latency 2 %;
-latency with stacked tiers or several sequences 10 %. One run needs a note: 3D-SiM's
+Tolerances (docs/cost-model.md §9): energy and operations 0.1 %; latency 2 % (the planar batch-4
+run included); latency with stacked tiers 10 %. One run needs a note: 3D-SiM's
 8-tile run stacks tiers, and its total energy is 88 % passive power × makespan, so the
 total inherits the stacked-latency error (the analytic pipeline S + (n−1)·τ over-estimates
 how tightly a tile holding blocks of two stages interleaves tokens, docs/reference-simulators.md
