@@ -196,3 +196,53 @@ def test_presets_md_model_parameters_are_the_programs():
             assert _close(num, value / scale), (name, shown, value)
         checked += 1
     assert checked >= 12, rows
+
+
+def _span(lo: float, hi: float, shown_lo: str, shown_hi: str, scale: float = 1.0) -> bool:
+    """``shown_lo``–``shown_hi`` is the range [lo, hi] at the digits shown, rounded or widened by
+    less than one last digit ("0.8–15 W" for 0.84–14.4 W)."""
+    def unit(shown: str) -> float:  # the last significant digit's value ("1,270": 10)
+        s = shown.replace(",", "")
+        return 10.0 ** -len(s.split(".")[1]) if "." in s else 10.0 ** (len(s) - len(s.rstrip("0")))
+
+    slo, shi = float(shown_lo.replace(",", "")), float(shown_hi.replace(",", ""))
+    lo, hi = lo / scale, hi / scale
+    return (lo - unit(shown_lo) < slo <= lo + unit(shown_lo) / 2 + 1e-12
+            and hi - unit(shown_hi) / 2 - 1e-12 <= shi < hi + unit(shown_hi))
+
+
+def test_results_readme_multichip_power_is_the_results():
+    """results/README.md's power figures for the multi-chip study are the committed CSV's: the
+    systems' power ranges, the static share of the AIMC energy at batch 1, the power ratio."""
+    import pandas as pd
+
+    text = (ROOT / "results" / "README.md").read_text()
+    d = pd.read_csv(ROOT / "results" / "multichip-moe.csv")
+    a, g = d[(d.system == "aimc") & d.fits], d[(d.system == "gpu") & d.fits]
+    m = re.search(r"AIMC systems draw ([\d.]+)–([\d.]+) W \(component static power is (\d+)–(\d+) % of the\s+"
+                  r"8- and 14-chip systems' energy at batch 1, (\d+)–(\d+) % of Qwen3's on one chip\), the GPUs "
+                  r"([\d.]+)–([\d.]+) kW", text)
+    assert m, "the multi-chip tokens/s/W paragraph"
+    assert _span(a.power_w.min(), a.power_w.max(), m[1], m[2])
+    b1 = a[a["workload.batch"] == 1]
+    share = b1["energy_nj.static"] / b1["energy_nj"]
+    multi = b1["hw.chips"] > 1
+    assert _span(share[multi].min(), share[multi].max(), m[3], m[4], 0.01)
+    assert _span(share[~multi].min(), share[~multi].max(), m[5], m[6], 0.01)
+    assert _span(g.power_w.min(), g.power_w.max(), m[7], m[8], 1000)
+    r = pd.read_csv(ROOT / "results" / "multichip-moe-ratios.csv").dropna()
+    power = r["tokens_per_s_per_w.ratio"] / r["tokens_per_s.ratio"]
+    m = re.search(r"a ([\d,]+)–([\d,]+)× power ratio", text)
+    assert m and _span(power.min(), power.max(), m[1], m[2]), m
+
+
+def test_results_readme_calibrated_a100_devices_are_the_results():
+    """The batch study's calibrated A100 runs on as many devices as results/README.md says."""
+    import pandas as pd
+
+    words = {"one": 1, "two": 2, "three": 3, "four": 4}
+    m = re.search(r"the calibrated A100 \((\w+) devices with their all-reduces",
+                  (ROOT / "results" / "README.md").read_text())
+    assert m, "the buechel-batch row"
+    d = pd.read_csv(ROOT / "results" / "buechel-batch.csv")
+    assert set(d.loc[d["hw.name"] == "a100-sxm4-80gb", "n_devices"]) == {words[m[1]]}
