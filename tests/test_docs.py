@@ -246,3 +246,11 @@ def test_results_readme_calibrated_a100_devices_are_the_results():
     assert m, "the buechel-batch row"
     d = pd.read_csv(ROOT / "results" / "buechel-batch.csv")
     assert set(d.loc[d["hw.name"] == "a100-sxm4-80gb", "n_devices"]) == {words[m[1]]}
+
+
+def test_presets_md_lists_every_supported_model_type():
+    from aimc_dse.specs.hf import SUPPORTED_MODEL_TYPES
+
+    text = " ".join((DOCS / "presets.md").read_text().split())
+    listed = text.split("SUPPORTED_MODEL_TYPES` lists: ")[1].split(" (docs/models.md)")[0]
+    assert [t.strip() for t in listed.split(",")] == list(SUPPORTED_MODEL_TYPES)
