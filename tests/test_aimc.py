@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -208,6 +210,23 @@ def test_peripheral_sharing_without_a_schedule_still_serialises_a_tokens_experts
     assert shared["tpot_ns"] > alone["tpot_ns"]
     # the reference profile keeps the reference's reading: factors 1 unless given
     assert run(16, acc="moewithpim")["grouping.f_m"] == 1.0
+
+
+def test_a_group_size_that_does_not_divide_the_experts_does_not_fit():
+    """g crossbars per periphery group the routed experts g at a time: where g does not divide
+    E no groups can be formed. That is a design that does not fit (fit_reason group_size, no
+    performance numbers), not an error that stops a sweep over group sizes and models."""
+    m = _moe(16, layers=2, k=4, d=512, dffe=512)
+    wl = dict(prompt_len=8, gen_len=4)
+    for g in (3, 32):
+        r = _eval("hermes-3d", m, {"sharing.group_size": g}, **wl)
+        assert (r["fits"], r["fit_reason"], r["max_batch"]) == (False, "group_size", 0.0), g
+        assert math.isnan(r["tokens_per_s"]) and math.isnan(r["latency_ns"])
+    ok = _eval("hermes-3d", m, {"sharing.group_size": 4}, **wl)
+    assert ok["fits"] and ok["fit_reason"] == ""
+    # a dense model forms no expert groups: any g is fine
+    dense = _eval("hermes-3d", "llama-2-7b", {"sharing.group_size": 3, "tiles": 300000}, **wl)
+    assert dense["fit_reason"] != "group_size"
 
 
 def test_peripheral_sharing_saves_static_power_not_mvm_energy():

@@ -114,7 +114,8 @@ COLUMNS: tuple[Column, ...] = (
     _c("mvms", "", "float", AIMC, "tier MVMs executed, all sequences"),
     # ---- AIMC: mapping and design figures ---------------------------------------------------
     _c("fit_reason", "", "str", BOTH, "why the design does not fit, the first of stack_height (stack_height > "
-       "hw.stack.max_tiers), weights (AIMC: tier blocks > tiers; GPU: the weights alone exceed the devices' usable "
+       "hw.stack.max_tiers), group_size (AIMC: hw.sharing.group_size does not divide the routed experts a schedule "
+       "groups), weights (AIMC: tier blocks > tiers; GPU: the weights alone exceed the devices' usable "
        "memory), digital_weights (AIMC: the digital unit's weights > its SRAM and it has no DRAM), kv_cache (the "
        "batch's KV cache, with its GO cache in DRAM, > SRAM + DRAM capacity; GPU: > the memory the weights leave); '' "
        "when it fits", perf=False),

@@ -41,6 +41,7 @@ class GroupingFactors:
     f_g: Array  # per-crossbar area (and MoEwithPIM energy) factor of sharing
     f_single: Array  # expected serialisation of one decode token's experts
     grouped: Array  # bool: a grouped schedule (derived or explicit) applies
+    groups_ok: Array  # bool: g divides the routed experts wherever groups are formed (else fit_reason group_size)
 
 
 @lru_cache(maxsize=1024)
@@ -80,7 +81,11 @@ def grouping_factors(chip: Chip, sh: ModelShape, work: Work, knobs: GroupingKnob
     """
     shared = (chip.group_size > 1) & physical
     schedule = np.where((knobs.schedule == "none") & shared, "single", knobs.schedule)
-    derive = (schedule != "none") & (sh.experts > 0)
+    wanted = (schedule != "none") & (sh.experts > 0)
+    # groups of g experts need g to divide E: a design that cannot form them does not fit (a
+    # result, fit_reason group_size), so a sweep over group sizes and models runs through
+    groups_ok = ~wanted | (sh.experts % np.maximum(chip.group_size, 1) == 0)
+    derive = wanted & groups_ok
     fm, fc, fs = np.ones(len(derive)), np.ones(len(derive)), np.ones(len(derive))
     if derive.any():
         fm, fc, fs = per_distinct(_derived, derive, sh.experts, sh.top_k, work.prompt, chip.group_size,
@@ -93,4 +98,5 @@ def grouping_factors(chip: Chip, sh: ModelShape, work: Work, knobs: GroupingKnob
         f_g=np.where(np.isnan(knobs.f_g_set), f_g_share, knobs.f_g_set),
         f_single=fs,
         grouped=derive | ~np.isnan(knobs.f_m_set) | ~np.isnan(knobs.f_c_set),
+        groups_ok=groups_ok,
     )

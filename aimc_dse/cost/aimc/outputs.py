@@ -26,11 +26,13 @@ from .power import Power
 from .steps import StepTotals
 
 
-def fit_reason(stack_ok: Array, weights_ok: Array, kv_ok: Array, digital_ok: Array | bool = True) -> Array:
-    """Why a design does not fit, the first failing of stack height, weights (tier blocks),
-    digital weights (beyond the digital unit's SRAM, and it has no DRAM), KV cache ('' = fits)."""
-    return np.where(~stack_ok, "stack_height", np.where(~weights_ok, "weights", np.where(
-        ~np.asarray(digital_ok), "digital_weights", np.where(~kv_ok, "kv_cache", ""))))
+def fit_reason(stack_ok: Array, weights_ok: Array, kv_ok: Array, digital_ok: Array | bool = True,
+               groups_ok: Array | bool = True) -> Array:
+    """Why a design does not fit, the first failing of stack height, expert groups (g must
+    divide the routed experts), weights (tier blocks), digital weights (beyond the digital
+    unit's SRAM, and it has no DRAM), KV cache ('' = fits)."""
+    return np.where(~stack_ok, "stack_height", np.where(~np.asarray(groups_ok), "group_size", np.where(
+        ~weights_ok, "weights", np.where(~np.asarray(digital_ok), "digital_weights", np.where(~kv_ok, "kv_cache", "")))))
 
 
 def expert_tile_count(inp: Inputs, mp: Mapping) -> Array:
@@ -57,7 +59,7 @@ def aimc_outputs(inp: Inputs, acc: Accounting, mp: Mapping, tot: StepTotals, bt:
     e_static = pw.static_w * bt.makespan
     energy = B * tot.active_energy + e_passive + e_static
     stack_ok = inp.chip.Z <= inp.physical.max_tiers
-    fits = stack_ok & mp.fits & kv.fits
+    fits = stack_ok & mp.fits & kv.fits & gf.groups_ok
     flops = B * tot.ops
     area, area_moe = areas(inp, mp, gf, eng)
     decode_steps = work.G - 1
@@ -83,8 +85,9 @@ def aimc_outputs(inp: Inputs, acc: Accounting, mp: Mapping, tot: StepTotals, bt:
             "energy_nj.static": e_static,
             "power_w.static": (e_passive + e_static) / bt.makespan,
             "power_w.dynamic": B * tot.active_energy / bt.makespan,
-            "fit_reason": fit_reason(stack_ok, mp.tier_fits, kv.fits, mp.fits | ~mp.tier_fits).astype(object),
-            "max_batch": np.where(stack_ok & mp.fits, kv.max_batch, 0.0),
+            "fit_reason": fit_reason(stack_ok, mp.tier_fits, kv.fits, mp.fits | ~mp.tier_fits,
+                                     gf.groups_ok).astype(object),
+            "max_batch": np.where(stack_ok & mp.fits & gf.groups_ok, kv.max_batch, 0.0),
             "kv_cache_bytes": np.where(work.kv_cache, kv.cache_bytes * B, 0.0),
             "analog_energy_nj": B * (tot.e_mvm + tot.e_comm),
             "busy_ns.mvm": B * tot.busy_mvm,
