@@ -210,6 +210,25 @@ def test_pareto_columns_are_written_even_when_columns_omit_them(tmp_path):
     assert code == 0, err
 
 
+def test_fits_is_written_and_gates_the_summary_when_columns_omit_it(tmp_path):
+    """hermes-3d with 256 tiles does not hold DeepSeekMoE-16B, yet has the smallest area and a
+    max_batch (0): without ``fits`` in the file, the summary and ``pareto`` ranked it."""
+    sweep = tmp_path / "s.yaml"
+    sweep.write_text(
+        "name: s\nsystems: [hermes-3d]\nmodel: deepseek-moe-16b\naxes: {hw.tiles: [256, 4096]}\n"
+        "columns: [tokens_per_s]\npareto: [area_mm2, max_batch]\n"
+    )
+    code, out, err = invoke(["sweep", sweep, "-o", tmp_path / "s.csv", "-j", "1", "-q", "-f", "json"], 100)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["rows"] == 2 and doc["fitting_rows"] == 1
+    assert [r["hw.tiles"] for r in doc["pareto"]] == [4096]
+    assert "fits" in pd.read_csv(tmp_path / "s.csv").columns
+    code, out, err = invoke(["pareto", tmp_path / "s.csv", "--x", "area_mm2", "--y", "max_batch", "-f", "json"])
+    assert code == 0, err
+    assert [r["hw.tiles"] for r in json.loads(out)] == [4096]
+
+
 def test_digital_presets_listed_and_shown():
     code, out, _ = invoke(["presets", "-f", "json"])
     names = {r["name"]: r for r in json.loads(out)}

@@ -324,10 +324,11 @@ def test_filters_and_columns_shape_the_rows(tmp_path):
     df = pd.read_csv(out)
     _, grid = load_grid(path)
     results = [c for c in df.columns if c not in grid.columns]
-    assert results[0] == "tokens_per_s"
-    # besides the named columns, the Pareto front's metrics are always written (the default front)
+    # besides the named columns, fits (a headline column: first) and the Pareto front's
+    # metrics (the default front) are always written
+    assert results[:2] == ["fits", "tokens_per_s"]
     pareto = {"tokens_per_s_per_w", "tokens_per_s_per_mm2"}
-    assert all(c.startswith("energy_nj.") or c in pareto for c in results[1:]) and len(results) > 3
+    assert all(c.startswith("energy_nj.") or c in pareto for c in results[2:]) and len(results) > 4
     assert pareto <= set(results)
     assert len(df) > 0 and (df["workload.batch"] >= 4).all()
     # the rows are exactly the fitting ones among batch >= 4

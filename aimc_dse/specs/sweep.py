@@ -165,7 +165,7 @@ class SweepSpec(Spec):
     )
     columns: list[str] | None = Field(
         None,
-        description="result columns to write besides every knob: names or patterns (energy_nj.*); default the headline columns",
+        description="result columns to write besides every knob, fits and the pareto metrics: names or patterns (energy_nj.*); default the headline columns",
     )
     pareto: list[str] = Field(
         default_factory=lambda: ["tokens_per_s_per_w", "tokens_per_s_per_mm2"],
@@ -217,17 +217,19 @@ def load_sweep(path: str | Path) -> SweepSpec:
 
 
 def with_pareto_columns(spec: SweepSpec) -> SweepSpec:
-    """The sweep with its ``pareto`` metrics always among the written columns.
+    """The sweep with its ``pareto`` metrics and ``fits`` always among the written columns.
 
     A sweep file may keep only some result columns (``columns: [tokens_per_s, "energy_nj.*"]``)
     and still ask for a front of others; the front (and a later ``aimc-dse pareto`` of the
-    file) needs them written.
+    file) needs them written. ``fits`` too: without it the summary and ``pareto`` cannot tell
+    the designs that do not fit and rank them with the others (their area, ``max_batch`` …
+    are numbers).
     """
     import fnmatch
 
-    if spec.columns is None or not spec.pareto:
+    if spec.columns is None:
         return spec
-    missing = [m for m in spec.pareto if not any(fnmatch.fnmatchcase(m, p) for p in spec.columns)]
+    missing = [m for m in ["fits", *spec.pareto] if not any(fnmatch.fnmatchcase(m, p) for p in spec.columns)]
     if not missing:
         return spec
     return spec.model_copy(update={"columns": list(spec.columns) + missing})
