@@ -213,6 +213,21 @@ def test_plot_writes_png_and_byte_stable_svg(table_csv, tmp_path):
     assert svgs[0] == svgs[1] and b"<svg" in svgs[0]
 
 
+def test_plot_front_leaves_out_designs_that_do_not_fit(tmp_path, monkeypatch):
+    """area_mm2 and max_batch are numbers on a design that does not fit (the smallest chip):
+    it is drawn, but the front drawn on top is that of the fitting designs, as `pareto` says."""
+    pytest.importorskip("matplotlib")
+    import aimc_dse.report.plot as plot_mod
+
+    fronts = []
+    real = plot_mod.pareto_front
+    monkeypatch.setattr(plot_mod, "pareto_front", lambda *a, **k: fronts.append(real(*a, **k)) or fronts[-1])
+    df = pd.DataFrame({"hw.name": ["small", "mid", "big"], "fits": [False, True, True],
+                       "area_mm2": [250.0, 315.0, 2880.0], "max_batch": [0.0, 365.0, 1096.0]})
+    plot_mod.plot(df, "area_mm2", "max_batch", tmp_path / "f.png", pareto=True)
+    assert len(fronts) == 1 and sorted(fronts[0]["area_mm2"]) == [315.0, 2880.0]
+
+
 def test_plot_of_a_text_column_is_refused_and_writes_nothing(table_csv, tmp_path):
     out = tmp_path / "f.png"
     for axis in ("--y", "--x"):

@@ -13,8 +13,8 @@ One figure per call: ``y`` against ``x``, with
   and in the returned :class:`PlotStats`;
 * log axes that hold zero or negative values switch to a symmetric-log scale (linear
   below the smallest positive value) and say so in the axis label, so φ = 0 stays visible;
-* the Pareto front of ``x`` and ``y`` drawn on top of everything (large point clouds are
-  rasterised and drawn translucent);
+* the Pareto front of ``x`` and ``y`` among the designs that fit (as ``aimc-dse pareto``)
+  drawn on top of everything (large point clouds are rasterised and drawn translucent);
 * ``annotate``: a column whose value is written beside a line where it changes (e.g. the
   GPU's ``n_devices``, which explains a jump of the calibrated A100);
 * facets: one panel per value of ``col`` / ``row`` columns, axes shared.
@@ -242,8 +242,9 @@ def plot(
                                         facecolors="none" if si and not big else c, edgecolors=c, **kw)
                     if label and label not in handles:
                         handles[label] = h_
-            if pareto and idx.size:
-                front = pareto_front(pd.DataFrame({x: xs[idx], y: ys[idx]}), [x, y], senses([x, y]))
+            fit_idx = idx[fits[idx]]  # as `pareto`: a design that does not fit is drawn, never on the front
+            if pareto and fit_idx.size:
+                front = pareto_front(pd.DataFrame({x: xs[fit_idx], y: ys[fit_idx]}), [x, y], senses([x, y]))
                 front = front.sort_values(x, kind="stable")
                 (fh,) = ax.plot(front[x], front[y], color="black", lw=1.4, marker="o", ms=5, mfc="white",
                                 zorder=10, label="Pareto front")
