@@ -156,6 +156,9 @@ def test_pareto_command_table(table_csv):
         (["--x", "fits", "--y", "tokens_per_s"], "--x fits: not a number column (it holds true/false)"),
         (["--x", "tokens_per_s", "--y", "area_mm2", "--minimize", "latency_ns"],
          "--minimize latency_ns: not one of the metrics (--x tokens_per_s, --y area_mm2)"),
+        # both directions for one metric was accepted, --minimize silently winning
+        (["--x", "tokens_per_s", "--y", "area_mm2", "--minimize", "tokens_per_s", "--maximize", "area_mm2,tokens_per_s"],
+         "--minimize tokens_per_s and --maximize tokens_per_s: give one direction per metric"),
     ],
 )
 def test_pareto_command_bad_input_exits_2(table_csv, args, problem):

@@ -100,6 +100,9 @@ def register(app: typer.Typer) -> None:
                 if m not in metrics:
                     raise SpecError("pareto", None, f"{opt} {m}: not one of the metrics (--x {x}, --y {y}"
                                     + (f", --z {z}" if z else "") + ")")
+        both = [m for m in split_list(minimize) if m in set(split_list(maximize))]
+        if both:
+            raise SpecError("pareto", None, f"--minimize {both[0]} and --maximize {both[0]}: give one direction per metric")
         maxi = senses(metrics, split_list(minimize), split_list(maximize))
         front = ParetoFront(metrics, maxi)
         axes = VaryingKnobs()
