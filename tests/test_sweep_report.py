@@ -67,6 +67,18 @@ def test_default_senses():
     assert senses(["tokens_per_s"], minimize=["tokens_per_s"]) == [False]
 
 
+def test_the_registry_says_the_default_direction_of_every_number_column():
+    """docs/columns.md's *better* is the direction fronts use: a blank one is maximised. busy_ns.*
+    and area_mm2.digital were blank yet minimised by name; devices_needed (the GPU's
+    chips_needed) was maximised."""
+    from aimc_dse.cost import registry
+
+    for c in registry.COLUMNS:
+        if c.dtype in ("float", "int"):
+            assert default_maximize(c.name) == (c.better != "lower"), c.name
+    assert not default_maximize("devices_needed") and not default_maximize("chips_needed")
+
+
 def test_nondominated_equals_the_definition_with_ties_and_signed_zeros():
     """Against a brute-force dominance check: many ties, -0.0 beside 0.0, 1 to 3 metrics."""
     from aimc_dse.report.pareto import nondominated

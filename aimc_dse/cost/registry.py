@@ -93,15 +93,15 @@ COLUMNS: tuple[Column, ...] = (
     _c("power_w.dynamic", "W", "float", AIMC, "active power: the active energy parts / latency (power_w = static + "
        "dynamic)", better="lower"),
     # ---- AIMC: busy time per resource class (overlap; do not add up to the latency) -------
-    _c("busy_ns.mvm", "ns", "float", AIMC, "tier MVM time summed over all MVMs (T_mvm × MVMs)"),
-    _c("busy_ns.communication", "ns", "float", AIMC, "transfer time summed over all transfers"),
-    _c("busy_ns.digital", "ns", "float", AIMC, "DPU op time summed over all DPU ops"),
-    _c("busy_ns.attention", "ns", "float", AIMC, "attention compute time summed over all jobs"),
+    _c("busy_ns.mvm", "ns", "float", AIMC, "tier MVM time summed over all MVMs (T_mvm × MVMs)", better="lower"),
+    _c("busy_ns.communication", "ns", "float", AIMC, "transfer time summed over all transfers", better="lower"),
+    _c("busy_ns.digital", "ns", "float", AIMC, "DPU op time summed over all DPU ops", better="lower"),
+    _c("busy_ns.attention", "ns", "float", AIMC, "attention compute time summed over all jobs", better="lower"),
     _c("busy_ns.dram", "ns", "float", AIMC, "load time of the KV and GO caches (KV SRAM and DRAM in parallel), "
-       "summed"),
-    _c("busy_ns.link", "ns", "float", AIMC, "chip-to-chip link transfer time, summed over crossings"),
+       "summed", better="lower"),
+    _c("busy_ns.link", "ns", "float", AIMC, "chip-to-chip link transfer time, summed over crossings", better="lower"),
     _c("link_bytes", "B", "float", AIMC, "bytes moved over chip-to-chip links, all sequences"),
-    _c("busy_ns.digital_mac", "ns", "float", AIMC, "the digital unit's busy time, summed over steps"),
+    _c("busy_ns.digital_mac", "ns", "float", AIMC, "the digital unit's busy time, summed over steps", better="lower"),
     # ---- AIMC: batching ----------------------------------------------------------------------
     _c("single_sequence_latency_ns", "ns", "float", AIMC, "T(1): the request of one sequence alone",
        better="lower"),
@@ -136,7 +136,8 @@ COLUMNS: tuple[Column, ...] = (
     _c("stacked", "", "bool", AIMC, "some tile holds blocks of several stages (tiers_used > 1)", perf=False),
     _c("area_mm2.moe", "mm²", "float", AIMC, "the MoE part's area: expert tiles scaled by peripheral sharing f_g",
        perf=False, better="lower"),
-    _c("area_mm2.digital", "mm²", "float", AIMC, "area of the digital unit (heterogeneous MoE)", perf=False),
+    _c("area_mm2.digital", "mm²", "float", AIMC, "area of the digital unit (heterogeneous MoE)", perf=False,
+       better="lower"),
     _c("area_mm2.per_chip", "mm²", "float", AIMC, "area of one of the hw.chips identical chips: area_mm2 / chips",
        perf=False, better="lower"),
     _c("power_w.per_chip", "W", "float", AIMC, "mean power of one of the hw.chips identical chips: power_w / chips "
@@ -178,7 +179,8 @@ COLUMNS: tuple[Column, ...] = (
        "element; 0 without a KV cache)", perf=False),
     _c("kv_bytes_per_token", "B", "float", GPU, "KV-cache bytes one token adds over all layers (MLA latent, "
        "GQA, sliding windows bounded)", perf=False),
-    _c("devices_needed", "", "int", GPU, "GPUs the weights and the batch's KV cache need", perf=False),
+    _c("devices_needed", "", "int", GPU, "GPUs the weights and the batch's KV cache need", perf=False,
+       better="lower"),
 )
 
 BY_NAME: dict[str, Column] = {c.name: c for c in COLUMNS}
@@ -222,7 +224,7 @@ def markdown() -> str:
         "`latency_ns.<part>` add up to `latency_ns` and `energy_nj.<part>` to `energy_nj` (each "
         "system has its own parts); `busy_ns.<part>` are summed busy times, which overlap. "
         "Columns marked *perf* are empty (NaN/null) for a design that does not fit. *better* "
-        "is the direction Pareto fronts use by default.",
+        "is the direction Pareto fronts use by default; a blank one is maximised (`--minimize` to turn it).",
         "",
         "| column | unit | type | systems | perf | better | meaning |",
         "|---|---|---|---|---|---|---|",
