@@ -35,3 +35,31 @@ def test_paper_pipeline_writes_tables_figures_and_ratios(tmp_path):
     assert len(ratios) == 2 * 4 * 2 * 2  # two AIMC chips × four models × with/without KV cache × two GPUs
     assert list(ratios.columns) == ["aimc", "gpu", "model.name", "workload.kv_cache", "tokens_per_s.ratio",
                                     "tokens_per_s_per_w.ratio", "tokens_per_s_per_mm2.ratio"]
+
+
+def _two_configs_of_one_gpu() -> pd.DataFrame:
+    """One AIMC row and two configurations of one GPU (1 device and 8 with expert parallelism),
+    the second three times slower: the ratios must pair the AIMC row with each."""
+    base = {"model.name": "m", "workload.prompt_len": 128, "workload.batch": 1, "workload.kv_cache": True,
+            "tokens_per_s_per_w": 1.0, "tokens_per_s_per_mm2": 1.0, "gops_per_w_per_mm2": 1.0}
+    return pd.DataFrame([
+        {**base, "hw.name": "chip", "system": "aimc", "hw.chips": 1, "hw.devices": None, "hw.parallelism": "pipeline",
+         "placement": "pipeline", "n_devices": None, "tokens_per_s": 6.0},
+        {**base, "hw.name": "h100-sxm", "system": "gpu", "hw.chips": None, "hw.devices": 1, "hw.parallelism": "tp",
+         "placement": None, "n_devices": 1, "tokens_per_s": 3.0},
+        {**base, "hw.name": "h100-sxm", "system": "gpu", "hw.chips": None, "hw.devices": 8, "hw.parallelism": "ep",
+         "placement": None, "n_devices": 8, "tokens_per_s": 1.0},
+    ])
+
+
+def test_multichip_ratios_tell_configurations_of_one_gpu_apart():
+    r = paper.multichip_ratios(_two_configs_of_one_gpu())
+    got = dict(zip(r["gpu"], r["tokens_per_s.ratio"]))
+    assert got == {"h100-sxm (devices=1, parallelism=tp)": 2.0, "h100-sxm (devices=8, parallelism=ep)": 6.0}
+    assert sorted(r["gpu_devices"]) == [1, 8]
+
+
+def test_a100_ratios_tell_configurations_of_one_gpu_apart():
+    r = paper.a100_ratios(_two_configs_of_one_gpu())
+    got = dict(zip(r["gpu"], r["tokens_per_s.ratio"]))
+    assert got == {"h100-sxm (devices=1, parallelism=tp)": 2.0, "h100-sxm (devices=8, parallelism=ep)": 6.0}

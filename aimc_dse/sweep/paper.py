@@ -125,15 +125,37 @@ STUDIES = [
 MULTICHIP_METRICS = [*RATIO_METRICS, "gops_per_w_per_mm2"]
 
 
+def gpu_labels(gpus: pd.DataFrame) -> pd.Series:
+    """One label per GPU system of a results table: ``hw.name`` where one configuration of that
+    GPU ran, else the name with the ``hw.*`` knobs that tell its configurations apart
+    (``h100-sxm (devices=1, parallelism=tp)``). Keying the ratios by the name alone paired an
+    AIMC row with whichever configuration came first, or failed outright."""
+    knobs = [c for c in gpus.columns if c.startswith("hw.") and c != "hw.name"]
+    labels = pd.Series(gpus["hw.name"].astype(str), index=gpus.index)
+    for name, g in gpus.groupby("hw.name", sort=False):
+        differ = [c for c in knobs if g[c].nunique(dropna=False) > 1]
+        if differ:
+            for i, r in g.iterrows():
+                labels[i] = f"{name} (" + ", ".join(f"{c[3:]}={_knob(r[c])}" for c in differ) + ")"
+    return labels
+
+
+def _knob(v: object) -> str:
+    return str(int(v)) if isinstance(v, float) and v.is_integer() else str(v)
+
+
 def a100_ratios(df: pd.DataFrame) -> pd.DataFrame:
     """Each 3D AIMC chip ÷ each GPU system for the same model and KV-cache setting, per
     headline metric (> 1: AIMC ahead)."""
     key = ["model.name", "workload.kv_cache"]
     is_aimc = df["system"] == "aimc"
+    gpu_label = gpu_labels(df[~is_aimc])
     rows = []
     for (chip, *k), a in df[is_aimc].groupby(["hw.name", *key], sort=False):
         same = (df[key] == pd.Series(k, index=key)).all(axis=1) & ~is_aimc
-        for gpu, g in df[same].groupby("hw.name", sort=False):
+        for gpu, g in df[same].groupby(gpu_label[same[same].index], sort=False):
+            if len(g) > 1:
+                raise ValueError(f"{len(g)} rows of GPU system {gpu!r} for one model and KV-cache setting")
             rec = {"aimc": chip, "gpu": gpu, "model.name": k[0], "workload.kv_cache": bool(k[1])}
             for m in RATIO_METRICS:
                 rec[f"{m}.ratio"] = float(a[m].iloc[0]) / float(g[m].iloc[0])
@@ -165,17 +187,22 @@ def multichip_ratios(df: pd.DataFrame) -> pd.DataFrame:
     prompt and batch, per metric (> 1: AIMC ahead; NaN where either does not fit)."""
     key = ["model.name", "workload.prompt_len", "workload.batch"]
     is_aimc = df["system"] == "aimc"
-    gpus = df[~is_aimc].set_index(["hw.name", *key])
+    g_rows = df[~is_aimc]
+    label = gpu_labels(g_rows)
+    gpus = g_rows.set_index([label.rename("gpu"), *key])
+    if not gpus.index.is_unique:
+        raise ValueError("several rows of one GPU system for one model, prompt and batch")
     rows = []
     for _, a in df[is_aimc].iterrows():
-        for gpu in pd.unique(df.loc[~is_aimc, "hw.name"]):
+        for gpu in pd.unique(label):
             k = (gpu, *(a[c] for c in key))
             if k not in gpus.index:
                 continue
             g = gpus.loc[k]
             rec = {"model.name": a["model.name"], "workload.prompt_len": int(a["workload.prompt_len"]),
                    "workload.batch": int(a["workload.batch"]), "aimc_chips": int(a["hw.chips"]),
-                   "placement": a["placement"], "gpu": gpu}
+                   "placement": a["placement"], "gpu": gpu,
+                   "gpu_devices": int(g["n_devices"]) if "n_devices" in g and pd.notna(g["n_devices"]) else None}
             for m in MULTICHIP_METRICS:
                 rec[f"{m}.ratio"] = float(a[m]) / float(g[m])
             rows.append(rec)
