@@ -8,6 +8,7 @@ loads are a single chip's); link traffic is C crossings of d activations per tok
 from __future__ import annotations
 
 import math
+import re
 
 import aimc_dse
 
@@ -251,13 +252,16 @@ def _close(shown: str, value: float) -> bool:
 
 def test_readme_multichip_ratios_match_the_model():
     rows = list(_readme_table_rows())
-    assert len(rows) == 7
+    assert len(rows) == 12
     models = {"DeepSeek-V3": "deepseek-v3", "Qwen3-30B-A3B": "qwen3-30b-a3b"}
+    gpus = {"H200": "h200-sxm", "H100": "h100-sxm"}
     for model, aimc, gpu, prompt, batch, *shown in rows:
-        chips, placement = aimc.split(" chips, ")
+        chips, placement = re.fullmatch(r"(\d+) chips?, (\w+)", aimc).groups()
+        devices, name, par = re.fullmatch(r"(\d+)× (H\d+)(?: (EP|TP))?", gpu).groups()
         wl = dict(prompt_len=int(prompt), gen_len=128, batch=int(batch), kv_cache=True)
         a = _row("nature-3d-aimc", models[model], {"hw.chips": int(chips), "hw.parallelism": placement}, **wl)
-        g = _row({"8× H200": "h200-sxm", "8× H100": "h100-sxm"}[gpu], models[model], GPU_SETS, **wl)
+        sets = {**GPU_SETS, "hw.devices": int(devices), "hw.parallelism": (par or "tp").lower()}
+        g = _row(gpus[name], models[model], sets, **wl)
         for s, col in zip(shown, ("tokens_per_s", "tokens_per_s_per_w", "tokens_per_s_per_mm2", "gops_per_w_per_mm2")):
             assert _close(s, a[col] / g[col]), (model, aimc, prompt, batch, col, s, a[col] / g[col])
 
