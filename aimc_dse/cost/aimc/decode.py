@@ -158,6 +158,30 @@ def envelope(lines: Lines, a: Array, b: Array) -> Envelope:
     return Envelope(lines=lines, lo=lo_, hi=hi_, exact=covered == np.maximum(np.asarray(b) - np.asarray(a) + 1, 0))
 
 
+def rise_range(tb: JobTables, key: Array, a: Array, b: Array) -> tuple[Array, Array]:
+    """The least and the greatest rise of the job, job(n + 1) − job(n), over n in [a, b − 1]
+    (+inf and −inf when b ≤ a), of each point: its own range, whatever the table's length.
+
+    ``JobTables.min_rise``/``max_rise`` hold the bounds from a context to the end of the table,
+    whose length is the longest context of the points evaluated together; deciding on them made
+    a point's path (closed form or step loop, which round differently) depend on the other
+    points of its chunk (tests/test_laws.py). Called only for the points those bounds do not
+    settle, so its cost (the points' ranges) stays below the step loop's they would run.
+    """
+    rows = tb.job.shape[0] - 1  # rise rows 0 … n_max − 1 (row m: job(m + 1) − job(m))
+    flat = np.append(np.diff(tb.job, axis=0).T.ravel(), 0.0)  # key-major, one spare cell
+    start = key * rows + a
+    stop = key * rows + np.maximum(b, a)  # exclusive: rises a … b − 1
+    order = np.argsort(start, kind="stable")  # forward gaps between ranges are disjoint
+    idx = np.column_stack([start[order], stop[order]]).ravel()
+    lo = np.empty(len(a))
+    hi = np.empty(len(a))
+    lo[order] = np.minimum.reduceat(flat, idx)[::2]
+    hi[order] = np.maximum.reduceat(flat, idx)[::2]
+    empty = b <= a
+    return np.where(empty, np.inf, lo), np.where(empty, -np.inf, hi)
+
+
 def sum_max(tb: JobTables, key: Array, a: Array, b: Array, lines: Lines, scale: Array,
             constant: bool) -> tuple[Array, Array]:
     """(Σ_{n=a}^{b} max(K(n), scale·job(n)), whether it was exact), K the maximum of ``lines``.
@@ -168,16 +192,25 @@ def sum_max(tb: JobTables, key: Array, a: Array, b: Array, lines: Lines, scale: 
     sign at most once, at a point found by bisection; on one side each step counts K(n), on
     the other scale·job(n). ``constant``: every line is flat (one-token steps)."""
     job = tb.job
+    lo_r, hi_r = tb.min_rise[a, key], tb.max_rise[a, key]  # over [a, n_max]: bounds of the range's
     if constant:
         k_a = lines.at(a)
         env = None
-        rising = tb.min_rise[a, key] >= 0
+        redo = np.flatnonzero(lo_r < 0)
+        if len(redo):  # the suffix dips: whether [a, b] does decides, not the other points' n_max
+            lo_r, hi_r = lo_r.copy(), hi_r.copy()
+            lo_r[redo], hi_r[redo] = rise_range(tb, key[redo], a[redo], b[redo])
+        rising = lo_r >= 0
         ok = rising
     else:
         env = envelope(lines, a, b)
         s_lo, s_hi = env.slopes()
-        rising = scale * tb.min_rise[a, key] >= s_hi
-        ok = env.exact & (rising | (scale * tb.max_rise[a, key] <= s_lo))
+        redo = np.flatnonzero(~((scale * lo_r >= s_hi) | (scale * hi_r <= s_lo)))
+        if len(redo):
+            lo_r, hi_r = lo_r.copy(), hi_r.copy()
+            lo_r[redo], hi_r[redo] = rise_range(tb, key[redo], a[redo], b[redo])
+        rising = scale * lo_r >= s_hi
+        ok = env.exact & (rising | (scale * hi_r <= s_lo))
 
     def job_side(nn: Array, idx: Array | slice) -> Array:
         """The steps at ``nn`` count scale·job: g ≥ 0 where g rises, g > 0 where it falls."""

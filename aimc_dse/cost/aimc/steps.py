@@ -33,8 +33,23 @@ from .placement import LinkCoeffs
 from .stages import OpTimes, Stages, TileDemand, TileLoads
 from .tokens import TokenWork
 
-# Decode steps are evaluated about this many (step, point) cells at a time.
+# Decode steps are evaluated about this many (step, point) cells at a time, in blocks of at most
+# DECODE_BLOCK_STEPS steps that start at fixed steps (1, 1 + DECODE_BLOCK_STEPS, …) whatever other
+# points the call holds: a point's sums are then added in the same order alone or in any chunk.
 DECODE_BLOCK_CELLS = 1_000_000
+DECODE_BLOCK_STEPS = 4096
+
+
+def step_sum(x: Array) -> Array:
+    """Σ over the steps (axis 0) of a (steps, points) block, added step after step.
+
+    ``x.sum(axis=0)`` is not: with one point numpy sums the contiguous column pairwise, with
+    several it adds row after row, so a point's total differed in the last bit between
+    evaluating it alone and beside other points (tests/test_laws.py). Accumulating is
+    sequential for any shape, and equals the row-after-row sum.
+    """
+    x = np.asarray(x, dtype=np.float64)
+    return np.add.accumulate(x, axis=0)[-1] if x.shape[0] else np.zeros(x.shape[1:])
 
 
 @dataclass
@@ -236,20 +251,20 @@ def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
     L, Lm, B, Tm = sh.layers, sh.moe_layers, m.work.B, chip.mvm_latency_ns
     a = b.active.astype(np.float64)
     tok = b.tokens.astype(np.float64)
-    cnt, snp = a.sum(axis=0), (a * tok).sum(axis=0)
+    cnt, snp = step_sum(a), step_sum(a * tok)
     fa = a * b.first
-    s_first, s_first_np = fa.sum(axis=0), (fa * tok).sum(axis=0)
+    s_first, s_first_np = step_sum(fa), step_sum(fa * tok)
     aj = attention_jobs(m, b)
     lat_c, e_c, ops_att, t_kv, t_go = aj.lat, aj.e, aj.ops, aj.t_kv, aj.t_go
     go_layers = np.where(Lm > 0, t_go, 0.0)
     t_job = lat_c + t_kv + go_layers
-    s_kv, s_go = (a * t_kv).sum(axis=0), (a * t_go).sum(axis=0) if np.ndim(t_go) == 2 else 0.0
-    se_kv, se_go = (a * aj.e_kv).sum(axis=0), (a * aj.e_go).sum(axis=0) if np.ndim(aj.e_go) == 2 else 0.0
+    s_kv, s_go = step_sum(a * t_kv), step_sum(a * t_go) if np.ndim(t_go) == 2 else 0.0
+    se_kv, se_go = step_sum(a * aj.e_kv), step_sum(a * aj.e_go) if np.ndim(aj.e_go) == 2 else 0.0
     digital = bool(np.any(tw.dig_macs > 0) or np.any(m.d.dmac.lm > 0))
     if digital:
         e_dig, t_dig = digital_step(m, tok)
-        tot.e_dig += (a * e_dig).sum(axis=0)
-        tot.busy_dig += (a * t_dig).sum(axis=0)
+        tot.e_dig += step_sum(a * e_dig)
+        tot.busy_dig += step_sum(a * t_dig)
         # A step of a sequence alone cannot end before the digital engine has streamed the
         # weights its tokens touch: the pipelined phases' τ carries only the engine's MACs, so
         # a many-token step (prefill, cache-less decode) is floored at the engine's own time.
@@ -271,19 +286,19 @@ def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
     tau = m.d.ph.tau_total_prefill if b.prefill else m.d.ph.tau_total
     if digital:
         lat = m.d.st.token + (1.0 - b.first) * t.transfer_in + L * t_job + (tok - 1.0) * tau + lk.time
-        t_steps = (a * np.maximum(lat, t_alone)).sum(axis=0)
+        t_steps = step_sum(a * np.maximum(lat, t_alone))
     else:
-        t_steps = (cnt * m.d.st.token + (cnt - s_first) * t.transfer_in + L * (a * t_job).sum(axis=0)
-                   + (snp - cnt) * tau + (a * lk.time).sum(axis=0))
-    tot.e_link += (a * lk.energy_nj).sum(axis=0)
-    tot.busy_link += (a * lk.busy).sum(axis=0)
-    tot.link_bytes += (a * lk.bytes).sum(axis=0)
-    thr, occ = B * (a * d_max).sum(axis=0), (a * delta).max(axis=0)
+        t_steps = (cnt * m.d.st.token + (cnt - s_first) * t.transfer_in + L * step_sum(a * t_job)
+                   + (snp - cnt) * tau + step_sum(a * lk.time))
+    tot.e_link += step_sum(a * lk.energy_nj)
+    tot.busy_link += step_sum(a * lk.busy)
+    tot.link_bytes += step_sum(a * lk.bytes)
+    thr, occ = B * step_sum(a * d_max), (a * delta).max(axis=0)
     tot.tthr += thr
-    tot.dem_tile += (a * d_tile).sum(axis=0)
-    tot.dem_dpu += (a * d_dpu).sum(axis=0)
-    tot.dem_io += (a * np.maximum(d_io, t_dig)).sum(axis=0)
-    tot.dem_link += (a * lk.occupancy).sum(axis=0)
+    tot.dem_tile += step_sum(a * d_tile)
+    tot.dem_dpu += step_sum(a * d_dpu)
+    tot.dem_io += step_sum(a * np.maximum(d_io, t_dig))
+    tot.dem_link += step_sum(a * lk.occupancy)
     tot.delta = np.maximum(tot.delta, occ)
     tot.t1 += t_steps
     if b.prefill:
@@ -291,10 +306,10 @@ def add_block(tot: StepTotals, m: StepModel, b: Block) -> None:
         tot.tthr_pre += thr
         tot.delta_pre = np.maximum(tot.delta_pre, occ)
     _add_counts(tot, m, b.prefill, cnt, snp, s_first_np)
-    tot.e_att += L * (a * e_c).sum(axis=0)
+    tot.e_att += L * step_sum(a * e_c)
     tot.e_dram += L * se_kv + Lm * se_go
-    tot.ops += L * (a * ops_att).sum(axis=0)
-    tot.busy_att += L * (a * lat_c).sum(axis=0)
+    tot.ops += L * step_sum(a * ops_att)
+    tot.busy_att += L * step_sum(a * lat_c)
     tot.busy_dram += L * s_kv + Lm * s_go
 
 
@@ -318,9 +333,11 @@ def _add_counts(tot: StepTotals, m: StepModel, prefill: bool, cnt: Array, snp: A
 
 
 def decode_loop(m: StepModel, single_decode: Array) -> StepTotals:
-    """The G − 1 decode steps of every point of ``m``, step by step in blocks of about
-    DECODE_BLOCK_CELLS (step, point) cells. Points are taken longest first, so a block only
-    carries the points that still have steps: no point is evaluated past its own G."""
+    """The G − 1 decode steps of every point of ``m``, step by step in blocks of at most
+    DECODE_BLOCK_STEPS steps and about DECODE_BLOCK_CELLS (step, point) cells. The step blocks
+    start at fixed steps whatever the other points are, so a point's totals are added in the
+    same order alone or in any chunk. Points are taken longest first, so a block only carries
+    the points that still have steps: no point is evaluated past its own G."""
     work = m.work
     n = len(work.G)
     order = np.argsort(-work.G, kind="stable")
@@ -330,16 +347,18 @@ def decode_loop(m: StepModel, single_decode: Array) -> StepTotals:
     j0 = 1
     while n and j0 < g_desc[0]:
         alive = int(np.count_nonzero(g_desc > j0))  # points with a step j0 (G − 1 ≥ j0)
-        block = max(1, DECODE_BLOCK_CELLS // alive)
-        j = np.arange(j0, min(int(g_desc[0]), j0 + block))[:, None]
-        sub = take(ms, np.arange(alive), n) if alive < n else ms
-        w = sub.work
-        part = StepTotals(alive)
-        ctx = w.prompt + j
-        add_block(part, sub, Block(active=j <= w.G - 1, tokens=np.where(sd[:alive], 1, ctx), ctx=ctx,
-                                   first=~w.prefill & (j == 1), cached=w.kv_cache, prefill=False))
-        tot.merge(np.arange(alive), part)
-        j0 += block
+        j = np.arange(j0, min(int(g_desc[0]), j0 + DECODE_BLOCK_STEPS))[:, None]
+        per = max(1, DECODE_BLOCK_CELLS // len(j))  # points per block
+        for p0 in range(0, alive, per):
+            cols = np.arange(p0, min(alive, p0 + per))
+            sub = ms if len(cols) == n else take(ms, cols, n)
+            w = sub.work
+            part = StepTotals(len(cols))
+            ctx = w.prompt + j
+            add_block(part, sub, Block(active=j <= w.G - 1, tokens=np.where(sd[cols], 1, ctx), ctx=ctx,
+                                       first=~w.prefill & (j == 1), cached=w.kv_cache, prefill=False))
+            tot.merge(cols, part)
+        j0 += DECODE_BLOCK_STEPS
     out = StepTotals(n)
     out.merge(order, tot)
     return out
