@@ -384,3 +384,15 @@ def test_the_step_loop_blocks_do_not_depend_on_the_other_points(monkeypatch):
     many = evaluate_records([_decode_row(g) for g in (90, 80, 50, 30, 20)] + [b])[-1]
     for col in ("energy_nj.attention", "busy_ns.attention", "latency_ns", "energy_nj", "busy_ns.digital"):
         assert alone[col] == many[col], (col, alone[col], many[col])
+
+
+def test_whether_a_point_takes_the_closed_form_depends_on_its_own_range():
+    """The exactness test read the job's rises up to the longest context in the chunk: a dip in a
+    gen-77 neighbour's range sent this gen-2 point to the step loop (0.10270771199999998 alone,
+    0.10270771199999999 beside it)."""
+    rows = [rows_of("hermes-3d", "gpt2-medium", dict(prompt_len=p, gen_len=g, batch=1, prefill=False, kv_cache=False,
+                                                      go_cache=False), {"model.layers": 1})[0] for p, g in ((2, 2), (1, 77))]
+    alone = evaluate_records(rows[:1])[0]
+    beside = evaluate_records(rows[::-1])[1]
+    for col in ("energy_nj.attention", "busy_ns.attention", "latency_ns", "energy_nj"):
+        assert alone[col] == beside[col], (col, alone[col], beside[col])
