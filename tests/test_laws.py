@@ -642,14 +642,19 @@ def test_an_event_row_reports_its_own_power_per_chip():
     assert ev["power_w.per_chip"] == ev["power_w"] != evaluate_records(rows)[0]["power_w"]
 
 
-@pytest.mark.xfail(strict=True, reason="open: event 13,888.5 ns vs closed 14,439.3 ns (−3.8 %), beyond the 1 % "
-                                       "docs/event-simulation.md states for B = 1 on distinct tiles; cause not found yet")
-def test_a_single_planar_sequence_is_within_one_percent():
-    """Found by the event law test: one sequence, planar moewithpim-hermes, one cache-less decode step."""
+def test_a_short_single_sequence_shows_the_reduction_overlap_the_closed_form_leaves_out():
+    """Found by the event law test: one cache-less 1 → 2 step of a one-layer moewithpim-layer on
+    planar moewithpim-hermes runs 13,888.5 ns in the event schedule against 14,439.3 ns in the
+    closed form (−3.8 %), beyond the 1 % docs/event-simulation.md gave every single sequence on
+    distinct tiles. Its matrices span 16 tiers' rows (d 4,096 on 256-row tiers): the closed form
+    charges a stage's reduction adds after its MVMs, the event schedule overlaps them (README,
+    Known limits) — a fixed few hundred ns a token pass, 1 % only on longer runs. The closed
+    form is the slower of the two, and energy and operations are the same."""
     from aimc_dse.sim import evaluate_frame_event
 
     rows = rows_of("moewithpim-hermes", "moewithpim-layer", dict(prompt_len=1, gen_len=2, batch=1, prefill=False,
                                                                  kv_cache=False, go_cache=False), {"model.layers": 1})
     ev, closed = evaluate_frame_event(pd.DataFrame(rows)).iloc[0], evaluate_records(rows)[0]
     assert not ev["stacked"]
-    assert abs(ev["latency_ns"] / closed["latency_ns"] - 1) <= 0.01, (ev["latency_ns"], closed["latency_ns"])
+    assert 0.95 < ev["latency_ns"] / closed["latency_ns"] < 1.0, (ev["latency_ns"], closed["latency_ns"])
+    assert ev["flops"] == closed["flops"]

@@ -120,7 +120,7 @@ COLUMNS: tuple[Column, ...] = (
        "batch's KV cache, with its GO cache in DRAM, > SRAM + DRAM capacity; GPU: > the memory the weights leave); '' "
        "when it fits", perf=False),
     _c("max_batch", "", "float", AIMC, "largest batch whose KV (and GO) caches fit the memory at the longest context; 0 "
-       "when the weights or the stack do not fit; NaN when memory does not limit it (no KV cache or unlimited "
+       "when the stack, the expert groups, the weights or the digital weights do not fit; NaN when memory does not limit it (no KV cache or unlimited "
        "capacity)", perf=False, better="higher"),
     _c("tier_blocks", "", "int", AIMC, "tier blocks of the model's analog weights (s_t·⌈I/R⌉·⌈O/C⌉ per matrix, C "
        "the weight columns of a tier after the weight encoding)",
