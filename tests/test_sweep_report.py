@@ -369,3 +369,30 @@ def test_plot_with_many_hue_values_keeps_colours_apart_and_prints_no_warning(tmp
             assert "chip29" in svg and "chip0" in svg
             fills = set(re.findall(r"fill: (#[0-9a-f]{6})", svg))
             assert len(fills) >= 30, len(fills)  # one colour per name (and a few for the frame)
+
+
+def test_plot_log_tick_labels_are_plain_text_not_raw_mathtext(tmp_path):
+    """Figures draw text as typed (``text.parse_math`` off, for ``$`` in names), so matplotlib's
+    log tick labels (``$\\mathdefault{10^{3}}$``) were drawn raw; they read 10³ and 2×10² instead,
+    on log and symlog axes, in every panel of a faceted figure."""
+    pytest.importorskip("matplotlib")
+    import aimc_dse.report.plot as plot_mod
+
+    figs = []
+    import matplotlib.figure
+
+    real = matplotlib.figure.Figure.savefig
+    monkey = pytest.MonkeyPatch()
+    monkey.setattr(matplotlib.figure.Figure, "savefig", lambda self, *a, **k: figs.append(self) or real(self, *a, **k))
+    try:
+        df = pd.DataFrame({"hw.name": ["a", "a", "b", "b"], "k": ["p", "q", "p", "q"],
+                           "x": [1.0, 2000.0, 0.0, 30.0], "y": [5.0, 0.02, 300.0, 7e4]})
+        plot_mod.plot(df, "x", "y", tmp_path / "f.svg", log=True, col="k", hue="hw.name")
+    finally:
+        monkey.undo()
+    (fig,) = figs
+    fig.canvas.draw()
+    labels = [t.get_text() for ax in fig.axes for axis in (ax.xaxis, ax.yaxis)
+              for t in axis.get_ticklabels(which="both") if t.get_text()]
+    assert labels and not [t for t in labels if "$" in t or "\\" in t], labels
+    assert "10³" in labels and "10⁻²" in labels, labels

@@ -107,6 +107,51 @@ def _key(df: pd.DataFrame, cols: list[str]) -> pd.Series:
     return pd.Series(list(zip(*parts)), index=df.index, dtype=object)
 
 
+_SUPERSCRIPT = str.maketrans("-0123456789", "⁻⁰¹²³⁴⁵⁶⁷⁸⁹")
+
+
+def _plain_math(label: str) -> str:
+    """matplotlib's log tick label as plain text: ``$\\mathdefault{2\\times10^{-3}}$`` → ``2×10⁻³``.
+    Figures draw text as typed (``text.parse_math`` off), so mathtext would be drawn raw."""
+    import re
+
+    m = re.fullmatch(r"\$\\mathdefault\{(.*)\}\$", label)
+    if m is None:
+        return label
+    s = m.group(1).replace("\\times", "×")
+    return re.sub(r"\^\{([-\d]+)\}", lambda e: e.group(1).translate(_SUPERSCRIPT), s).replace("-", "−")
+
+
+def _plain_log_ticks(axes) -> None:
+    """Log and symlog tick labels in plain text on every panel (after every scale is set: a
+    shared axis's set_xscale resets the formatters of all its siblings)."""
+    from matplotlib.ticker import Formatter, LogFormatterMathtext
+
+    class Plain(Formatter):
+        # the log formatter still picks which ticks get a label (set_locs), this only rewrites it
+        def __init__(self, inner: LogFormatterMathtext):
+            self.inner = inner
+
+        def set_axis(self, axis):
+            super().set_axis(axis)
+            self.inner.set_axis(axis)
+
+        def set_locs(self, locs):
+            super().set_locs(locs)
+            self.inner.set_locs(locs)
+
+        def __call__(self, x, pos=None):
+            return _plain_math(self.inner(x, pos))
+
+    for ax in axes:
+        for axis in (ax.xaxis, ax.yaxis):
+            for get, put in ((axis.get_major_formatter, axis.set_major_formatter),
+                             (axis.get_minor_formatter, axis.set_minor_formatter)):
+                f = get()
+                if isinstance(f, LogFormatterMathtext):
+                    put(Plain(f))
+
+
 def _scale(ax, axis: str, values: np.ndarray, log: bool) -> bool:
     """Set a log axis; symlog (linear below the smallest positive value) if any value ≤ 0."""
     if not log:
@@ -262,6 +307,7 @@ def plot(
             if ci == 0:
                 ax.set_ylabel(axis_label(y, yunit) + (" — symlog: 0 shown" if "y" in symlog else ""))
         stats.symlog = tuple(sorted(symlog))
+        _plain_log_ticks(axes.ravel())
         if hues and styles and numeric_hue is None:
             # two keys instead of every combination: colour = hue, marker = style
             from matplotlib.lines import Line2D
