@@ -62,6 +62,14 @@ def test_nothing_cites_documents_outside_the_repository():
     assert not hits, hits[:10]
 
 
+def test_docs_index_lists_every_page_and_only_pages_that_exist():
+    """docs/README.md, the index the README points to, links each docs/*.md once (it missed
+    models.md, event-simulation.md and batch-fidelity.md)."""
+    linked = re.findall(r"^\| \[([\w-]+\.md)\]\(\1\) \|", (ROOT / "docs" / "README.md").read_text(), re.M)
+    pages = sorted(p.name for p in (ROOT / "docs").glob("*.md") if p.name != "README.md")
+    assert sorted(linked) == pages
+
+
 # ---- numbers the docs print as the program's output -------------------------------------------
 # Each check reads the number from the page and recomputes it, so a change to the model that moves
 # a documented result fails here instead of leaving the page stale.
