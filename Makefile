@@ -38,7 +38,7 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 # ruff (with a complexity limit) on the package and tests, mypy on the cost model and the specs,
-# and the import-layer contract (specs <- moe <- cost <- report <- sweep/validation <- commands <- cli).
+# and the import-layer contract (specs <- moe <- cost/experts <- sim <- report <- sweep/validation <- api <- commands <- cli).
 lint: $(STAMP)
 	$(BIN)/ruff check aimc_dse tests
 	$(BIN)/mypy
