@@ -227,3 +227,19 @@ def test_readme_grouping_table_matches_the_sweep():
         assert len(hit) == 1, (g, grouping, schedule)
         for s, col in zip(shown, cols):
             assert _close(s, float(hit[col].iloc[0])), (g, grouping, schedule, col, s, float(hit[col].iloc[0]))
+
+
+def test_readme_presets_paragraph_names_every_preset():
+    """"Presets, `show`, …" names every hardware and model preset `aimc-dse presets` lists (it
+    missed deepseek-v3, qwen3-30b-a3b, gpt-oss-20b and llama-3.1-70b)."""
+    text = README.read_text()
+    para = text[text.index("## Presets, `show`"):text.index("Digital engines for the heterogeneous MoE")]
+    named = set(re.findall(r"`([\w.|-]+)`", para))
+    named |= {f"gpt2-{s}" for n in named if n.startswith("gpt2-") for s in n[5:].split("|")}
+    import json
+
+    r = CliRunner().invoke(app, ["presets", "-f", "json"])
+    assert r.exit_code == 0, r.output
+    # the AIMC hardware and the models by name; the GPUs are "and the GPUs"
+    want = {p["name"] for p in json.loads(r.stdout) if p["kind"] == "model" or p["type"] == "aimc"}
+    assert len(want) > 20 and not want - named, want - named
