@@ -243,3 +243,19 @@ def test_readme_presets_paragraph_names_every_preset():
     # the AIMC hardware and the models by name; the GPUs are "and the GPUs"
     want = {p["name"] for p in json.loads(r.stdout) if p["kind"] == "model" or p["type"] == "aimc"}
     assert len(want) > 20 and not want - named, want - named
+
+
+def test_readme_sweep_synopsis_names_every_option():
+    """The `aimc-dse sweep SWEEP.yaml [...]` synopsis lists every option `sweep --help` has (it
+    missed --dry-run, --fidelity and --format)."""
+    import typer.main
+
+    (synopsis,) = re.findall(r"^```\n(aimc-dse sweep SWEEP\.yaml.*?)```", README.read_text(), re.S | re.M)
+    group = typer.main.get_command(app)
+    group.load("sweep")  # the root group imports a command's module when it runs
+    params = group.commands["sweep"].params
+    assert len(params) > 10
+    for param in params:
+        names = [o for o in param.opts + param.secondary_opts if o.startswith("-")]
+        if names and "--help" not in names:
+            assert any(re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", synopsis) for o in names), (names, synopsis)
