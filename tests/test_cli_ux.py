@@ -149,6 +149,9 @@ def test_help_shows_no_type_beside_a_flag():
         assert "Usage:" in out, name
         assert "<bool>" not in out and "<list[" not in out, (name, out)
         assert re.search(r"--help\s+Show this message", out), name
+        # a default said once: evaluate's and sweep's --fidelity said "(default: closed) [default: closed]"
+        flat = re.sub(r"\s*│\s*", " ", out)
+        assert not re.search(r"\(default: ([^)]*)\) \[default: \1\]", flat), (name, out)
     assert re.search(r"--debug\s+show the full traceback", pages[""])
     assert re.search(r"--force\s+overwrite an existing results file", pages["sweep"])
     assert re.search(r"--all\s+include designs", pages["pareto"])

@@ -104,7 +104,7 @@ def register(app: typer.Typer) -> None:
         ] = False,
         fidelity: Annotated[
             Literal["closed", "event"],
-            typer.Option("--fidelity", help="closed: the closed-form model; event: the event-driven simulator (default: closed)"),
+            typer.Option("--fidelity", help="closed: the closed-form model; event: the event-driven simulator"),
         ] = "closed",
         timeline: Annotated[
             Optional[Path],

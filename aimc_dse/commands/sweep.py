@@ -74,7 +74,7 @@ def register(app: typer.Typer) -> None:
         fmt: FormatOpt = "table",
         fidelity: Annotated[
             Literal["closed", "event"],
-            typer.Option("--fidelity", help="closed: the closed-form model; event: the event-driven simulator, point by point (default: closed)"),
+            typer.Option("--fidelity", help="closed: the closed-form model; event: the event-driven simulator, point by point"),
         ] = "closed",
         all_knobs: Annotated[
             bool,
