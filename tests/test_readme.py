@@ -259,3 +259,29 @@ def test_readme_sweep_synopsis_names_every_option():
         names = [o for o in param.opts + param.secondary_opts if o.startswith("-")]
         if names and "--help" not in names:
             assert any(re.search(rf"(?<![\w-]){re.escape(o)}(?![\w-])", synopsis) for o in names), (names, synopsis)
+
+
+def test_readme_first_evaluate_table_pairs_and_the_simulator_chip_match_the_model():
+    """The two-value rows of the first evaluate table (energy and power, flops and GOPS/W/mm²,
+    max_batch and KV bytes), its fit row's counts, and the `nature-3d-aimc-sim` line below it."""
+    import aimc_dse
+
+    text = README.read_text()
+    r = aimc_dse.evaluate(hw="nature-3d-aimc", model="nature-moe-51b").iloc[0]
+    pairs = {"energy_nj`, `power_w": (r["energy_nj"] / 1e6, r["power_w"]),
+             "flops`, `gops_per_w_per_mm2": (r["flops"] / 1e9, r["gops_per_w_per_mm2"]),
+             "max_batch`, `kv_cache_bytes": (r["max_batch"], r["kv_cache_bytes"] / 1e6)}
+    for cols, values in pairs.items():
+        m = re.search(rf"^\| `{cols}` \| ([\d.,]+?)(?: \w+)?, ([\d.,]+)(?: \w+)? \|", text, re.M)
+        assert m, cols
+        for shown, v in zip(m.groups(), values):
+            assert _close(shown, float(v)), (cols, shown, float(v))
+    m = re.search(r"^\| `tokens_per_s_per_mm2` \| ([\d.]+) \|", text, re.M)
+    assert m and _close(m.group(1), float(r["tokens_per_s_per_mm2"]))
+    m = re.search(r"^\| `fits` \| yes \| the ([\d,]+) tier blocks .*`tiles_needed` = ([\d,]+)", text, re.M)
+    assert m and _close(m.group(1), float(r["tier_blocks"])) and _close(m.group(2), float(r["tiles_needed"]))
+    s = aimc_dse.evaluate(hw="nature-3d-aimc-sim", model="nature-moe-51b").iloc[0]
+    m = re.search(r"`nature-3d-aimc-sim` \(([\d,]+) tokens/s, ([\d.]+) W, ([\d,]+) mm² on this workload\)", text)
+    assert m, "the nature-3d-aimc-sim line"
+    for shown, col in zip(m.groups(), ("tokens_per_s", "power_w", "area_mm2")):
+        assert _close(shown, float(s[col])), (col, shown, float(s[col]))
