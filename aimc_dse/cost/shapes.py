@@ -30,6 +30,23 @@ from .columns import Cols
 from .numeric import Array, ArrayLike, ceil_div
 
 
+def window_pairs(m: ArrayLike, window: ArrayLike) -> Array:
+    """Σ_{i=1..m} min(i, W): the keys m consecutive queries from position 1 attend on a
+    sliding-window layer of window W (causal)."""
+    m = np.asarray(m, dtype=np.float64)
+    W = np.asarray(window, dtype=np.float64)
+    return np.where(m <= W, m * (m + 1.0) / 2.0, W * (W + 1.0) / 2.0 + (m - W) * W)
+
+
+def local_window_share(n: ArrayLike, window: ArrayLike, cached: ArrayLike) -> Array:
+    """The share of a full-context attention job a sliding-window layer of window W does at
+    context n: one cached query attends min(n, W) of n keys, a whole-context step
+    window_pairs(n, W) of n(n + 1)/2 pairs."""
+    n = np.asarray(n, dtype=np.float64)
+    W = np.asarray(window, dtype=np.float64)
+    return np.where(cached, np.minimum(n, W) / n, window_pairs(n, W) / (n * (n + 1.0) / 2.0))
+
+
 def _unset() -> Array:
     return np.empty(0, dtype=np.int64)
 
@@ -127,11 +144,7 @@ class ModelShape:
         n = np.asarray(n, dtype=np.float64)
         full = t * n - t * (t - 1.0) / 2.0
         W = np.where(self.window > 0, self.window, 1).astype(np.float64)
-
-        def s(m: Array) -> Array:  # Σ_{i=1..m} min(i, W)
-            return np.where(m <= W, m * (m + 1.0) / 2.0, W * (W + 1.0) / 2.0 + (m - W) * W)
-
-        local = np.where(self.window > 0, s(n) - s(n - t), full)
+        local = np.where(self.window > 0, window_pairs(n, W) - window_pairs(n - t, W), full)
         loc = self.local_layers
         return (self.layers - loc) * full + loc * local
 

@@ -14,6 +14,7 @@ from typing import Any, Mapping
 
 import numpy as np
 
+from ..cost.shapes import local_window_share
 from ..specs.base import SpecError
 
 _EPS = 1e-9
@@ -348,14 +349,12 @@ def mha_cost(p: SimParams, n: int, prefill_step: bool, cached: bool, moe_layer: 
         D = (n * n + n) / 2.0  # decoder self-attention is causal (§A.6)
         fl = 2 * D * d + (1 + D) + 2 * D + (D - n) + 2 * n * n * d
     # physical accounting: a sliding-window (``local``) layer's query attends at most ``window``
-    # keys (its share of the fitted job, as cost/aimc/steps.window_share) and its cache holds at
+    # keys (its share of the fitted job, cost/shapes.local_window_share, as the closed form) and its cache holds at
     # most ``window`` tokens, as the closed form's KV load (cost/aimc/memory.py); the references'
     # form attends and reads all n
     windowed = local and p.window > 0 and p.physical
     if windowed:
-        W = float(p.window)
-        share = (min(n, W) / n if use_cache else
-                 1.0 if n <= W else (W * (W + 1.0) / 2.0 + (n - W) * W) / (n * (n + 1.0) / 2.0))
+        share = float(local_window_share(n, p.window, use_cache))
         lat_c = (lat_c - p.att_lat_fixed) * share + p.att_lat_fixed
         e_c = (e_c - p.att_e_fixed) * share + p.att_e_fixed
         fl *= share

@@ -22,7 +22,7 @@ import numpy as np
 
 from ..memo import take
 from ..numeric import Array, ceil_div, ceil_ns
-from ..shapes import ModelShape
+from ..shapes import ModelShape, local_window_share
 from .accounting import Accounting
 from .blocks import DigitalMacs, Mapping, StageBlocks
 from .digital import DigitalEngine, DigitalModules, digital_time
@@ -177,9 +177,7 @@ def window_share(m: StepModel, nn: Array, cached: Array) -> Array:
     windowed = (sh.window > 0) & m.acc.physical
     if not np.any(windowed):
         return np.ones(1)
-    W = np.where(sh.window > 0, sh.window, 1).astype(np.float64)
-    local = np.where(cached, np.minimum(nn, W) / nn,
-                     np.where(nn <= W, 1.0, (W * (W + 1.0) / 2.0 + (nn - W) * W) / (nn * (nn + 1.0) / 2.0)))
+    local = local_window_share(nn, np.where(sh.window > 0, sh.window, 1), cached)
     loc = sh.local_layers.astype(np.float64)
     share = ((sh.layers - loc) + loc * local) / np.maximum(sh.layers, 1)
     return np.where(windowed, share, 1.0)
