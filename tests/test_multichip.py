@@ -293,3 +293,33 @@ def test_a_batch_cannot_outrun_the_chips_link_ports():
     fast = _row("nature-3d-aimc", "qwen3-30b-a3b", {**sets, "hw.link.bandwidth_gbps": 64.0},
                 prompt_len=128, gen_len=32, batch=16)
     assert fast["latency_ns"] < r["latency_ns"] / 3
+
+
+def test_chips_sized_to_the_model_share_its_tiles():
+    # hw.size_to_model with C chips: each chip gets its share, ⌈blocks / (C·Z)⌉ tiles as a
+    # pipeline and ⌈(one chip's expert-parallel load) / Z⌉ under expert placement — not the
+    # whole model's tile count each (which made two chips twice the area and half-full tiers).
+    Z = 64
+    base = {"hw.size_to_model": True, "hw.stack_height": Z}
+    one = _row("nature-3d-aimc-sim", "nature-moe-51b", base)
+    blocks = int(one["tier_blocks"])
+    assert one["fits"] and one["area_mm2.per_chip"] == one["area_mm2"]
+    whole = one["area_mm2"]  # one chip sized to the whole model
+    for C in (2, 3, 4):
+        pipe = _row("nature-3d-aimc-sim", "nature-moe-51b", {**base, "hw.chips": C})
+        N = -(-blocks // (C * Z))
+        assert pipe["fits"] and pipe["chips_needed"] == C and pipe["tiers_used"] == -(-blocks // (C * N))
+        rest = blocks - 48 * 128 * 32
+        load = -(-rest // C) + 48 * -(-128 // C) * 32
+        ep = _row("nature-3d-aimc-sim", "nature-moe-51b", {**base, "hw.chips": C, **EXPERT})
+        assert ep["fits"] and ep["chips_needed"] == C and ep["tiers_used"] == -(-load // -(-load // Z))
+        # the tiles' area is split over the chips: C chips cost one chip's tiles plus C − 1
+        # more sets of the per-chip parts (DPUs, MHA units, SRAM), never C times the tiles
+        assert pipe["area_mm2"] < 1.25 * whole
+        assert ep["area_mm2"] >= pipe["area_mm2"]
+    # a chip of N tiles per the pipeline rule: the same area as asking for those N tiles
+    N2 = -(-blocks // (2 * Z))
+    sized = _row("nature-3d-aimc-sim", "nature-moe-51b", {**base, "hw.chips": 2})
+    asked = _row("nature-3d-aimc-sim", "nature-moe-51b", {"hw.stack_height": Z, "hw.chips": 2, "hw.tiles": N2})
+    for col in ("area_mm2", "latency_ns", "energy_nj", "tiers_used"):
+        assert sized[col] == asked[col], col

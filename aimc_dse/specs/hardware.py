@@ -235,7 +235,8 @@ class AimcHardware(Spec):
         None, description="digital units for experts/modules run digitally: inline, or a hw_specs/digital/ preset name"
     )
     size_to_model: bool = Field(
-        False, description="use only the tiles the model needs, ⌈tier blocks / stack_height⌉ (the chip shrinks to the model)"
+        False, description="use only the tiles the model needs, ⌈tier blocks / stack_height⌉ (the chip shrinks to the model; "
+        "with several chips, each chip's share of them)"
     )
     accounting: Accounting = Field(
         "physical",

@@ -183,9 +183,12 @@ def mapping(chip: Chip, cut: TierCut, sh: ModelShape, nb: StageBlocks, dm: Digit
     total = (emb_all + pos_all + sh.layers * (nb.qkv + nb.out) + sh.dense_layers * (nb.f1 + nb.f2)
              + sh.moe_layers * (nb.router + nb.s1 + nb.s2) + expert + nb.lm)
     tiles_needed = ceil_div(total, Z)
-    N = np.where(chip.size_to_model, np.maximum(tiles_needed, 1), chip.tiles)  # tiles per chip
     # C chips hold consecutive layers each: C·N tiles in all; a stage stays on one chip
-    # (expert parallelism refines the fit per chip: placement.ep_mapping)
+    # (expert parallelism refines the fit per chip: placement.ep_mapping). Sized to the
+    # model, each chip gets its share of the tiles, ⌈blocks / (C·Z)⌉ — the fit below is the
+    # same aggregate count — not the whole model's (which made C chips C times the area).
+    C = np.maximum(chip.chips, 1).astype(np.int64)
+    N = np.where(chip.size_to_model, np.maximum(ceil_div(total, Z * C), 1), chip.tiles)  # tiles per chip
     n_all = (N * chip.chips).astype(np.int64)
     sep = chip.moe_separated & is_moe
     tier_fits = (total <= n_all * Z) & ~(sep & (Z < sh.experts))

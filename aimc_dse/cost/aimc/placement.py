@@ -86,7 +86,7 @@ def ep_mapping(mp: Mapping, chip: Chip, sh: ModelShape, nb: StageBlocks, dm: Dig
     pipeline may need fewer), while its fit and tiers stay the one-chip layout."""
     if not pl.asked.any():
         return mp
-    C, NZ = chip.chips.astype(np.int64), chip.Z * mp.N
+    C = chip.chips.astype(np.int64)
     stride = nb.expert_stride
     e_an = np.maximum(sh.experts - dm.n_experts, 0).astype(np.float64)  # analog routed experts per layer
     rest = mp.total - mp.expert
@@ -96,21 +96,26 @@ def ep_mapping(mp: Mapping, chip: Chip, sh: ModelShape, nb: StageBlocks, dm: Dig
 
     sep = chip.moe_separated
     load = per_chip(np.maximum(C, 1))
+    on = pl.ep
+    # Sized to the model, a chip holds its own load: ⌈load / Z⌉ tiles (the ⌈E/C⌉ rounding
+    # can make that more than the pipeline's ⌈blocks / (C·Z)⌉).
+    N = np.where(on & chip.size_to_model, np.maximum(ceil_div(load, chip.Z), 1), mp.N)
+    NZ = chip.Z * N
     tier_fits = (load <= NZ) & ~(sep & (chip.Z < pl.experts_here))
     fits = tier_fits & digital_ok
     # the fewest chips that fit: from the tile count's bound up while ⌈E/C⌉ still shrinks
-    need = np.maximum(mp.chips_needed, 1)
+    base = ceil_div(mp.tiles_needed, N)  # the tile count's bound, for chips of N tiles
+    need = np.maximum(base, 1)
     ok = per_chip(need) <= NZ
     for _ in range(MAX_EXTRA_CHIPS):
-        grow = ~ok & (need < np.maximum(e_an, 1) + mp.chips_needed)
+        grow = ~ok & (need < np.maximum(e_an, 1) + base)
         if not grow.any():
             break
         need = np.where(grow, need + 1, need)
         ok = per_chip(need) <= NZ
-    tiers = np.maximum(ceil_div(load, mp.N), np.where(sep, pl.experts_here, 0))
-    on = pl.ep
+    tiers = np.maximum(ceil_div(load, N), np.where(sep, pl.experts_here, 0))
     return replace(mp, fits=np.where(on, fits, mp.fits), tier_fits=np.where(on, tier_fits, mp.tier_fits), tiers_used=np.where(on, tiers, mp.tiers_used),
-                   stacked=np.where(on, load > mp.N, mp.stacked),
+                   stacked=np.where(on, load > N, mp.stacked), N=N, n_all=(N * chip.chips).astype(np.int64),
                    chips_needed=np.where(pl.asked, np.where(ok, need, 0), mp.chips_needed))
 
 
