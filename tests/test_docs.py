@@ -169,7 +169,8 @@ MODELS_MD = {"DeepSeek-V3": ("DeepSeek-V3", "excl"), "Qwen3-30B-A3B": ("Qwen3-30
              "gpt-oss-20b": ("gpt-oss-20b", "excl"), "Qwen2.5-7B": ("Qwen2.5-7B", None),
              "Llama-3.1-70B": ("Llama-3.1-70B", None), "DeepSeek-V2-Lite": ("DeepSeek-V2-Lite", "excl"),
              "Phi-3.5-MoE": ("Phi-3.5-MoE-instruct", "incl"), "DBRX": ("dbrx-base", "excl"),
-             "Gemma-2-9B": ("gemma-2-9b", None), "Gemma-3-27B (text)": ("gemma-3-27b-it", None)}
+             "Gemma-2-9B": ("gemma-2-9b", None), "Gemma-3-27B (text)": ("gemma-3-27b-it", None),
+             "Kimi-K2": ("Kimi-K2-Instruct", "excl")}
 
 
 def test_models_md_counts_are_the_programs():
@@ -204,6 +205,17 @@ def test_presets_md_model_parameters_are_the_programs():
             assert _close(num, value / scale), (name, shown, value)
         checked += 1
     assert checked >= 12, rows
+
+
+def test_presets_md_models_table_names_every_model_preset():
+    """presets.md's Models table has a row for every model preset (it missed deepseek-v3,
+    qwen3-30b-a3b, gpt-oss-20b and llama-3.1-70b)."""
+    from aimc_dse.specs import loader
+
+    text = (DOCS / "presets.md").read_text()
+    table = text[text.index("## Models"):text.index("A model can also be read directly")]
+    rows = set(re.findall(r"^\| `([\w.-]+)` \|", table, re.M))
+    assert rows == set(loader.preset_names("model")), set(loader.preset_names("model")) ^ rows
 
 
 def _span(lo: float, hi: float, shown_lo: str, shown_hi: str, scale: float = 1.0) -> bool:

@@ -210,3 +210,44 @@ def test_a_checkout_folder_is_read_through_its_config_json():
     assert r.exit_code == 0 and json.loads(r.stdout)[0]["name"] == "Llama-3.1-70B"
     r = CliRunner().invoke(app, ["show", str(HF)])
     assert r.exit_code == 2 and "is a folder, not a file (a Hugging Face checkout is read through its config.json)" in r.output
+
+
+def _kimi_hand_counts() -> tuple[int, int]:
+    """Kimi-K2's matrices by hand: MLA attention on 61 layers, one dense SwiGLU layer of 18,432,
+    60 MoE layers of a router, 384 routed experts and 1 shared of 2,048; untied embedding and
+    lm_head of 163,840 × 7,168. Active: 8 routed experts, no input embedding (DeepSeek's count)."""
+    d, V = 7168, 163_840
+    attn = d * 1536 + 1536 * 64 * (128 + 64) + d * (512 + 64) + 512 * 64 * (128 + 128) + 64 * 128 * d
+    expert = 3 * d * 2048
+    total = 2 * V * d + 61 * attn + 3 * d * 18_432 + 60 * (d * 384 + 384 * expert + expert)
+    active = V * d + 61 * attn + 3 * d * 18_432 + 60 * (d * 384 + 8 * expert + expert)
+    return total, active
+
+
+def test_kimi_k2_imports_as_deepseek_v3s_layout_and_counts_by_hand():
+    m = load("Kimi-K2-Instruct")
+    total, active = _kimi_hand_counts()
+    assert m.parameters == total == 1_026_407_202_816
+    assert m.active_parameters_excl_embedding == active
+    # the README's model summary: "1T" total, "32B" activated (rounded figures)
+    assert round(m.parameters / 1e12) == 1 and round(m.active_parameters_excl_embedding / 1e9) == 32
+    assert m.kv_elements_per_token == 61 * (512 + 64)
+    assert (m.moe_layers, m.dense_layers, m.moe.experts, m.moe.top_k) == (60, 1, 384, 8)
+    preset = loader.load_model("kimi-k2")
+    for attr in ("parameters", "active_parameters", "active_parameters_excl_embedding", "kv_elements_per_token",
+                 "moe_layers", "dense_layers", "max_positions"):
+        assert getattr(preset, attr) == getattr(m, attr), attr
+
+
+def test_kimi_k25_reads_the_language_model_in_text_config(tmp_path):
+    text = json.loads((HF / "Kimi-K2-Instruct" / "config.json").read_text())
+    cfg = {"architectures": ["KimiK25ForConditionalGeneration"], "model_type": "kimi_k25",
+           "vision_config": {"vt_num_hidden_layers": 27}, "text_config": text}
+    (tmp_path / "Kimi-K2.5").mkdir()
+    (tmp_path / "Kimi-K2.5" / "config.json").write_text(json.dumps(cfg))
+    m = loader.load_model(str(tmp_path / "Kimi-K2.5"))
+    assert m.name == "Kimi-K2.5" and m.parameters == _kimi_hand_counts()[0]  # the vision tower is not counted
+    del cfg["text_config"]
+    (tmp_path / "Kimi-K2.5" / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(SpecError, match=r"text_config: missing \(required for model_type 'kimi_k25'\)"):
+        loader.load_model(str(tmp_path / "Kimi-K2.5"))

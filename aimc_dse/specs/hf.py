@@ -18,13 +18,15 @@ any ``.json`` file carrying ``model_type`` or ``architectures``. Supported ``mod
 * ``gpt_oss`` — every layer MoE (``num_local_experts`` of ``intermediate_size``), biases on
   attention, experts and router, attention sinks, ``layer_types`` sliding/full;
 * ``dbrx`` — every layer MoE from the nested ``attn_config`` / ``ffn_config``;
-* ``deepseek`` (DeepSeekMoE v1), ``deepseek_v2``, ``deepseek_v3`` — fine-grained routed experts
+* ``deepseek`` (DeepSeekMoE v1), ``deepseek_v2``, ``deepseek_v3``, and ``kimi_k2`` (Moonshot's
+  Kimi-K2: DeepSeek-V3's architecture and keys) — fine-grained routed experts
   of ``moe_intermediate_size``, ``n_shared_experts`` of the same width, MoE on layers
   ``l ≥ first_k_dense_replace`` with ``l mod moe_layer_freq == 0``, dense layers of
   ``intermediate_size``; V2/V3 with multi-head latent attention (``q_lora_rank`` (may be
   null), ``kv_lora_rank``, ``qk_nope_head_dim``, ``qk_rope_head_dim``, ``v_head_dim``). The
   multi-token-prediction module (``num_nextn_predict_layers``) is not part of the model, as
-  in the published 671 B of DeepSeek-V3;
+  in the published 671 B of DeepSeek-V3. ``kimi_k25`` (Kimi-K2.5) nests a ``kimi_k2`` language
+  model in ``text_config`` (its vision tower is ignored: text only);
 * ``qwen2_moe``, ``qwen3_moe`` — ``num_experts`` of ``moe_intermediate_size``, MoE on layers
   with ``(l+1) mod decoder_sparse_step == 0`` not in ``mlp_only_layers``; Qwen2-MoE adds one
   shared expert of ``shared_expert_intermediate_size``;
@@ -432,6 +434,12 @@ def _deepseek_mla(c: _Config) -> dict:
     return _deepseek_moe(c, out)
 
 
+def _kimi_k25(c: _Config) -> dict:
+    """Kimi-K2.5: the Kimi-K2 language model (DeepSeek-V3's layout) in ``text_config``; the
+    vision tower (``vision_config``) is ignored, as Gemma-3's is."""
+    return _deepseek_mla(c.sub("text_config"))
+
+
 def _qwen_moe(c: _Config, shared_key: str | None, **llama_kw: Any) -> dict:
     """Qwen2-MoE / Qwen3-MoE: routed experts (+ one shared expert of its own width in Qwen2-MoE)."""
     out = _llama_like(c, **llama_kw)
@@ -497,6 +505,8 @@ _TRANSLATORS: dict[str, Callable[[_Config], dict]] = {
     "deepseek": _deepseek,
     "deepseek_v2": _deepseek_mla,
     "deepseek_v3": _deepseek_mla,
+    "kimi_k2": _deepseek_mla,
+    "kimi_k25": _kimi_k25,
     "qwen2_moe": _qwen2_moe,
     "qwen3_moe": _qwen3_moe,
     "gpt2": _gpt2,
