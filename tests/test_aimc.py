@@ -147,10 +147,17 @@ def test_model_that_does_not_fit_is_a_result():
 
 def test_stacked_experts_serialise_more_when_separated():
     base = _eval("nature-3d-aimc", "nature-moe-51b", prompt_len=8, gen_len=4)
-    sep = _eval("nature-3d-aimc", _moe(128, layers=4, k=4), {"mapping.strategy": "moe_separated"}, prompt_len=8, gen_len=4)
-    rr = _eval("nature-3d-aimc", _moe(128, layers=4, k=4), prompt_len=8, gen_len=4)
     assert base["fits"]
-    assert sep["latency_ns"] > rr["latency_ns"]
+    # 16 DPUs: with the preset's 4, the partial-sum adds bound the expert stages either way
+    # (their reductions overlap the stacked MVMs, docs/cost-model.md §4.1), and the two
+    # placements take equally long
+    sep = _eval("nature-3d-aimc", _moe(128, layers=4, k=4), {"mapping.strategy": "moe_separated", "dpus": 16},
+                prompt_len=8, gen_len=4)
+    rr = _eval("nature-3d-aimc", _moe(128, layers=4, k=4), {"dpus": 16}, prompt_len=8, gen_len=4)
+    assert sep["latency_ns"] > 1.2 * rr["latency_ns"]
+    sep4 = _eval("nature-3d-aimc", _moe(128, layers=4, k=4), {"mapping.strategy": "moe_separated"}, prompt_len=8, gen_len=4)
+    rr4 = _eval("nature-3d-aimc", _moe(128, layers=4, k=4), prompt_len=8, gen_len=4)
+    assert sep4["latency_ns"] >= rr4["latency_ns"]
 
 
 def test_kv_cache_makes_decode_cheaper_than_recompute():

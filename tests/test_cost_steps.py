@@ -48,7 +48,7 @@ def pim():
     gf = grouping_factors(inp.chip, inp.shape, inp.work, inp.grouping, acc.grouping_on_expert_phase)
     t = op_times(inp.chip, inp.shape, acc, gf)
     w = tile_loads(inp.chip, mp.N, inp.shape, nb, acc, gf, inp.work.zipf, inp.work.seed)
-    st = stages(inp.chip, inp.shape, nb, w, t, dm, dmac, eng)
+    st = stages(inp.chip, inp.shape, nb, w, t, dm, dmac, eng, mp.N)
     return dict(inp=inp, acc=acc, nb=nb, mp=mp, t=t, w=w, st=st)
 
 

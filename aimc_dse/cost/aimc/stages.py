@@ -217,55 +217,118 @@ def reduction_rounds(chip: Chip, na_sum: Array, depth: Array, pools: Array | int
     return np.maximum(depth, ceil_div(na_sum, chip.P.astype(np.int64) * pools))
 
 
-def stages(chip: Chip, sh: ModelShape, nb: StageBlocks, w: TileLoads, t: OpTimes, dm: DigitalModules,
-           dmac: DigitalMacs, eng: DigitalEngine) -> Stages:
-    Tm, R, k, m = chip.mvm_latency_ns, chip.R, sh.top_k, sh.n_ffn_mats
+def last_wave_rounds(chip: Chip, N: Array, w: Array, blocks: Array, na_sum: Array, depth: Array,
+                     pools: Array | int = 1) -> Array:
+    """DPU rounds of the partial-sum adds that wait for a stage's last wave of MVMs.
 
-    def stage(w_: Array, na_sum: Array, depth: Array) -> Array:
-        return t.transfer_in + Tm * w_ + t.transfer_out + t.add_c * reduction_rounds(chip, na_sum, depth)
+    The tiles run a stage's blocks one tier at a time, so its partial sums arrive in waves,
+    T_mvm apart; the DPUs add those of finished waves while the next waves run. What is left
+    after the busiest tile's last MVM (time T_mvm·w) is the adds fed by the last wave: its
+    L = blocks − (⌈w⌉ − 1)·N blocks (1 … N) carry their share L/blocks of the Σna adds, and a
+    column's chain (one add per row chunk) holds at most ⌈L / h⌉ of them in sequence, h =
+    blocks / (depth + 1) the stage's column chunks. One wave (w ≤ 1) leaves every add."""
+    m = np.maximum(blocks, 1).astype(np.float64)
+    last = np.clip(blocks - (np.ceil(w) - 1) * N * pools, 1, m)
+    chain = np.minimum(depth, np.ceil(last * (depth + 1) / m - 1e-9))
+    adds = np.ceil(na_sum * last / m - 1e-9)
+    return np.maximum(chain, ceil_div(adds.astype(np.int64), chip.P.astype(np.int64) * pools))
+
+
+def mvms_and_adds(chip: Chip, t: OpTimes, N: Array, w: Array, blocks: Array, na_sum: Array, depth: Array,
+                  pools: Array | int = 1) -> Array:
+    """The busiest tile's w MVMs of a stage and the stage's reduction adds, which overlap them:
+    the later of the last MVM plus the adds it feeds (``last_wave_rounds``) and the first
+    wave plus every add on the DPU pool. For one wave this is T_mvm + t_add·ρ, the
+    references' sum; with w > 1 it is no more than T_mvm·w + t_add·ρ, which charged every
+    add after the last MVM (docs/cost-model.md §4.1)."""
+    rho = reduction_rounds(chip, na_sum, depth, pools)
+    rho_last = last_wave_rounds(chip, N, w, blocks, na_sum, depth, pools)
+    Tm = chip.mvm_latency_ns
+    return np.maximum(Tm * w + t.add_c * rho_last, Tm * np.minimum(w, 1.0) + t.add_c * rho)
+
+
+def moe_ffn_analog(chip: Chip, sh: ModelShape, nb: StageBlocks, w: TileLoads, t: OpTimes, N: Array) -> Array:
+    """An MoE layer's analog router, experts and shared experts for one token, from the input
+    transfer to the experts' outputs (without the combining adds).
+
+    The k chosen experts form a two-machine flow shop: an expert's down-projection starts as
+    soon as its own up-projection (and activation) is done, while the next expert's
+    up-projection runs. The stage takes the longer of "every up-projection, then the last
+    expert's down-projection" and "the first expert's up-projection, then every
+    down-projection" (w: all chosen experts' blocks on the busiest tile; one: a single
+    expert's). One expert (k = 1) gives the plain sequence up → activation → down — unless
+    up- and down-projections share tiles (the busiest tile runs all its blocks), and the
+    reductions of all experts share the DPU pool, which interleaves them so that no expert's
+    down-projection starts before every up-projection is reduced: when the experts run side
+    by side (and the adds dominate) the stage stays up → adds → down → adds."""
+    Tm, R, k = chip.mvm_latency_ns, chip.R, sh.top_k
+    dep_d = ceil_div(sh.d, R) - 1
+    dep_m2 = np.maximum(ceil_div(sh.d_ff_expert, R), ceil_div(sh.d_ff_shared, R)) - 1
+
+    def ma(w_: Array, blocks: Array, na_sum: Array, depth: Array, pools: Array | int = 1) -> Array:
+        return mvms_and_adds(chip, t, N, w_, blocks, na_sum, depth, pools)
+
+    na1_all, na2_all = nb.na_router + k * nb.na_e1 + nb.na_s1, k * nb.na_e2 + nb.na_s2
+    up_all = ma(w.m1, nb.router + k * nb.e1 + nb.s1, na1_all, dep_d, w.expert_pools)
+    down_all = ma(w.m2, k * nb.e2 + nb.s2, na2_all, dep_m2, w.expert_pools)
+    up_one, down_one = ma(w.e1_one, nb.e1, nb.na_e1, dep_d), ma(w.e2_one, nb.e2, nb.na_e2, dep_m2)
+    # A gated expert's activation overlaps the rest of its up-projection (as a dense FFN's
+    # does, ``dense_ffn``): only the part the up matrix's blocks do not cover shows.
+    gate_one = ma(np.ceil(w.e1_one / 2), nb.e1 // 2, nb.na_e1 // 2, dep_d)
+    hidden = np.where(sh.n_ffn_mats == 3, np.clip(up_one - gate_one, 0.0, activation_lat(chip, sh, sh.d_ff_expert)), 0.0)
+    hops = 2 * (t.transfer_in + t.transfer_out) + t.act_expert - hidden
+    shared_tile = Tm * w.e_both + t.add_c * (reduction_rounds(chip, nb.na_e1, dep_d) + reduction_rounds(chip, nb.na_e2, dep_m2))
+    dpu_bound = ma(w.e1_one, nb.e1, na1_all, dep_d, w.expert_pools) + ma(w.e2_one, nb.e2, na2_all, dep_m2, w.expert_pools)
+    return hops + np.maximum.reduce([up_all + down_one, up_one + down_all, shared_tile, dpu_bound])
+
+
+def dense_ffn_analog(chip: Chip, sh: ModelShape, nb: StageBlocks, w: TileLoads, t: OpTimes, N: Array) -> Array:
+    """A dense FFN on the tiles for one token: up (+ gate) stage, activation, down stage.
+
+    A gated FFN's activation needs only the gate's outputs: the gate's blocks come first in
+    mapping order (so on every tile), and the activation runs on a DPU while the tiles still
+    run the up-projection's blocks; the gating product waits for both."""
+    R = chip.R
+    dep_d = ceil_div(sh.d, R) - 1
+
+    def stage(w_: Array, blocks: Array, na_sum: Array, depth: Array) -> Array:
+        return mvms_and_adds(chip, t, N, w_, blocks, na_sum, depth) + t.transfer_out
+
+    up = stage(w.f1, nb.f1, nb.na_f1, dep_d)
+    act = activation_lat(chip, sh, sh.d_ff)
+    gate_blocks = nb.f1 // 2
+    gate = stage(max_per_tile(gate_blocks, N), gate_blocks, nb.na_f1 // 2, dep_d) + act
+    up_act = np.where(sh.n_ffn_mats == 3, np.maximum(up, gate) + (t.act_dense - act), up + t.act_dense)
+    return t.transfer_in + up_act + t.transfer_in + stage(w.f2, nb.f2, nb.na_f2, ceil_div(sh.d_ff, R) - 1)
+
+
+def stages(chip: Chip, sh: ModelShape, nb: StageBlocks, w: TileLoads, t: OpTimes, dm: DigitalModules,
+           dmac: DigitalMacs, eng: DigitalEngine, N: Array) -> Stages:
+    Tm, R, m = chip.mvm_latency_ns, chip.R, sh.n_ffn_mats
+
+    def stage(w_: Array, blocks: Array, na_sum: Array, depth: Array) -> Array:
+        return t.transfer_in + mvms_and_adds(chip, t, N, w_, blocks, na_sum, depth) + t.transfer_out
 
     def dig(macs: Array) -> Array:
         return digital_time(eng, dmac.f_dram, macs, macs)
 
     dep_d, dep_q = ceil_div(sh.d, R) - 1, ceil_div(sh.q, R) - 1
-    st_qkv = np.where(dm.attention, dig(dmac.qkv), stage(w.qkv, nb.na_qkv, dep_d))
-    st_out = np.where(dm.attention, dig(dmac.out), stage(w.out, nb.na_out, dep_q))
-    st_f1 = np.where(dm.dense_ffn, dig(dmac.dense_ffn * (m - 1) / m), stage(w.f1, nb.na_f1, dep_d))
-    st_f2 = np.where(dm.dense_ffn, dig(dmac.dense_ffn / m), stage(w.f2, nb.na_f2, ceil_div(sh.d_ff, R) - 1))
-    dep_m2 = np.maximum(ceil_div(sh.d_ff_expert, R), ceil_div(sh.d_ff_shared, R)) - 1
-    # The k chosen experts form a two-machine flow shop: an expert's down-projection starts
-    # as soon as its own up-projection (and activation) is done, while the next expert's
-    # up-projection runs. The stage takes the longer of "every up-projection, then the last
-    # expert's down-projection" and "the first expert's up-projection, then every
-    # down-projection" (w: all chosen experts' blocks on the busiest tile; one: a single
-    # expert's). One expert (k = 1) gives the plain sequence up → activation → down.
-    red1_all = t.add_c * reduction_rounds(chip, nb.na_router + k * nb.na_e1 + nb.na_s1, dep_d, w.expert_pools)
-    red2_all = t.add_c * reduction_rounds(chip, k * nb.na_e2 + nb.na_s2, dep_m2, w.expert_pools)
-    red1_one = t.add_c * reduction_rounds(chip, nb.na_e1, dep_d)
-    red2_one = t.add_c * reduction_rounds(chip, nb.na_e2, dep_m2)
-    up_all, down_all = Tm * w.m1 + red1_all, Tm * w.m2 + red2_all
-    up_one, down_one = Tm * w.e1_one + red1_one, Tm * w.e2_one + red2_one
-    hops = 2 * (t.transfer_in + t.transfer_out) + t.act_expert
+    st_qkv = np.where(dm.attention, dig(dmac.qkv), stage(w.qkv, nb.qkv, nb.na_qkv, dep_d))
+    st_out = np.where(dm.attention, dig(dmac.out), stage(w.out, nb.out, nb.na_out, dep_q))
     # Tokens routed to analog and digital experts proceed in parallel; the stage waits for
     # the slower. One digital engine serves the digital router, shared and routed experts.
+    analog = moe_ffn_analog(chip, sh, nb, w, t, N)
     mac_moe_dig = dm.picks * dmac.expert + dmac.moe_dense
-    # … unless up- and down-projections share tiles: the busiest tile runs all its blocks;
-    # and the reductions of all experts share the DPU pool, which interleaves them so that
-    # no expert's down-projection starts before every up-projection is reduced: when the
-    # experts run side by side (and the adds dominate) the stage stays up → adds → down → adds.
-    shared_tile = Tm * w.e_both + red1_one + red2_one
-    dpu_bound = Tm * w.e1_one + red1_all + Tm * w.e2_one + red2_all
-    analog = hops + np.maximum.reduce([up_all + down_one, up_one + down_all, shared_tile, dpu_bound])
     ffn_moe = np.where(mac_moe_dig > 0, np.maximum(analog, dig(mac_moe_dig) + t.act_expert), analog)
     ffn_moe = ffn_moe + t.combines * t.combine
-    ffn_dense = st_f1 + t.act_dense + st_f2
+    ffn_dense = np.where(dm.dense_ffn, dig(dmac.dense_ffn * (m - 1) / m) + t.act_dense + dig(dmac.dense_ffn / m),
+                         dense_ffn_analog(chip, sh, nb, w, t, N))
     post = st_out + t.add_d + t.layer_norm + t.add_d
     layers = (sh.dense_layers * (post + ffn_dense) + sh.moe_layers * (post + ffn_moe)
               + (sh.layers - 1) * (t.layer_norm + st_qkv))
     v_d = ceil_div(sh.d, R)
-    tail_analog = (t.layer_norm + t.transfer_in + Tm * w.lm
-                   + (v_d > 1) * (t.transfer_out + t.add_c * reduction_rounds(chip, nb.na_lm, dep_d))
-                   + t.transfer_out + t.sampling)
+    tail_analog = (t.layer_norm + t.transfer_in + mvms_and_adds(chip, t, N, w.lm, nb.lm, nb.na_lm, dep_d)
+                   + (v_d > 1) * t.transfer_out + t.transfer_out + t.sampling)
     tail = np.where(dm.lm_head, t.layer_norm + dig(dmac.lm) + t.sampling, tail_analog)
     entry = Tm * w.emb + t.transfer_out + t.add_d + st_qkv
     return Stages(qkv=st_qkv, out=st_out, ffn_dense=ffn_dense, ffn_moe=ffn_moe, tail=tail, entry=entry,
