@@ -646,9 +646,10 @@ def test_a_short_single_sequence_shows_the_reduction_overlap_the_closed_form_lea
     """Found by the event law test: one cache-less 1 → 2 step of a one-layer moewithpim-layer on
     planar moewithpim-hermes runs 13,888.5 ns in the event schedule against 14,439.3 ns in the
     closed form (−3.8 %), beyond the 1 % docs/event-simulation.md gave every single sequence on
-    distinct tiles. Its matrices span 16 tiers' rows (d 4,096 on 256-row tiers): the closed form
-    charges a stage's reduction adds after its MVMs, the event schedule overlaps them (README,
-    Known limits) — a fixed few hundred ns a token pass, 1 % only on longer runs. The closed
+    distinct tiles. Its matrices span 16 tiers' rows (d 4,096 on 256-row tiers) and the step
+    carries two tokens: the event schedule overlaps one token's reduction adds with the other's
+    MVMs, which the closed form's phase bounds do not fully credit (README, Known limits) — a
+    fixed few hundred ns a token pass, 1 % only on longer runs. The closed
     form is the slower of the two, and energy and operations are the same."""
     from aimc_dse.sim import evaluate_frame_event
 

@@ -3,7 +3,8 @@
 
 A stage takes: the input transfer, T_mvm·w (w = the most blocks of the stage one tile
 holds, since a tile runs one tier at a time), the output transfer, and ρ rounds of
-partial-sum adds, ρ = max(adder-tree depth, ⌈Σna / P⌉) on the P DPUs. Blocks are placed
+partial-sum adds, ρ = max(adder-tree depth, ⌈Σna / P⌉) on the P DPUs, which overlap the
+MVMs of later waves (``mvms_and_adds``; docs/cost-model.md §4.1). Blocks are placed
 round-robin in mapping order, so a stage of m contiguous blocks puts ⌈m/N⌉ on its busiest
 tile. A token's k routed experts may share tiles once a layer's expert region wraps the
 chip: their expected serialisation comes from ``mapping.expected_expert_stage_w``.
