@@ -5,7 +5,8 @@ file cites documents outside the repository.
 The numbers the pages present as the program's output are recomputed (below the citations):
 cost-model.md's worked examples, batch-fidelity.md's error tables (and the share cost-model.md
 quotes), event-simulation.md's closed-form example, and the parameter counts of models.md and
-presets.md. Figures quoted from papers, datasheets or the reference simulators are not checked
+presets.md; results/README.md's figures are read back from the committed results/*.csv (they
+are those of the last ``make paper``). Figures quoted from papers, datasheets or the reference simulators are not checked
 here (validation/targets.yaml and ``aimc-dse validate`` hold those)."""
 
 from __future__ import annotations
@@ -274,3 +275,129 @@ def test_presets_md_lists_every_supported_model_type():
     text = " ".join((DOCS / "presets.md").read_text().split())
     listed = text.split("SUPPORTED_MODEL_TYPES` lists: ")[1].split(" (docs/models.md)")[0]
     assert [t.strip() for t in listed.split(",")] == list(SUPPORTED_MODEL_TYPES)
+
+
+# ---- results/README.md's figures are the committed tables' -------------------------------------
+# make paper regenerates results/*.csv after a cost-model change; the prose quoting them does not
+# follow by itself (07c0bd1 moved the multi-chip ratios by up to 5 % and left the text behind).
+
+RESULTS = ROOT / "results"
+
+
+def _results(name: str):
+    import pandas as pd
+
+    return pd.read_csv(RESULTS / f"{name}.csv")
+
+
+def test_results_readme_buechel_figures_are_the_results():
+    """The dense-vs-MoE, stack and batch rows quote their tables' tokens/s and tokens/s/mm²."""
+    text = " ".join((RESULTS / "README.md").read_text().split())
+
+    d = _results("buechel-dense-vs-moe").set_index("model.name")
+    m = re.search(r"Dense tokens/s fall with size \(([\d,]+) → ([\d,]+) tokens/s from GPT-2 medium to Llama 2 7B\).*?"
+                  r"the MoE stays at ([\d,]+) tokens/s from ([\d.]+) k to ([\d.]+) k tier blocks", text)
+    assert m, "the buechel-dense-vs-moe row"
+    moe = d.loc["nature-moe-51b"]
+    assert _close(m[1], d.loc["gpt2-medium", "tokens_per_s"]) and _close(m[2], d.loc["llama-2-7b", "tokens_per_s"]), m.groups()
+    assert moe.tokens_per_s.nunique() == 1 and _close(m[3], moe.tokens_per_s.iloc[0]), m[3]
+    assert _close(m[4], moe.tier_blocks.min() / 1e3) and _close(m[5], moe.tier_blocks.max() / 1e3), m.groups()
+
+    s = _results("buechel-stack")
+    xl = s[s["model.name"] == "gpt2-xl"].groupby("hw.tiles")[["tokens_per_s", "tokens_per_s_per_mm2"]].first()
+    m = re.search(r"\(([\d,]+) → ([\d,]+) tokens/s from (\d+) to (\d+) tiles: one tier at a time per tile\)", text)
+    assert m, "the buechel-stack row's GPT-2 XL throughput"
+    assert _close(m[1], xl.tokens_per_s[int(m[3])]) and _close(m[2], xl.tokens_per_s[int(m[4])]), m.groups()
+    m = re.search(r"for GPT-2 XL (\d+) tiles edge out (\d+) \(([\d.]+) against ([\d.]+)\)", text)
+    assert m, "the buechel-stack row's tokens/s/mm²"
+    best, other = xl.tokens_per_s_per_mm2[int(m[1])], xl.tokens_per_s_per_mm2[int(m[2])]
+    assert xl.tokens_per_s_per_mm2.idxmax() == int(m[1]) and _close(m[3], best) and _close(m[4], other), m.groups()
+
+    b = _results("buechel-batch").pivot_table(index="workload.batch", columns="hw.name", values="tokens_per_s")
+    m = re.search(r"the paper's bound overtakes the AIMC chip's tokens/s at batch (\d+) \(tied at (\d+): ([\d,]+) vs "
+                  r"([\d,]+)", text)
+    assert m, "the buechel-batch row"
+    ahead = b[b["a100-paper"] > b["nature-3d-aimc-sim"]].index
+    assert ahead.min() == int(m[1]), (m[1], list(ahead))
+    assert _close(m[3], b.loc[int(m[2]), "a100-paper"]) and _close(m[4], b.loc[int(m[2]), "nature-3d-aimc-sim"]), m.groups()
+
+
+MULTICHIP_GPUS = {"8 H200s EP": "h200-sxm (parallelism=ep, devices=8)", "8 H200s TP": "h200-sxm (parallelism=tp, devices=8)",
+                  "8 H100s EP": "h100-sxm (parallelism=ep, devices=8)", "one H100": "h100-sxm (parallelism=tp, devices=1)"}
+# the multichip-moe-ratios row's quartets (tokens/s, tokens/s/W, tokens/s/mm², GOPS/W/mm²), in the
+# order the text gives them: model, prompt, batch, AIMC chips (pipeline), GPU
+MULTICHIP_QUARTETS = [("deepseek-v3", 128, 1, 14, "8 H200s EP"), ("deepseek-v3", 128, 1, 14, "8 H200s TP"),
+                      ("qwen3-30b-a3b", 128, 1, 8, "8 H100s EP"), ("qwen3-30b-a3b", 128, 1, 8, "one H100"),
+                      ("qwen3-30b-a3b", 128, 1, 1, "one H100"),
+                      ("deepseek-v3", 128, 256, 14, "8 H200s EP"), ("qwen3-30b-a3b", 128, 256, 8, "8 H100s EP"),
+                      ("qwen3-30b-a3b", 128, 256, 8, "one H100"),
+                      ("deepseek-v3", 1024, 1, 14, "8 H200s EP"), ("qwen3-30b-a3b", 1024, 1, 8, "8 H100s EP"),
+                      ("qwen3-30b-a3b", 1024, 1, 8, "one H100")]
+
+
+def test_results_readme_multichip_ratios_are_the_results():
+    """The ratio row's 44 figures are multichip-moe-ratios.csv's, at the digits shown."""
+    text = " ".join((RESULTS / "README.md").read_text().split())
+    q = r"([\d.,]+)×(?: tokens/s)?(?:, | / )([\d.,]+)×(?: tokens/s/W)?(?:, | / )([\d.,]+)×(?: tokens/s/mm²)?(?:, | / )" \
+        r"([\d.,]+)×(?: GOPS/W/mm²)?"
+    m = re.search(rf"Short prompt, batch 1: DeepSeek-V3 on 14 chips \(pipeline\) ÷ 8 H200s EP is {q} \(÷ 8 H200s TP: {q}\); "
+                  rf"Qwen3 on 8 chips ÷ 8 H100s EP {q}, but ÷ one H100 {q} \(one chip ÷ one H100: {q}\)\. "
+                  rf"At batch 256: {q} and {q} \(÷ one H100: {q}\)\. "
+                  rf"With the 1,024-token prompt, batch 1: {q} and {q} \(÷ one H100: {q}\)\.", text)
+    assert m, "the multichip-moe-ratios row"
+    r = _results("multichip-moe-ratios")
+    cols = ["tokens_per_s.ratio", "tokens_per_s_per_w.ratio", "tokens_per_s_per_mm2.ratio", "gops_per_w_per_mm2.ratio"]
+    for i, (model, prompt, batch, chips, gpu) in enumerate(MULTICHIP_QUARTETS):
+        hit = r[(r["model.name"] == model) & (r["workload.prompt_len"] == prompt) & (r["workload.batch"] == batch)
+                & (r.aimc_chips == chips) & (r.placement == "pipeline") & (r.gpu == MULTICHIP_GPUS[gpu])]
+        assert len(hit) == 1, (model, prompt, batch, chips, gpu)
+        for shown, col in zip(m.groups()[4 * i:4 * i + 4], cols):
+            assert _close(shown, float(hit[col].iloc[0])), (model, prompt, batch, chips, gpu, col, shown,
+                                                            float(hit[col].iloc[0]))
+
+
+def test_results_readme_multichip_claims_are_the_results():
+    """Where the GPUs overtake, where one chip's KV memory ends, the tokens/s/W range, and how
+    much expert parallelism moves tokens/s: the figures the multi-chip bullets quote."""
+    text = " ".join((RESULTS / "README.md").read_text().split())
+    d, r = _results("multichip-moe"), _results("multichip-moe-ratios")
+    ds = r[(r["model.name"] == "deepseek-v3") & (r["workload.prompt_len"] == 128) & (r.placement == "pipeline")]
+
+    m = re.search(r"so they overtake at batch (\d+) \(DeepSeek-V3, short prompt: ([\d.]+)×, ([\d.]+)× at (\d+); "
+                  r"8 H200s tensor-parallel already at (\d+), ([\d.]+)×\)", text)
+    assert m, "where the GPUs overtake DeepSeek-V3"
+    for gpu, at, shown in ((MULTICHIP_GPUS["8 H200s EP"], m[1], m[2]), (MULTICHIP_GPUS["8 H200s TP"], m[5], m[6])):
+        ratio = ds[ds.gpu == gpu].set_index("workload.batch")["tokens_per_s.ratio"]
+        assert ratio[ratio < 1].index.min() == int(at) and _close(shown, ratio[int(at)]), (gpu, at, shown, ratio.to_dict())
+    ratio = ds[ds.gpu == MULTICHIP_GPUS["8 H200s EP"]].set_index("workload.batch")["tokens_per_s.ratio"]
+    assert _close(m[3], ratio[int(m[4])]) and ratio[int(m[4])] >= 1, (m[3], m[4])
+
+    m = re.search(r"Qwen3 on one chip runs out of KV memory past batch (\d+) at the long prompt", text)
+    one = d[(d["model.name"] == "qwen3-30b-a3b") & (d["hw.chips"] == 1) & (d["workload.prompt_len"] == 1024)]
+    assert m and set(one.max_batch) == {int(m[1])}, (m and m[1], set(one.max_batch))
+
+    m = re.search(r"the AIMC leads by ([\d.]+)× \(.*?\) to ([\d,]+)× \(", text)
+    w = r["tokens_per_s_per_w.ratio"].dropna()
+    assert m and _close(m[1], w.min()) and float(m[2].replace(",", "")) == float(f"{w.max():.3g}"), (m and m.groups(), w.min(), w.max())
+
+    a = d[(d.system == "aimc") & (d["hw.chips"] > 1)].pivot_table(index=["model.name", "workload.prompt_len", "workload.batch"],
+                                          columns="hw.parallelism", values="tokens_per_s")
+    gain = 100 * (a["expert"] / a["pipeline"] - 1)
+    m = re.search(r"for DeepSeek-V3 with the short prompt it is ([\d.]+)–([\d.]+) % faster than the pipeline at every "
+                  r"batch .*?; for Qwen3 it is ([\d.]+)–([\d.]+) % slower, and with the long prompt both are within (\d+) %",
+                  text)
+    assert m, "expert parallelism vs the pipeline"
+    dsg, qg = gain["deepseek-v3"][128], -gain["qwen3-30b-a3b"][128]
+    assert _span(dsg.min(), dsg.max(), m[1], m[2]) and _span(qg.min(), qg.max(), m[3], m[4]), (m.groups(), dsg, qg)
+    assert _close(m[5], gain.xs(1024, level="workload.prompt_len").abs().max()), (m[5], gain.xs(1024, level="workload.prompt_len").abs().max())
+
+    # not in a table: the same design point with more MHA units, from the program
+    import aimc_dse
+
+    m = re.search(r"(\d+) MHA units per chip give ([\d.]+)× the tokens/s at batch (\d+)\.", text)
+    assert m, "the MHA-unit sentence"
+    ds = d[(d["model.name"] == "deepseek-v3") & (d["hw.parallelism"] == "pipeline") & (d["workload.prompt_len"] == 128)
+           & (d["workload.batch"] == int(m[3]))]
+    more = aimc_dse.evaluate(hw="nature-3d-aimc", model="deepseek-v3", prompt_len=128, gen_len=128, batch=int(m[3]),
+                             set=["hw.chips=14", "hw.parallelism=pipeline", f"hw.mha_units={m[1]}"]).iloc[0]
+    assert len(ds) == 1 and _close(m[2], more["tokens_per_s"] / ds.tokens_per_s.iloc[0]), (m.groups(), more["tokens_per_s"])
