@@ -73,42 +73,53 @@ def phases(inp: Inputs, acc: Accounting, N: Array, nb: StageBlocks, t: OpTimes, 
                + (k + ns) * t.act_expert + t.combines * t.combine + t.add_d)
     dpu_next = t.layer_norm + nb.na_qkv * t.add_c  # LN + next layer's Q,K,V reductions
     u0 = max_per_tile(nb.emb_tok + nb.qkv, N)
-    u_dense = max_per_tile(nb.qkv + nb.out + nb.f1 + nb.f2, N)
-    # MoE phase: non-expert blocks at weight 1 beside the expert region at the expected
-    # selection probability of its hottest expert.
+    # A layer's phase runs the next layer's Q,K,V too, except the last layer's (``nxt`` = 0):
+    # its busiest tile holds only the layer's own blocks, as its DPU work has no dpu_next.
     p_hot = hottest_expert_probability(sh, inp.work.zipf)
-    dense_part = nb.qkv + nb.out + nb.router + nb.s1 + nb.s2
-    u_moe = max_weighted_two_ranges(dense_part, 1.0, here * nb.expert_stride, p_hot, N)
     sep = chip.moe_separated & (sh.experts > 0)
-    # MoE-separated: a token's k experts all sit on the same tiles, so the busiest of them
-    # runs all k experts' blocks it holds (w_both: k per expert block on it)
-    u_moe = np.where(sep, np.maximum(max_per_tile(nb.qkv + nb.out + nb.router, N), w_both), u_moe)
-    if sep_phase is not None:  # … or, replayed, what the busiest tile of the phase holds
-        u_moe = np.where(sep & np.isfinite(sep_phase), sep_phase, u_moe)
+
+    def u_dense_of(nxt: Array | int) -> Array:
+        return max_per_tile(nxt * nb.qkv + nb.out + nb.f1 + nb.f2, N)
+
+    def u_moe_of(nxt: Array | int) -> Array:
+        # non-expert blocks at weight 1 beside the expert region at the expected selection
+        # probability of its hottest expert
+        dense_part = nxt * nb.qkv + nb.out + nb.router + nb.s1 + nb.s2
+        u = max_weighted_two_ranges(dense_part, 1.0, here * nb.expert_stride, p_hot, N)
+        # MoE-separated: a token's k experts all sit on the same tiles, so the busiest of them
+        # runs all k experts' blocks it holds (w_both: k per expert block on it) …
+        u = np.where(sep, np.maximum(max_per_tile(nxt * nb.qkv + nb.out + nb.router, N), w_both), u)
+        if sep_phase is not None:  # … or, replayed, what the busiest tile of the phase holds
+            u = np.where(sep & np.isfinite(sep_phase), sep_phase, u)
+        return u
+
+    u_dense, u_moe = u_dense_of(1), u_moe_of(1)
+    u_dense_last, u_moe_last = u_dense_of(0), u_moe_of(0)
     # Grouped prefill (physical): the expert groups' periphery serves f_m MVMs per token (§G.6).
-    u_moe_grouped = np.maximum(max_per_tile(dense_part, N), gf.f_m)
+    u_moe_grouped = np.maximum(max_per_tile(nb.qkv + nb.out + nb.router + nb.s1 + nb.s2, N), gf.f_m)
+    u_moe_grouped_last = np.maximum(max_per_tile(nb.out + nb.router + nb.s1 + nb.s2, N), gf.f_m)
     rate = eng.macs_per_ns
     dig_dense = (L > 0) * (dmac.qkv + dmac.out + dmac.dense_ffn) / rate
     dig_moe = (dmac.qkv + dmac.out + dmac.moe_dense + dm.picks * dmac.expert) / rate
     tau0 = np.maximum.reduce([dpu0 / P, Tm * u0, dmac.qkv / rate])
     tau_dense = np.maximum.reduce([(dpu_dense + dpu_next) / P, Tm * u_dense, dig_dense])
-    tau_last_dense = np.maximum.reduce([dpu_dense / P, Tm * u_dense, dig_dense])
+    tau_last_dense = np.maximum.reduce([dpu_dense / P, Tm * u_dense_last, dig_dense])
     last_moe = last_layer_moe(inp)
 
-    def tau_sum(u: Array) -> Array:
+    def tau_sum(u: Array, u_last: Array) -> Array:
         """τ of every post-attention phase summed over layers (the last has no next QKV)."""
         tau_moe = np.maximum.reduce([(dpu_moe + dpu_next) / P, Tm * u, dig_moe])
-        tau_last_moe = np.maximum.reduce([dpu_moe / P, Tm * u, dig_moe])
+        tau_last_moe = np.maximum.reduce([dpu_moe / P, Tm * u_last, dig_moe])
         ld = sh.dense_layers - np.where(last_moe, 0, 1)
         lm = sh.moe_layers - np.where(last_moe, 1, 0)
         return tau0 + ld * tau_dense + lm * tau_moe + np.where(last_moe, tau_last_moe, tau_last_dense)
 
-    tau_total = tau_sum(u_moe)
+    tau_total = tau_sum(u_moe, u_moe_last)
     tau_moe = np.maximum.reduce([(dpu_moe + dpu_next) / P, Tm * u_moe, dig_moe])
     grouped = acc.grouping_on_expert_phase & gf.grouped
     return Phases(
         tau_total=tau_total,
-        tau_total_prefill=np.where(grouped, tau_sum(u_moe_grouped), tau_total),
+        tau_total_prefill=np.where(grouped, tau_sum(u_moe_grouped, u_moe_grouped_last), tau_total),
         tau_max=np.maximum.reduce([tau0, np.where(sh.dense_layers > 0, tau_dense, 0),
                                    np.where(sh.moe_layers > 0, tau_moe, 0)]),
         p_hot=p_hot,
