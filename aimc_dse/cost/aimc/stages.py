@@ -278,7 +278,9 @@ def moe_ffn_analog(chip: Chip, sh: ModelShape, nb: StageBlocks, w: TileLoads, t:
     gate_one = ma(np.ceil(w.e1_one / 2), nb.e1 // 2, nb.na_e1 // 2, dep_d)
     hidden = np.where(sh.n_ffn_mats == 3, np.clip(up_one - gate_one, 0.0, activation_lat(chip, sh, sh.d_ff_expert)), 0.0)
     hops = 2 * (t.transfer_in + t.transfer_out) + t.act_expert - hidden
-    shared_tile = Tm * w.e_both + t.add_c * (reduction_rounds(chip, nb.na_e1, dep_d) + reduction_rounds(chip, nb.na_e2, dep_m2))
+    # the tile holding up- and down-projection blocks runs them all; the reductions overlap
+    # its later blocks (as in a stage), so what follows its last MVM is the last wave's adds
+    shared_tile = Tm * w.e_both + t.add_c * last_wave_rounds(chip, N, w.e2_one, nb.e2, nb.na_e2, dep_m2)
     dpu_bound = ma(w.e1_one, nb.e1, na1_all, dep_d, w.expert_pools) + ma(w.e2_one, nb.e2, na2_all, dep_m2, w.expert_pools)
     return hops + np.maximum.reduce([up_all + down_one, up_one + down_all, shared_tile, dpu_bound])
 
