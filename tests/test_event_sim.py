@@ -472,17 +472,20 @@ def test_multi_head_latent_attention_is_refused_not_mapped_as_mha():
         simulate_point(pt)
 
 
+def _closed_and_event(hw: str, model: str, sets: dict, **wl) -> dict:
+    """The closed form's and the event schedule's result rows of one design, by fidelity."""
+    return {fidelity: aimc_dse.evaluate(hw=hw, model=model, set=sets, go_cache=False, fidelity=fidelity, **wl).iloc[0]
+            for fidelity in ("closed", "event")}
+
+
 def test_a_stacked_single_sequence_matches_the_closed_form_once_reductions_overlap():
     """One layer of Llama-2-7B on 16 tiles of 4,096 tiers (d/R = 8: every matrix spans 8 tiers'
     rows, 24–86 waves a stage), a one-token prompt and 16 cached decode steps: the event
     schedule and the closed form agree to 1e-8. Before the closed form let a stage's reduction
     adds overlap its later MVM waves (and a gated FFN's activation its up matrix), it was 24 %
     slower here (docs/batch-fidelity.md, item 8)."""
-    rows = {}
-    for fidelity in ("closed", "event"):
-        rows[fidelity] = aimc_dse.evaluate(hw="nature-3d-aimc-sim", model="llama-2-7b",
-                                           set={"model.layers": 1, "hw.tiles": 16, "hw.stack_height": 4096},
-                                           prompt_len=1, gen_len=16, go_cache=False, fidelity=fidelity).iloc[0]
+    rows = _closed_and_event("nature-3d-aimc-sim", "llama-2-7b", {"model.layers": 1, "hw.tiles": 16, "hw.stack_height": 4096},
+                             prompt_len=1, gen_len=16)
     assert rows["event"]["stacked"]
     for col in ("latency_ns", "ttft_ns", "tpot_ns"):
         assert rows["closed"][col] == pytest.approx(rows["event"][col], rel=1e-8), col
@@ -494,12 +497,9 @@ def test_a_stacked_prefill_charges_no_next_qkv_after_the_last_layer():
     = 73 MVMs (out, gate + up, down) — not 97, which counted a next layer's Q,K,V (768 blocks)
     after the last layer. The closed form's time to first token is within 1.5 % of the event
     schedule's (it was 19 % slow)."""
-    ttft = {}
-    for fidelity in ("closed", "event"):
-        ttft[fidelity] = aimc_dse.evaluate(hw="moewithpim-hermes", model="llama-2-7b",
-                                           set={"model.layers": 1, "hw.tiles": 32, "hw.stack_height": 256},
-                                           prompt_len=8, gen_len=1, go_cache=False, fidelity=fidelity).iloc[0]["ttft_ns"]
-    assert 1.0 <= ttft["closed"] / ttft["event"] < 1.015, ttft
+    rows = _closed_and_event("moewithpim-hermes", "llama-2-7b", {"model.layers": 1, "hw.tiles": 32, "hw.stack_height": 256},
+                             prompt_len=8, gen_len=1)
+    assert 1.0 <= rows["closed"]["ttft_ns"] / rows["event"]["ttft_ns"] < 1.015
 
 
 def test_stacked_experts_sharing_a_tile_overlap_their_reductions():
@@ -508,9 +508,6 @@ def test_stacked_experts_sharing_a_tile_overlap_their_reductions():
     shared-tile bound charged all of one expert's reduction rounds after those MVMs (+17.8 %
     against the event schedule); with the reductions overlapping the later blocks it is
     within 1.5 %."""
-    ttft = {}
-    for fidelity in ("closed", "event"):
-        ttft[fidelity] = aimc_dse.evaluate(hw="moewithpim-hermes", model="mixtral-8x7b",
-                                           set={"model.layers": 1, "hw.tiles": 32, "hw.stack_height": 1024},
-                                           prompt_len=1, gen_len=1, go_cache=False, fidelity=fidelity).iloc[0]["ttft_ns"]
-    assert 1.0 <= ttft["closed"] / ttft["event"] < 1.015, ttft
+    rows = _closed_and_event("moewithpim-hermes", "mixtral-8x7b", {"model.layers": 1, "hw.tiles": 32, "hw.stack_height": 1024},
+                             prompt_len=1, gen_len=1)
+    assert 1.0 <= rows["closed"]["ttft_ns"] / rows["event"]["ttft_ns"] < 1.015
