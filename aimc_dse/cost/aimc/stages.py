@@ -248,6 +248,28 @@ def mvms_and_adds(chip: Chip, t: OpTimes, N: Array, w: Array, blocks: Array, na_
     return np.maximum(Tm * w + t.add_c * rho_last, Tm * np.minimum(w, 1.0) + t.add_c * rho)
 
 
+def gate_mvms_and_adds(chip: Chip, t: OpTimes, N: Array, w_gate: Array, gate_blocks: Array, gate_na: Array,
+                       up_na: Array, depth: Array) -> Array:
+    """When a gated FFN's gate is reduced, so that its activation can start (``up_na``: the
+    adds of the up matrix, which shares the stage and the DPU pool with the gate).
+
+    The gate's blocks run first on every tile. Where the pool keeps up with the gate's
+    partial sums (its first-wave-plus-every-add bound stays below its last wave plus the
+    adds that wave feeds, ``mvms_and_adds``), the gate is reduced right after its last wave
+    and the activation runs beside the up matrix's MVMs. Where the gate's adds alone outrun
+    the pool, a backlog builds, and the DPUs take ready adds first come, first served: a
+    chain's next add is ready only when its previous one ends, so it queues behind every add
+    already waiting — by then the up matrix's too. The gate's chains advance in turn with
+    the up matrix's and finish with them, on the pool's bound for the whole stage; the
+    activation follows the whole reduction. With one wave (every planar chip) that is
+    always the case: the references' up → adds → activation."""
+    Tm = chip.mvm_latency_ns
+    first = Tm * np.minimum(w_gate, 1.0)
+    tail = Tm * w_gate + t.add_c * last_wave_rounds(chip, N, w_gate, gate_blocks, gate_na, depth)
+    pool = first + t.add_c * reduction_rounds(chip, gate_na, depth)
+    return np.where(pool >= tail, first + t.add_c * reduction_rounds(chip, gate_na + up_na, depth), tail)
+
+
 def moe_ffn_analog(chip: Chip, sh: ModelShape, nb: StageBlocks, w: TileLoads, t: OpTimes, N: Array) -> Array:
     """An MoE layer's analog router, experts and shared experts for one token, from the input
     transfer to the experts' outputs (without the combining adds).
@@ -274,8 +296,10 @@ def moe_ffn_analog(chip: Chip, sh: ModelShape, nb: StageBlocks, w: TileLoads, t:
     down_all = ma(w.m2, k * nb.e2 + nb.s2, na2_all, dep_m2, w.expert_pools)
     up_one, down_one = ma(w.e1_one, nb.e1, nb.na_e1, dep_d), ma(w.e2_one, nb.e2, nb.na_e2, dep_m2)
     # A gated expert's activation overlaps the rest of its up-projection (as a dense FFN's
-    # does, ``dense_ffn``): only the part the up matrix's blocks do not cover shows.
-    gate_one = ma(np.ceil(w.e1_one / 2), nb.e1 // 2, nb.na_e1 // 2, dep_d)
+    # does, ``dense_ffn_analog``): only the part the up matrix's blocks do not cover shows —
+    # none where the gate's adds outrun the DPU pool (``gate_mvms_and_adds``).
+    gate_one = gate_mvms_and_adds(chip, t, N, np.ceil(w.e1_one / 2), nb.e1 // 2, nb.na_e1 // 2,
+                                  nb.na_e1 - nb.na_e1 // 2, dep_d)
     hidden = np.where(sh.n_ffn_mats == 3, np.clip(up_one - gate_one, 0.0, activation_lat(chip, sh, sh.d_ff_expert)), 0.0)
     hops = 2 * (t.transfer_in + t.transfer_out) + t.act_expert - hidden
     # the tile holding up- and down-projection blocks runs them all; the reductions overlap
@@ -290,7 +314,9 @@ def dense_ffn_analog(chip: Chip, sh: ModelShape, nb: StageBlocks, w: TileLoads, 
 
     A gated FFN's activation needs only the gate's outputs: the gate's blocks come first in
     mapping order (so on every tile), and the activation runs on a DPU while the tiles still
-    run the up-projection's blocks; the gating product waits for both."""
+    run the up-projection's blocks; the gating product waits for both. The gate's adds share
+    the DPU pool with the up matrix's: where they outrun it, the activation still follows the
+    whole reduction (``gate_mvms_and_adds``; one wave gives the references' sum)."""
     R = chip.R
     dep_d = ceil_div(sh.d, R) - 1
 
@@ -300,7 +326,8 @@ def dense_ffn_analog(chip: Chip, sh: ModelShape, nb: StageBlocks, w: TileLoads, 
     up = stage(w.f1, nb.f1, nb.na_f1, dep_d)
     act = activation_lat(chip, sh, sh.d_ff)
     gate_blocks = nb.f1 // 2
-    gate = stage(max_per_tile(gate_blocks, N), gate_blocks, nb.na_f1 // 2, dep_d) + act
+    gate = gate_mvms_and_adds(chip, t, N, max_per_tile(gate_blocks, N), gate_blocks, nb.na_f1 // 2,
+                              nb.na_f1 - nb.na_f1 // 2, dep_d) + t.transfer_out + act
     up_act = np.where(sh.n_ffn_mats == 3, np.maximum(up, gate) + (t.act_dense - act), up + t.act_dense)
     return t.transfer_in + up_act + t.transfer_in + stage(w.f2, nb.f2, nb.na_f2, ceil_div(sh.d_ff, R) - 1)
 
