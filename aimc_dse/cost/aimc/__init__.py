@@ -93,7 +93,7 @@ def design(inp: Inputs, acc: Accounting, gf: GroupingFactors, expert: Array) -> 
     sep = separated_tile_loads(inp, mp.N, cut.per_block)
     w = tile_loads(chip, mp.N, sh, nb, acc, gf, work.zipf, work.seed, sep)
     w = ep_tile_loads(w, chip, mp.N, sh, nb, acc, gf, work.zipf, work.seed, pl)
-    st = stages(chip, sh, nb, w, t, dm, dmac, eng, mp.N)
+    st = stages(chip, sh, nb, w, t, dm, dmac, eng, mp.N, cut.slices)
     ph = phases(inp, acc, mp.N, nb, t, gf, dm, dmac, eng, w.e_both, experts_here=pl.experts_here,
                 sep_phase=sep[3])
     tw = token_work(chip, sh, acc, nb, t, dm, dmac, gf)

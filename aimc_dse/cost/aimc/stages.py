@@ -236,26 +236,32 @@ def last_wave_rounds(chip: Chip, N: Array, w: Array, blocks: Array, na_sum: Arra
 
 
 def mvms_and_adds(chip: Chip, t: OpTimes, N: Array, w: Array, blocks: Array, na_sum: Array, depth: Array,
-                  pools: Array | int = 1) -> Array:
+                  pools: Array | int = 1, lead: Array | int = 0) -> Array:
     """The busiest tile's w MVMs of a stage and the stage's reduction adds, which overlap them:
     the later of the last MVM plus the adds it feeds (``last_wave_rounds``) and the first
-    wave plus every add on the DPU pool. For one wave this is T_mvm + t_add·ρ, the
+    add-ready wave plus every add on the DPU pool. For one wave this is T_mvm + t_add·ρ, the
     references' sum; with w > 1 it is no more than T_mvm·w + t_add·ρ, which charged every
-    add after the last MVM (docs/cost-model.md §4.1)."""
+    add after the last MVM (docs/cost-model.md §4.1).
+
+    ``lead``: the stage's blocks that run before its first add can start. A matrix's blocks
+    run row-major, and a column's first add needs its row chunks 0 and 1, so the first
+    matrix's h column chunks (plus any blocks mapped before it) lead: the first add waits for
+    wave ⌊lead/N⌋ + 1 (an LM head of h = 393 columns on 8 tiles: wave 50). 0 when a block's
+    own bit slices give adds from its first MVM on."""
     rho = reduction_rounds(chip, na_sum, depth, pools)
     rho_last = last_wave_rounds(chip, N, w, blocks, na_sum, depth, pools)
     Tm = chip.mvm_latency_ns
-    return np.maximum(Tm * w + t.add_c * rho_last, Tm * np.minimum(w, 1.0) + t.add_c * rho)
+    return np.maximum(Tm * w + t.add_c * rho_last, Tm * np.minimum(w, lead // np.maximum(N, 1) + 1) + t.add_c * rho)
 
 
 def gate_mvms_and_adds(chip: Chip, t: OpTimes, N: Array, w_gate: Array, gate_blocks: Array, gate_na: Array,
-                       up_na: Array, depth: Array) -> Array:
+                       up_na: Array, depth: Array, lead: Array | int = 0) -> Array:
     """When a gated FFN's gate is reduced, so that its activation can start (``up_na``: the
     adds of the up matrix, which shares the stage and the DPU pool with the gate).
 
     The gate's blocks run first on every tile. Where the pool keeps up with the gate's
-    partial sums (its first-wave-plus-every-add bound stays below its last wave plus the
-    adds that wave feeds, ``mvms_and_adds``), the gate is reduced right after its last wave
+    partial sums (its pool bound, the first add-ready wave plus every add, stays below its
+    last wave plus the adds that wave feeds, ``mvms_and_adds``), the gate is reduced right after its last wave
     and the activation runs beside the up matrix's MVMs. Where the gate's adds alone outrun
     the pool, a backlog builds, and the DPUs take ready adds first come, first served: a
     chain's next add is ready only when its previous one ends, so it queues behind every add
@@ -264,13 +270,14 @@ def gate_mvms_and_adds(chip: Chip, t: OpTimes, N: Array, w_gate: Array, gate_blo
     activation follows the whole reduction. With one wave (every planar chip) that is
     always the case: the references' up → adds → activation."""
     Tm = chip.mvm_latency_ns
-    first = Tm * np.minimum(w_gate, 1.0)
+    first = Tm * np.minimum(w_gate, lead // np.maximum(N, 1) + 1)
     tail = Tm * w_gate + t.add_c * last_wave_rounds(chip, N, w_gate, gate_blocks, gate_na, depth)
     pool = first + t.add_c * reduction_rounds(chip, gate_na, depth)
     return np.where(pool >= tail, first + t.add_c * reduction_rounds(chip, gate_na + up_na, depth), tail)
 
 
-def moe_ffn_analog(chip: Chip, sh: ModelShape, nb: StageBlocks, w: TileLoads, t: OpTimes, N: Array) -> Array:
+def moe_ffn_analog(chip: Chip, sh: ModelShape, nb: StageBlocks, w: TileLoads, t: OpTimes, N: Array,
+                   lead: Array | int = 1) -> Array:
     """An MoE layer's analog router, experts and shared experts for one token, from the input
     transfer to the experts' outputs (without the combining adds).
 
@@ -288,28 +295,32 @@ def moe_ffn_analog(chip: Chip, sh: ModelShape, nb: StageBlocks, w: TileLoads, t:
     dep_d = ceil_div(sh.d, R) - 1
     dep_m2 = np.maximum(ceil_div(sh.d_ff_expert, R), ceil_div(sh.d_ff_shared, R)) - 1
 
-    def ma(w_: Array, blocks: Array, na_sum: Array, depth: Array, pools: Array | int = 1) -> Array:
-        return mvms_and_adds(chip, t, N, w_, blocks, na_sum, depth, pools)
+    def ma(w_: Array, blocks: Array, na_sum: Array, depth: Array, lead_: Array, pools: Array | int = 1) -> Array:
+        return mvms_and_adds(chip, t, N, w_, blocks, na_sum, depth, pools, lead_)
 
+    # the first adds wait for an expert's second row chunk (the router's blocks come first)
+    h1, h2 = lead * ceil_div(sh.d_ff_expert, chip.C), lead * ceil_div(sh.d, chip.C)
     na1_all, na2_all = nb.na_router + k * nb.na_e1 + nb.na_s1, k * nb.na_e2 + nb.na_s2
-    up_all = ma(w.m1, nb.router + k * nb.e1 + nb.s1, na1_all, dep_d, w.expert_pools)
-    down_all = ma(w.m2, k * nb.e2 + nb.s2, na2_all, dep_m2, w.expert_pools)
-    up_one, down_one = ma(w.e1_one, nb.e1, nb.na_e1, dep_d), ma(w.e2_one, nb.e2, nb.na_e2, dep_m2)
+    up_all = ma(w.m1, nb.router + k * nb.e1 + nb.s1, na1_all, dep_d, lead * nb.router + h1, w.expert_pools)
+    down_all = ma(w.m2, k * nb.e2 + nb.s2, na2_all, dep_m2, h2, w.expert_pools)
+    up_one, down_one = ma(w.e1_one, nb.e1, nb.na_e1, dep_d, h1), ma(w.e2_one, nb.e2, nb.na_e2, dep_m2, h2)
     # A gated expert's activation overlaps the rest of its up-projection (as a dense FFN's
     # does, ``dense_ffn_analog``): only the part the up matrix's blocks do not cover shows —
     # none where the gate's adds outrun the DPU pool (``gate_mvms_and_adds``).
     gate_one = gate_mvms_and_adds(chip, t, N, np.ceil(w.e1_one / 2), nb.e1 // 2, nb.na_e1 // 2,
-                                  nb.na_e1 - nb.na_e1 // 2, dep_d)
+                                  nb.na_e1 - nb.na_e1 // 2, dep_d, h1)
     hidden = np.where(sh.n_ffn_mats == 3, np.clip(up_one - gate_one, 0.0, activation_lat(chip, sh, sh.d_ff_expert)), 0.0)
     hops = 2 * (t.transfer_in + t.transfer_out) + t.act_expert - hidden
     # the tile holding up- and down-projection blocks runs them all; the reductions overlap
     # its later blocks (as in a stage), so what follows its last MVM is the last wave's adds
     shared_tile = Tm * w.e_both + t.add_c * last_wave_rounds(chip, N, w.e2_one, nb.e2, nb.na_e2, dep_m2)
-    dpu_bound = ma(w.e1_one, nb.e1, na1_all, dep_d, w.expert_pools) + ma(w.e2_one, nb.e2, na2_all, dep_m2, w.expert_pools)
+    dpu_bound = (ma(w.e1_one, nb.e1, na1_all, dep_d, h1, w.expert_pools)
+                 + ma(w.e2_one, nb.e2, na2_all, dep_m2, h2, w.expert_pools))
     return hops + np.maximum.reduce([up_all + down_one, up_one + down_all, shared_tile, dpu_bound])
 
 
-def dense_ffn_analog(chip: Chip, sh: ModelShape, nb: StageBlocks, w: TileLoads, t: OpTimes, N: Array) -> Array:
+def dense_ffn_analog(chip: Chip, sh: ModelShape, nb: StageBlocks, w: TileLoads, t: OpTimes, N: Array,
+                     lead: Array | int = 1) -> Array:
     """A dense FFN on the tiles for one token: up (+ gate) stage, activation, down stage.
 
     A gated FFN's activation needs only the gate's outputs: the gate's blocks come first in
@@ -320,44 +331,52 @@ def dense_ffn_analog(chip: Chip, sh: ModelShape, nb: StageBlocks, w: TileLoads, 
     R = chip.R
     dep_d = ceil_div(sh.d, R) - 1
 
-    def stage(w_: Array, blocks: Array, na_sum: Array, depth: Array) -> Array:
-        return mvms_and_adds(chip, t, N, w_, blocks, na_sum, depth) + t.transfer_out
+    def stage(w_: Array, blocks: Array, na_sum: Array, depth: Array, lead_: Array) -> Array:
+        return mvms_and_adds(chip, t, N, w_, blocks, na_sum, depth, 1, lead_) + t.transfer_out
 
-    up = stage(w.f1, nb.f1, nb.na_f1, dep_d)
+    h_ff, h_d = lead * ceil_div(sh.d_ff, chip.C), lead * ceil_div(sh.d, chip.C)
+    up = stage(w.f1, nb.f1, nb.na_f1, dep_d, h_ff)
     act = activation_lat(chip, sh, sh.d_ff)
     gate_blocks = nb.f1 // 2
     gate = gate_mvms_and_adds(chip, t, N, max_per_tile(gate_blocks, N), gate_blocks, nb.na_f1 // 2,
-                              nb.na_f1 - nb.na_f1 // 2, dep_d) + t.transfer_out + act
+                              nb.na_f1 - nb.na_f1 // 2, dep_d, h_ff) + t.transfer_out + act
     up_act = np.where(sh.n_ffn_mats == 3, np.maximum(up, gate) + (t.act_dense - act), up + t.act_dense)
-    return t.transfer_in + up_act + t.transfer_in + stage(w.f2, nb.f2, nb.na_f2, ceil_div(sh.d_ff, R) - 1)
+    return t.transfer_in + up_act + t.transfer_in + stage(w.f2, nb.f2, nb.na_f2, ceil_div(sh.d_ff, R) - 1, h_d)
 
 
 def stages(chip: Chip, sh: ModelShape, nb: StageBlocks, w: TileLoads, t: OpTimes, dm: DigitalModules,
-           dmac: DigitalMacs, eng: DigitalEngine, N: Array) -> Stages:
-    Tm, R, m = chip.mvm_latency_ns, chip.R, sh.n_ffn_mats
+           dmac: DigitalMacs, eng: DigitalEngine, N: Array, slices: Array | int = 1) -> Stages:
+    """``slices``: bit slices per weight (TierCut.slices): with more than one, a block's slices
+    are added up from its first MVM on, so the adds need not wait for a second row chunk."""
+    Tm, R, C, m = chip.mvm_latency_ns, chip.R, chip.C, sh.n_ffn_mats
+    lead = (np.asarray(slices) <= 1).astype(np.int64)  # 1: the first adds wait for row chunk 1
 
-    def stage(w_: Array, blocks: Array, na_sum: Array, depth: Array) -> Array:
-        return t.transfer_in + mvms_and_adds(chip, t, N, w_, blocks, na_sum, depth) + t.transfer_out
+    def stage(w_: Array, blocks: Array, na_sum: Array, depth: Array, lead_: Array) -> Array:
+        return t.transfer_in + mvms_and_adds(chip, t, N, w_, blocks, na_sum, depth, 1, lead_) + t.transfer_out
 
     def dig(macs: Array) -> Array:
         return digital_time(eng, dmac.f_dram, macs, macs)
 
     dep_d, dep_q = ceil_div(sh.d, R) - 1, ceil_div(sh.q, R) - 1
-    st_qkv = np.where(dm.attention, dig(dmac.qkv), stage(w.qkv, nb.qkv, nb.na_qkv, dep_d))
-    st_out = np.where(dm.attention, dig(dmac.out), stage(w.out, nb.out, nb.na_out, dep_q))
+    # the first matrix of the Q,K,V stage: q_a (MLA with a query down-projection), else Q
+    (_, qa_cols), (_, q_cols), *_ = sh.attn_mats
+    h_q = lead * ceil_div(np.where(qa_cols > 0, qa_cols, q_cols), C)
+    st_qkv = np.where(dm.attention, dig(dmac.qkv), stage(w.qkv, nb.qkv, nb.na_qkv, dep_d, h_q))
+    st_out = np.where(dm.attention, dig(dmac.out), stage(w.out, nb.out, nb.na_out, dep_q, lead * ceil_div(sh.d, C)))
     # Tokens routed to analog and digital experts proceed in parallel; the stage waits for
     # the slower. One digital engine serves the digital router, shared and routed experts.
-    analog = moe_ffn_analog(chip, sh, nb, w, t, N)
+    analog = moe_ffn_analog(chip, sh, nb, w, t, N, lead)
     mac_moe_dig = dm.picks * dmac.expert + dmac.moe_dense
     ffn_moe = np.where(mac_moe_dig > 0, np.maximum(analog, dig(mac_moe_dig) + t.act_expert), analog)
     ffn_moe = ffn_moe + t.combines * t.combine
     ffn_dense = np.where(dm.dense_ffn, dig(dmac.dense_ffn * (m - 1) / m) + t.act_dense + dig(dmac.dense_ffn / m),
-                         dense_ffn_analog(chip, sh, nb, w, t, N))
+                         dense_ffn_analog(chip, sh, nb, w, t, N, lead))
     post = st_out + t.add_d + t.layer_norm + t.add_d
     layers = (sh.dense_layers * (post + ffn_dense) + sh.moe_layers * (post + ffn_moe)
               + (sh.layers - 1) * (t.layer_norm + st_qkv))
     v_d = ceil_div(sh.d, R)
-    tail_analog = (t.layer_norm + t.transfer_in + mvms_and_adds(chip, t, N, w.lm, nb.lm, nb.na_lm, dep_d)
+    lm = mvms_and_adds(chip, t, N, w.lm, nb.lm, nb.na_lm, dep_d, 1, lead * ceil_div(sh.vocab, C))
+    tail_analog = (t.layer_norm + t.transfer_in + lm
                    + (v_d > 1) * t.transfer_out + t.transfer_out + t.sampling)
     tail = np.where(dm.lm_head, t.layer_norm + dig(dmac.lm) + t.sampling, tail_analog)
     entry = Tm * w.emb + t.transfer_out + t.add_d + st_qkv
