@@ -11,6 +11,8 @@ from dataclasses import replace
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 from aimc_dse.cost.aimc.accounting import accounting
 from aimc_dse.cost.aimc.batching import batching, pool_waves, spacing_makespan
@@ -19,7 +21,7 @@ from aimc_dse.cost.aimc.digital import digital_engine, digital_modules, digital_
 from aimc_dse.cost.aimc.encoding import effective_chip, tiers_per_block
 from aimc_dse.cost.aimc.grouping import grouping_factors
 from aimc_dse.cost.aimc.inputs import OpCost, read_inputs
-from aimc_dse.cost.aimc.stages import op_times, reduction_rounds, stages, tile_loads
+from aimc_dse.cost.aimc.stages import last_wave_rounds, op_times, reduction_rounds, stages, tile_loads
 from aimc_dse.cost.aimc.steps import StepTotals
 from aimc_dse.cost.columns import Cols
 from aimc_dse.cost.memo import per_distinct
@@ -251,3 +253,74 @@ def test_window_share_by_hand():
     assert window_share(m, np.array([100.0]), np.array([True]))[0] == 1.0
     ref = SimpleNamespace(sh=sh, acc=SimpleNamespace(physical=np.array([False])))
     assert window_share(ref, np.array([1024.0]), np.array([True]))[0] == 1.0
+
+
+# ---- a stage's MVMs and adds (stages.mvms_and_adds) on random designs -----------------------------
+
+STAGE_HW = ["hermes-3d", "nature-3d-aimc", "moewithpim-hermes", "nature-3d-aimc-sim"]
+STAGE_MODELS = ["gpt2-medium", "llama-2-7b", "mixtral-8x7b", "olmoe-1b-7b", "qwen3-30b-a3b", "deepseek-moe-16b",
+                "sigma-moe-small", "moewithpim-layer"]  # plain and gated, dense and MoE (shared experts, top-1…8)
+
+
+@st.composite
+def stage_points(draw):
+    hw, model = draw(st.sampled_from(STAGE_HW)), draw(st.sampled_from(STAGE_MODELS))
+    tallest = [1, 16, 128, 320] if hw in ("hermes-3d", "nature-3d-aimc") else [1, 16, 128, 1024, 4096]  # max_tiers 321
+    sets = {"model.layers": draw(st.integers(1, 3)), "hw.stack_height": draw(st.sampled_from(tallest)),
+            "hw.dpus": draw(st.integers(1, 64))}
+    if draw(st.booleans()):
+        sets["hw.size_to_model"] = True  # the fewest tiles that hold the model: the most stacked
+    else:
+        sets["hw.tiles"] = draw(st.sampled_from([8, 32, 128, 1024, 8192]))
+    knobs = {"hw.chips": st.integers(2, 8), "hw.parallelism": st.sampled_from(["pipeline", "expert"]),
+             "hw.tier_rows": st.sampled_from([128, 512])}
+    if model not in ("gpt2-medium", "llama-2-7b"):
+        knobs.update({"hw.mapping.strategy": st.just("moe_separated"), "model.moe.top_k": st.sampled_from([1, 8]),
+                      "workload.expert_load.model": st.just("zipf")})
+    for path, strat in knobs.items():
+        if draw(st.booleans()):
+            sets[path] = draw(strat)
+    return hw, model, sets
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much])
+@given(stage_points())
+def test_a_stage_lies_between_its_overlap_bounds_and_the_sum_they_replace(point):
+    """Whatever the tile loads (round-robin, expected over routing, MoE-separated piles, expert
+    parallelism's pools), each stage's MVMs-and-adds term is finite, at least both of its
+    bounds (the last wave plus its adds; the pool's adds after a first wave) and the busiest
+    tile's MVMs, and at most the old T_mvm·w + t_add·ρ, with 0 ≤ ρ_last ≤ ρ."""
+    import importlib
+    import warnings
+    from unittest import mock
+
+    import aimc_dse
+
+    mod = importlib.import_module("aimc_dse.cost.aimc.stages")  # the module (the package exports the function)
+    calls = []
+    real = mod.mvms_and_adds
+
+    def spy(chip, t, N, w, blocks, na_sum, depth, pools=1, lead=0):
+        out = real(chip, t, N, w, blocks, na_sum, depth, pools, lead)
+        calls.append((chip, t, N, w, blocks, na_sum, depth, pools, out))
+        return out
+
+    hw, model, sets = point
+    with mock.patch.object(mod, "mvms_and_adds", spy), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        try:
+            row = aimc_dse.evaluate(hw=hw, model=model, set=sets, prompt_len=4, gen_len=2).iloc[0]
+        except aimc_dse.SpecError:
+            assume(False)
+    assume(bool(row["fits"]))
+    assert calls
+    for chip, t, N, w, blocks, na_sum, depth, pools, out in calls:
+        ok = np.broadcast_to((np.asarray(blocks) > 0) & (np.asarray(depth) >= 0), out.shape)  # stages it has
+        rho = np.broadcast_to(reduction_rounds(chip, na_sum, depth, pools), out.shape)[ok]
+        last = np.broadcast_to(last_wave_rounds(chip, N, w, blocks, na_sum, depth, pools), out.shape)[ok]
+        Tm, add = np.broadcast_to(chip.mvm_latency_ns, out.shape)[ok], np.broadcast_to(t.add_c, out.shape)[ok]
+        wk, got = np.broadcast_to(w, out.shape)[ok], out[ok]
+        assert np.isfinite(got).all() and (got >= 0).all()
+        assert (0 <= last).all() and (last <= rho).all()
+        assert (got >= Tm * wk + add * last - 1e-9).all() and (got >= Tm * np.minimum(wk, 1.0) + add * rho - 1e-9).all()
+        assert (got <= Tm * wk + add * rho + 1e-9).all()
