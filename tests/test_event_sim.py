@@ -542,3 +542,14 @@ def test_a_stage_s_adds_start_once_a_column_s_second_row_chunk_arrives(model):
                              {"model.layers": 1, "hw.tiles": 8, "hw.stack_height": 1089, "hw.dpus": 1},
                              prompt_len=1, gen_len=1)
     assert rows["closed"]["latency_ns"] == pytest.approx(rows["event"]["latency_ns"], rel=0.02)
+
+
+def test_an_moe_model_cut_to_its_dense_layers_has_no_moe_density_not_a_crash():
+    """deepseek-moe-16b with one layer keeps only its leading dense layer: no MoE part on the
+    tiles (area_mm2.moe = 0). The event mode divided by that area (ZeroDivisionError); like the
+    closed form it now leaves the MoE part's densities empty and agrees on the rest."""
+    rows = _closed_and_event("nature-3d-aimc-sim", "deepseek-moe-16b", {"model.layers": 1}, prompt_len=8, gen_len=2)
+    for r in rows.values():
+        assert r["fits"] and r["area_mm2.moe"] == 0
+        assert math.isnan(r["gops_per_mm2.moe"]) and math.isnan(r["gops_per_w_per_mm2.moe"])
+    assert rows["closed"]["latency_ns"] == pytest.approx(rows["event"]["latency_ns"], rel=0.01)

@@ -142,9 +142,10 @@ COLUMNS: tuple[Column, ...] = (
        perf=False, better="lower"),
     _c("power_w.per_chip", "W", "float", AIMC, "mean power of one of the hw.chips identical chips: power_w / chips "
        "(links included)", better="lower"),
-    _c("gops_per_mm2.moe", "op/ns/mm²", "float", AIMC, "flops / latency / area_mm2.moe", better="higher"),
+    _c("gops_per_mm2.moe", "op/ns/mm²", "float", AIMC, "flops / latency / area_mm2.moe (empty where area_mm2.moe "
+       "is 0: no expert on the tiles)", better="higher"),
     _c("gops_per_w_per_mm2.moe", "op/nJ/mm²", "float", AIMC, "flops / energy / area_mm2.moe (Gao & Yang's "
-       "metric)", better="higher"),
+       "metric; empty where area_mm2.moe is 0)", better="higher"),
     _c("grouping.f_m", "", "float", AIMC, "expert-phase steps per token of the grouped schedule (1 = no grouping)",
        perf=False),
     _c("grouping.f_c", "", "float", AIMC, "token transfers per token into expert groups", perf=False),

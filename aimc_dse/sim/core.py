@@ -154,9 +154,11 @@ def simulate_point(point: Mapping[str, Any], timeline: str | Path | None = None)
         "tpot_ns.mean": res["tpot_mean_ns"],
     })
     a_moe = float(base.get("area_mm2.moe", float("nan")))
-    if not math.isnan(a_moe):  # the MoE part's density, from the simulated latency and energy
-        out["gops_per_mm2.moe"] = flops / T / a_moe
-        out["gops_per_w_per_mm2.moe"] = flops / energy / a_moe
+    # the MoE part's density, from the simulated latency and energy; none (NaN, as the closed
+    # form's) where the model has no MoE part on the tiles (an MoE model cut to its dense layers)
+    if not math.isnan(a_moe):
+        out["gops_per_mm2.moe"] = flops / T / a_moe if a_moe > 0 else float("nan")
+        out["gops_per_w_per_mm2.moe"] = flops / energy / a_moe if a_moe > 0 else float("nan")
     if timeline is not None:
         write_timeline(timeline, p, bt, res)
     return out

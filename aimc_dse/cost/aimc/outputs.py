@@ -113,8 +113,9 @@ def aimc_outputs(inp: Inputs, acc: Accounting, mp: Mapping, tot: StepTotals, bt:
             # identical chips (hw.chips): each one's share of the system
             "area_mm2.per_chip": area / inp.chip.chips,
             "power_w.per_chip": energy / bt.makespan / inp.chip.chips,
-            "gops_per_mm2.moe": np.where(is_moe, flops / bt.makespan / area_moe, np.nan),
-            "gops_per_w_per_mm2.moe": np.where(is_moe, flops / energy / area_moe, np.nan),
+            # (none where no MoE part is on the tiles: an MoE model cut to its dense layers)
+            "gops_per_mm2.moe": np.where(is_moe & (area_moe > 0), flops / bt.makespan / area_moe, np.nan),
+            "gops_per_w_per_mm2.moe": np.where(is_moe & (area_moe > 0), flops / energy / area_moe, np.nan),
             "grouping.f_m": gf.f_m,
             "grouping.f_c": gf.f_c,
             "grouping.f_g": gf.f_g,
