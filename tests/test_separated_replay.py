@@ -1,7 +1,8 @@
 """The closed form's replay of the MoE-separated placement (cost/aimc/separated.py) against the
 event simulator's block-by-block replica of the reference mapper (sim/mapper.py): per MoE layer,
 the most blocks of one expert's up/down projections on a tile and the busiest tile of the MoE
-phase must be the same."""
+phase must be the same, and so must the piles of every layer's Q,K,V and out projection and of
+the LM head."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ from aimc_dse.validation import closed_vs_event as cve
 DESIGNS = [k for k in cve.designs_of(cve.load_cache()) if k["strategy"] == "moe_separated"]
 
 
-def _reference(p) -> tuple[float, float, float, float] | None:
+def _reference(p) -> tuple[float, ...] | None:
     mp = map_model(p, p.N)
     if mp is None:
         return None
@@ -32,7 +33,9 @@ def _reference(p) -> tuple[float, float, float, float] | None:
         down = cnt(("e2", l, 0))
         lin = cnt(("out", l)) + cnt(("router", l)) + sum(cnt((m, l + 1)) for m in ("q", "k", "v"))
         rows.append((up.max(), down.max(), (up + down).max(), (lin + p.k * (up + down)).max()))
-    return tuple(np.mean(rows, axis=0))
+    qkv = np.mean([sum(cnt((m, l)) for m in ("q", "k", "v")).max() for l in range(p.L)])
+    out = np.mean([cnt(("out", l)).max() for l in range(p.L)])
+    return (*np.mean(rows, axis=0), qkv, out, cnt(("lm",)).max())
 
 
 @pytest.mark.parametrize("k", DESIGNS, ids=[str(k["id"]) for k in DESIGNS])

@@ -18,7 +18,10 @@ averaged over the MoE layers:
   stage serialises k times on that tile);
 * ``phase``: the busiest tile's MVMs per token in the pipelined phase from the layer's
   attention output to the next layer's Q/K/V (out, router, k experts, shared experts, next
-  Q/K/V) — the τ of prefill and cache-less decode (phases.py).
+  Q/K/V) — the τ of prefill and cache-less decode (phases.py);
+* ``qkv``, ``out``, ``lm``: the most blocks one tile holds of a layer's Q/K/V and out
+  projection (means over the layers) and of the LM head: the weighted fill piles them on the
+  light-looking expert tiles too, so their stages serialise more than ⌈blocks/N⌉.
 
 A scalar function of the design's knobs, evaluated once per distinct combination
 (``memo.per_distinct``) and cached across chunks; ``None`` when the replay finds no room
@@ -78,7 +81,7 @@ def _place_rest(tl: TileMapper, s: dict, out: dict) -> None:
         if l not in s["moe"]:
             for rows, cols in [(d, s["dff"])] * s["up_mats"] + [(s["dff"], d)]:
                 tl.place(rows, cols, 1.0)
-    tl.place(d, s["vocab"], 1.0)
+    out["lm"] = tl.place(d, s["vocab"], 1.0)[1]
 
 
 @lru_cache(maxsize=4096)
@@ -86,8 +89,10 @@ def separated_loads(N: int, Z: int, R: int, C: int, d: int, q: int, qa_r: int, q
                     k_r: int, k_c: int, v_r: int, v_c: int, d_ff: int, d_ff_expert: int, E: int,
                     k: int, layers: int, first_dense: int, moe_every: int, up_mats: int, shared: int,
                     d_ff_shared: int, vocab: int, positions: int, stack_embedding: bool
-                    ) -> tuple[float, float, float, float] | None:
-    """(up, down, both, phase), means over the MoE layers (module docstring).
+                    ) -> tuple[float, float, float, float, float, float, float] | None:
+    """(up, down, both, phase, qkv, out, lm): the first four means over the MoE layers, then
+    the most blocks one tile holds of a layer's Q,K,V and of its out projection (means over
+    all layers) and of the LM head (module docstring).
 
     ``q`` is the out projection's input width; the four projection slots (rows, cols) are
     ``shapes.attn_mats``' first four — q_a (0×0 without one), Q or q_b, K or kv_a, V or kv_b.
@@ -113,7 +118,10 @@ def separated_loads(N: int, Z: int, R: int, C: int, d: int, q: int, qa_r: int, q
                   if key in out)
         rows.append((up.max(), down.max(), (up + down).max(), (lin + k * (up + down)).max()))
     a = np.asarray(rows, dtype=np.float64).mean(axis=0)
-    return float(a[0]), float(a[1]), float(a[2]), float(a[3])
+    qkv = np.mean([_counts(out[("qkv", l)], N).max() for l in range(layers)])
+    out_pile = np.mean([_counts(out[("out", l)], N).max() for l in range(layers)])
+    lm = _counts(out["lm"], N).max()
+    return float(a[0]), float(a[1]), float(a[2]), float(a[3]), float(qkv), float(out_pile), float(lm)
 
 
 def separated_tile_loads(inp: Inputs, N: Array, per_block: Array) -> Array:
@@ -122,13 +130,13 @@ def separated_tile_loads(inp: Inputs, N: Array, per_block: Array) -> Array:
     chip, sh = inp.chip, inp.shape
     sep = chip.moe_separated & (sh.experts > 0)
     if not sep.any():
-        return np.full((4, len(sep)), np.nan)
+        return np.full((7, len(sep)), np.nan)
     slots = chip.Z // np.maximum(per_block, 1)  # a block takes per_block tiers
     positions = np.where(sh.learned_pos, sh.max_positions, 0)
     *proj, (o_rows, _) = sh.attn_mats
     attn = [np.broadcast_to(x, sep.shape) for rc in proj for x in rc]
     return per_distinct(
-        lambda *a: separated_loads(*(int(x) for x in a[:-1]), bool(a[-1])) or (np.nan,) * 4, sep,
+        lambda *a: separated_loads(*(int(x) for x in a[:-1]), bool(a[-1])) or (np.nan,) * 7, sep,
         N, slots, chip.R, chip.C, sh.d, o_rows, *attn, sh.d_ff, sh.d_ff_expert, sh.experts, sh.top_k, sh.layers,
         inp.first_dense_layers, inp.moe_every, sh.n_ffn_mats - 1, sh.shared, sh.d_ff_shared, sh.vocab, positions,
-        chip.stack_embedding, width=4, fill=np.nan)
+        chip.stack_embedding, width=7, fill=np.nan)

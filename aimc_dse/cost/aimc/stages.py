@@ -134,11 +134,15 @@ def tile_loads(chip: Chip, N: Array, sh: ModelShape, nb: StageBlocks, acc: Accou
     serial = acc.grouping_on_expert_phase & gf.grouped
     w_e1 = np.where(serial, np.maximum(w_e1, gf.f_single), w_e1)
     w_e2 = np.where(serial, np.maximum(w_e2, gf.f_single), w_e2)
+    qkv, out, lm = max_per_tile(nb.qkv, N), max_per_tile(nb.out, N), max_per_tile(nb.lm, N)
+    if sep_loads is not None and np.isfinite(sep_loads[4]).any():  # … and the linear piles it makes
+        ok = np.isfinite(sep_loads[4])
+        qkv, out, lm = (np.where(ok, x, w) for x, w in zip(sep_loads[4:7], (qkv, out, lm)))
     return TileLoads(
-        qkv=max_per_tile(nb.qkv, N), out=max_per_tile(nb.out, N), f1=max_per_tile(nb.f1, N),
+        qkv=qkv, out=out, f1=max_per_tile(nb.f1, N),
         f2=max_per_tile(nb.f2, N),
         m1=np.maximum(np.maximum(max_per_tile(nb.router, N), w_e1), max_per_tile(nb.s1, N)),
-        m2=np.maximum(w_e2, max_per_tile(nb.s2, N)), lm=max_per_tile(nb.lm, N), emb=max_per_tile(nb.emb_tok, N),
+        m2=np.maximum(w_e2, max_per_tile(nb.s2, N)), lm=lm, emb=max_per_tile(nb.emb_tok, N),
         e1_one=one1, e2_one=one2, e_both=w_both, expert_pools=np.ones_like(N),
     )
 
