@@ -324,3 +324,21 @@ def test_a_stage_lies_between_its_overlap_bounds_and_the_sum_they_replace(point)
         assert (0 <= last).all() and (last <= rho).all()
         assert (got >= Tm * wk + add * last - 1e-9).all() and (got >= Tm * np.minimum(wk, 1.0) + add * rho - 1e-9).all()
         assert (got <= Tm * wk + add * rho + 1e-9).all()
+
+
+def test_the_last_layers_phase_runs_no_next_qkv_on_the_digital_engine():
+    """One OLMoE layer with its attention (and half its experts) on the digital engine, a
+    64-token prefill: both phases are bound by the engine, so Σ τ = Q,K,V (phase 0) + out and
+    the MoE part (the layer's phase) — without a next layer's Q,K,V, which the last layer's
+    phase charged (8.4 µs a token)."""
+    from aimc_dse.cost.aimc import design
+
+    sets = ["model.layers=1", "hw.digital=hermes-14nm-digital", "workload.digital.attention=true",
+            "workload.digital.fraction=0.5", "workload.digital.score=random"]
+    inp = _inputs("hermes-3d", "olmoe-1b-7b", sets, prompt_len=64, gen_len=1)
+    acc = accounting(inp.profile)
+    d = design(inp, acc, grouping_factors(inp.chip, inp.shape, inp.work, inp.grouping, acc.grouping_on_expert_phase),
+               np.zeros(1, bool))
+    rate = d.eng.macs_per_ns
+    moe = d.dmac.moe_dense + d.dm.picks * d.dmac.expert
+    assert d.ph.tau_total[0] == pytest.approx((d.dmac.qkv[0] + d.dmac.out[0] + moe[0]) / rate[0], rel=1e-12)

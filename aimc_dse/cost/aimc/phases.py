@@ -101,15 +101,17 @@ def phases(inp: Inputs, acc: Accounting, N: Array, nb: StageBlocks, t: OpTimes, 
     rate = eng.macs_per_ns
     dig_dense = (L > 0) * (dmac.qkv + dmac.out + dmac.dense_ffn) / rate
     dig_moe = (dmac.qkv + dmac.out + dmac.moe_dense + dm.picks * dmac.expert) / rate
+    # the last layer's phase runs no next Q,K,V on the digital engine either
+    dig_dense_last, dig_moe_last = dig_dense - (L > 0) * dmac.qkv / rate, dig_moe - dmac.qkv / rate
     tau0 = np.maximum.reduce([dpu0 / P, Tm * u0, dmac.qkv / rate])
     tau_dense = np.maximum.reduce([(dpu_dense + dpu_next) / P, Tm * u_dense, dig_dense])
-    tau_last_dense = np.maximum.reduce([dpu_dense / P, Tm * u_dense_last, dig_dense])
+    tau_last_dense = np.maximum.reduce([dpu_dense / P, Tm * u_dense_last, dig_dense_last])
     last_moe = last_layer_moe(inp)
 
     def tau_sum(u: Array, u_last: Array) -> Array:
         """τ of every post-attention phase summed over layers (the last has no next QKV)."""
         tau_moe = np.maximum.reduce([(dpu_moe + dpu_next) / P, Tm * u, dig_moe])
-        tau_last_moe = np.maximum.reduce([dpu_moe / P, Tm * u_last, dig_moe])
+        tau_last_moe = np.maximum.reduce([dpu_moe / P, Tm * u_last, dig_moe_last])
         ld = sh.dense_layers - np.where(last_moe, 0, 1)
         lm = sh.moe_layers - np.where(last_moe, 1, 0)
         return tau0 + ld * tau_dense + lm * tau_moe + np.where(last_moe, tau_last_moe, tau_last_dense)
