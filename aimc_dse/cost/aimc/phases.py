@@ -81,11 +81,14 @@ def phases(inp: Inputs, acc: Accounting, N: Array, nb: StageBlocks, t: OpTimes, 
     def u_dense_of(nxt: Array | int) -> Array:
         return max_per_tile(nxt * nb.qkv + nb.out + nb.f1 + nb.f2, N)
 
+    def moe_dense_part(nxt: Array | int) -> Array:
+        """An MoE layer's non-expert blocks one token uses in its phase."""
+        return nxt * nb.qkv + nb.out + nb.router + nb.s1 + nb.s2
+
     def u_moe_of(nxt: Array | int) -> Array:
         # non-expert blocks at weight 1 beside the expert region at the expected selection
         # probability of its hottest expert
-        dense_part = nxt * nb.qkv + nb.out + nb.router + nb.s1 + nb.s2
-        u = max_weighted_two_ranges(dense_part, 1.0, here * nb.expert_stride, p_hot, N)
+        u = max_weighted_two_ranges(moe_dense_part(nxt), 1.0, here * nb.expert_stride, p_hot, N)
         # MoE-separated: a token's k experts all sit on the same tiles, so the busiest of them
         # runs all k experts' blocks it holds (w_both: k per expert block on it) …
         u = np.where(sep, np.maximum(max_per_tile(nxt * nb.qkv + nb.out + nb.router, N), w_both), u)
@@ -96,13 +99,13 @@ def phases(inp: Inputs, acc: Accounting, N: Array, nb: StageBlocks, t: OpTimes, 
     u_dense, u_moe = u_dense_of(1), u_moe_of(1)
     u_dense_last, u_moe_last = u_dense_of(0), u_moe_of(0)
     # Grouped prefill (physical): the expert groups' periphery serves f_m MVMs per token (§G.6).
-    u_moe_grouped = np.maximum(max_per_tile(nb.qkv + nb.out + nb.router + nb.s1 + nb.s2, N), gf.f_m)
-    u_moe_grouped_last = np.maximum(max_per_tile(nb.out + nb.router + nb.s1 + nb.s2, N), gf.f_m)
+    u_moe_grouped, u_moe_grouped_last = (np.maximum(max_per_tile(moe_dense_part(nxt), N), gf.f_m) for nxt in (1, 0))
     rate = eng.macs_per_ns
-    dig_dense = (L > 0) * (dmac.qkv + dmac.out + dmac.dense_ffn) / rate
-    dig_moe = (dmac.qkv + dmac.out + dmac.moe_dense + dm.picks * dmac.expert) / rate
-    # the last layer's phase runs no next Q,K,V on the digital engine either
-    dig_dense_last, dig_moe_last = dig_dense - (L > 0) * dmac.qkv / rate, dig_moe - dmac.qkv / rate
+    # the digital engine's time per token in a layer's phase; the last layer's runs no next
+    # Q,K,V there either
+    dig_dense, dig_dense_last = ((L > 0) * (nxt * dmac.qkv + dmac.out + dmac.dense_ffn) / rate for nxt in (1, 0))
+    dig_moe, dig_moe_last = ((nxt * dmac.qkv + dmac.out + dmac.moe_dense + dm.picks * dmac.expert) / rate
+                             for nxt in (1, 0))
     tau0 = np.maximum.reduce([dpu0 / P, Tm * u0, dmac.qkv / rate])
     tau_dense = np.maximum.reduce([(dpu_dense + dpu_next) / P, Tm * u_dense, dig_dense])
     tau_last_dense = np.maximum.reduce([dpu_dense / P, Tm * u_dense_last, dig_dense_last])

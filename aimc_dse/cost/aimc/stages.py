@@ -239,6 +239,12 @@ def last_wave_rounds(chip: Chip, N: Array, w: Array, blocks: Array, na_sum: Arra
     return np.maximum(chain, ceil_div(adds.astype(np.int64), chip.P.astype(np.int64) * pools))
 
 
+def first_add_wave(lead: Array | int, N: Array) -> Array:
+    """The wave in which a stage's first add can start: its ``lead`` blocks run first, N a
+    wave (``mvms_and_adds``)."""
+    return lead // np.maximum(N, 1) + 1
+
+
 def mvms_and_adds(chip: Chip, t: OpTimes, N: Array, w: Array, blocks: Array, na_sum: Array, depth: Array,
                   pools: Array | int = 1, lead: Array | int = 0) -> Array:
     """The busiest tile's w MVMs of a stage and the stage's reduction adds, which overlap them:
@@ -255,7 +261,7 @@ def mvms_and_adds(chip: Chip, t: OpTimes, N: Array, w: Array, blocks: Array, na_
     rho = reduction_rounds(chip, na_sum, depth, pools)
     rho_last = last_wave_rounds(chip, N, w, blocks, na_sum, depth, pools)
     Tm = chip.mvm_latency_ns
-    return np.maximum(Tm * w + t.add_c * rho_last, Tm * np.minimum(w, lead // np.maximum(N, 1) + 1) + t.add_c * rho)
+    return np.maximum(Tm * w + t.add_c * rho_last, Tm * np.minimum(w, first_add_wave(lead, N)) + t.add_c * rho)
 
 
 def gate_mvms_and_adds(chip: Chip, t: OpTimes, N: Array, w_gate: Array, gate_blocks: Array, gate_na: Array,
@@ -274,7 +280,7 @@ def gate_mvms_and_adds(chip: Chip, t: OpTimes, N: Array, w_gate: Array, gate_blo
     activation follows the whole reduction. With one wave (every planar chip) that is
     always the case: the references' up → adds → activation."""
     Tm = chip.mvm_latency_ns
-    first = Tm * np.minimum(w_gate, lead // np.maximum(N, 1) + 1)
+    first = Tm * np.minimum(w_gate, first_add_wave(lead, N))
     tail = Tm * w_gate + t.add_c * last_wave_rounds(chip, N, w_gate, gate_blocks, gate_na, depth)
     pool = first + t.add_c * reduction_rounds(chip, gate_na, depth)
     return np.where(pool >= tail, first + t.add_c * reduction_rounds(chip, gate_na + up_na, depth), tail)
