@@ -13,10 +13,13 @@ the cost model's integer products stay inside int64 and a design point evaluates
 from __future__ import annotations
 
 import math
+import operator
 import re
 import sys
-from typing import Any
+from functools import lru_cache
+from typing import Any, ClassVar
 
+import annotated_types
 import numpy as np
 from pydantic import BaseModel, ConfigDict, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -92,6 +95,13 @@ class Spec(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True, allow_inf_nan=False)
 
+    # Plain number fields (int or float) that no model validator of the class reads and no
+    # column is derived from: each is checked on its own, by its type, its bounds and the
+    # generic limits. A variant of a valid spec that changes only such fields, each to a value
+    # ``takes_as_is`` accepts, is valid and equals that spec with them replaced (sweep/grid.py
+    # realises thousands of tile counts so). A validator that starts reading one must drop it.
+    FREE_NUMBERS: ClassVar[tuple[str, ...]] = ()
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         # The bound check runs on every field that may hold a number: all but text, flags,
         # literals and nested specs (those check their own fields). Validating a spec calls it
@@ -145,6 +155,53 @@ def _wrong(field: str, problem: str) -> PydanticCustomError:
 def _bounded(cls: type, v: Any) -> Any:
     _check_number(v)
     return v
+
+
+def takes_as_is(cls: type[Spec], name: str, v: Any) -> bool:
+    """True when validating ``v`` for the plain number field ``name`` of ``cls`` surely gives
+    ``v`` itself without a word: ``v`` is an int for an int field or a float for a float field
+    (pydantic keeps those as they are; no flag, text or numpy number, which ``_typed_input``
+    and lax mode treat apart), inside the generic limits (``_bounded``; this also rules out
+    NaN and ±inf) and the field's own ``gt/ge/lt/le`` bounds. False for anything else, and
+    for a field with any other constraint or validator: only validating the spec can then
+    tell what becomes of ``v`` or word why it is refused."""
+    rule = _plain_rule(cls, name)
+    if rule is None or type(v) is not rule[0] or not _in_bounds(v):
+        return False
+    return all(holds(v, bound) for holds, bound in rule[1])
+
+
+_BOUNDS = {annotated_types.Gt: ("gt", operator.gt), annotated_types.Ge: ("ge", operator.ge),
+           annotated_types.Lt: ("lt", operator.lt), annotated_types.Le: ("le", operator.le)}
+
+
+@lru_cache(maxsize=None)
+def _plain_rule(cls: type[Spec], name: str) -> tuple[type, tuple[tuple[Any, Any], ...]] | None:
+    """(int or float, its bound checks) of a field whose validation is just its type, those
+    bounds and ``_bounded``, and which is dumped as it is (no alias, no serializer); None for
+    any other field (read once per class and field)."""
+    f = cls.model_fields.get(name)
+    decorators = cls.__pydantic_decorators__
+    if f is None or f.alias or f.validation_alias or f.serialization_alias or decorators.model_serializers \
+            or any(name in d.info.fields or "*" in d.info.fields for d in decorators.field_serializers.values()):
+        return None
+    kind: type
+    if f.annotation is int:
+        kind = int
+    elif f.annotation is float:
+        kind = float
+    else:
+        return None
+    for d in decorators.field_validators.values():
+        if (name in d.info.fields or "*" in d.info.fields) and not d.cls_var_name.startswith("_bounded_"):
+            return None
+    checks = []
+    for m in f.metadata:
+        if type(m) not in _BOUNDS:  # strict, multiple_of, allow_inf_nan …: leave them to pydantic
+            return None
+        attr, holds = _BOUNDS[type(m)]
+        checks.append((holds, getattr(m, attr)))
+    return kind, tuple(checks)
 
 
 WRONG_TYPE = "aimc_dse_input_type"  # the error type of an input of the wrong type (loader.validation_error names its field)

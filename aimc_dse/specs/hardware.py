@@ -185,6 +185,10 @@ class AimcHardware(Spec):
     # (``loader.validate_hardware(reuse=...)``), which validation takes as it is.
     REUSABLE_GROUPS: ClassVar[tuple[str, ...]] = ("ops", "attention", "dram", "static_power", "kv_sram", "sharing",
                                                   "link", "mapping", "digital")
+    # Top-level numbers none of the model validators below reads (Spec.FREE_NUMBERS): a sweep
+    # over them needs no re-validation of the rest (tier sizes, converters and MVM figures, which
+    # _derive_from_core/_derive_from_converters read, are not among them).
+    FREE_NUMBERS: ClassVar[tuple[str, ...]] = ("tiles", "dpus", "mha_units", "passive_power_w", "kv_bits", "chips")
 
     kind: Literal["aimc"] = Field("aimc", description="hardware kind")
     name: str = Field("custom-aimc", description="preset name")
