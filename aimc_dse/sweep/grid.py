@@ -11,7 +11,10 @@ right (``model.head_dim`` follows ``model.heads``). To stay fast for millions of
 each spec part (hw, model, workload) is realised once per *distinct combination of its own
 axes* (when there are at most ``JOINT_LIMIT``), which also validates every combination; for
 larger products each axis value is realised alone and only the columns it changes are
-patched in, with axes that change a shared derived column realised together.
+patched in, with axes that change a shared derived column realised together. A combination
+that sets only numbers no cross-field rule reads (``Spec.FREE_NUMBERS``: ``hw.tiles`` …) is
+checked against those fields' own type and bounds and patched into the base spec's columns,
+which is what validating and flattening it gives (values those checks refuse are validated).
 
 Everything the user can get wrong — an unknown field, a value the spec rejects, a grid over
 ``max_points`` — is a ``SpecError`` naming the sweep file and the field, raised before any
@@ -33,7 +36,7 @@ import pandas as pd
 
 from ..cost.columns import hardware_columns, model_columns, workload_columns
 from ..specs import loader
-from ..specs.base import SpecError
+from ..specs.base import SpecError, takes_as_is
 from ..specs.columns import raw_columns
 from ..specs.hardware import AimcHardware, GpuHardware
 from ..specs.model import ModelSpec, positions_note
@@ -195,9 +198,10 @@ def _same(a: Any, b: Any) -> bool:
     return type(a) is type(b) and a == b
 
 
-# Realising a spec variant (validate + flatten) costs ~0.06 ms; a sweep over thousands of tile
-# counts realises thousands. With local workers started (``aimc-dse sweep -j N``) the runner
-# passes a Realiser that spreads them over the workers; below this many it is not worth it.
+# Realising a spec variant (validate + flatten) costs ~0.06 ms; a sweep over thousands of tier
+# sizes realises thousands (tile counts, free numbers, take ~µs each: _Part._free_diff). With
+# local workers started (``aimc-dse sweep -j N``) the runner passes a Realiser that spreads
+# them over the workers; below this many it is not worth it.
 PARALLEL_REALISE_MIN = 256
 Realiser = Callable[["_Part", list[dict[str, Any]]], list["dict[str, Any] | SpecError"]]  # try_diff of each
 
@@ -302,6 +306,8 @@ class _Part:
         k = _key(sets) if key is None else key
         got = self._diffs.get(k)
         if got is None:
+            got = self._free_diff(sets)
+        if got is None:
             try:
                 row = self._build(sets) if sets else self.base
             except SpecError as e:
@@ -310,6 +316,27 @@ class _Part:
                 got = self._columns_changed(row) if row.keys() == self.base.keys() else self._reshaped(row)
             self._diffs[k] = got
         return got
+
+    def _free_diff(self, sets: dict[str, Any]) -> dict[str, Any] | None:
+        """try_diff of a variant that sets only free numbers of the base spec's class
+        (``Spec.FREE_NUMBERS``, e.g. ``hw.tiles``), each to a value its field takes as it is
+        (``base.takes_as_is``: type, bounds and limits checked here); None for any other.
+
+        Such a variant validates to the base spec with those fields replaced, so its columns
+        are the base's with them replaced: validating and flattening it again (~0.1 ms, for
+        thousands of tile counts) would give the same. A value the field refuses or converts
+        takes the full path, which words the error exactly as before."""
+        cls = type(self.spec)
+        if not sets or not all(k in cls.FREE_NUMBERS and takes_as_is(cls, k, v) for k, v in sets.items()):
+            return None
+        diff = {}
+        for k, v in sets.items():
+            c = f"{self.head}.{k}"
+            if c not in self.base:
+                return None
+            if not _same(v, self.base[c]):
+                diff[c] = v
+        return diff
 
     def _columns_changed(self, row: dict[str, Any]) -> dict[str, Any]:
         # unchanged leaves are the base's own objects (flatten_like): `is` settles most at once
@@ -330,7 +357,8 @@ class _Part:
         sets = [{p.partition(".")[2]: v for p, v in vals.items()} for vals in many]
         keys = [_key(x) for x in sets]
         if realiser is not None:
-            todo = {k: x for k, x in zip(keys, sets) if k not in self._diffs}
+            # (variants of free numbers only are cheaper checked here than sent to a worker)
+            todo = {k: x for k, x in zip(keys, sets) if k not in self._diffs and self._free_diff(x) is None}
             if len(todo) >= PARALLEL_REALISE_MIN:
                 self._diffs.update(zip(todo, realiser(self, list(todo.values()))))
         out = []
