@@ -11,6 +11,7 @@ import errno
 import os
 import signal
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -379,6 +380,39 @@ def test_workers_started_early_exit_when_the_sweep_is_killed_while_they_import(t
     proc = start(["sweep", path, "-o", tmp_path / "e.parquet", "-j", "2", "-q"], tmp_path, "spawn")
     _, left = workers_left_after_kill(proc, lambda: len(children(proc.pid)) >= 2, "worker processes")
     assert not left, f"workers outlived a sweep killed while they imported: {left}"
+
+
+def test_a_worker_whose_killed_sweep_is_not_yet_reaped_exits_when_it_starts_watching(tmp_path):
+    """A spawned worker finishing its imports after a kill -9 of the sweep, before whatever
+    started the sweep has waited for it: the sweep is then a zombie, which ``kill(pid, 0)``
+    still finds. The worker must take it for dead, not return from its initializer
+    unwatched (a loky worker would idle on for its 300 s timeout)."""
+    program = (
+        "import os, time\n"
+        "from aimc_dse.sweep.runner import _watch_parent\n"
+        "owner = os.getpid()\n"
+        "if os.fork() == 0:\n"
+        "    deadline = time.monotonic() + 120\n"
+        "    while os.getppid() == owner and time.monotonic() < deadline:  # until the owner is killed\n"
+        "        time.sleep(0.01)\n"
+        "    _watch_parent(owner)\n"
+        "    print('survived', flush=True)\n"
+        "    os._exit(0)\n"
+        "print('ready', flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", program], stdout=subprocess.PIPE, text=True, cwd=tmp_path)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        os.kill(proc.pid, signal.SIGKILL)  # not reaped (no wait) until the worker has decided
+        rest = proc.stdout.read()  # the end of the pipe: the worker has exited
+        state = Path(f"/proc/{proc.pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait()
+    assert state == "Z", "the sweep process was a zombie while the worker looked at it"
+    assert rest == "", "the worker went on after its sweep process died"
 
 
 # ---- resume knows its inputs -------------------------------------------------------------------

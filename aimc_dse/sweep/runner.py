@@ -218,6 +218,19 @@ def changed_inputs(old: dict[str, str], new: dict[str, str]) -> list[str]:
 # ---- workers watch their parent ----------------------------------------------------------------
 
 
+def _ended(pid: int) -> bool:
+    """Whether process ``pid`` has ended: it does not exist, or it is a zombie (dead, not yet
+    reaped by its parent). A killed sweep process is a zombie until whatever started it waits
+    for it, which may be later or never; its re-parented workers must not take it for alive."""
+    if not pid_alive(pid):
+        return True
+    try:
+        state = Path(f"/proc/{pid}/stat").read_bytes().rsplit(b")", 1)[1].split()[0]
+    except (OSError, IndexError):  # no /proc (not Linux): pid_alive is all we know
+        return False
+    return state in (b"Z", b"X")
+
+
 def _watch_parent(owner: int, period_s: float = 0.5) -> None:
     """In a local worker (the executor's initializer): exit as soon as the sweep process that
     started it is gone.
@@ -228,7 +241,7 @@ def _watch_parent(owner: int, period_s: float = 0.5) -> None:
     if os.getppid() != owner:
         # The sweep process is gone already (a worker's imports can outlast a kill -9 that
         # comes early, and the worker is then re-parented), or this process is not its child.
-        if not pid_alive(owner):
+        if _ended(owner):
             os._exit(1)
         return
     # Linux: ask the kernel to SIGKILL this worker when its parent dies (strictly: when the
