@@ -176,15 +176,30 @@ def test_list_scheduler_spacing():
     tot.units_dpu[:] = 4.0
     tot.units_io[:] = 2.0
     tot.dem_tile[:] = [10.0, 0.0, 0.0, 0.0]  # a busy tile: every later sequence waits its demand
-    tot.dem_dpu[:] = [0.0, 20.0, 0.0, 0.0]  # a pool of 4 only queues the sequences beyond 4
-    tot.dem_io[:] = [0.0, 0.0, 30.0, 0.0]  # 2 MHA units
+    tot.dem_dpu[:] = [0.0, 20.0, 0.0, 0.0]  # 4 DPUs, one server: saturated (ρ = 7·20/100), each later sequence waits D_DPU
+    tot.dem_io[:] = [0.0, 0.0, 30.0, 0.0]  # 2 MHA units only queue the sequences beyond 2
     B = np.array([4, 8, 4, 4])
     t, queued = spacing_makespan(tot, B)
-    assert t.tolist() == [100.0 + 3 * 10.0, 100.0 + 4 * 20.0, 100.0 + 2 * 30.0, 100.0 + 3 * 5.0]
+    assert t.tolist() == [100.0 + 3 * 10.0, 100.0 + 7 * 20.0, 100.0 + 2 * 30.0, 100.0 + 3 * 5.0]
     assert queued.tolist() == [True, True, True, False]  # the last: sequences one stage apart
     tot.dem_io[:] = 60.0  # the throughput bound B·D wins once it exceeds T(1) + spacing
     t, queued = spacing_makespan(tot, np.array([4, 4, 4, 4]))
     assert t.tolist() == [240.0] * 4 and queued.all()
+
+
+def test_the_dpu_pool_queues_as_one_server_not_per_unit():
+    # A sequence's adds take every free DPU, so a second sequence waits for the pool even with
+    # fewer sequences than DPUs (B = 2 < P = 4): the M/D/1 wait of one server at ρ = D/T(1) =
+    # 0.25, where P units would charge nothing; saturated (ρ = 5·0.25), (B − 1)·D_DPU.
+    tot = StepTotals(2)
+    tot.t1[:] = 100.0
+    tot.units_dpu[:] = 4.0
+    tot.units_io[:] = 4.0
+    tot.dem_dpu[:] = 25.0  # work / P
+    t, queued = spacing_makespan(tot, np.array([2, 6]))
+    assert t[0] == pytest.approx(100.0 + 25.0 * 0.25 / (2 * 0.75))
+    assert t[1] == pytest.approx(100.0 + 5 * 25.0)
+    assert queued.all()
 
 
 def test_a_few_sequences_slip_into_the_mha_gaps():

@@ -7,15 +7,21 @@ by the resource that sequences queue for:
 
 * a single tile runs one MVM at a time, so sequences queue for the busiest tile: spacing
   max(δ, D_tile), δ the longest stage occupancy, D_tile one sequence's work on that tile;
-* a pool of k units (P DPUs, M MHA units) only makes sequences wait once more than k of
-  them want it: the last B − k sequences each add the pool's per-sequence demand D/k. That
-  is the saturated case; while the other B − 1 sequences load the units below capacity
-  (ρ = (B − 1)·u/k < 1, u = a sequence's job time on the pool / T(1)) the last one only
-  waits for a job already running when it arrives, about ρ/(2(1 − ρ)) of its own job time
-  (the M/D/1 wait, jobs of nearly fixed length), and the smaller of the two is charged —
-  for both pools (``pool_queue``). (The DPUs were charged the saturated term alone until
-  the 3D-SiM README chip at batch 8, 4 DPUs 78 % busy in the event run, came out 18 % slow;
-  now 4 %.)
+* a pool of k MHA units only makes sequences wait once more than k of them want it: a
+  sequence's attention job holds one unit, so the last B − k sequences each add the pool's
+  per-sequence demand D/k. That is the saturated case; while the other B − 1 sequences load
+  the units below capacity (ρ = (B − 1)·u/k < 1, u = a sequence's job time on the pool /
+  T(1)) the last one only waits for a job already running when it arrives, about
+  ρ/(2(1 − ρ)) of its own job time (the M/D/1 wait, jobs of nearly fixed length), and the
+  smaller of the two is charged (``pool_queue``);
+* the P DPUs are the same queue with one server P times as fast (``dpu_queue``): a stage's
+  partial sums arrive together and its adds are independent, so one sequence's reductions
+  take every free DPU at once and a second sequence waits for the pool as a whole, not for
+  a free unit — with B ≤ P too. Charged as P units (as until this round), B > 1 designs
+  with several DPUs came out fast wherever the DPUs bind: one Llama-2-7B layer on 64 tiles
+  of 31 tiers with 4 DPUs −19 %/−18 % at B = 2/4 (now −15 %/+5 %), and 352 random B > 1
+  designs with 1–16 DPUs 79 % within 10 % of the event schedule (now 84 %; median |error|
+  2.8 → 1.5 %; docs/batch-fidelity.md item 13). One DPU is the same either way.
 
 makespan(B) = max(T(1) + max((B − 1)·max(δ, D_tile), Q_dpu, Q_mha), B·max(D_tile, D_dpu,
 D_mha), waves) — Q the pools' waits above, the second term the throughput bound by resource.
@@ -63,8 +69,7 @@ def spacing_makespan(tot: StepTotals, B: Array, stacked: Array | bool = True) ->
     sequence's work on the tile, and the throughput term is B·Σ_steps max_r D_r."""
     Bf = B.astype(np.float64)
     tile = np.where(stacked, (Bf - 1) * tot.dem_tile, 0.0)
-    queue = np.maximum(np.maximum(tile, pool_queue(tot.dem_dpu * tot.units_dpu, tot.units_dpu, tot.t1, Bf)),
-                       mha_queue(tot, Bf))
+    queue = np.maximum(np.maximum(tile, dpu_queue(tot, Bf)), mha_queue(tot, Bf))
     pipe = (Bf - 1) * tot.delta
     thr = np.where(stacked, Bf * resource_bound(tot), tot.tthr)
     waves = pool_waves(tot.t1, tot.dem_io * tot.units_io, tot.units_io, Bf)
@@ -76,6 +81,12 @@ def resource_bound(tot: StepTotals) -> Array:
     """One sequence's demand on the busiest resource, max_r Σ_steps D_r: the busiest tile, the
     DPU pool, the MHA units / digital engine, and one chip's link port (several chips)."""
     return np.maximum(np.maximum(np.maximum(tot.dem_tile, tot.dem_dpu), tot.dem_io), tot.dem_link)
+
+
+def dpu_queue(tot: StepTotals, B: Array) -> Array:
+    """The last sequence's wait for the DPU pool, one server P DPUs wide (module docstring):
+    a sequence's adds take every free DPU, so its demand on that server is D_DPU = work / P."""
+    return pool_queue(tot.dem_dpu, np.ones_like(tot.dem_dpu), tot.t1, B)
 
 
 def mha_queue(tot: StepTotals, B: Array) -> Array:
