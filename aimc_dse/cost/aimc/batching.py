@@ -19,9 +19,10 @@ by the resource that sequences queue for:
   take every free DPU at once and a second sequence waits for the pool as a whole, not for
   a free unit — with B ≤ P too. Charged as P units (as until this round), B > 1 designs
   with several DPUs came out fast wherever the DPUs bind: one Llama-2-7B layer on 64 tiles
-  of 31 tiers with 4 DPUs −19 %/−18 % at B = 2/4 (now −15 %/+5 %), and 352 random B > 1
-  designs with 1–16 DPUs 79 % within 10 % of the event schedule (now 84 %; median |error|
-  2.8 → 1.5 %; docs/batch-fidelity.md item 13). One DPU is the same either way.
+  of 31 tiers with 4 DPUs −19 %/−18 % at B = 2/4 (now −15 %/+5 %), and the 300 B > 1
+  designs of the preset survey (validation/batch_survey.py) 79 % within 10 % of the event
+  schedule (now 85 %; median |error| 2.8 → 1.4 %; docs/batch-fidelity.md item 13). One DPU
+  is the same either way.
 
 makespan(B) = max(T(1) + max((B − 1)·max(δ, D_tile), Q_dpu, Q_mha), B·max(D_tile, D_dpu,
 D_mha), waves) — Q the pools' waits above, the second term the throughput bound by resource.
