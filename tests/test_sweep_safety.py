@@ -359,8 +359,14 @@ def test_workers_exit_when_the_sweep_process_is_killed(tmp_path, method):
     own = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
     forks = []
 
+    def cmdline(p: int) -> bytes | None:
+        try:
+            return Path(f"/proc/{p}/cmdline").read_bytes()
+        except OSError:  # a child that ended between the listing and the read
+            return None
+
     def ready() -> bool:
-        forks[:] = [Path(f"/proc/{p}/cmdline").read_bytes() == own for p in children(proc.pid)]
+        forks[:] = [line == own for line in map(cmdline, children(proc.pid)) if line is not None]
         return len(chunks(out)) >= 2
 
     workers, left = workers_left_after_kill(proc, ready, "chunks from the workers")
