@@ -78,3 +78,49 @@ def test_replay_places_the_mla_projections(monkeypatch):
     separated.separated_loads.cache_clear()
     assert len(mappers) == 1
     assert mappers[0].fill.sum() == res["tier_blocks"][0] == sum(model.tier_blocks(512, 512).values())
+
+
+# ---- the greedy placement of a dense model with a stacked embedding (separated.greedy_loads) ----
+
+GREEDY = [k for k in cve.designs_of(cve.load_cache()) if not k["moe"]][:40]
+
+
+def _greedy_reference(p) -> tuple[float, ...] | None:
+    mp = map_model(p, p.N)
+    if mp is None:
+        return None
+
+    def cnt(key):
+        return np.bincount(mp[key].tiles.ravel(), minlength=p.N) if key in mp else np.zeros(p.N, int)
+
+    qkv = [sum(cnt((m, l)) for m in ("q", "k", "v")) for l in range(p.L)]
+    f1 = [cnt(("f1", l)) + cnt(("fu", l)) for l in range(p.L)]
+    phase = [cnt(("out", l)) + f1[l] + cnt(("f2", l)) + (qkv[l + 1] if l < p.L - 1 else 0) for l in range(p.L)]
+    lookup = np.bincount(mp[("emb",)].tiles[0], minlength=p.N)
+    a = sum(qkv) + sum(cnt(("out", l)) + f1[l] + cnt(("f2", l)) for l in range(p.L)) + lookup
+    return (np.mean([x.max() for x in qkv]), np.mean([cnt(("out", l)).max() for l in range(p.L)]),
+            np.mean([x.max() for x in f1]), np.mean([cnt(("f2", l)).max() for l in range(p.L)]),
+            cnt(("lm",)).max(), np.mean([x.max() for x in phase[:-1]]) if p.L > 1 else phase[0].max(),
+            phase[-1].max(), a, cnt(("lm",)))
+
+
+@pytest.mark.parametrize("k", GREEDY, ids=[str(k["id"]) for k in GREEDY])
+def test_greedy_replay_matches_the_reference_mapper(k):
+    """The sample's dense designs stack their embedding (closed_vs_event.point): the replay's
+    piles equal the mapper's, and its three demand lines are tiles' (per-token, LM-head) loads
+    including the largest per-token and the largest total."""
+    from aimc_dse.cost.aimc.separated import greedy_loads
+
+    p = read_point(_clean(cve.frame([k]).iloc[0]))
+    assert p.stack_embedding and p.strategy == "greedy_in_order"
+    ref = _greedy_reference(p)
+    got = greedy_loads(p.N, p.Z, p.R, p.C, p.d, p.q, 0, 0, p.d, p.q, p.d, p.kv, p.d, p.kv, p.d_ff, p.L,
+                       2 if p.gated else 1, p.vocab, p.max_positions if p.learned_pos else 0, False)
+    if ref is None:
+        assert got is None
+        return
+    assert got[:7] == pytest.approx(ref[:7], abs=1e-12)
+    a, b = ref[7], ref[8]
+    lines = set(zip(got[7::2], got[8::2]))
+    assert lines <= set(zip(a.astype(float), b.astype(float)))
+    assert max(s for s, _ in lines) == a.max() and max(s + i for s, i in lines) == (a + b).max()

@@ -5,9 +5,10 @@ docs/batch-fidelity.md item 13).
 The survey's event results are cached in aimc_dse/validation/data/batch_survey.csv. The tests
 prove the cache is current (the seeded draw gives the same designs; a seeded subset
 re-simulated gives the same latency), then evaluate the closed form on the whole survey.
-It achieves 255 of 300 within 10 % (85 %), median |error| 1.4 %; with the DPU pool charged as
-P units (before item 13) it was 79 % and 2.8 %. ``test_closed_form_ratchet`` asserts the
-achieved figures, so it fails if the closed form gets worse.
+It achieves 270 of 300 within 10 % (90 %), median |error| 0.9 %: 79 % and 2.8 % with the DPU
+pool charged as P units (before item 13), 85 % and 1.4 % before the stacked embedding's
+placement was replayed (item 14). ``test_closed_form_ratchet`` asserts the achieved figures,
+so it fails if the closed form gets worse.
 """
 
 from __future__ import annotations
@@ -45,5 +46,5 @@ def test_closed_form_ratchet():
     e = bs.closed_errors(CACHE)
     a = e["err"].abs()
     assert len(a) == 300
-    assert (a <= 0.10).sum() >= 255, f"within 10 %: {(a <= 0.10).sum()}/{len(a)}"  # 85 %
-    assert a.median() <= 0.0141 and abs(e["err"].median()) <= 0.01
+    assert (a <= 0.10).sum() >= 270, f"within 10 %: {(a <= 0.10).sum()}/{len(a)}"  # 90 %
+    assert a.median() <= 0.0093 and a.max() <= 0.293 and abs(e["err"].median()) <= 0.01

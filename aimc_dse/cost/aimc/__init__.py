@@ -40,8 +40,8 @@ from .outputs import aimc_outputs, expert_tile_count
 from .phases import phases
 from .placement import PARALLELISM, ep_mapping, ep_tile_demand, ep_tile_loads, link_coeffs, placement
 from .power import chip_power
-from .separated import separated_tile_loads
-from .stages import op_times, stages, tile_loads
+from .separated import greedy_tile_loads, separated_tile_loads
+from .stages import greedy_tile_demand, op_times, stages, tile_loads
 from .steps import Design, StepModel
 from .tokens import token_work
 
@@ -91,13 +91,17 @@ def design(inp: Inputs, acc: Accounting, gf: GroupingFactors, expert: Array) -> 
     mp = ep_mapping(mapping(chip, cut, sh, nb, dm, eng, dmac), chip, sh, nb, dm, pl, digital_fits(dmac, eng))
     t = op_times(chip, sh, acc, gf)
     sep = separated_tile_loads(inp, mp.N, cut.per_block)
-    w = tile_loads(chip, mp.N, sh, nb, acc, gf, work.zipf, work.seed, sep)
+    # a stacked embedding pushes the first layers onto the other tiles: replayed for dense models
+    stacked_emb = (chip.stack_embedding & ~chip.moe_separated & (sh.experts == 0) & (chip.chips <= 1) & ~used
+                   & (cut.per_block == 1))
+    gr = greedy_tile_loads(inp, mp.N, cut.per_block, stacked_emb, acc.position_mvms)
+    w = tile_loads(chip, mp.N, sh, nb, acc, gf, work.zipf, work.seed, sep, gr)
     w = ep_tile_loads(w, chip, mp.N, sh, nb, acc, gf, work.zipf, work.seed, pl)
     st = stages(chip, sh, nb, w, t, dm, dmac, eng, mp.N, cut.slices)
     ph = phases(inp, acc, mp.N, nb, t, gf, dm, dmac, eng, w.e_both, experts_here=pl.experts_here,
-                sep_phase=sep[3])
+                sep_phase=sep[3], greedy_phase=(gr[5], gr[6]))
     tw = token_work(chip, sh, acc, nb, t, dm, dmac, gf)
-    tile = ep_tile_demand(chip, mp, sh, nb, tw, ph.p_hot, pl)
+    tile = greedy_tile_demand(ep_tile_demand(chip, mp, sh, nb, tw, ph.p_hot, pl), gr)
     return Design(nb=nb, dm=dm, dmac=dmac, eng=eng, mp=mp, t=t, w=w, st=st, ph=ph, tw=tw, tile=tile,
                   link=link_coeffs(chip, sh, pl))
 

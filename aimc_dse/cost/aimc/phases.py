@@ -57,10 +57,13 @@ class Phases:
 
 def phases(inp: Inputs, acc: Accounting, N: Array, nb: StageBlocks, t: OpTimes, gf: GroupingFactors,
            dm: DigitalModules, dmac: DigitalMacs, eng: DigitalEngine, w_both: Array,
-           experts_here: Array | None = None, sep_phase: Array | None = None) -> Phases:
+           experts_here: Array | None = None, sep_phase: Array | None = None,
+           greedy_phase: tuple[Array, Array] | None = None) -> Phases:
     """``w_both``: the chosen experts' blocks on their busiest tile (stages.TileLoads.e_both);
     ``sep_phase``: the replayed MoE-separated placement's busiest tile per token in the MoE
-    phase (separated.py; NaN where it does not apply);
+    phase (separated.py; NaN where it does not apply); ``greedy_phase``: the replayed greedy
+    placement's busiest tile in a dense layer's phase and in the last layer's (separated.
+    greedy_loads, a stacked embedding; NaN where it does not apply);
     ``experts_here``: a MoE layer's routed experts on one chip (expert parallelism, placement.py); all E by default."""
     chip, sh = inp.chip, inp.shape
     here = sh.experts if experts_here is None else experts_here
@@ -78,8 +81,10 @@ def phases(inp: Inputs, acc: Accounting, N: Array, nb: StageBlocks, t: OpTimes, 
     p_hot = hottest_expert_probability(sh, inp.work.zipf)
     sep = chip.moe_separated & (sh.experts > 0)
 
-    def u_dense_of(nxt: Array | int) -> Array:
-        return max_per_tile(nxt * nb.qkv + nb.out + nb.f1 + nb.f2, N)
+    def u_dense_of(nxt: int) -> Array:  # (a stacked embedding's placement replayed where it is given)
+        u = max_per_tile(nxt * nb.qkv + nb.out + nb.f1 + nb.f2, N)
+        g = np.full(np.shape(u), np.nan) if greedy_phase is None else greedy_phase[1 - nxt]
+        return np.where(np.isfinite(g), g, u)
 
     def moe_dense_part(nxt: Array | int) -> Array:
         """An MoE layer's non-expert blocks one token uses in its phase."""

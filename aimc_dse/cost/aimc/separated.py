@@ -68,19 +68,20 @@ def _place_rest(tl: TileMapper, s: dict, out: dict) -> None:
     qkv = s["proj"]  # Q, K, V (GQA) or q_a, q_b, kv_a, kv_b (MLA), as shapes.attn_mats
     for l in range(L):
         if l == 0:
-            for rows in (s["vocab"], s["positions"]):  # the embedding, then learned positions
+            for table, rows in (("emb", s["vocab"]), ("pos", s["positions"])):  # the embedding, then learned positions
                 if rows <= 0:
                     continue
                 util = min(1.0, R / rows)
                 tiles = tl.place(R, d, util, dry_run=True)[1] if s["stack_embedding"] else None
-                tl.place(rows, d, util, tile_indices=tiles)
+                placed = tl.place(rows, d, util, tile_indices=tiles)[0]
+                out[("lookup", table)] = [int(t) for t in placed.tiles[0]]  # a token reads one row chunk
             out[("qkv", 0)] = [t for rows, cols in qkv for t in tl.place(rows, cols, 1.0)[1]]
         if l < L - 1:
             out[("qkv", l + 1)] = [t for rows, cols in qkv for t in tl.place(rows, cols, 1.0)[1]]
         out[("out", l)] = tl.place(q, d, 1.0)[1]
         if l not in s["moe"]:
-            for rows, cols in [(d, s["dff"])] * s["up_mats"] + [(s["dff"], d)]:
-                tl.place(rows, cols, 1.0)
+            out[("f1", l)] = [t for rows, cols in [(d, s["dff"])] * s["up_mats"] for t in tl.place(rows, cols, 1.0)[1]]
+            out[("f2", l)] = tl.place(s["dff"], d, 1.0)[1]
     out["lm"] = tl.place(d, s["vocab"], 1.0)[1]
 
 
@@ -122,6 +123,69 @@ def separated_loads(N: int, Z: int, R: int, C: int, d: int, q: int, qa_r: int, q
     out_pile = np.mean([_counts(out[("out", l)], N).max() for l in range(layers)])
     lm = _counts(out["lm"], N).max()
     return float(a[0]), float(a[1]), float(a[2]), float(a[3]), float(qkv), float(out_pile), float(lm)
+
+
+@lru_cache(maxsize=4096)
+def greedy_loads(N: int, Z: int, R: int, C: int, d: int, q: int, qa_r: int, qa_c: int, q_r: int, q_c: int,
+                 k_r: int, k_c: int, v_r: int, v_c: int, d_ff: int, layers: int, up_mats: int, vocab: int,
+                 positions: int, position_mvms: bool) -> tuple[float, ...] | None:
+    """A dense model under ``greedy_in_order`` with ``stack_embedding``: (qkv, out, f1, f2,
+    lm, phase, phase_last, then three (slope, intercept) lines of the busiest tile's demand).
+
+    Stacking puts the embedding's ⌈vocab/R⌉ row chunks on the ⌈d/C⌉ tiles of one row chunk;
+    the least-filled rule then sends every following block to the other tiles until they are
+    as full, so on few tiles the first layers sit on N − ⌈d/C⌉ of them and ⌈m/N⌉ undercounts
+    their piles (docs/batch-fidelity.md, "Out of sample"). The stage piles are means over the
+    layers, as ``separated_loads``'; ``phase`` is the busiest tile's blocks in a layer's phase
+    (out, FFN, next Q,K,V) averaged over all layers but the last, ``phase_last`` the last
+    layer's (no next Q,K,V). A tile's demand in a step of t tokens is a_i·t + b_i (a_i: the
+    per-token blocks on it, the lookup's row chunk included; b_i: its LM-head blocks); the
+    lines kept are the tiles with the largest a (then b), a + b and b (then a)."""
+    if N <= 0 or layers <= 0:
+        return None
+    proj = [(r, c) for r, c in ((qa_r, qa_c), (q_r, q_c), (k_r, k_c), (v_r, v_c)) if r > 0 and c > 0]
+    s = dict(R=R, C=C, d=d, q=q, proj=proj, dff=d_ff, L=layers, moe=set(), up_mats=up_mats, vocab=vocab,
+             positions=positions, stack_embedding=True)
+    tl = TileMapper(N, Z, R, C, weighted=False)
+    out: dict = {}
+    try:
+        _place_rest(tl, s, out)
+    except DoesNotFit:
+        return None
+    cnt = {k: _counts(v, N) for k, v in out.items()}
+    mean_max = lambda kind: float(np.mean([cnt[(kind, l)].max() for l in range(layers)]))  # noqa: E731
+    phase = [cnt[("out", l)] + cnt[("f1", l)] + cnt[("f2", l)] + (cnt[("qkv", l + 1)] if l < layers - 1 else 0)
+             for l in range(layers)]
+    a = np.zeros(N, dtype=np.int64)  # per-token blocks on each tile: every layer's, and the lookup's row chunk
+    for key in [(kind, l) for kind in ("qkv", "out", "f1", "f2") for l in range(layers)] + [("lookup", "emb")] \
+            + ([("lookup", "pos")] if position_mvms else []):
+        a += cnt.get(key, 0)
+    b = cnt["lm"]
+    picks = (np.lexsort((b, a))[-1], int(np.argmax(a + b)), np.lexsort((a, b))[-1])
+    lines = [float(x) for i in picks for x in (a[i], b[i])]
+    return (mean_max("qkv"), mean_max("out"), mean_max("f1"), mean_max("f2"), float(b.max()),
+            float(np.mean([p.max() for p in phase[:-1]])) if layers > 1 else float(phase[0].max()),
+            float(phase[-1].max()), *lines)
+
+
+GREEDY_WIDTH = 13
+
+
+def greedy_tile_loads(inp: Inputs, N: Array, per_block: Array, applies: Array, position_mvms: Array) -> Array:
+    """(13, n): ``greedy_loads`` per point where ``applies`` (a dense model on one chip under
+    greedy placement with a stacked embedding, one tier a block, nothing digital); NaN
+    elsewhere and where the replay finds no room."""
+    chip, sh = inp.chip, inp.shape
+    if not applies.any():
+        return np.full((GREEDY_WIDTH, len(applies)), np.nan)
+    positions = np.where(sh.learned_pos, sh.max_positions, 0)
+    *proj, (o_rows, _) = sh.attn_mats
+    attn = [np.broadcast_to(x, applies.shape) for rc in proj for x in rc]
+    return per_distinct(
+        lambda *a: greedy_loads(*(int(x) for x in a[:-1]), bool(a[-1])) or (np.nan,) * GREEDY_WIDTH, applies,
+        N, chip.Z // np.maximum(per_block, 1), chip.R, chip.C, sh.d, o_rows, *attn, sh.d_ff, sh.layers,
+        sh.n_ffn_mats - 1, sh.vocab, positions, np.broadcast_to(position_mvms, applies.shape), width=GREEDY_WIDTH,
+        fill=np.nan)
 
 
 def separated_tile_loads(inp: Inputs, N: Array, per_block: Array) -> Array:

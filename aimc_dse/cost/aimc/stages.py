@@ -115,9 +115,11 @@ class TileLoads:
 
 
 def tile_loads(chip: Chip, N: Array, sh: ModelShape, nb: StageBlocks, acc: Accounting, gf: GroupingFactors,
-               zipf: Array, seed: Array, sep_loads: Array | None = None) -> TileLoads:
+               zipf: Array, seed: Array, sep_loads: Array | None = None, greedy: Array | None = None) -> TileLoads:
     """``sep_loads``: the replayed MoE-separated placement's (up, down, both, phase) per point
-    (separated.separated_tile_loads), NaN where it does not apply."""
+    (separated.separated_tile_loads), NaN where it does not apply; ``greedy``: the replayed
+    greedy placement's (qkv, out, f1, f2, lm, …) of a dense model with a stacked embedding
+    (separated.greedy_tile_loads), NaN where it does not apply."""
     w_e1 = expert_stage_w(chip, N, sh, nb.expert_stride, nb.e1, zipf, seed)
     w_e2 = expert_stage_w(chip, N, sh, nb.expert_stride, nb.e2, zipf, seed)
     w_both = expert_stage_w(chip, N, sh, nb.expert_stride, nb.expert_stride, zipf, seed)
@@ -138,9 +140,13 @@ def tile_loads(chip: Chip, N: Array, sh: ModelShape, nb: StageBlocks, acc: Accou
     if sep_loads is not None and np.isfinite(sep_loads[4]).any():  # … and the linear piles it makes
         ok = np.isfinite(sep_loads[4])
         qkv, out, lm = (np.where(ok, x, w) for x, w in zip(sep_loads[4:7], (qkv, out, lm)))
+    f1, f2 = max_per_tile(nb.f1, N), max_per_tile(nb.f2, N)
+    if greedy is not None and np.isfinite(greedy[0]).any():  # a stacked embedding's placement, replayed
+        ok = np.isfinite(greedy[0])
+        qkv, out, f1, f2, lm = (np.where(ok, x, w) for x, w in zip(greedy[:5], (qkv, out, f1, f2, lm)))
     return TileLoads(
-        qkv=qkv, out=out, f1=max_per_tile(nb.f1, N),
-        f2=max_per_tile(nb.f2, N),
+        qkv=qkv, out=out, f1=f1,
+        f2=f2,
         m1=np.maximum(np.maximum(max_per_tile(nb.router, N), w_e1), max_per_tile(nb.s1, N)),
         m2=np.maximum(w_e2, max_per_tile(nb.s2, N)), lm=lm, emb=max_per_tile(nb.emb_tok, N),
         e1_one=one1, e2_one=one2, e_both=w_both, expert_pools=np.ones_like(N),
@@ -201,6 +207,19 @@ def tile_demand(mvm_latency_ns: Array, dense: Array, expert: Array, p_hot: Array
         i_x.append(sum(np.where(b, w, 0.0) for b, w in zip(on, icpt)))
     return TileDemand(mvm_latency_ns=mvm_latency_ns, base_s=full[0] + slope[1] * full[1], base_i=full[2] * 1.0,
                       s=np.array(s_x), i=np.array(i_x))
+
+
+def greedy_tile_demand(tile: TileDemand, greedy: Array) -> TileDemand:
+    """``tile`` with the replayed greedy placement's three lines (separated.greedy_loads: the
+    tiles with the largest per-token load, per-token + LM-head load and LM-head load) where
+    they apply (a dense model with a stacked embedding; ``greedy`` NaN elsewhere)."""
+    ok = np.isfinite(greedy[7])
+    if not ok.any():
+        return tile
+    s = np.where(ok, greedy[7:13:2], tile.s)
+    i = np.where(ok, greedy[8:13:2], tile.i)
+    return TileDemand(mvm_latency_ns=tile.mvm_latency_ns, base_s=np.where(ok, 0.0, tile.base_s),
+                      base_i=np.where(ok, 0.0, tile.base_i), s=s, i=i)
 
 
 @dataclass(frozen=True)
