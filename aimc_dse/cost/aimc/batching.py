@@ -21,8 +21,8 @@ by the resource that sequences queue for:
   with several DPUs came out fast wherever the DPUs bind: one Llama-2-7B layer on 64 tiles
   of 31 tiers with 4 DPUs −19 %/−18 % at B = 2/4 (now −15 %/+5 %), and the 300 B > 1
   designs of the preset survey (validation/batch_survey.py) 79 % within 10 % of the event
-  schedule (now 85 %; median |error| 2.8 → 1.4 %; docs/batch-fidelity.md item 13). One DPU
-  is the same either way.
+  schedule (85 % with the one server; median |error| 2.8 → 1.4 %; docs/batch-fidelity.md
+  item 13). One DPU is the same either way.
 
 makespan(B) = max(T(1) + max((B − 1)·max(δ, D_tile), Q_dpu, Q_mha), B·max(D_tile, D_dpu,
 D_mha), waves) — Q the pools' waits above, the second term the throughput bound by resource.

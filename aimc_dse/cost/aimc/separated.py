@@ -1,4 +1,5 @@
-"""MoE-separated placement, replayed for its tile loads (docs/cost-model.md §3.2).
+"""MoE-separated placement and a stacked embedding's greedy placement, replayed for their
+tile loads (docs/cost-model.md §3.2).
 
 Under ``moe_separated`` the references place every MoE layer first, then the other matrices,
 all with a *weighted* fill: a linear block weighs 1, a routed-expert block 1/E, an embedding
@@ -28,6 +29,10 @@ A scalar function of the design's knobs, evaluated once per distinct combination
 (the fit itself stays the mapping's, blocks.mapping). It ignores physical bit slicing beyond
 counting a block's tiers, and it assumes every expert stacks on expert 0's tiles (the
 reference moves a sibling elsewhere only when a tile overflows).
+
+``greedy_loads`` replays ``greedy_in_order`` for a dense model whose embedding is stacked
+(``mapping.stack_embedding``): the least-filled rule then piles the first layers on the tiles
+the embedding leaves, which ⌈m/N⌉ misses on few tiles (docs/batch-fidelity.md item 14).
 """
 
 from __future__ import annotations
