@@ -5,7 +5,8 @@ The grid is a realistic mix: two full-size MoE models (Mixtral-8×7B and Büchel
 (moewithpim-hermes, one tier per tile) and an A100, over tile counts, batch 1–256, prompt
 64/512 and generated lengths 8–512 — 1,000,000 points by default (``--points``).
 
-Printed, with the machine's load average beside them (a benchmark, not a test: nothing here
+Printed, with the machine's load average beside them and a yardstick of its speed at the start
+and the end (``machine_speed``: a fixed Python loop; a benchmark, not a test: nothing here
 asserts a time):
 
 * start-up, wall and CPU seconds of fresh processes: ``aimc-dse --help``, a one-point
@@ -130,6 +131,17 @@ def _load() -> str:
     return "load " + " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def machine_speed() -> float:
+    """CPU-seconds of a fixed pure-Python loop (10 million additions), the figure's yardstick: a
+    shared VM runs the same code 20–30 % slower in one hour than in another with an idle load
+    average, so the rates above are comparable only at a similar yardstick."""
+    t = time.process_time()
+    s = 0
+    for i in range(10_000_000):
+        s += i
+    return time.process_time() - t
+
+
 # A one-point evaluate run twice in one fresh process: the first run pays the imports, the
 # second none, so their difference bounds the imports' CPU from above (the second run also
 # reuses the cost model's caches, so the bound includes the little work they save).
@@ -247,7 +259,7 @@ def main(argv: list[str] | None = None) -> int:
         a = json.loads(args.run)
         print(json.dumps(_timed_run(a["points"], Path(a["out"]), a["jobs"], a["chunk_size"])))
         return 0
-    print(f"{os.cpu_count()} cores, {_load()}", flush=True)
+    print(f"{os.cpu_count()} cores, {_load()}; machine: 10M-addition Python loop {machine_speed():.3f} CPU-s", flush=True)
     for label, (wall, cpu) in startup().items():
         print(f"start-up: {label}: {wall:.2f} s wall, {cpu:.2f} s CPU", flush=True)
     e = evaluate_imports()
@@ -309,6 +321,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, r in model_rates["systems"].items():
         print(f"  {name:<20} {r['cold']:>9,.0f} on cold caches, {r['warm']:>9,.0f} warm; gen_len 8 {r['gen8']:>9,.0f}, "
               f"512 {r['gen512']:>9,.0f} (time ratio {r['gen8'] / r['gen512']:.2f})", flush=True)
+    print(f"machine at the end: 10M-addition Python loop {machine_speed():.3f} CPU-s ({_load()})", flush=True)
     if not args.no_event:  # --fidelity event: the corpus and the 51 B MoE at batch 16 (issue 11)
         from ..sim.bench import bench as bench_event
 
