@@ -20,7 +20,6 @@ re-simulate only a seeded subset (tests/validation/test_batch_survey.py).
 
 from __future__ import annotations
 
-import argparse
 import math
 import random
 import sys
@@ -33,6 +32,7 @@ import pandas as pd
 from ..cost.evaluate import evaluate_frame
 from ..specs.base import SpecError
 from ..specs.points import build_points
+from .closed_vs_event import cached_main
 
 SEED = 12
 N_SURVEY = 301
@@ -134,17 +134,9 @@ def table(e: pd.DataFrame) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m aimc_dse.validation.batch_survey", description=__doc__.split("\n")[0])
-    ap.add_argument("--regen", action="store_true", help="re-simulate the whole survey and rewrite the cache")
-    args = ap.parse_args(argv)
-    if args.regen:
-        sim = simulate(survey())
-        CACHE.parent.mkdir(parents=True, exist_ok=True)
-        sim.to_csv(CACHE, index=False, float_format="%.6f")
-    cache = load_cache()
-    print(f"{int(cache['event_latency_ns'].notna().sum())} of {len(cache)} surveyed designs run by the event mode")
-    print(table(closed_errors(cache)))
-    return 0
+    return cached_main(argv, "batch_survey", __doc__, lambda: simulate(survey()), CACHE, lambda cache: (
+        f"{int(cache['event_latency_ns'].notna().sum())} of {len(cache)} surveyed designs run by the event mode\n"
+        + table(closed_errors(cache))))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ import argparse
 import math
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import pandas as pd
@@ -194,18 +194,24 @@ def table(e: pd.DataFrame) -> str:
     return "\n".join(head)
 
 
-def main(argv: list[str] | None = None) -> int:
-    ap = argparse.ArgumentParser(prog="python -m aimc_dse.validation.closed_vs_event", description=__doc__.split("\n")[0])
-    ap.add_argument("--regen", action="store_true", help="re-simulate the whole sample and rewrite the cache")
-    args = ap.parse_args(argv)
-    if args.regen:
-        sim = simulate(sample())
-        CACHE.parent.mkdir(parents=True, exist_ok=True)
-        sim.to_csv(CACHE, index=False, float_format="%.6f")
-    cache = load_cache()
-    print(f"{int(cache['event_latency_ns'].notna().sum())} of {len(cache)} sampled designs mapped by the simulator")
-    print(table(closed_errors(cache)))
+def cached_main(argv: list[str] | None, module: str, doc: str, regen: Callable[[], pd.DataFrame], cache: Path,
+                report: Callable[[pd.DataFrame], str]) -> int:
+    """``python -m aimc_dse.validation.<module> [--regen]`` of a seeded sample whose event
+    results are cached in ``cache``: ``--regen`` re-simulates it (``regen()``) and rewrites the
+    cache; then the closed form's errors on it are printed (``report``)."""
+    ap = argparse.ArgumentParser(prog=f"python -m aimc_dse.validation.{module}", description=doc.split("\n")[0])
+    ap.add_argument("--regen", action="store_true", help="re-simulate every design and rewrite the cache")
+    if ap.parse_args(argv).regen:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        regen().to_csv(cache, index=False, float_format="%.6f")
+    print(report(pd.read_csv(cache)))
     return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    return cached_main(argv, "closed_vs_event", __doc__, lambda: simulate(sample()), CACHE, lambda cache: (
+        f"{int(cache['event_latency_ns'].notna().sum())} of {len(cache)} sampled designs mapped by the simulator\n"
+        + table(closed_errors(cache))))
 
 
 if __name__ == "__main__":
