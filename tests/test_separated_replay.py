@@ -124,3 +124,29 @@ def test_greedy_replay_matches_the_reference_mapper(k):
     lines = set(zip(got[7::2], got[8::2]))
     assert lines <= set(zip(a.astype(float), b.astype(float)))
     assert max(s for s, _ in lines) == a.max() and max(s + i for s, i in lines) == (a + b).max()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_least_filled_rounds_equal_the_mapper_block_by_block(seed):
+    """separated._least_filled (rounds of the least-filled rule) places blocks as TileMapper
+    does one at a time, from any starting fill, and fails where it fails."""
+    from aimc_dse.cost.aimc.separated import _least_filled
+    from aimc_dse.cost.tile_mapper import DoesNotFit, TileMapper
+
+    rng = np.random.default_rng(seed)
+    N, Z = int(rng.integers(1, 12)), int(rng.integers(2, 40))
+    tl = TileMapper(N, Z, 1, 1, weighted=False)
+    for t in rng.choice(N, int(rng.integers(0, N * Z // 2 + 1)), replace=True):
+        if tl.fill[t] < Z:
+            tl.place(1, 1, 1.0, tile_indices=[int(t)])
+    m = int(rng.integers(1, N * Z + 5))
+    got = _least_filled(tl.fill.copy(), Z, m)
+    want = []
+    try:
+        for _ in range(m):
+            want += tl.place(1, 1, 1.0)[1]
+    except DoesNotFit:
+        want = None
+    assert (got is None) == (want is None)
+    if want is not None:
+        assert got.tolist() == want

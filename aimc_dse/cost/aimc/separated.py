@@ -67,19 +67,25 @@ def _place_moe_layer(tl: TileMapper, s: dict, l: int, out: dict) -> None:
     out[("shared", l)] = shared
 
 
+def _place_lookups(tl: TileMapper, s: dict, out: dict) -> None:
+    """The embedding, then learned positions (sim/mapper.module_list's first modules)."""
+    R, d = s["R"], s["d"]
+    for table, rows in (("emb", s["vocab"]), ("pos", s["positions"])):
+        if rows <= 0:
+            continue
+        util = min(1.0, R / rows)
+        tiles = tl.place(R, d, util, dry_run=True)[1] if s["stack_embedding"] else None
+        placed = tl.place(rows, d, util, tile_indices=tiles)[0]
+        out[("lookup", table)] = [int(t) for t in placed.tiles[0]]  # a token reads one row chunk
+
+
 def _place_rest(tl: TileMapper, s: dict, out: dict) -> None:
     """The non-MoE matrices in the reference's registration order (sim/mapper.module_list)."""
-    R, d, q, L = s["R"], s["d"], s["q"], s["L"]
+    d, q, L = s["d"], s["q"], s["L"]
     qkv = s["proj"]  # Q, K, V (GQA) or q_a, q_b, kv_a, kv_b (MLA), as shapes.attn_mats
     for l in range(L):
         if l == 0:
-            for table, rows in (("emb", s["vocab"]), ("pos", s["positions"])):  # the embedding, then learned positions
-                if rows <= 0:
-                    continue
-                util = min(1.0, R / rows)
-                tiles = tl.place(R, d, util, dry_run=True)[1] if s["stack_embedding"] else None
-                placed = tl.place(rows, d, util, tile_indices=tiles)[0]
-                out[("lookup", table)] = [int(t) for t in placed.tiles[0]]  # a token reads one row chunk
+            _place_lookups(tl, s, out)
             out[("qkv", 0)] = [t for rows, cols in qkv for t in tl.place(rows, cols, 1.0)[1]]
         if l < L - 1:
             out[("qkv", l + 1)] = [t for rows, cols in qkv for t in tl.place(rows, cols, 1.0)[1]]
@@ -149,28 +155,55 @@ def greedy_loads(N: int, Z: int, R: int, C: int, d: int, q: int, qa_r: int, qa_c
     if N <= 0 or layers <= 0:
         return None
     proj = [(r, c) for r, c in ((qa_r, qa_c), (q_r, q_c), (k_r, k_c), (v_r, v_c)) if r > 0 and c > 0]
-    s = dict(R=R, C=C, d=d, q=q, proj=proj, dff=d_ff, L=layers, moe=set(), up_mats=up_mats, vocab=vocab,
-             positions=positions, stack_embedding=True)
     tl = TileMapper(N, Z, R, C, weighted=False)
     out: dict = {}
     try:
-        _place_rest(tl, s, out)
+        _place_lookups(tl, dict(R=R, d=d, vocab=vocab, positions=positions, stack_embedding=True), out)
     except DoesNotFit:
         return None
-    cnt = {k: _counts(v, N) for k, v in out.items()}
-    mean_max = lambda kind: float(np.mean([cnt[(kind, l)].max() for l in range(layers)]))  # noqa: E731
-    phase = [cnt[("out", l)] + cnt[("f1", l)] + cnt[("f2", l)] + (cnt[("qkv", l + 1)] if l < layers - 1 else 0)
-             for l in range(layers)]
-    a = np.zeros(N, dtype=np.int64)  # per-token blocks on each tile: every layer's, and the lookup's row chunk
-    for key in [(kind, l) for kind in ("qkv", "out", "f1", "f2") for l in range(layers)] + [("lookup", "emb")] \
-            + ([("lookup", "pos")] if position_mvms else []):
-        a += cnt.get(key, 0)
-    b = cnt["lm"]
+    # The linear matrices in registration order (sim/mapper.module_list), each a run of blocks:
+    # Q,K,V of layer 0, then per layer the next layer's Q,K,V, out, FFN up (gate), down; the LM head.
+    nb = lambda rows, cols: -(-rows // R) * -(-cols // C)  # noqa: E731
+    n = {"qkv": sum(nb(r, c) for r, c in proj), "out": nb(q, d), "f1": up_mats * nb(d, d_ff), "f2": nb(d_ff, d)}
+    order = [("qkv", 0)] + [x for l in range(layers) for x in ([("qkv", l + 1)] if l < layers - 1 else [])
+                            + [("out", l), ("f1", l), ("f2", l)]] + [("lm", 0)]
+    lengths = np.array([n[kind] if kind != "lm" else nb(d, vocab) for kind, _ in order], dtype=np.int64)
+    seq = _least_filled(tl.fill, Z, int(lengths.sum()))
+    if seq is None:
+        return None
+    G = len(order)
+    per = np.bincount(np.repeat(np.arange(G), lengths) * N + seq, minlength=G * N).reshape(G, N)
+    row = {key: i for i, key in enumerate(order)}
+    cnt = {kind: per[[row[(kind, l)] for l in range(layers)]] for kind in n}  # (layers, N) each
+    phase = cnt["out"] + cnt["f1"] + cnt["f2"]
+    phase[:-1] += cnt["qkv"][1:]
+    a = sum(cnt[kind].sum(axis=0) for kind in n) + _counts(out.get(("lookup", "emb"), []), N)
+    if position_mvms:
+        a = a + _counts(out.get(("lookup", "pos"), []), N)
+    b = per[row[("lm", 0)]]
     picks = (np.lexsort((b, a))[-1], int(np.argmax(a + b)), np.lexsort((a, b))[-1])
     lines = [float(x) for i in picks for x in (a[i], b[i])]
-    return (mean_max("qkv"), mean_max("out"), mean_max("f1"), mean_max("f2"), float(b.max()),
-            float(np.mean([p.max() for p in phase[:-1]])) if layers > 1 else float(phase[0].max()),
+    mean_max = {kind: float(cnt[kind].max(axis=1).mean()) for kind in n}
+    return (mean_max["qkv"], mean_max["out"], mean_max["f1"], mean_max["f2"], float(b.max()),
+            float(phase[:-1].max(axis=1).mean()) if layers > 1 else float(phase[0].max()),
             float(phase[-1].max()), *lines)
+
+
+def _least_filled(fill: np.ndarray, Z: int, m: int) -> np.ndarray | None:
+    """The tiles of m blocks placed one after another on the least-filled tile, lowest index
+    on ties (TileMapper's greedy rule), from the tiers ``fill`` already holds; None when a
+    block finds every tile full. The rule fills in rounds: at level h every tile holding at
+    most h tiers takes one block, in index order, until h reaches the next tile's level."""
+    levels = [int(x) for x in np.unique(fill) if x < Z] + [Z]
+    parts, left = [], m
+    for lo, hi in zip(levels, levels[1:]):
+        tiles = np.flatnonzero(fill <= lo)
+        take = min(left, (hi - lo) * len(tiles))
+        parts.append(np.resize(tiles, take))
+        left -= take
+        if not left:
+            return np.concatenate(parts) if parts else np.zeros(0, dtype=np.int64)
+    return None
 
 
 GREEDY_WIDTH = 13
