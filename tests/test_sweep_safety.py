@@ -357,7 +357,7 @@ def test_workers_exit_when_the_sweep_process_is_killed(tmp_path, method):
     out = tmp_path / "w.csv"
     proc = start(["sweep", path, "-o", out, "-j", "2", "--chunk-size", "1", "-q"], tmp_path, method)
     own = Path(f"/proc/{proc.pid}/cmdline").read_bytes()
-    forks = []
+    seen: dict[int, list[bool]] = {}  # per child: its command line was the sweep's, at each look
 
     def cmdline(p: int) -> bytes | None:
         try:
@@ -366,13 +366,20 @@ def test_workers_exit_when_the_sweep_process_is_killed(tmp_path, method):
             return None
 
     def ready() -> bool:
-        forks[:] = [line == own for line in map(cmdline, children(proc.pid)) if line is not None]
-        return len(chunks(out)) >= 2
+        kids = children(proc.pid)
+        for p in kids:
+            line = cmdline(p)
+            if line is not None:
+                seen.setdefault(p, []).append(line == own)
+        # every child looked at twice: a spawned one shows the sweep's command line only
+        # between its fork and its exec, a forked one keeps it
+        return len(chunks(out)) >= 2 and all(len(seen.get(p, ())) >= 2 for p in kids)
 
     workers, left = workers_left_after_kill(proc, ready, "chunks from the workers")
     assert workers, "the sweep started worker processes"
     # a forked worker runs the sweep's own command line; loky's run their own
-    assert any(forks) == (method == "fork"), forks
+    forks = {p: all(looks) for p, looks in seen.items() if len(looks) >= 2}
+    assert any(forks.values()) == (method == "fork"), forks
     assert not left, f"workers outlived the killed sweep: {left}"
 
 
