@@ -94,7 +94,7 @@ def design(inp: Inputs, acc: Accounting, gf: GroupingFactors, expert: Array) -> 
     # a stacked embedding pushes the first layers onto the other tiles: replayed for dense models
     stacked_emb = (chip.stack_embedding & ~chip.moe_separated & (sh.experts == 0) & (chip.chips <= 1) & ~used
                    & (cut.per_block == 1))
-    gr = greedy_tile_loads(inp, mp.N, cut.per_block, stacked_emb, acc.position_mvms)
+    gr = greedy_tile_loads(inp, mp.N, stacked_emb, acc.position_mvms)
     w = tile_loads(chip, mp.N, sh, nb, acc, gf, work.zipf, work.seed, sep, gr)
     w = ep_tile_loads(w, chip, mp.N, sh, nb, acc, gf, work.zipf, work.seed, pl)
     st = stages(chip, sh, nb, w, t, dm, dmac, eng, mp.N, cut.slices)

@@ -91,8 +91,8 @@ def _place_rest(tl: TileMapper, s: dict, out: dict) -> None:
             out[("qkv", l + 1)] = [t for rows, cols in qkv for t in tl.place(rows, cols, 1.0)[1]]
         out[("out", l)] = tl.place(q, d, 1.0)[1]
         if l not in s["moe"]:
-            out[("f1", l)] = [t for rows, cols in [(d, s["dff"])] * s["up_mats"] for t in tl.place(rows, cols, 1.0)[1]]
-            out[("f2", l)] = tl.place(s["dff"], d, 1.0)[1]
+            for rows, cols in [(d, s["dff"])] * s["up_mats"] + [(s["dff"], d)]:
+                tl.place(rows, cols, 1.0)
     out["lm"] = tl.place(d, s["vocab"], 1.0)[1]
 
 
@@ -209,7 +209,7 @@ def _least_filled(fill: np.ndarray, Z: int, m: int) -> np.ndarray | None:
 GREEDY_WIDTH = 13
 
 
-def greedy_tile_loads(inp: Inputs, N: Array, per_block: Array, applies: Array, position_mvms: Array) -> Array:
+def greedy_tile_loads(inp: Inputs, N: Array, applies: Array, position_mvms: Array) -> Array:
     """(13, n): ``greedy_loads`` per point where ``applies`` (a dense model on one chip under
     greedy placement with a stacked embedding, one tier a block, nothing digital); NaN
     elsewhere and where the replay finds no room."""
@@ -221,7 +221,7 @@ def greedy_tile_loads(inp: Inputs, N: Array, per_block: Array, applies: Array, p
     attn = [np.broadcast_to(x, applies.shape) for rc in proj for x in rc]
     return per_distinct(
         lambda *a: greedy_loads(*(int(x) for x in a[:-1]), bool(a[-1])) or (np.nan,) * GREEDY_WIDTH, applies,
-        N, chip.Z // np.maximum(per_block, 1), chip.R, chip.C, sh.d, o_rows, *attn, sh.d_ff, sh.layers,
+        N, chip.Z, chip.R, chip.C, sh.d, o_rows, *attn, sh.d_ff, sh.layers,
         sh.n_ffn_mats - 1, sh.vocab, positions, np.broadcast_to(position_mvms, applies.shape), width=GREEDY_WIDTH,
         fill=np.nan)
 
