@@ -307,13 +307,13 @@ class _Part:
         got = self._diffs.get(k)
         if got is None:
             got = self._free_diff(sets)
-        if got is None:
-            try:
-                row = self._build(sets) if sets else self.base
-            except SpecError as e:
-                got = e
-            else:
-                got = self._columns_changed(row) if row.keys() == self.base.keys() else self._reshaped(row)
+            if got is None:
+                try:
+                    row = self._build(sets) if sets else self.base
+                except SpecError as e:
+                    got = e
+                else:
+                    got = self._columns_changed(row) if row.keys() == self.base.keys() else self._reshaped(row)
             self._diffs[k] = got
         return got
 
@@ -357,8 +357,14 @@ class _Part:
         sets = [{p.partition(".")[2]: v for p, v in vals.items()} for vals in many]
         keys = [_key(x) for x in sets]
         if realiser is not None:
-            # (variants of free numbers only are cheaper checked here than sent to a worker)
-            todo = {k: x for k, x in zip(keys, sets) if k not in self._diffs and self._free_diff(x) is None}
+            todo = {}
+            for k, x in zip(keys, sets):
+                if k not in self._diffs:  # variants of free numbers only are cheaper checked here than by a worker
+                    free = self._free_diff(x)
+                    if free is None:
+                        todo[k] = x
+                    else:
+                        self._diffs[k] = free
             if len(todo) >= PARALLEL_REALISE_MIN:
                 self._diffs.update(zip(todo, realiser(self, list(todo.values()))))
         out = []
